@@ -1,0 +1,15 @@
+"""jepa_lite — a small, readable LLM-JEPA training core for teaching.
+
+Modules, one concept each (the notebooks import from them):
+    masking      span masking (readable loop + vectorised batch version)
+    data         corpora, tokenisation, the two views of a batch
+    encoders     backbones: offline MiniLM, tiny random encoder, any HF masked encoder
+    ema          the EMA target update and momentum schedules
+    losses       cosine distance (and L2 / MSE / smooth-L1 for comparison)
+    model        JEPA: context encoder + predictor + EMA target encoder
+    diagnostics  collapse metrics: effective rank, normalised std, mean pairwise cosine
+    checkpoint   atomic, safely loadable checkpoints
+    train        TrainConfig, Trainer, and the CLI `python -m jepa_lite.train`
+"""
+
+__version__ = "0.1.0"

