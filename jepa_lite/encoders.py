@@ -85,25 +85,36 @@ class TinyEncoder(nn.Module):
 
 
 def build_local_tokenizer(texts: Sequence[str], vocab_size: int = 2000):
-    """Train a BERT-style WordPiece tokenizer on `texts`, offline, in about a second.
+    """Build a BERT-style WordPiece tokenizer from `texts`, offline, in well under a second.
 
     Lower-cased, split on whitespace and punctuation, with the specials [PAD] [UNK] [CLS] [SEP] [MASK]
-    and the template "[CLS] text [SEP]". Deterministic: the same texts give the same vocabulary.
-    Returns a `transformers.PreTrainedTokenizerFast`.
+    and the template "[CLS] text [SEP]". The vocabulary is: the specials, every character seen and every
+    ASCII letter, digit and punctuation mark (alone
+    and as a "##" continuation), then the most frequent words (ties broken alphabetically) up to
+    `vocab_size`. A word outside the vocabulary is spelled out in characters, so no text is lost.
+
+    We count words ourselves rather than use `tokenizers`' WordPieceTrainer, whose vocabulary can
+    change from one run to the next on the same text (huggingface/tokenizers#1794): a course must
+    give every student the same token ids. Returns a `transformers.PreTrainedTokenizerFast`.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    import string
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
-    tok.train_from_iterator(list(texts), trainer=trainer)
-    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    counts = Counter(w for t in texts for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(t)))
+    chars = sorted({c for w in counts for c in w} | set(string.ascii_letters + string.digits + string.punctuation))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars]
+    taken = set(vocab)
+    words = sorted((w for w in counts if w not in taken), key=lambda w: (-counts[w], w))
+    vocab += words[: max(0, vocab_size - len(vocab))]
+
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer, tok.decoder = normalizer, pre_tokenizer, decoders.WordPiece()
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
