@@ -182,17 +182,53 @@ def load_backbone(name: Optional[str] = None, texts: Optional[Sequence[str]] = N
         encoder = AutoModel.from_config(config)
         return encoder, tokenizer, int(config.hidden_size)
 
+    local_only = Path(name).is_dir() or _cached(name)
+    if not local_only and not _hub_reachable():
+        raise BackboneError(
+            f"'{name}' is neither a local folder nor in the Hugging Face cache, and the hub cannot be reached "
+            "(offline?); download it once while online, or omit --model_name for the offline default"
+        )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-    except Exception as e:  # hub name without network, misspelt name, folder without tokenizer files
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
+    except Exception as e:  # misspelt name, folder without tokenizer files, ...
         raise BackboneError(f"could not load a tokenizer for '{name}': {_first_line(e)}") from None
     check_mask_token(tokenizer, name)
     try:
-        encoder = AutoModel.from_pretrained(name)
+        encoder = AutoModel.from_pretrained(name, local_files_only=local_only)
     except Exception as e:
         raise BackboneError(f"could not load the model '{name}': {_first_line(e)}") from None
     dim = getattr(encoder.config, "hidden_size", None) or getattr(encoder.config, "dim", None)
     return encoder, tokenizer, int(dim)
+
+
+def _cached(name: str) -> bool:
+    """True if the hub model `name` has its config in the local Hugging Face cache."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:
+        return False
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Can we open a connection to the Hugging Face hub? (False at once when HF_HUB_OFFLINE=1.)
+
+    Checked before any download so that an offline machine gets one clear error instead of a minute
+    of retries.
+    """
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def _first_line(e: Exception) -> str:
