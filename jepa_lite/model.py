@@ -45,7 +45,7 @@ class JEPAOutput:
     loss: torch.Tensor  # scalar, differentiable w.r.t. context encoder + predictor
     pred: torch.Tensor  # (N, D) predictions at the N masked positions
     target: torch.Tensor  # (N, D) target embeddings there (no grad)
-    n_masked: torch.Tensor  # scalar int, N
+    n_masked: int  # N
 
 
 class JEPA(nn.Module):
@@ -88,17 +88,19 @@ class JEPA(nn.Module):
     def forward(self, batch: Batch) -> JEPAOutput:
         z_ctx = self.encode_context(batch.masked_input_ids, batch.attention_mask)  # (B, L, D)
         z_tgt = self.encode_target(batch.input_ids, batch.attention_mask)  # (B, L, D)
-        # Only masked positions count: (B, L, D)[pred_mask] -> (N, D), N = number of masked tokens.
+        # Only masked positions count: (B, L, D) -> (N, D), N = number of masked tokens. This is
+        # z_ctx[batch.pred_mask]; indexing the flattened (B·L, D) tensor with `pred_index`, computed
+        # on the host in `collate`, gives the same rows without making a GPU report N first.
         # The predictor acts on each token separately, so it only needs to run on those N rows.
-        pred = self.predictor(z_ctx[batch.pred_mask])  # (N, D)
-        target = z_tgt[batch.pred_mask]  # (N, D)
-        n_masked = batch.pred_mask.sum()
-        if pred.shape[0] == 0:
+        pred = self.predictor(z_ctx.flatten(0, 1)[batch.pred_index])  # (N, D)
+        target = z_tgt.flatten(0, 1)[batch.pred_index]  # (N, D)
+        n_masked = batch.pred_index.shape[0]
+        if n_masked == 0:
             # Safety case: nothing masked. A zero that still depends on the parameters keeps
             # backward() and the optimizer step valid instead of producing NaN from an empty mean.
             loss = z_ctx.sum() * 0.0
         else:
-            loss = self.loss_fn(pred, target.to(pred.dtype))
+            loss = self.loss_fn(pred.float(), target.float())  # the loss in fp32, also under autocast
         return JEPAOutput(loss=loss, pred=pred, target=target, n_masked=n_masked)
 
     @torch.no_grad()

@@ -35,7 +35,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .data import Batch, DataError, TokenizedCorpus, batch_indices, builtin_corpus, collate, load_text_file, step_generator
+from .data import Batch, DataError, TokenizedCorpus, builtin_corpus, collate, epoch_batches, load_text_file, step_generator
 from .diagnostics import collapse_metrics, collapse_warning
 from .ema import SCHEDULES, momentum_schedule
 from .encoders import BackboneError, TinyConfig, load_backbone
@@ -82,6 +82,9 @@ class TrainConfig:
     save_every: int = 200  # checkpoint every this many steps (0 = only at the end)
     save_path: Optional[str] = "checkpoints/llm_jepa.pt"  # None = never write a checkpoint
     device: str = "auto"  # "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:1", "mps"
+    precision: str = "auto"  # "auto" = bf16 autocast on a CUDA GPU that supports it, else fp32; "fp32"; "bf16"
+    compile: bool = False  # torch.compile the model (faster steps on GPU after a slow first one)
+    group_by_length: bool = True  # batch lines of similar length together (less padding)
     seed: int = 42
     smoke_test: bool = False  # the tiny offline preset (see TrainConfig.smoke)
     progress: bool = True  # show a tqdm progress bar
@@ -120,13 +123,15 @@ class TrainConfig:
             raise ConfigError(f"lr must be a positive number; got {self.lr}")
         if not self.weight_decay >= 0 or not self.grad_clip > 0:
             raise ConfigError("weight_decay must be ≥ 0 and grad_clip > 0")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"precision must be auto, fp32 or bf16; got '{self.precision}'")
         if self.loss not in ("cosine", "l2", "mse", "smooth_l1"):
             raise ConfigError(f"loss must be cosine, l2, mse or smooth_l1; got '{self.loss}'")
         pick_device(self.device)
 
 
 # Settings that may change when a run is resumed; every other setting must match the checkpoint.
-RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "device", "progress", "max_lines")
+RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "device", "progress", "max_lines", "compile")
 
 
 def pick_device(name: str) -> torch.device:
@@ -148,6 +153,21 @@ def pick_device(name: str) -> torch.device:
     if device.type not in ("cpu", "cuda", "mps"):
         raise ConfigError(f"unsupported device '{name}'; use auto, cpu, cuda, cuda:N or mps")
     return device
+
+
+def resolve_precision(precision: str, device: torch.device) -> Optional[torch.dtype]:
+    """The autocast dtype for a precision setting, or None for plain fp32.
+
+    "auto" picks bf16 on CUDA GPUs that support it (Ampere and newer) and fp32 everywhere else: CPU
+    runs stay in fp32, exact and comparable across machines.
+    """
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -200,6 +220,10 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, config.warmup_steps, config.steps))
         self.momentum = momentum_schedule(config.ema_schedule, config.ema_m, config.ema_m_final, config.steps)
+        self.autocast_dtype = resolve_precision(config.precision, self.device)  # None = plain fp32
+        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.pad_to_multiple_of = 8 if self.device.type == "cuda" else 1  # tensor-core friendly shapes
+        self._epoch: tuple[int, list] = (-1, [])
         self.step = 0
         self.history: Dict[str, List[float]] = defaultdict(list)
         self.collapse_warned = False
@@ -207,16 +231,24 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------
     def get_batch(self, step: int) -> Batch:
-        """The batch of optimizer step `step`: a pure function of (seed, step)."""
-        idx = batch_indices(len(self.corpus), self.batch_size, step, self.config.seed)
-        g = step_generator(self.config.seed, step, self.device)
-        return collate([self.corpus.ids[i] for i in idx], self.tokenizer, self.config.mask_ratio, self.config.mean_span_len, g, self.device)
+        """The batch of optimizer step `step`, on the training device: a pure function of (seed, step)."""
+        cfg = self.config
+        epoch, k = divmod(step, len(self.corpus) // self.batch_size)
+        if self._epoch[0] != epoch:
+            lengths = [len(ids) for ids in self.corpus.ids]
+            self._epoch = (epoch, epoch_batches(lengths, self.batch_size, cfg.seed, epoch, cfg.group_by_length))
+        ids = [self.corpus.ids[i] for i in self._epoch[1][k]]
+        batch = collate(ids, self.tokenizer, cfg.mask_ratio, cfg.mean_span_len, step_generator(cfg.seed, step), self.pad_to_multiple_of)
+        if self.device.type == "cuda":
+            batch = batch.pin_memory()
+        return batch.to(self.device)
 
     def train_step(self, batch: Batch) -> torch.Tensor:
         """One optimizer step plus the EMA update. Returns the loss (a device tensor, no host sync)."""
         m = self.momentum(self.step)
         self.model.train()
-        out = self.model(batch)
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
+            out = self.forward(batch)
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.trainable_parameters(), self.config.grad_clip)
@@ -375,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     a("--seed", type=int, help=f"(default {d.seed})")
     a("--smoke_test", action="store_true", help="tiny random encoder, local tokenizer, built-in corpus, 200 steps: offline, seconds")
+    a("--precision", choices=("auto", "fp32", "bf16"), help="auto: bf16 autocast on a CUDA GPU that supports it, else fp32")
+    a("--compile", action="store_true", help="torch.compile the model (GPU speed-up after a slow first step)")
+    a("--no_group_by_length", dest="group_by_length", action="store_false", help="batch lines in plain random order")
     a("--resume", metavar="PATH", help="continue the run saved in this checkpoint")
     a("--no_progress", action="store_true", help="no progress bar (log lines only)")
     return p
