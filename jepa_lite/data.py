@@ -19,6 +19,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence as SequenceABC
 from typing import List, Optional, Sequence
 
 import torch
@@ -88,10 +89,13 @@ def load_text_file(path: str | os.PathLike, max_lines: Optional[int] = None) -> 
 # Tokenisation, batching
 # ---------------------------------------------------------------------------------------------
 class TokenizedCorpus:
-    """Lines tokenised once: `ids[i]` is the id list of line i, with [CLS]/[SEP] (or the model's own
-    special tokens) added and truncated to `max_length`.
+    """Lines tokenised once, with [CLS]/[SEP] (or the model's own special tokens) added and truncated
+    to `max_length`.
 
-    Lines that tokenise to nothing but special tokens are dropped (they have nothing to mask).
+    Stored as one flat tensor of ids (`flat`) plus where each line starts (`offsets`) and how long it
+    is (`lengths`): 50,000 lines take one tensor, not 50,000 Python lists, and a batch is cut out
+    with a few tensor operations (`padded`). `ids[i]` gives line i as a list. Lines that tokenise to
+    nothing but special tokens are dropped (they have nothing to mask).
     """
 
     def __init__(self, texts: Sequence[str], tokenizer, max_length: int):
@@ -99,20 +103,50 @@ class TokenizedCorpus:
             raise DataError(f"max_length must be at least 4; got {max_length}")
         self.tokenizer = tokenizer
         self.max_length = max_length
-        enc = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
+        enc = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)["input_ids"]
         special = set(tokenizer.all_special_ids)
-        kept = [(t, ids) for t, ids in zip(texts, enc["input_ids"]) if any(i not in special for i in ids)]
-        if not kept:
+        keep = [k for k, ids in enumerate(enc) if any(i not in special for i in ids)]
+        if not keep:
             raise DataError("no line has any token to mask after tokenisation")
-        self.texts = [t for t, _ in kept]
-        self.ids: List[List[int]] = [ids for _, ids in kept]
+        self.texts = [texts[k] for k in keep]
+        self.lengths = torch.tensor([len(enc[k]) for k in keep], dtype=torch.long)  # (N,)
+        self.offsets = torch.cumsum(self.lengths, 0) - self.lengths  # (N,) start of each line in `flat`
+        self.flat = torch.tensor([i for k in keep for i in enc[k]], dtype=torch.long)  # (total tokens,)
+        self.ids = _Lines(self)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.lengths)
 
     def n_tokens(self) -> int:
         """Total number of tokens, special tokens included."""
-        return sum(len(x) for x in self.ids)
+        return int(self.lengths.sum())
+
+    def padded(self, rows: Sequence[int], pad_to_multiple_of: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Lines `rows`, right-padded: input_ids (B, L) and attention_mask (B, L). Same as `pad_ids`."""
+        rows = torch.as_tensor(rows, dtype=torch.long)
+        lengths = self.lengths[rows]  # (B,)
+        L = -(-int(lengths.max()) // pad_to_multiple_of) * pad_to_multiple_of
+        col = torch.arange(L)
+        attention_mask = col[None, :] < lengths[:, None]  # (B, L)
+        index = (self.offsets[rows][:, None] + col[None, :]).clamp_(max=len(self.flat) - 1)  # (B, L) into flat
+        input_ids = self.flat[index].masked_fill_(~attention_mask, self.tokenizer.pad_token_id)
+        return input_ids, attention_mask.long()
+
+
+class _Lines(SequenceABC):
+    """Read-only list view of a TokenizedCorpus: `ids[i]` is line i's token ids as a list."""
+
+    def __init__(self, corpus: TokenizedCorpus):
+        self.c = corpus
+
+    def __len__(self) -> int:
+        return len(self.c)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        start = int(self.c.offsets[i])
+        return self.c.flat[start : start + int(self.c.lengths[i])].tolist()
 
 
 @dataclass
@@ -143,13 +177,13 @@ def pad_ids(id_lists: Sequence[Sequence[int]], pad_id: int, pad_to_multiple_of: 
 
     Returns input_ids (B, L) and attention_mask (B, L).
     """
-    L = max(len(x) for x in id_lists)
+    lengths = torch.tensor([len(x) for x in id_lists])  # (B,)
+    L = int(lengths.max())
     L = -(-L // pad_to_multiple_of) * pad_to_multiple_of
+    attention_mask = (torch.arange(L)[None, :] < lengths[:, None]).long()  # (B, L)
     input_ids = torch.full((len(id_lists), L), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(id_lists), L), dtype=torch.long)
-    for row, ids in enumerate(id_lists):
-        input_ids[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
-        attention_mask[row, : len(ids)] = 1
+    # one flat tensor of all ids, scattered row by row into the real positions (row-major order)
+    input_ids[attention_mask.bool()] = torch.tensor([i for ids in id_lists for i in ids], dtype=torch.long)
     return input_ids, attention_mask
 
 
@@ -168,6 +202,11 @@ def collate(
     GPU never has to stop and report how many tokens were masked.
     """
     input_ids, attention_mask = pad_ids(id_lists, tokenizer.pad_token_id, pad_to_multiple_of)
+    return make_batch(input_ids, attention_mask, tokenizer, mask_ratio, mean_span_len, generator)
+
+
+def make_batch(input_ids, attention_mask, tokenizer, mask_ratio: float, mean_span_len: float, generator=None) -> Batch:
+    """Padded target view (B, L) → Batch with the context view, `pred_mask` and `pred_index`."""
     masked_input_ids, pred_mask = mask_batch(
         input_ids, attention_mask, tokenizer.all_special_ids, tokenizer.mask_token_id, mask_ratio, mean_span_len, generator
     )

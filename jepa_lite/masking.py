@@ -110,6 +110,11 @@ def sample_span_mask(
 def special_tokens_mask(input_ids: torch.Tensor, special_ids: Iterable[int]) -> torch.Tensor:
     """True where `input_ids` holds one of `special_ids` ([CLS], [SEP], [PAD], [MASK], ...). Shape kept."""
     ids = torch.tensor(sorted(set(int(i) for i in special_ids)), dtype=input_ids.dtype, device=input_ids.device)
+    if len(ids) <= 8:  # the usual case: a few ==, cheaper than a general set lookup
+        found = torch.zeros_like(input_ids, dtype=torch.bool)
+        for i in ids.tolist():
+            found |= input_ids == i
+        return found
     return torch.isin(input_ids, ids)
 
 
@@ -139,38 +144,40 @@ def mask_spans(
     n = maskable.sum(dim=1)  # (B,)
     u = torch.rand(B, device=device, generator=generator)
     budget = torch.floor(mask_ratio * n + u).long().clamp(min=1)
-    budget = torch.where(n > 0, budget, torch.zeros_like(budget))  # (B,)
+    remaining = torch.where(n > 0, budget, torch.zeros_like(budget))  # (B,) positions still to mask
 
-    pos = torch.arange(L, device=device).expand(B, L)  # (B, L)
+    pos = torch.arange(L, device=device)  # (L,)
     # Runs of maskable positions: a span may not cross a special token. `run_id` is equal for two
     # positions exactly when no non-maskable token lies between them.
     run_id = torch.cumsum(~maskable, dim=1)  # (B, L)
     rate = span_rate(mean_span_len)
 
     pred_mask = torch.zeros(B, L, dtype=torch.bool, device=device)
-    n_masked = torch.zeros(B, dtype=torch.long, device=device)
-    while True:
-        remaining = budget - n_masked  # (B,)
-        active = remaining > 0
-        if not bool(active.any()):
-            break
-        # span lengths ℓ = ⌈Exponential(rate)⌉ ≥ 1, one per row
-        if math.isinf(rate):
-            span_len = torch.ones(B, dtype=torch.long, device=device)
-        else:
-            e = -torch.log1p(-torch.rand(B, device=device, generator=generator)) / rate
-            span_len = torch.ceil(e).long().clamp(min=1)
-        # start: uniform over free positions (argmax of uniform scores restricted to free slots)
-        free = maskable & ~pred_mask
-        scores = torch.rand(B, L, device=device, generator=generator).masked_fill(~free, -1.0)
-        start = scores.argmax(dim=1, keepdim=True)  # (B, 1)
-        start_run = run_id.gather(1, start)  # (B, 1)
-        covered = (pos >= start) & (pos < start + span_len[:, None]) & (run_id == start_run)
-        # clip to the remaining budget: keep the first `remaining` newly masked positions
-        new = covered & ~pred_mask
-        new = new & (torch.cumsum(new, dim=1) <= remaining[:, None]) & active[:, None]
+    free = maskable.clone()  # maskable and not yet masked
+    span_lens = torch.empty(B, 0, dtype=torch.long, device=device)
+    it = 0
+    while bool((remaining > 0).any()):
+        if it == span_lens.shape[1]:  # draw span lengths ℓ = ⌈Exponential(rate)⌉ ≥ 1, 8 rounds at a time
+            if math.isinf(rate):
+                span_lens = torch.ones(B, it + 8, dtype=torch.long, device=device)
+            else:
+                e = -torch.log1p(-torch.rand(B, 8, device=device, generator=generator)) / rate
+                span_lens = torch.cat([span_lens, torch.ceil(e).long().clamp_(min=1)], dim=1)
+        span_len = span_lens[:, it : it + 1]  # (B, 1)
+        it += 1
+        # start: uniform over the f free positions of the row — draw r ∈ {0, …, f − 1}, then find the
+        # (r + 1)-th free position by binary search in the running count of free positions
+        n_free = free.sum(dim=1, keepdim=True)  # (B, 1)
+        r = (torch.rand(B, 1, device=device, generator=generator) * n_free).long()  # (B, 1)
+        start = torch.searchsorted(torch.cumsum(free, dim=1), r + 1).clamp_(max=L - 1)  # (B, 1)
+        offset = pos - start  # (B, L) distance from the span's start
+        # newly masked: inside [start, start + ℓ), in the start's run, and not masked yet
+        new = (offset >= 0) & (offset < span_len) & (run_id == run_id.gather(1, start)) & free
+        # clip to the budget: keep the first `remaining` of them (rows with nothing left keep none)
+        new &= torch.cumsum(new, dim=1) <= remaining[:, None]
         pred_mask |= new
-        n_masked += new.sum(dim=1)
+        free &= ~new
+        remaining -= new.sum(dim=1)
     return pred_mask
 
 

@@ -35,7 +35,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .data import Batch, DataError, TokenizedCorpus, builtin_corpus, collate, epoch_batches, load_text_file, step_generator
+from .data import Batch, DataError, TokenizedCorpus, builtin_corpus, epoch_batches, load_text_file, make_batch, step_generator
 from .diagnostics import collapse_metrics, collapse_warning
 from .ema import SCHEDULES, momentum_schedule
 from .encoders import BackboneError, TinyConfig, load_backbone
@@ -230,15 +230,20 @@ class Trainer:
         self.stop_requested = False  # set (e.g. by a Ctrl-C handler) to stop cleanly after the current step
 
     # ----------------------------------------------------------------------------------------
-    def get_batch(self, step: int) -> Batch:
-        """The batch of optimizer step `step`, on the training device: a pure function of (seed, step)."""
+    def batch_lines(self, step: int) -> List[int]:
+        """Indices of the corpus lines in the batch of optimizer step `step`."""
         cfg = self.config
         epoch, k = divmod(step, len(self.corpus) // self.batch_size)
         if self._epoch[0] != epoch:
-            lengths = [len(ids) for ids in self.corpus.ids]
+            lengths = self.corpus.lengths.tolist()
             self._epoch = (epoch, epoch_batches(lengths, self.batch_size, cfg.seed, epoch, cfg.group_by_length))
-        ids = [self.corpus.ids[i] for i in self._epoch[1][k]]
-        batch = collate(ids, self.tokenizer, cfg.mask_ratio, cfg.mean_span_len, step_generator(cfg.seed, step), self.pad_to_multiple_of)
+        return self._epoch[1][k]
+
+    def get_batch(self, step: int) -> Batch:
+        """The batch of optimizer step `step`, on the training device: a pure function of (seed, step)."""
+        cfg = self.config
+        input_ids, attention_mask = self.corpus.padded(self.batch_lines(step), self.pad_to_multiple_of)
+        batch = make_batch(input_ids, attention_mask, self.tokenizer, cfg.mask_ratio, cfg.mean_span_len, step_generator(cfg.seed, step))
         if self.device.type == "cuda":
             batch = batch.pin_memory()
         return batch.to(self.device)

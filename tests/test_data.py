@@ -39,3 +39,11 @@ def test_pred_index_points_at_pred_mask(tokenized):
 def test_pad_ids_shapes():
     ids, mask = pad_ids([[5, 6, 7], [8]], pad_id=0)
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_corpus_padded_equals_pad_ids(tokenized):
+    rows = [5, 0, 17, 3, 250]
+    a = tokenized.padded(rows, pad_to_multiple_of=8)
+    b = pad_ids([tokenized.ids[r] for r in rows], tokenized.tokenizer.pad_token_id, pad_to_multiple_of=8)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert tokenized.ids[3] == tokenized.tokenizer(tokenized.texts[3])["input_ids"]

@@ -1,0 +1,347 @@
+"""How fast is the kit's training path, next to the loop of the article it grew from?
+
+    python -m jepa_lite.bench                                   # CPU: MiniLM-L6, batch 8
+    python -m jepa_lite.bench --model random:distilbert --batch_size 64 --device cuda
+    python -m jepa_lite.bench --model random:bert --batch_size 256 --device cuda --compile
+
+Both paths train the same model on the same text with the same batch size and max length. The
+*original loop* is our re-implementation of the article's minimal script, kept faithful to what makes
+it slow: it tokenises every batch again, masks with per-token Python loops (and overshoots the mask
+ratio), computes the predictor at every position, runs in fp32, updates the EMA with a Python loop
+over parameters and reads `loss.item()` every step. The *fast path* is `jepa_lite.train.Trainer`
+itself: text tokenised once, vectorised masking, length-grouped batches, bf16 autocast and fused
+AdamW on GPU, a foreach EMA, no per-step host sync, and optionally `torch.compile`.
+
+Throughput is counted in **real tokens**: tokens of the text, padding excluded. On CUDA the benchmark
+also reports the model FLOP utilisation (MFU) counted on real tokens:
+
+    FLOPs per step = 8·N·T + 16·n_layer·d·Σᵢ ℓᵢ² + 6·P·M
+      N = encoder parameters outside the embeddings, T = real tokens, ℓᵢ = real length of line i,
+      d = hidden size, P = predictor parameters, M = masked tokens ≈ mask_ratio · (T − 2·B).
+      8·N·T: context encoder forward (2NT) + backward (4NT) + target encoder forward (2NT);
+      16·n_layer·d·Σℓ²: attention scores and weighted sums (4ℓ²d per layer forward, ×3 with backward,
+      + 1 for the target); 6·P·M: predictor forward and backward at the masked positions.
+    MFU = FLOPs per second / peak dense bf16 FLOPs of the GPU (H100 SXM: 989 TFLOP/s; --peak_tflops).
+
+Each path runs in its own process, so that peak memory (CPU: peak resident set; CUDA: peak
+allocated) belongs to that path alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import TokenizedCorpus, builtin_corpus, make_batch, step_generator
+from .train import TrainConfig, Trainer, pick_device
+
+PEAK_BF16_TFLOPS = {"H100 SXM": 989.4, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "A10": 125.0}
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: lines of mixed length made from the built-in corpus
+# ---------------------------------------------------------------------------------------------
+def mixed_length_lines(n_lines: int, seed: int = 0, max_sentences: int = 6) -> List[str]:
+    """`n_lines` lines, each 1 to `max_sentences` random sentences of the built-in corpus joined:
+    about 20 to 130 tokens, so that padding matters as it does for real text."""
+    rng = random.Random(seed)
+    sentences = builtin_corpus()
+    return [" ".join(rng.choices(sentences, k=rng.randint(1, max_sentences))) for _ in range(n_lines)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The original loop, re-implemented (see the module docstring for what it keeps)
+# ---------------------------------------------------------------------------------------------
+def original_span_mask(seq_len: int, mask_ratio: float, mean_span_len: int, special: set) -> torch.Tensor:
+    """The article's sampler: whole exponential spans until at least round(ratio·len) are masked."""
+    mask = torch.zeros(seq_len, dtype=torch.bool)
+    goal, done, tries = max(1, round(seq_len * mask_ratio)), 0, 0
+    while done < goal and tries < 4 * seq_len:
+        tries += 1
+        length = min(seq_len, max(1, int(random.expovariate(1.0 / max(1, mean_span_len)))))
+        start = random.randint(0, seq_len - 1)
+        for i in range(start, min(seq_len, start + length)):
+            if i not in special and not mask[i]:
+                mask[i] = True
+                done += 1
+    return mask
+
+
+def original_collate(texts: List[str], tokenizer, max_length: int, mask_ratio: float, mean_span_len: int):
+    """Tokenise the batch now, then mask row by row with Python loops over tokens."""
+    enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    input_ids, attention_mask = enc["input_ids"], enc["attention_mask"]
+    specials_ids = {tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id}
+    masked_rows, mask_rows = [], []
+    for row in range(input_ids.shape[0]):
+        n = int(attention_mask[row].sum().item())
+        special = {i for i in range(n) if int(input_ids[row, i].item()) in specials_ids}
+        m = original_span_mask(n, mask_ratio, mean_span_len, special)
+        full = torch.zeros(input_ids.shape[1], dtype=torch.bool)
+        full[:n] = m
+        masked = input_ids[row].clone()
+        masked[full] = tokenizer.mask_token_id
+        masked_rows.append(masked)
+        mask_rows.append(full)
+    return input_ids, attention_mask, torch.stack(masked_rows), torch.stack(mask_rows)
+
+
+class OriginalJEPA(nn.Module):
+    """Context encoder + predictor over every position + deep-copied target, EMA by a Python loop."""
+
+    def __init__(self, encoder: nn.Module, dim: int, hidden_mult: int = 4):
+        super().__init__()
+        import copy
+
+        self.context_encoder = encoder
+        self.target_encoder = copy.deepcopy(encoder)
+        for p in self.target_encoder.parameters():
+            p.requires_grad = False
+        self.predictor = nn.Sequential(nn.Linear(dim, hidden_mult * dim), nn.GELU(), nn.Dropout(0.0), nn.Linear(hidden_mult * dim, dim))
+
+    def forward(self, masked_ids, ids, attention_mask, pred_mask):
+        z_ctx = self.context_encoder(input_ids=masked_ids, attention_mask=attention_mask).last_hidden_state
+        with torch.no_grad():
+            z_tgt = self.target_encoder(input_ids=ids, attention_mask=attention_mask).last_hidden_state
+        pred = self.predictor(z_ctx)
+        p, t = F.normalize(pred[pred_mask], dim=-1), F.normalize(z_tgt[pred_mask], dim=-1)
+        return (1.0 - (p * t).sum(-1)).mean()
+
+    @torch.no_grad()
+    def ema(self, m: float):
+        for pc, pt in zip(self.context_encoder.parameters(), self.target_encoder.parameters()):
+            pt.data.mul_(m).add_(pc.data, alpha=1 - m)
+
+
+# ---------------------------------------------------------------------------------------------
+# Workers (each runs in its own process)
+# ---------------------------------------------------------------------------------------------
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def flops_per_step(encoder: nn.Module, predictor: nn.Module, lengths: List[int], mask_ratio: float) -> float:
+    """Model FLOPs of one step on real tokens (formula in the module docstring)."""
+    emb = sum(m.weight.numel() for m in encoder.modules() if isinstance(m, nn.Embedding))
+    n = sum(p.numel() for p in encoder.parameters()) - emb
+    cfg = getattr(encoder, "config", None)
+    n_layer = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers", None) or getattr(cfg, "layers", 1)
+    d = getattr(cfg, "hidden_size", None) or getattr(cfg, "dim", None)
+    p = sum(q.numel() for q in predictor.parameters())
+    T = sum(lengths)
+    masked = mask_ratio * (T - 2 * len(lengths))
+    return 8 * n * T + 16 * n_layer * d * sum(ell * ell for ell in lengths) + 6 * p * masked
+
+
+def worker_original(args, texts: List[str]) -> Dict:
+    from .encoders import load_backbone
+
+    device = pick_device(args.device)
+    torch.manual_seed(0)
+    random.seed(0)
+    encoder, tokenizer, dim = load_backbone(args.model, texts)
+    model = OriginalJEPA(encoder, dim).to(device)
+    opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=2e-5, weight_decay=0.01)
+    order = list(range(len(texts)))
+    random.shuffle(order)
+    tokens, running, t0 = 0, 0.0, None
+    for step in range(args.warmup + args.steps):
+        if step == args.warmup:
+            sync(device)
+            t0, tokens = time.perf_counter(), 0
+        lines = [texts[i] for i in order[step * args.batch_size : (step + 1) * args.batch_size]]
+        ids, att, masked, pm = original_collate(lines, tokenizer, args.max_length, 0.3, 5)
+        tokens += int(att.sum())
+        ids, att, masked, pm = ids.to(device), att.to(device), masked.to(device), pm.to(device)
+        for g in opt.param_groups:
+            g["lr"] = 2e-5
+        loss = model(masked, ids, att, pm)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        model.ema(0.99)
+        running += float(loss.item())  # the host waits for the GPU here, every step
+    sync(device)
+    seconds = time.perf_counter() - t0
+    return {"tokens_per_s": tokens / seconds, "step_s": seconds / args.steps, "peak_mb": peak_memory_mb(device)}
+
+
+def worker_fast(args, texts: List[str]) -> Dict:
+    cfg = TrainConfig(
+        model_name=args.model, batch_size=args.batch_size, max_length=args.max_length, steps=args.warmup + args.steps,
+        warmup_steps=0, log_every=args.warmup + args.steps, save_path=None, device=args.device, progress=False,
+        compile=args.compile, lr=2e-5, ema_m=0.99,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    trainer = Trainer(cfg, texts=texts, log=lambda s: None)
+    for step in range(args.warmup):
+        trainer.train_step(trainer.get_batch(step))
+    lengths = [trainer.corpus.lengths[trainer.batch_lines(s)].tolist() for s in range(args.warmup, cfg.steps)]
+    sync(trainer.device)
+    t0 = time.perf_counter()
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        trainer.fit()  # the real training loop: steps warmup … end, one log (with its host sync) at the end
+    sync(trainer.device)
+    seconds = time.perf_counter() - t0
+    tokens = sum(sum(x) for x in lengths)
+    out = {"tokens_per_s": tokens / seconds, "step_s": seconds / args.steps, "peak_mb": peak_memory_mb(trainer.device)}
+    if trainer.device.type == "cuda":
+        flops = sum(flops_per_step(trainer.model.context_encoder, trainer.model.predictor, x, cfg.mask_ratio) for x in lengths)
+        out["tflops"] = flops / seconds / 1e12
+        out["precision"] = str(trainer.autocast_dtype or "fp32")
+    return out
+
+
+def masking_rows_per_s(texts: List[str], tokenizer, batch_size: int, max_length: int, repeats: int) -> Dict[str, float]:
+    """Rows per second of masking + collate, original vs fast, on the host."""
+    corpus = TokenizedCorpus(texts, tokenizer, max_length)  # the fast path tokenises once, before training
+    batches = [list(range(k * batch_size, (k + 1) * batch_size)) for k in range(repeats)]
+    random.seed(0)
+    t0 = time.perf_counter()
+    for b in batches:
+        original_collate([texts[i] for i in b], tokenizer, max_length, 0.3, 5)
+    t_orig = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for step, b in enumerate(batches):
+        make_batch(*corpus.padded(b), tokenizer, 0.3, 5.0, step_generator(0, step))
+    t_fast = time.perf_counter() - t0
+    rows = batch_size * repeats
+    return {"original": rows / t_orig, "fast": rows / t_fast}
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver
+# ---------------------------------------------------------------------------------------------
+def peak_tflops(device: torch.device, override: float | None) -> float | None:
+    if override:
+        return override
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, value in PEAK_BF16_TFLOPS.items():
+        if all(part in name for part in key.split()):
+            return value
+    return None
+
+
+def run_worker(kind: str, args, data_file: str) -> Dict:
+    cmd = [sys.executable, "-m", "jepa_lite.bench", "--_worker", kind, "--_data", data_file]
+    for k in ("model", "batch_size", "max_length", "steps", "warmup", "device"):
+        if getattr(args, k) is not None:
+            cmd += [f"--{k}", str(getattr(args, k))]
+    if args.compile:
+        cmd.append("--compile")
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"error: the {kind} worker failed:\n{r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m jepa_lite.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default=None, help="backbone as in jepa_lite.train (default: the offline MiniLM-L6)")
+    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--max_length", type=int, default=128)
+    p.add_argument("--steps", type=int, default=10, help="timed steps per path")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (more with --compile)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--compile", action="store_true", help="torch.compile the fast path")
+    p.add_argument("--lines", type=int, default=50_000, help="lines of the generated text file")
+    p.add_argument("--mask_batch", type=int, default=64, help="batch size of the masking + collate measurement")
+    p.add_argument("--peak_tflops", type=float, default=None, help="peak dense bf16 TFLOP/s of the GPU, for MFU")
+    p.add_argument("--skip", default="", help="comma-separated sections to skip: masking, train, corpus")
+    p.add_argument("--_worker", help=argparse.SUPPRESS)
+    p.add_argument("--_data", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args._worker:
+        texts = Path(args._data).read_text(encoding="utf-8").splitlines()
+        result = (worker_original if args._worker == "original" else worker_fast)(args, texts)
+        print(json.dumps(result))
+        return 0
+
+    device = pick_device(args.device)
+    skip = set(filter(None, args.skip.split(",")))
+    from .encoders import load_backbone
+
+    print(f"jepa_lite benchmark · device {describe(device)} · torch {torch.__version__} · {torch.get_num_threads()} CPU threads")
+    print(f"model {args.model or 'minilm (offline all-MiniLM-L6-v2)'} · batch {args.batch_size} · max_length {args.max_length} · "
+          f"{args.steps} timed steps after {args.warmup} warm-up steps")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = mixed_length_lines(args.lines)
+        data_file = os.path.join(tmp, "mixed.txt")
+        Path(data_file).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        _, tokenizer, _ = load_backbone(args.model, lines[:2000] if args.model == "tiny" else None)
+        t0 = time.perf_counter()
+        corpus = TokenizedCorpus(lines, tokenizer, args.max_length)
+        t_tok = time.perf_counter() - t0
+        print(f"\ntext: {len(lines):,} lines of 1–6 corpus sentences, {corpus.n_tokens() / len(corpus):.0f} tokens per line on average")
+        print(f"  tokenised once (fast tokenizer, batched): {t_tok:.1f} s = {len(lines) / t_tok:,.0f} lines/s")
+
+        if "masking" not in skip:
+            r = masking_rows_per_s(lines, tokenizer, args.mask_batch, args.max_length, repeats=20)
+            print(f"\nmasking + collate, batch {args.mask_batch}, on the host")
+            print(f"  original (tokenise + per-token loops) {r['original']:10,.0f} rows/s")
+            print(f"  fast (pre-tokenised, vectorised)      {r['fast']:10,.0f} rows/s   ratio {r['fast'] / r['original']:.1f}×")
+
+        if "train" not in skip:
+            orig = run_worker("original", args, data_file)
+            fast = run_worker("fast", args, data_file)
+            print(f"\ntraining on the {len(lines):,}-line text, real (non-padding) tokens per second")
+            print(f"  original loop  {orig['tokens_per_s']:10,.0f} tok/s   {orig['step_s'] * 1e3:8.1f} ms/step   peak memory {orig['peak_mb']:8,.0f} MB")
+            print(f"  fast path      {fast['tokens_per_s']:10,.0f} tok/s   {fast['step_s'] * 1e3:8.1f} ms/step   peak memory {fast['peak_mb']:8,.0f} MB")
+            print(f"  ratio          {fast['tokens_per_s'] / orig['tokens_per_s']:.2f}× tokens/s, {fast['peak_mb'] / orig['peak_mb']:.2f}× memory")
+            peak = peak_tflops(device, args.peak_tflops)
+            if "tflops" in fast:
+                mfu = f" = {100 * fast['tflops'] / peak:.1f}% MFU of {peak:.0f} TFLOP/s bf16 peak" if peak else " (peak unknown: pass --peak_tflops)"
+                print(f"  fast path model FLOPs on real tokens ({fast['precision']}): {fast['tflops']:.1f} TFLOP/s{mfu}")
+
+        if "corpus" not in skip:
+            builtin = builtin_corpus()
+            big = [builtin[i % len(builtin)] for i in range(args.lines)]
+            big_file, small_file = os.path.join(tmp, "big.txt"), os.path.join(tmp, "small.txt")
+            Path(big_file).write_text("\n".join(big) + "\n", encoding="utf-8")
+            Path(small_file).write_text("\n".join(builtin) + "\n", encoding="utf-8")
+            small_r, big_r = run_worker("fast", args, small_file), run_worker("fast", args, big_file)
+            print(f"\nfast path, built-in corpus ({len(builtin)} lines) vs a {args.lines:,}-line file of the same sentences")
+            print(f"  built-in {small_r['tokens_per_s']:10,.0f} tok/s   {args.lines:,}-line file {big_r['tokens_per_s']:10,.0f} tok/s   "
+                  f"ratio {big_r['tokens_per_s'] / small_r['tokens_per_s']:.2f}")  # fmt: skip
+    return 0
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
