@@ -137,3 +137,19 @@ def test_default_backbone_is_the_offline_pretrained_minilm(tmp_path):
     state = load_checkpoint(tmp_path / "m.pt")
     assert state["config"]["model_name"] is None
     assert state["model"]["context_encoder.embeddings.word_embeddings.weight"].shape == (30522, 384)  # MiniLM-L6
+
+
+def test_any_local_masked_encoder_folder_trains(tmp_path, capsys):
+    """A Hugging Face encoder saved in a folder (here a 2-layer BERT) is loaded by path and trained."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from jepa_lite.encoders import minilm_path
+
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
+    config = AutoConfig.for_model("bert", vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
+    AutoModel.from_config(config).save_pretrained(tmp_path / "bert-mini")
+    tokenizer.save_pretrained(tmp_path / "bert-mini")
+    code, out, err = run(["--model_name", str(tmp_path / "bert-mini"), "--steps", "3", "--log_every", "1", "--no_progress", "--save_path", str(tmp_path / "c.pt")], capsys)
+    assert code == 0, err
+    assert "step      3 | loss" in out
+    assert load_checkpoint(tmp_path / "c.pt")["model"]["predictor.net.0.weight"].shape == (4 * 64, 64)
