@@ -10,6 +10,15 @@ Modules, one concept each (the notebooks import from them):
     diagnostics  collapse metrics: effective rank, normalised std, mean pairwise cosine
     checkpoint   atomic, safely loadable checkpoints
     train        TrainConfig, Trainer, and the CLI `python -m jepa_lite.train`
+    bench        throughput of the training path vs the original loop: `python -m jepa_lite.bench`
+
+The course's helpers (used by the notebooks, built on the modules above):
+    course       set-up, fast mode (JEPA_LITE_FAST=1), Colab detection, the repository address
+    explore      the data behind each notebook figure, computed with the library's own code
+    runs         small cached training runs for live experiments
+    viz          matplotlib figures
+    widgets      ipywidgets panels: sliders wired to pure render functions
+    exercises    the notebooks' exercises and their self-checks
 """
 
 __version__ = "0.1.0"

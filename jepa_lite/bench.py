@@ -199,6 +199,8 @@ def worker_fast(args, texts: List[str]) -> Dict:
     trainer = Trainer(cfg, texts=texts, log=lambda s: None)
     for step in range(args.warmup):
         trainer.train_step(trainer.get_batch(step))
+    if args.profile:
+        profile_steps(trainer, args.warmup, args.profile)
     lengths = [trainer.corpus.lengths[trainer.batch_lines(s)].tolist() for s in range(args.warmup, cfg.steps)]
     sync(trainer.device)
     t0 = time.perf_counter()
@@ -216,6 +218,22 @@ def worker_fast(args, texts: List[str]) -> Dict:
         out["tflops"] = flops / seconds / 1e12
         out["precision"] = str(trainer.autocast_dtype or "fp32")
     return out
+
+
+def profile_steps(trainer: Trainer, first_step: int, path: str, n: int = 5) -> None:
+    """Write torch.profiler's table of `n` training steps (host and device time per op) to `path`."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if trainer.device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for s in range(first_step, first_step + n):
+            trainer.train_step(trainer.get_batch(s))
+        sync(trainer.device)
+    trainer.step = first_step
+    sort = "cuda_time_total" if trainer.device.type == "cuda" else "cpu_time_total"
+    with open(path, "w") as f:
+        f.write(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40) + "\n\n")
+        f.write(prof.key_averages().table(sort_by=sort, row_limit=40))
 
 
 def masking_rows_per_s(texts: List[str], tokenizer, batch_size: int, max_length: int, repeats: int) -> Dict[str, float]:
@@ -257,6 +275,8 @@ def run_worker(kind: str, args, data_file: str) -> Dict:
             cmd += [f"--{k}", str(getattr(args, k))]
     if args.compile:
         cmd.append("--compile")
+    if args.profile and kind == "fast":
+        cmd += ["--profile", args.profile]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"error: the {kind} worker failed:\n{r.stderr[-2000:]}")
@@ -275,6 +295,7 @@ def main(argv=None) -> int:
     p.add_argument("--lines", type=int, default=50_000, help="lines of the generated text file")
     p.add_argument("--mask_batch", type=int, default=64, help="batch size of the masking + collate measurement")
     p.add_argument("--peak_tflops", type=float, default=None, help="peak dense bf16 TFLOP/s of the GPU, for MFU")
+    p.add_argument("--profile", metavar="FILE", help="also write a torch.profiler table of 5 fast-path steps to FILE")
     p.add_argument("--skip", default="", help="comma-separated sections to skip: masking, train, corpus")
     p.add_argument("--_worker", help=argparse.SUPPRESS)
     p.add_argument("--_data", help=argparse.SUPPRESS)

@@ -221,7 +221,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, config.warmup_steps, config.steps))
         self.momentum = momentum_schedule(config.ema_schedule, config.ema_m, config.ema_m_final, config.steps)
         self.autocast_dtype = resolve_precision(config.precision, self.device)  # None = plain fp32
-        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.forward = torch.compile(self.model, dynamic=True) if config.compile else self.model
         self.pad_to_multiple_of = 8 if self.device.type == "cuda" else 1  # tensor-core friendly shapes
         self._epoch: tuple[int, list] = (-1, [])
         self.step = 0
@@ -244,8 +244,6 @@ class Trainer:
         cfg = self.config
         input_ids, attention_mask = self.corpus.padded(self.batch_lines(step), self.pad_to_multiple_of)
         batch = make_batch(input_ids, attention_mask, self.tokenizer, cfg.mask_ratio, cfg.mean_span_len, step_generator(cfg.seed, step))
-        if self.device.type == "cuda":
-            batch = batch.pin_memory()
         return batch.to(self.device)
 
     def train_step(self, batch: Batch) -> torch.Tensor:
@@ -264,12 +262,17 @@ class Trainer:
         return out.loss.detach()
 
     @torch.no_grad()
-    def token_embeddings(self, batch: Batch) -> torch.Tensor:
-        """(N, D) context-encoder embeddings of the real, non-special tokens of the clean text."""
+    def token_embeddings(self, batch: Batch, max_tokens: int = 1024) -> torch.Tensor:
+        """(N, D) context-encoder embeddings of the real, non-special tokens of the clean text, in fp32
+        on the CPU; at most `max_tokens` of them (evenly spaced), which keeps the SVD of the collapse
+        metrics cheap."""
         self.model.eval()
         z = self.model.encode_context(batch.input_ids, batch.attention_mask)  # (B, L, D)
         keep = batch.attention_mask.bool() & ~special_tokens_mask(batch.input_ids, self.tokenizer.all_special_ids)
-        return z[keep]  # (N, D)
+        z = z[keep].float().cpu()  # (N, D)
+        if z.shape[0] > max_tokens:
+            z = z[torch.linspace(0, z.shape[0] - 1, max_tokens).long()]
+        return z
 
     def fit(self) -> Dict[str, List[float]]:
         """Train until `config.steps`; checkpoint every `save_every` steps and at the end."""
@@ -307,6 +310,15 @@ class Trainer:
             where = f"; the last good checkpoint is {self.config.save_path}" if self.config.save_path and os.path.exists(self.config.save_path) else ""
             raise TrainingDiverged(f"the loss became NaN or infinite by step {self.step}; training stopped{where}. Try a lower --lr")
 
+    def _write(self, line: str) -> None:
+        """Log lines go to `self.log` (print by default), written around the progress bar."""
+        from tqdm.auto import tqdm
+
+        if self.log is print:
+            tqdm.write(line)
+        else:
+            self.log(line)
+
     def _log_window(self, window: List[torch.Tensor], batch: Batch, lr: float, m: float, bar) -> None:
         self._check_finite(window)
         losses = torch.stack(window).float().cpu().tolist()  # one host sync per log, not per step
@@ -319,13 +331,13 @@ class Trainer:
         self.history["step_loss"].extend(losses)
         for k, v in record.items():
             self.history[k].append(v)
-        bar.write(
+        self._write(
             f"step {self.step:6d} | loss {record['loss']:.4f} | lr {lr:.3g} | ema_m {m:.4f} | "
             f"rank {metrics['rank']:6.1f} | std {metrics['std']:.3f} | mean_cos {metrics['mean_cos']:.3f}"
         )
         warning = collapse_warning(metrics)
         if warning and not self.collapse_warned:
-            bar.write(f"warning: {warning}")
+            self._write(f"warning: {warning}")
         self.collapse_warned = bool(warning)
         for cb in self.callbacks:
             cb(self, record)

@@ -1,0 +1,137 @@
+"""Self-checks for the notebooks' exercises.
+
+Each exercise has an id ("01.1" = notebook 01, exercise 1). The student writes an answer in the
+notebook and runs
+
+    check_answer("01.1", answer)
+
+which prints whether it is right, with a hint when it is not. The expected values are computed here
+from the formulas the notebooks teach, not typed in as magic numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+
+@dataclass
+class Exercise:
+    question: str  # one line, as in the notebook
+    expected: Callable[[], Any]  # computes the right answer
+    hint: str  # shown after a wrong answer
+    why: str  # shown after a right answer
+    rel_tol: float = 1e-3  # tolerance for numbers (relative), absolute floor abs_tol
+    abs_tol: float = 1e-3
+
+
+def _p(mean_span_len: float) -> float:
+    return 1.0 / mean_span_len
+
+
+EXERCISES = {
+    "01.1": Exercise(
+        "n = 23 maskable tokens, mask_ratio = 0.3: what is the probability that the budget k is 7?",
+        lambda: (0.3 * 23) % 1.0,  # k = ⌈r·n⌉ = 7 exactly when U ≥ 1 − frac(r·n)
+        "k = ⌊r·n + U⌋ with U ~ Uniform(0, 1). Here r·n = 6.9: k = 7 exactly when U ≥ 0.1.",
+        "r·n = 6.9, so k is 7 with probability 0.9 and 6 with probability 0.1: E[k] = 6.9 = r·n.",
+        abs_tol=0.005,
+    ),
+    "01.2": Exercise(
+        "mean_span_len = 4: what fraction of drawn spans have length 3 or more?",
+        lambda: (1.0 - _p(4)) ** 2,
+        "P(ℓ ≥ 3) = 1 − P(1) − P(2) with P(ℓ) = p(1 − p)^(ℓ−1), p = 1/4; or: the first two 'coin flips' both fail.",
+        "P(ℓ ≥ 3) = (1 − p)² = 0.75² = 0.5625: a geometric law has no memory, each extra token is a fresh 3-in-4 chance.",
+        abs_tol=0.005,
+    ),
+    "02.1": Exercise(
+        "Two lines tokenise to 9 and 14 ids ([CLS]/[SEP] included). How many padding positions does the padded batch hold?",
+        lambda: 14 - 9,
+        "The batch is padded to its longest line; only the shorter line gets [PAD] tokens.",
+        "Both rows have length 14, the short one ends with 5 [PAD] tokens (attention_mask 0 there).",
+        abs_tol=0,
+    ),
+    "02.2": Exercise(
+        "Which tensor of a Batch does the target encoder read: 'input_ids' or 'masked_input_ids'?",
+        lambda: "input_ids",
+        "The target encoder must produce the embedding of the hidden tokens, so it has to see them.",
+        "The target encoder reads the full text (input_ids); the context encoder reads masked_input_ids.",
+    ),
+    "02.3": Exercise(
+        "A batch has pred_mask.sum() == 17 and hidden size D = 128. What is the shape of out.pred (a tuple)?",
+        lambda: (17, 128),
+        "The loss only uses masked positions: (B, L, D)[pred_mask] keeps one D-vector per masked token.",
+        "(B, L, D)[pred_mask] → (N, D) with N = 17 masked tokens: the predictor runs on those rows only.",
+    ),
+    "03.1": Exercise(
+        "What is the half-life, in steps, of m = 0.999?",
+        lambda: math.log(0.5) / math.log(0.999),
+        "h = ln 0.5 / ln m. Hint: ln(0.999) ≈ −0.001.",
+        "h = ln 0.5 / ln 0.999 ≈ 692.8 steps: roughly 0.69 / (1 − m) when m is close to 1.",
+        abs_tol=1.0,
+        rel_tol=0.0,
+    ),
+    "03.2": Exercise(
+        "Which momentum m gives a half-life of exactly 20 steps?",
+        lambda: 0.5 ** (1.0 / 20),
+        "Solve m^h = 0.5 for m: m = 0.5^(1/h).",
+        "m = 0.5^(1/20) ≈ 0.9659: after 20 steps m^20 = 0.5 of the old weights is left.",
+        abs_tol=5e-4,
+        rel_tol=0.0,
+    ),
+    "04.1": Exercise(
+        "Cosine distance 1 − cos(p, t) between p = (1, 0) and t = (0, 3)?",
+        lambda: 1.0,
+        "The two arrows are at 90°, and the length of t does not matter for a cosine.",
+        "cos 90° = 0, so the distance is 1; scaling t to any length changes nothing.",
+    ),
+    "04.2": Exercise(
+        "L2 distance ‖p − t‖ for p = (0.3, 0) and t = (0, 0.4), i.e. (3, 0) and (0, 4) shrunk by 10×?",
+        lambda: 0.1 * math.hypot(3.0, 4.0),
+        "‖(3, 0) − (0, 4)‖ = 5; shrinking both vectors by 10× shrinks the distance by 10× too.",
+        "0.5 = 5 / 10: an L2 loss can be lowered just by shrinking every embedding, without better predictions. Cosine distance stays at 1.",
+    ),
+}
+
+
+def _close(a: float, b: float, ex: Exercise) -> bool:
+    return math.isclose(float(a), float(b), rel_tol=ex.rel_tol, abs_tol=ex.abs_tol)
+
+
+def is_correct(exercise_id: str, answer: Any) -> Optional[bool]:
+    """True / False, or None when the answer is still the placeholder `...` or None."""
+    ex = get_exercise(exercise_id)
+    if answer is None or answer is Ellipsis:
+        return None
+    expected = ex.expected()
+    if isinstance(expected, str):
+        return isinstance(answer, str) and answer.strip().strip("'\"").lower() == expected.lower()
+    if isinstance(expected, tuple):
+        try:
+            return tuple(int(x) for x in answer) == expected
+        except (TypeError, ValueError):
+            return False
+    try:
+        return _close(answer, expected, ex)
+    except (TypeError, ValueError):
+        return False
+
+
+def get_exercise(exercise_id: str) -> Exercise:
+    if exercise_id not in EXERCISES:
+        raise KeyError(f"unknown exercise '{exercise_id}'; known: {', '.join(EXERCISES)}")
+    return EXERCISES[exercise_id]
+
+
+def check_answer(exercise_id: str, answer: Any) -> Optional[bool]:
+    """Print whether `answer` solves exercise `exercise_id` (with a hint if not); return is_correct."""
+    ex = get_exercise(exercise_id)
+    ok = is_correct(exercise_id, answer)
+    if ok is None:
+        print(f"[{exercise_id}] not answered yet: replace the ... above with your answer and run both cells again.")
+    elif ok:
+        print(f"[{exercise_id}] ✅ correct. {ex.why}")
+    else:
+        print(f"[{exercise_id}] ❌ not quite (you gave {answer!r}). Hint: {ex.hint}")
+    return ok

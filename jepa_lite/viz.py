@@ -1,0 +1,213 @@
+"""Matplotlib figures for the notebooks: pure functions from data (see `explore.py`) to a Figure.
+
+No function here computes anything the library does not, and none calls `plt.show()`: the caller
+(a notebook cell or a widget's `render`) does, so that `interact` replaces a figure instead of
+stacking copies.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+COLORS = {"masked": "#e4572e", "visible": "#cfe8fc", "special": "#d0d0d0", "pad": "#f4f4f4", "online": "#1f77b4", "target": "#e4572e"}
+METRIC_LABELS = {"std": "per-dim std (1 = spread, 0 = collapsed)", "mean_cos": "mean pairwise cosine", "rank": "effective rank", "loss": "loss", "norm": "mean ‖z‖"}
+
+
+def draw_tokens(ax, tokens: Sequence[str], status: Sequence[str], max_chars: int = 70, title: str = "") -> None:
+    """Tokens as coloured boxes, wrapped into lines: status "masked" / "visible" / "special" / "pad"."""
+    ax.set_axis_off()
+    x, line = 0, 0
+    for tok, st in zip(tokens, status):
+        width = len(tok) + 1
+        if x + width > max_chars and x > 0:
+            x, line = 0, line + 1
+        ax.text(x / max_chars, 1 - 0.28 * (line + 0.5), tok, family="monospace", fontsize=10, va="center", ha="left",
+                transform=ax.transAxes, bbox=dict(boxstyle="round,pad=0.25", fc=COLORS[st], ec="none"))  # fmt: skip
+        x += width + 1
+    if title:
+        ax.set_title(title, fontsize=10, loc="left")
+
+
+def span_lengths(ax, stats: Dict) -> None:
+    """Bars: drawn span lengths; dots: the law p(1 − p)^(ℓ−1); line: runs that ended up masked."""
+    ls = stats["lengths"]
+    ax.bar(ls, stats["drawn"], color="#9ecae1", label="drawn by sample_span_length")
+    ax.plot(ls, stats["pmf"], "o", color="black", ms=4, label=f"law p(1−p)^(ℓ−1), p = 1/{stats['mean_span_len']:g}")
+    ax.step(ls, stats["observed"], where="mid", color=COLORS["masked"], label="masked runs in corpus rows")
+    ax.set_xlabel("span length ℓ (tokens)")
+    ax.set_ylabel("fraction")
+    ax.legend(fontsize=8, frameon=False)
+
+
+def masking_figure(sentence: Dict, stats: Dict) -> Figure:
+    """The masked sentence on top, the span-length histogram below."""
+    fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(9, 5.2), gridspec_kw={"height_ratios": [1, 2]})
+    title = (f"mask_ratio={sentence['mask_ratio']:.2f}, mean_span_len={sentence['mean_span_len']:g}, seed={sentence['seed']}: "
+             f"{sentence['n_masked']} of {sentence['n_maskable']} maskable tokens masked (red); specials grey")  # fmt: skip
+    draw_tokens(ax0, sentence["tokens"], sentence["status"], title=title)
+    span_lengths(ax1, stats)
+    fig.tight_layout()
+    return fig
+
+
+def fraction_bars(comparison: Dict[str, Dict], mask_ratio: float) -> Figure:
+    """Masked fraction of each masker against the requested mask_ratio."""
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    names = list(comparison)
+    values = [comparison[n]["masked_fraction"] for n in names]
+    ax.barh(names, values, color=["#9ecae1", "#6baed6", COLORS["masked"]][: len(names)])
+    ax.axvline(mask_ratio, color="black", ls="--", label=f"requested {mask_ratio:.2f}")
+    for i, v in enumerate(values):
+        ax.text(v + 0.005, i, f"{v:.3f}", va="center")
+    ax.set_xlabel("masked fraction (mean over corpus rows)")
+    ax.set_xlim(0, max(values + [mask_ratio]) * 1.2)
+    ax.legend(frameon=False, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def run_length_comparison(comparison: Dict[str, Dict], max_len: int = 12) -> Figure:
+    """Distribution of masked-run lengths for each masker, side by side."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    width = 0.8 / len(comparison)
+    for i, (name, c) in enumerate(comparison.items()):
+        total = max(1, sum(c["runs"].values()))
+        ax.bar([k + (i - (len(comparison) - 1) / 2) * width for k in range(1, max_len + 1)],
+               [c["runs"][k] / total for k in range(1, max_len + 1)], width=width, label=name)  # fmt: skip
+    ax.set_xlabel("length of a masked run (tokens)")
+    ax.set_ylabel("fraction of runs")
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def neighbour_figure(data: Dict) -> Figure:
+    """Why spans: how often a masked token has a visible neighbour, against mean_span_len."""
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(9, 3))
+    ax0.plot(data["mean_span_len"], data["frac_adjacent"], "o-")
+    ax0.set_xlabel("mean_span_len")
+    ax0.set_ylabel("masked tokens next to a visible one")
+    ax0.set_ylim(0, 1)
+    ax1.plot(data["mean_span_len"], data["mean_distance"], "o-", color=COLORS["masked"])
+    ax1.set_xlabel("mean_span_len")
+    ax1.set_ylabel("mean distance to nearest visible token")
+    fig.tight_layout()
+    return fig
+
+
+def draw_two_views(ax, views: Dict, row: int = 0) -> None:
+    """One batch row as a table: target view, context view, attention_mask and pred_mask per position."""
+    b = views["batch"]
+    L = b.input_ids.shape[1]
+    ax.set_xlim(-0.5, L - 0.5)
+    ax.set_ylim(-0.5, 3.5)
+    ax.invert_yaxis()
+    labels = ["target view\n(input_ids)", "context view\n(masked_input_ids)", "attention_mask", "pred_mask\n(loss here)"]
+    for j in range(L):
+        real, loss = bool(b.attention_mask[row, j]), bool(b.pred_mask[row, j])
+        base = COLORS["visible"] if real else COLORS["pad"]
+        cells = [(views["target_tokens"][row][j], base), (views["context_tokens"][row][j], COLORS["masked"] if loss else base),
+                 (str(int(b.attention_mask[row, j])), base), ("x" if loss else "", COLORS["masked"] if loss else "white")]  # fmt: skip
+        for i, (text, color) in enumerate(cells):
+            ax.add_patch(plt.Rectangle((j - 0.48, i - 0.45), 0.96, 0.9, color=color))
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, rotation=90 if i < 2 and len(text) > 3 else 0)
+    ax.set_yticks(range(4), labels, fontsize=8)
+    ax.set_xticks(range(L), [str(j) for j in range(L)], fontsize=7)
+    n_pad = int((b.attention_mask[row] == 0).sum())
+    ax.set_title(f"row {row}: {int(b.pred_mask[row].sum())} loss positions (red), {n_pad} padding positions (pale)", fontsize=9, loc="left")
+    for s in ax.spines.values():
+        s.set_visible(False)
+
+
+def two_views_figure(views: Dict, rows: Sequence[int] = (0, 1)) -> Figure:
+    """The rows of a collated batch, both views of each (see `draw_two_views`)."""
+    L = views["batch"].input_ids.shape[1]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(max(8, 0.5 * L), 2.7 * len(rows)), squeeze=False)
+    for ax, row in zip(axes[:, 0], rows):
+        draw_two_views(ax, views, row)
+    axes[-1, 0].set_xlabel("position")
+    fig.suptitle(f"mask_ratio={views['mask_ratio']:.2f}, mean_span_len={views['mean_span_len']:g}, seed={views['seed']}: "
+                 f"the loss is computed at {views['n_loss_positions']} positions of the batch", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def ema_chase_figure(data: Dict) -> Figure:
+    """The online parameter and the EMA target chasing it, with the half-life marked."""
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.plot(data["t"], data["online"], color=COLORS["online"], label="online θ_ctx (trained)")
+    ax.plot(data["t"], data["target"], color=COLORS["target"], lw=2, label="target θ_tgt (EMA)")
+    h = data["half_life"]
+    if data["kind"] == "jump" and h < len(data["t"]) - data["jump_at"]:
+        ax.axvline(data["jump_at"] + h, color="gray", ls="--")
+        ax.annotate(f"half-life {h:.1f} steps", (data["jump_at"] + h, 0.5), xytext=(8, -4), textcoords="offset points", fontsize=9)
+        ax.axhline(0.5, color="gray", lw=0.5)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("parameter value")
+    ax.set_title(f"m = {data['m']:.3f}: θ_tgt ← m·θ_tgt + (1 − m)·θ_ctx  (half-life ln 0.5 / ln m = {h:.1f} steps)", fontsize=10, loc="left")
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def schedules_figure(curves: Dict[str, List[float]]) -> Figure:
+    """m(t) for each momentum schedule."""
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    for kind, values in curves.items():
+        ax.plot(values, label=kind)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("EMA momentum m")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def metric_curves(histories: Dict[str, Dict[str, List[float]]], metrics: Sequence[str] = ("loss", "std", "mean_cos", "rank"), highlight: Optional[str] = None) -> Figure:
+    """Training curves of several runs (label → history), one panel per metric."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3))
+    for ax, metric in zip(axes, metrics):
+        for label, h in histories.items():
+            faint = highlight is not None and label != highlight
+            ax.plot(h["step"], h[metric], label=label, alpha=0.3 if faint else 1.0, lw=1 if faint else 2)
+        ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=9)
+        ax.set_xlabel("step")
+    axes[0].legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def vector_toy_figure(data: Dict) -> Figure:
+    """A 2-D prediction and target as arrows, with the three losses."""
+    fig, (ax, axb) = plt.subplots(1, 2, figsize=(8, 3.4), gridspec_kw={"width_ratios": [1, 1.2]})
+    for vec, name in ((data["target"], "target"), (data["pred"], "online")):
+        ax.annotate("", xy=vec, xytext=(0, 0), arrowprops=dict(arrowstyle="->", lw=2.5, color=COLORS[name]))
+    ax.text(*data["target"], " target t", color=COLORS["target"])
+    ax.text(*data["pred"], " prediction p", color=COLORS["online"])
+    ax.set_xlim(-2.2, 2.2)
+    ax.set_ylim(-0.3, 2.2)
+    ax.set_aspect("equal")
+    ax.set_title(f"angle {data['angle_deg']:.0f}°", fontsize=10)
+    names = ["cosine", "l2", "mse"]
+    axb.bar(names, [data[n] for n in names], color=["#6baed6", "#fd8d3c", "#fdae6b"])
+    for i, n in enumerate(names):
+        axb.text(i, data[n], f"{data[n]:.3f}", ha="center", va="bottom")
+    axb.set_ylim(0, max(2.2, max(data[n] for n in names) * 1.15))
+    axb.set_title("loss(p, t)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def scale_toy_figure(results: Dict[str, Dict[str, List[float]]]) -> Figure:
+    """Mean embedding length ‖z‖ over training of the linear toy, for each loss."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for name, h in results.items():
+        ax.plot(h["norm"], label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("mean ‖z‖ of the embeddings")
+    ax.set_yscale("log")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig

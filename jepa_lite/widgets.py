@@ -1,0 +1,191 @@
+"""Interactive panels for the notebooks: sliders wired to a pure `render(...)` function.
+
+Every panel is built the same way (`_panel`): controls + `ipywidgets.interactive_output`. The panel
+keeps its pieces as attributes, so tests and curious students can drive it without a browser:
+
+    panel = masking_explorer()
+    panel.render(mask_ratio=0.5, mean_span_len=3, seed=1)   # draw once, return the data drawn
+    panel.controls["mask_ratio"].value = 0.6                 # what moving the slider does
+    panel.last                                               # data of the latest slider redraw
+
+`render` computes with `explore.py`, draws with `viz.py`, ends with `plt.show()` and returns the
+data it drew. Only built-in ipywidgets are used (they work on ipywidgets 7.7 and 8, in JupyterLab,
+Colab and VS Code). Sliders whose redraw is slow have `continuous_update=False`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional, Sequence
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+
+from . import explore, viz
+from .data import builtin_labelled_corpus
+from .runs import run_history
+
+_STYLE = {"description_width": "initial"}
+
+
+def _panel(render: Callable[..., Dict], controls: Dict[str, widgets.Widget], initial_render: bool = False) -> widgets.VBox:
+    """VBox(controls, output) whose output redraws `render(**values)` when a control changes.
+
+    The panel's output starts empty unless `initial_render`: call `show(panel)` to display the panel
+    and a static figure of the defaults (which viewers without a widget frontend show too).
+    """
+    panel = widgets.VBox()
+    panel.render = render
+    panel.controls = controls
+    panel.last = None
+
+    def update(**values):
+        panel.last = render(**values)
+
+    out = widgets.interactive_output(update, controls)  # calls update once with the defaults
+    if not initial_render:
+        out.clear_output()
+    panel.out = out
+    panel.defaults = {k: w.value for k, w in controls.items()}
+    panel.children = (widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap")), out)
+    return panel
+
+
+def show(panel: widgets.VBox) -> Dict:
+    """Display the panel, then draw its current settings once as a plain figure (so that a static
+    plot appears even without a widget frontend). Returns the data drawn."""
+    from IPython.display import display
+
+    display(panel)
+    return panel.render(**{k: w.value for k, w in panel.controls.items()})
+
+
+def _slider(kind, description, value, lo, hi, step, **kw):
+    return kind(value=value, min=lo, max=hi, step=step, description=description, continuous_update=False, style=_STYLE, **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# 01 — span masking
+# ---------------------------------------------------------------------------------------------
+def masking_explorer(tokenizer=None, sentence: str = explore.DEFAULT_SENTENCE) -> widgets.VBox:
+    """Sliders mask_ratio, mean_span_len, seed → the sentence's tokens coloured masked / visible /
+    special, and the span-length histogram against the geometric law."""
+    tokenizer = tokenizer or explore.load_tokenizer("minilm")
+
+    def render(mask_ratio: float, mean_span_len: float, seed: int) -> Dict:
+        data = {
+            "sentence": explore.mask_sentence(tokenizer, sentence, mask_ratio, mean_span_len, seed),
+            "stats": explore.span_length_stats(mean_span_len, mask_ratio, seed),
+        }
+        viz.masking_figure(data["sentence"], data["stats"])
+        plt.show()
+        return data
+
+    controls = {
+        "mask_ratio": _slider(widgets.FloatSlider, "mask_ratio", 0.3, 0.05, 0.9, 0.05),
+        "mean_span_len": _slider(widgets.FloatSlider, "mean_span_len", 5.0, 1.0, 10.0, 0.5),
+        "seed": _slider(widgets.IntSlider, "seed", 0, 0, 50, 1),
+    }
+    return _panel(render, controls)
+
+
+# ---------------------------------------------------------------------------------------------
+# 02 — two views
+# ---------------------------------------------------------------------------------------------
+def example_sentences(per_topic: int = 1) -> list:
+    """The first `per_topic` sentences of each topic of the built-in corpus."""
+    texts, topics = builtin_labelled_corpus()
+    seen: Dict[str, int] = {}
+    out = []
+    for t, topic in zip(texts, topics):
+        if seen.get(topic, 0) < per_topic:
+            seen[topic] = seen.get(topic, 0) + 1
+            out.append(t)
+    return out
+
+
+COMPANION = "Bees dance to show the way."  # a short second line, so the batch needs padding
+
+
+def two_views_explorer(tokenizer=None, sentences: Optional[Sequence[str]] = None) -> widgets.VBox:
+    """Dropdown sentence + mask settings → both views of a two-line batch and its loss positions."""
+    tokenizer = tokenizer or explore.load_tokenizer("minilm")
+    sentences = list(sentences or example_sentences())
+
+    def render(sentence: str, mask_ratio: float, mean_span_len: float, seed: int) -> Dict:
+        views = explore.two_views(tokenizer, [sentence, COMPANION], mask_ratio, mean_span_len, seed)
+        viz.two_views_figure(views)
+        plt.show()
+        return views
+
+    label = lambda s: s if len(s) <= 60 else s[:57] + "..."  # noqa: E731
+    controls = {
+        "sentence": widgets.Dropdown(options=[(label(s), s) for s in sentences], value=sentences[0], description="sentence", style=_STYLE, layout=widgets.Layout(width="520px")),
+        "mask_ratio": _slider(widgets.FloatSlider, "mask_ratio", 0.3, 0.05, 0.9, 0.05),
+        "mean_span_len": _slider(widgets.FloatSlider, "mean_span_len", 3.0, 1.0, 10.0, 0.5),
+        "seed": _slider(widgets.IntSlider, "seed", 0, 0, 50, 1),
+    }
+    return _panel(render, controls)
+
+
+# ---------------------------------------------------------------------------------------------
+# 03 — the EMA target
+# ---------------------------------------------------------------------------------------------
+def ema_explorer(steps: int = 400) -> widgets.VBox:
+    """Momentum slider + path of the online parameter → the EMA target chasing it, half-life marked."""
+
+    def render(m: float, path: str) -> Dict:
+        data = explore.ema_chase(m, path, steps)
+        viz.ema_chase_figure(data)
+        plt.show()
+        return data
+
+    controls = {
+        "m": _slider(widgets.FloatSlider, "momentum m", 0.95, 0.0, 0.999, 0.001, readout_format=".3f"),
+        "path": widgets.Dropdown(options=["jump", "sine", "random walk"], value="jump", description="online path", style=_STYLE),
+    }
+    return _panel(render, controls)
+
+
+def collapse_explorer(momenta: Sequence[float] = (0.0, 0.5, 0.9, 0.99, 0.996), steps: int = 200, value: Optional[float] = None) -> widgets.VBox:
+    """Momentum slider → a real training run (tiny encoder, smoke preset) and its collapse metrics.
+
+    Runs are cached (`runs.run_history`): each momentum trains once; the curves of every run
+    trained so far stay in the plot, faint, for comparison.
+    """
+
+    def render(ema_m: float) -> Dict:
+        history = run_history(ema_m=ema_m, steps=steps)
+        shown = {f"m={m:g}": run_history(ema_m=m, steps=steps) for m in momenta if _is_cached(m, steps) or m == ema_m}
+        viz.metric_curves(shown, highlight=f"m={ema_m:g}")
+        plt.show()
+        return {"ema_m": ema_m, "history": history, "shown": list(shown)}
+
+    controls = {"ema_m": widgets.SelectionSlider(options=list(momenta), value=value if value is not None else momenta[-1], description="EMA momentum m",
+                                                 continuous_update=False, style=_STYLE)}  # fmt: skip
+    return _panel(render, controls)
+
+
+def _is_cached(m: float, steps: int) -> bool:
+    from .runs import cached_runs, run_key
+
+    return run_key({"save_path": None, "progress": False, "ema_m": m, "steps": steps, "predictor": True}) in cached_runs()
+
+
+# ---------------------------------------------------------------------------------------------
+# 04 — the loss
+# ---------------------------------------------------------------------------------------------
+def vector_explorer() -> widgets.VBox:
+    """Angle and length sliders → a 2-D prediction and target as arrows, and their losses."""
+
+    def render(angle_deg: float, pred_len: float, target_len: float) -> Dict:
+        data = explore.vector_losses(angle_deg, pred_len, target_len)
+        viz.vector_toy_figure(data)
+        plt.show()
+        return data
+
+    controls = {
+        "angle_deg": _slider(widgets.FloatSlider, "angle (°)", 45.0, 0.0, 180.0, 5.0),
+        "pred_len": _slider(widgets.FloatSlider, "‖p‖", 1.0, 0.1, 2.0, 0.1),
+        "target_len": _slider(widgets.FloatSlider, "‖t‖", 1.0, 0.1, 2.0, 0.1),
+    }
+    return _panel(render, controls)
