@@ -30,6 +30,8 @@ allocated) belongs to that path alone.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import math
 import os
@@ -197,6 +199,8 @@ def worker_fast(args, texts: List[str]) -> Dict:
     )  # fmt: skip
     torch.manual_seed(0)
     trainer = Trainer(cfg, texts=texts, log=lambda s: None)
+    if args.sdpa == "default":
+        trainer._kernels = contextlib.nullcontext
     for step in range(args.warmup):
         trainer.train_step(trainer.get_batch(step))
     if args.profile:
@@ -204,8 +208,6 @@ def worker_fast(args, texts: List[str]) -> Dict:
     lengths = [trainer.corpus.lengths[trainer.batch_lines(s)].tolist() for s in range(args.warmup, cfg.steps)]
     sync(trainer.device)
     t0 = time.perf_counter()
-    import contextlib
-    import io
 
     with contextlib.redirect_stdout(io.StringIO()):
         trainer.fit()  # the real training loop: steps warmup … end, one log (with its host sync) at the end
@@ -270,7 +272,7 @@ def peak_tflops(device: torch.device, override: float | None) -> float | None:
 
 def run_worker(kind: str, args, data_file: str) -> Dict:
     cmd = [sys.executable, "-m", "jepa_lite.bench", "--_worker", kind, "--_data", data_file]
-    for k in ("model", "batch_size", "max_length", "steps", "warmup", "device"):
+    for k in ("model", "batch_size", "max_length", "steps", "warmup", "device", "sdpa"):
         if getattr(args, k) is not None:
             cmd += [f"--{k}", str(getattr(args, k))]
     if args.compile:
@@ -290,6 +292,7 @@ def main(argv=None) -> int:
     p.add_argument("--max_length", type=int, default=128)
     p.add_argument("--steps", type=int, default=10, help="timed steps per path")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (more with --compile)")
+    p.add_argument("--sdpa", choices=("kit", "default"), default="kit", help="attention kernels of the fast path: the kit's choice or PyTorch's default")
     p.add_argument("--device", default="auto")
     p.add_argument("--compile", action="store_true", help="torch.compile the fast path")
     p.add_argument("--lines", type=int, default=50_000, help="lines of the generated text file")

@@ -69,3 +69,42 @@ def setup(seed: int = 0) -> bool:
     if fast:
         print(f"fast mode ({FAST_ENV}=1): fewer steps and smaller samples")
     return fast
+
+
+def check_setup(minilm: bool = True) -> dict:
+    """Check that the course can run here, offline; print one line per check and return the results.
+
+    Looks at: the torch version and the device the trainer would pick, the built-in corpus, the tiny
+    encoder with its locally built tokenizer, and (if `minilm`) the pretrained MiniLM that ships in a
+    pip package. Nothing is downloaded. A failed check prints what to do instead of raising.
+    """
+    import time
+
+    import torch
+
+    from .data import DataError, builtin_labelled_corpus
+    from .encoders import BackboneError, count_parameters, load_backbone
+    from .train import pick_device
+
+    results: dict = {"torch": torch.__version__, "device": str(pick_device("auto"))}
+    print(f"torch {results['torch']}; the trainer's device='auto' picks: {results['device']}")
+    try:
+        texts, topics = builtin_labelled_corpus()
+        results["corpus"] = {"sentences": len(texts), "topics": len(set(topics))}
+        print(f"built-in corpus: {len(texts)} sentences on {len(set(topics))} topics ✅")
+    except DataError as e:
+        results["corpus"] = None
+        print(f"built-in corpus: ❌ {e}")
+    for name in ("tiny", "minilm") if minilm else ("tiny",):
+        start = time.perf_counter()
+        try:
+            encoder, tokenizer, dim = load_backbone(name)
+            seconds = time.perf_counter() - start
+            results[name] = {"dim": dim, "parameters": count_parameters(encoder), "vocab": len(tokenizer), "seconds": seconds}
+            print(f"backbone {name!r}: hidden size {dim}, {count_parameters(encoder) / 1e6:.1f} M parameters, "
+                  f"vocabulary {len(tokenizer)}, loaded offline in {seconds:.1f} s ✅")  # fmt: skip
+        except BackboneError as e:
+            results[name] = None
+            print(f"backbone {name!r}: ❌ {e}")
+    results["ok"] = all(results.get(k) for k in ("corpus", "tiny") + (("minilm",) if minilm else ()))
+    return results

@@ -129,7 +129,8 @@ class TokenizedCorpus:
         col = torch.arange(L)
         attention_mask = col[None, :] < lengths[:, None]  # (B, L)
         index = (self.offsets[rows][:, None] + col[None, :]).clamp_(max=len(self.flat) - 1)  # (B, L) into flat
-        input_ids = self.flat[index].masked_fill_(~attention_mask, self.tokenizer.pad_token_id)
+        input_ids = self.flat.index_select(0, index.flatten()).view(len(rows), L)
+        input_ids.masked_fill_(~attention_mask, self.tokenizer.pad_token_id)
         return input_ids, attention_mask.long()
 
 

@@ -92,6 +92,41 @@ EXERCISES = {
         "‖(3, 0) − (0, 4)‖ = 5; shrinking both vectors by 10× shrinks the distance by 10× too.",
         "0.5 = 5 / 10: an L2 loss can be lowered just by shrinking every embedding, without better predictions. Cosine distance stays at 1.",
     ),
+    "00.1": Exercise(
+        "A line has 20 maskable tokens and mask_ratio = 0.3. How many target embeddings must the predictor produce for it?",
+        lambda: round(0.3 * 20),
+        "The loss is computed at the masked positions only, one predicted embedding per masked token; mask_ratio is the fraction masked.",
+        "0.3 × 20 = 6 masked tokens, so 6 predicted embeddings, each compared with the target encoder's embedding of that token.",
+        abs_tol=0,
+    ),
+    "00.2": Exercise(
+        "Which encoder does the optimizer update: 'context_encoder' or 'target_encoder'?",
+        lambda: "context_encoder",
+        "One of the two never receives a gradient; it only follows the other through θ_tgt ← m·θ_tgt + (1 − m)·θ_ctx.",
+        "The optimizer updates the context encoder (and the predictor); the target encoder is an EMA of the context encoder.",
+    ),
+    "05.1": Exercise(
+        "warmup_steps = 20, steps = 200: what is lr_factor at optimizer step 65?",
+        lambda: 0.5 * (1.0 + math.cos(math.pi * (65 - 20) / (200 - 20))),
+        "Step 65 is past warm-up: progress = (65 − 20) / (200 − 20), and the factor is ½(1 + cos(π · progress)).",
+        "progress = 45 / 180 = 0.25, so the factor is ½(1 + cos(π/4)) ≈ 0.854: the LR is still at 85 % of its peak.",
+        abs_tol=0.002,
+        rel_tol=0.0,
+    ),
+    "05.2": Exercise(
+        "A line of 9 tokens ([CLS] and [SEP] included) sits in a batch padded to length 14. Over how many hidden vectors does mean pooling average?",
+        lambda: 9,
+        "probe.mean_pool weights each position by its attention_mask: 1 for real tokens (specials included), 0 for padding.",
+        "9: the 5 padding positions have attention_mask 0 and are left out; [CLS] and [SEP] count, as in sentence-transformers.",
+        abs_tol=0,
+    ),
+    "05.3": Exercise(
+        "The probe splits 480 sentences (8 topics × 60) with test_fraction = 0.25, per topic. How many sentences are in the test split?",
+        lambda: 8 * round(0.25 * 60),
+        "train_test_split is stratified: each topic puts round(0.25 × 60) of its sentences in the test split.",
+        "8 × 15 = 120 test sentences (and 360 to fit the classifier); guessing gives 1/8 = 12.5 % on them.",
+        abs_tol=0,
+    ),
 }
 
 

@@ -165,11 +165,11 @@ def mask_spans(
                 span_lens = torch.cat([span_lens, torch.ceil(e).long().clamp_(min=1)], dim=1)
         span_len = span_lens[:, it : it + 1]  # (B, 1)
         it += 1
-        # start: uniform over the f free positions of the row — draw r ∈ {0, …, f − 1}, then find the
-        # (r + 1)-th free position by binary search in the running count of free positions
+        # start: uniform over the f free positions of the row — draw r ∈ {0, …, f − 1}; the (r + 1)-th
+        # free position is the number of positions whose running count of free slots is still ≤ r
         n_free = free.sum(dim=1, keepdim=True)  # (B, 1)
         r = (torch.rand(B, 1, device=device, generator=generator) * n_free).long()  # (B, 1)
-        start = torch.searchsorted(torch.cumsum(free, dim=1), r + 1).clamp_(max=L - 1)  # (B, 1)
+        start = (torch.cumsum(free, dim=1) <= r).sum(dim=1, keepdim=True).clamp_(max=L - 1)  # (B, 1)
         offset = pos - start  # (B, L) distance from the span's start
         # newly masked: inside [start, start + ℓ), in the start's run, and not masked yet
         new = (offset >= 0) & (offset < span_len) & (run_id == run_id.gather(1, start)) & free

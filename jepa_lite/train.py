@@ -250,10 +250,11 @@ class Trainer:
         """One optimizer step plus the EMA update. Returns the loss (a device tensor, no host sync)."""
         m = self.momentum(self.step)
         self.model.train()
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
-            out = self.forward(batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        with self._kernels():
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
+                out = self.forward(batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.trainable_parameters(), self.config.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
@@ -261,13 +262,25 @@ class Trainer:
         self.step += 1
         return out.loss.detach()
 
+    def _kernels(self):
+        """On CUDA, attention runs on the flash / memory-efficient kernels. PyTorch would otherwise
+        pick cuDNN's on recent GPUs, which builds a plan for every new sequence length it meets; with
+        length-grouped batches that is a new length every few steps, and the planning can cost more
+        than the attention itself (compare `python -m jepa_lite.bench --sdpa default`)."""
+        if self.device.type != "cuda":
+            return contextlib.nullcontext()
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+
     @torch.no_grad()
     def token_embeddings(self, batch: Batch, max_tokens: int = 1024) -> torch.Tensor:
         """(N, D) context-encoder embeddings of the real, non-special tokens of the clean text, in fp32
         on the CPU; at most `max_tokens` of them (evenly spaced), which keeps the SVD of the collapse
         metrics cheap."""
         self.model.eval()
-        z = self.model.encode_context(batch.input_ids, batch.attention_mask)  # (B, L, D)
+        with self._kernels():
+            z = self.model.encode_context(batch.input_ids, batch.attention_mask)  # (B, L, D)
         keep = batch.attention_mask.bool() & ~special_tokens_mask(batch.input_ids, self.tokenizer.all_special_ids)
         z = z[keep].float().cpu()  # (N, D)
         if z.shape[0] > max_tokens:
@@ -281,10 +294,11 @@ class Trainer:
         cfg = self.config
         window: List[torch.Tensor] = []
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress, desc="jepa", unit="step", leave=False)
+        batches = self._batches()
         try:
             while self.step < cfg.steps:
                 lr, m = self.optimizer.param_groups[0]["lr"], self.momentum(self.step)
-                batch = self.get_batch(self.step)
+                batch = next(batches)
                 window.append(self.train_step(batch))
                 bar.update(1)
                 last = self.step == cfg.steps
@@ -300,7 +314,28 @@ class Trainer:
                     break
         finally:
             bar.close()
+            batches.close()
         return dict(self.history)
+
+    def _batches(self):
+        """Yield the batches of steps self.step, self.step + 1, … On a GPU, the next batch is prepared
+        by a second thread while this step's kernels are being launched and run (masking is torch
+        code, which releases Python's lock). On a CPU, where the two would only compete for the same
+        cores, batches are made one after the other."""
+        step = self.step
+        if self.device.type != "cuda":
+            while True:
+                yield self.get_batch(step)
+                step += 1
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self.get_batch, step)
+            while True:
+                batch = pending.result()
+                step += 1
+                pending = pool.submit(self.get_batch, step)
+                yield batch
 
     def _finite(self, window: List[torch.Tensor]) -> bool:
         return not window or bool(torch.isfinite(torch.stack(window)).all())

@@ -211,3 +211,107 @@ def scale_toy_figure(results: Dict[str, Dict[str, List[float]]]) -> Figure:
     ax.legend(frameon=False)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# 05 — training: schedule, live curves, resume, similarity heatmaps, linear probe
+# ---------------------------------------------------------------------------------------------
+def lr_schedule_figure(factors: Sequence[float], warmup_steps: int, lr: float = 1.0) -> Figure:
+    """The learning rate lr · lr_factor(s) over optimizer steps s, with the end of warm-up marked."""
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    ax.plot([lr * f for f in factors], color=COLORS["online"])
+    ax.axvline(warmup_steps, color="gray", ls="--")
+    ax.annotate(f"end of warm-up (step {warmup_steps})", (warmup_steps, lr * 0.5), xytext=(6, 0), textcoords="offset points", fontsize=9)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("learning rate" if lr != 1.0 else "lr / peak lr")
+    fig.tight_layout()
+    return fig
+
+
+TRAINING_PANELS = ("loss", "lr", "std", "mean_cos", "rank")
+
+
+def training_curves(history: Dict[str, List[float]], metrics: Sequence[str] = TRAINING_PANELS, total_steps: Optional[int] = None, title: str = "") -> Figure:
+    """One run's history (`Trainer.history`), one panel per logged metric; the loss panel also shows
+    every optimizer step's loss, faint. `total_steps` fixes the x axis, so a live plot does not rescale."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.0 * len(metrics), 2.8), squeeze=False)
+    steps = history.get("step", [])
+    for ax, metric in zip(axes[0], metrics):
+        if metric == "loss" and history.get("step_loss"):
+            ax.plot(range(1, len(history["step_loss"]) + 1), history["step_loss"], color="#9ecae1", lw=0.8, label="each step")
+        ax.plot(steps, history.get(metric, []), "o-", ms=3, color=COLORS["online"] if metric != "loss" else COLORS["target"], label="logged")
+        ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=9)
+        ax.set_xlabel("step")
+        if total_steps:
+            ax.set_xlim(0, total_steps)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def resume_figure(straight: Sequence[float], resumed: Sequence[float], resume_at: int) -> Figure:
+    """Per-step loss of an uninterrupted run and of a run stopped at `resume_at` and resumed."""
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    ax.plot(range(1, len(straight) + 1), straight, color="#9ecae1", lw=4, label="uninterrupted run")
+    ax.plot(range(1, len(resumed) + 1), resumed, color=COLORS["target"], lw=1, label="stopped, saved, resumed")
+    ax.axvline(resume_at, color="gray", ls="--")
+    ax.annotate(f"checkpoint at step {resume_at}", (resume_at, max(straight)), xytext=(6, -10), textcoords="offset points", fontsize=9)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def draw_similarity(ax, sim, groups: Sequence[str], title: str = "") -> None:
+    """A cosine-similarity matrix as a heatmap, with the group (topic) of each row marked on the axes.
+
+    The colour scale spans the off-diagonal values of this matrix (the diagonal, always 1, saturates):
+    encoders differ a lot in their typical cosine, so a shared scale would hide every pattern.
+    """
+    import torch
+
+    off = sim[~torch.eye(len(groups), dtype=torch.bool)]
+    im = ax.imshow(sim, cmap="viridis", vmin=float(off.min()), vmax=float(off.max()))
+    starts = [i for i in range(len(groups)) if i == 0 or groups[i] != groups[i - 1]]
+    for s in starts[1:]:
+        ax.axhline(s - 0.5, color="white", lw=0.6)
+        ax.axvline(s - 0.5, color="white", lw=0.6)
+    ends = starts[1:] + [len(groups)]
+    ax.set_yticks([(a + b - 1) / 2 for a, b in zip(starts, ends)], [groups[s] for s in starts], fontsize=7)
+    ax.set_xticks([])
+    ax.set_title(title, fontsize=9)
+    plt.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="cosine")
+
+
+def similarity_grid(sims: Dict[str, "object"], groups: Sequence[str], contrasts: Optional[Dict[str, float]] = None, ncols: int = 2) -> Figure:
+    """Several similarity matrices (name → (N, N)) side by side, each titled with its block contrast."""
+    n = len(sims)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.9 * nrows), squeeze=False)
+    for ax, (name, sim) in zip(axes.flat, sims.items()):
+        extra = f"\nwithin − between topic = {contrasts[name]:+.3f}" if contrasts and name in contrasts else ""
+        draw_similarity(ax, sim, groups, title=name + extra)
+    for ax in list(axes.flat)[n:]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def probe_bars(accuracies: Dict[str, float], chance: float, title: str = "linear probe: topic accuracy on held-out sentences") -> Figure:
+    """Horizontal bars of test accuracy per encoder, with the chance level marked."""
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(accuracies) + 1.2))
+    names = list(accuracies)
+    values = [accuracies[n] for n in names]
+    ax.barh(names, values, color="#6baed6")
+    ax.axvline(chance, color="black", ls="--", label=f"chance {chance:.3f}")
+    for i, v in enumerate(values):
+        ax.text(min(v + 0.01, 0.93), i, f"{v:.3f}", va="center")
+    ax.set_xlim(0, 1.05)
+    ax.invert_yaxis()
+    ax.set_xlabel("test accuracy")
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.legend(frameon=False, loc="lower right")
+    fig.tight_layout()
+    return fig

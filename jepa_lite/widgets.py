@@ -189,3 +189,84 @@ def vector_explorer() -> widgets.VBox:
         "target_len": _slider(widgets.FloatSlider, "‖t‖", 1.0, 0.1, 2.0, 0.1),
     }
     return _panel(render, controls)
+
+
+# ---------------------------------------------------------------------------------------------
+# 05 — training
+# ---------------------------------------------------------------------------------------------
+class LiveLossPlot:
+    """A Trainer callback that redraws the training curves at every log step.
+
+        live = LiveLossPlot()
+        Trainer(cfg, callbacks=[live]).fit()     # the Trainer calls live(trainer, record) each log step
+
+    In a notebook the figure is replaced in place: inside `output` if you pass an
+    `ipywidgets.Output` (display it first), else by clearing the cell's output
+    (`IPython.display.clear_output(wait=True)`, which works in every frontend and leaves the last
+    figure in the saved notebook). Outside a kernel (scripts, tests) it only builds the figure.
+    `last` holds what was drawn last: the step and a copy of the curves.
+    """
+
+    def __init__(self, metrics: Sequence[str] = viz.TRAINING_PANELS, output: Optional[widgets.Output] = None, title: str = ""):
+        self.metrics = tuple(metrics)
+        self.output = output
+        self.title = title
+        self.n_draws = 0
+        self.last: Optional[Dict] = None
+        self.figure = None
+
+    def render(self, history: Dict, total_steps: Optional[int] = None) -> Dict:
+        """Draw the curves of `history` once (a pure function of its arguments); return what was drawn."""
+        from IPython import get_ipython
+        from IPython.display import clear_output
+
+        in_kernel = getattr(get_ipython(), "kernel", None) is not None  # a Jupyter kernel, not a script
+        if self.output is not None:
+            self.output.clear_output(wait=True)
+        elif in_kernel:
+            clear_output(wait=True)
+        if self.figure is not None:
+            plt.close(self.figure)
+        step = history["step"][-1] if history.get("step") else 0
+        title = f"{self.title}  step {step}/{total_steps}" if total_steps else self.title
+        self.figure = viz.training_curves(history, self.metrics, total_steps, title=title.strip())
+        if self.output is not None:
+            with self.output:
+                plt.show()
+        else:
+            plt.show()
+        self.n_draws += 1
+        self.last = {"step": step, "curves": {m: list(history.get(m, [])) for m in ("step",) + self.metrics}}
+        return self.last
+
+    def __call__(self, trainer, record: Dict) -> None:
+        self.render(trainer.history, trainer.config.steps)
+
+
+def similarity_explorer(embeddings: Dict[str, "object"], topics: Sequence[str], per_topic: int = 4) -> widgets.VBox:
+    """Encoder dropdown + sentences-per-topic slider → the cosine-similarity heatmap of sentence
+    embeddings, rows grouped by topic, and the within − between topic contrast.
+
+    `embeddings` maps a name ("MiniLM, after JEPA", ...) to the (N, D) sentence embeddings of the
+    corpus, computed once (`probe.sentence_embeddings`): moving a control only slices and redraws.
+    """
+    from . import probe
+
+    names = list(embeddings)
+
+    def render(encoder: str, per_topic: int) -> Dict:
+        rows = probe.examples_per_topic(topics, per_topic)
+        groups = [topics[i] for i in rows]
+        sim = probe.similarity_matrix(embeddings[encoder][rows])  # (n, n)
+        stats = probe.block_contrast(sim, groups)
+        fig, ax = plt.subplots(figsize=(5.2, 4.4))
+        viz.draw_similarity(ax, sim, groups, title=f"{encoder}\nwithin − between topic = {stats['contrast']:+.3f}")
+        fig.tight_layout()
+        plt.show()
+        return {"encoder": encoder, "rows": rows, "sim": sim, **stats}
+
+    controls = {
+        "encoder": widgets.Dropdown(options=names, value=names[0], description="encoder", style=_STYLE, layout=widgets.Layout(width="360px")),
+        "per_topic": _slider(widgets.IntSlider, "sentences per topic", per_topic, 2, 12, 1),
+    }
+    return _panel(render, controls)
