@@ -195,7 +195,7 @@ def worker_fast(args, texts: List[str]) -> Dict:
     cfg = TrainConfig(
         model_name=args.model, batch_size=args.batch_size, max_length=args.max_length, steps=args.warmup + args.steps,
         warmup_steps=0, log_every=args.warmup + args.steps, save_path=None, device=args.device, progress=False,
-        compile=args.compile, lr=2e-5, ema_m=0.99,
+        compile=args.compile, lr=2e-5, ema_m=0.99, precision=args.precision,
     )  # fmt: skip
     torch.manual_seed(0)
     trainer = Trainer(cfg, texts=texts, log=lambda s: None)
@@ -215,10 +215,10 @@ def worker_fast(args, texts: List[str]) -> Dict:
     seconds = time.perf_counter() - t0
     tokens = sum(sum(x) for x in lengths)
     out = {"tokens_per_s": tokens / seconds, "step_s": seconds / args.steps, "peak_mb": peak_memory_mb(trainer.device)}
+    out["precision"] = str(trainer.autocast_dtype or "fp32")
     if trainer.device.type == "cuda":
         flops = sum(flops_per_step(trainer.model.context_encoder, trainer.model.predictor, x, cfg.mask_ratio) for x in lengths)
         out["tflops"] = flops / seconds / 1e12
-        out["precision"] = str(trainer.autocast_dtype or "fp32")
     return out
 
 
@@ -272,7 +272,7 @@ def peak_tflops(device: torch.device, override: float | None) -> float | None:
 
 def run_worker(kind: str, args, data_file: str) -> Dict:
     cmd = [sys.executable, "-m", "jepa_lite.bench", "--_worker", kind, "--_data", data_file]
-    for k in ("model", "batch_size", "max_length", "steps", "warmup", "device", "sdpa"):
+    for k in ("model", "batch_size", "max_length", "steps", "warmup", "device", "sdpa", "precision"):
         if getattr(args, k) is not None:
             cmd += [f"--{k}", str(getattr(args, k))]
     if args.compile:
@@ -295,6 +295,7 @@ def main(argv=None) -> int:
     p.add_argument("--sdpa", choices=("kit", "default"), default="kit", help="attention kernels of the fast path: the kit's choice or PyTorch's default")
     p.add_argument("--device", default="auto")
     p.add_argument("--compile", action="store_true", help="torch.compile the fast path")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto", help="fast path precision (auto: bf16 on CUDA, fp32 on CPU)")
     p.add_argument("--lines", type=int, default=50_000, help="lines of the generated text file")
     p.add_argument("--mask_batch", type=int, default=64, help="batch size of the masking + collate measurement")
     p.add_argument("--peak_tflops", type=float, default=None, help="peak dense bf16 TFLOP/s of the GPU, for MFU")
@@ -337,7 +338,7 @@ def main(argv=None) -> int:
         if "train" not in skip:
             orig = run_worker("original", args, data_file)
             fast = run_worker("fast", args, data_file)
-            print(f"\ntraining on the {len(lines):,}-line text, real (non-padding) tokens per second")
+            print(f"\ntraining on the {len(lines):,}-line text, real (non-padding) tokens per second (fast path in {fast['precision']})")
             print(f"  original loop  {orig['tokens_per_s']:10,.0f} tok/s   {orig['step_s'] * 1e3:8.1f} ms/step   peak memory {orig['peak_mb']:8,.0f} MB")
             print(f"  fast path      {fast['tokens_per_s']:10,.0f} tok/s   {fast['step_s'] * 1e3:8.1f} ms/step   peak memory {fast['peak_mb']:8,.0f} MB")
             print(f"  ratio          {fast['tokens_per_s'] / orig['tokens_per_s']:.2f}× tokens/s, {fast['peak_mb'] / orig['peak_mb']:.2f}× memory")
