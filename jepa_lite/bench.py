@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import io
 import json
-import math
 import os
 import random
 import subprocess
