@@ -1,12 +1,11 @@
 """Span masking: the ratio is met, specials are safe, and the two versions agree in distribution."""
 
 import math
-from collections import Counter
-
 import pytest
 import torch
 
 from jepa_lite.data import pad_ids
+from jepa_lite.explore import run_lengths  # Counter of masked-run lengths over all rows
 from jepa_lite.masking import mask_batch, mask_spans, sample_span_length, sample_span_mask, special_tokens_mask
 
 
@@ -21,20 +20,6 @@ def maskable_rows(tokenized, n_rows):
 def readable_batch(maskable, ratio, span, seed):
     g = torch.Generator().manual_seed(seed)
     return torch.stack([sample_span_mask(row.tolist(), ratio, span, g) for row in maskable])
-
-
-def run_lengths(mask):
-    """Counter of lengths of contiguous True runs over all rows."""
-    c = Counter()
-    for row in mask.tolist():
-        n = 0
-        for x in row + [False]:
-            if x:
-                n += 1
-            elif n:
-                c[n] += 1
-                n = 0
-    return c
 
 
 @pytest.mark.parametrize("ratio,span", [(0.15, 3), (0.3, 5), (0.5, 2), (0.3, 1)])
