@@ -167,17 +167,18 @@ def mask_spans(
         it += 1
         # start: uniform over the f free positions of the row — draw r ∈ {0, …, f − 1}; the (r + 1)-th
         # free position is the number of positions whose running count of free slots is still ≤ r
-        n_free = free.sum(dim=1, keepdim=True)  # (B, 1)
-        r = (torch.rand(B, 1, device=device, generator=generator) * n_free).long()  # (B, 1)
-        start = (torch.cumsum(free, dim=1) <= r).sum(dim=1, keepdim=True).clamp_(max=L - 1)  # (B, 1)
+        free_count = torch.cumsum(free, dim=1)  # (B, L) free positions up to and including each one
+        r = (torch.rand(B, 1, device=device, generator=generator) * free_count[:, -1:]).long()  # (B, 1)
+        start = (free_count <= r).sum(dim=1, keepdim=True).clamp_(max=L - 1)  # (B, 1)
         offset = pos - start  # (B, L) distance from the span's start
         # newly masked: inside [start, start + ℓ), in the start's run, and not masked yet
         new = (offset >= 0) & (offset < span_len) & (run_id == run_id.gather(1, start)) & free
         # clip to the budget: keep the first `remaining` of them (rows with nothing left keep none)
-        new &= torch.cumsum(new, dim=1) <= remaining[:, None]
+        running = torch.cumsum(new, dim=1)  # (B, L)
+        new &= running <= remaining[:, None]
         pred_mask |= new
         free &= ~new
-        remaining -= new.sum(dim=1)
+        remaining -= torch.minimum(running[:, -1], remaining)  # as many as were kept
     return pred_mask
 
 
