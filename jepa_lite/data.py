@@ -161,11 +161,8 @@ class Batch:
     pred_index: torch.Tensor  # (N,) the same positions as flat indices into B·L (see JEPA.forward)
 
     def to(self, device) -> "Batch":
-        """Copy to `device`. From pinned host memory the copy is asynchronous: the host goes on."""
+        """Copy to `device` (the host does not wait for the copy to finish)."""
         return Batch(*(t.to(device, non_blocking=True) for t in dataclasses.astuple(self)))
-
-    def pin_memory(self) -> "Batch":
-        return Batch(*(t.pin_memory() for t in dataclasses.astuple(self)))
 
     @property
     def n_real_tokens(self) -> int:

@@ -305,7 +305,7 @@ class Trainer:
                 bar.update(1)
                 last = self.step == cfg.steps
                 if self.step % cfg.log_every == 0 or last:
-                    self._log_window(window, batch, lr, m, bar)
+                    self._log_window(window, batch, lr, m)
                     window = []
                 if cfg.save_path and ((cfg.save_every and self.step % cfg.save_every == 0) or last or self.stop_requested):
                     self._check_finite(window)
@@ -356,7 +356,7 @@ class Trainer:
         else:
             self.log(line)
 
-    def _log_window(self, window: List[torch.Tensor], batch: Batch, lr: float, m: float, bar) -> None:
+    def _log_window(self, window: List[torch.Tensor], batch: Batch, lr: float, m: float) -> None:
         self._check_finite(window)
         losses = torch.stack(window).float().cpu().tolist()  # one host sync per log, not per step
         metrics = collapse_metrics(self.token_embeddings(batch))
