@@ -88,3 +88,43 @@ def collapse_warning(metrics: Dict[str, float], thresholds: Optional[CollapseThr
         "representations are collapsing (" + "; ".join(reasons) + "): all tokens are getting the same "
         "embedding. A slower target (EMA momentum closer to 1) or a lower learning rate usually helps."
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Two views of the same examples (the paper's analyses, notebook 06)
+# ---------------------------------------------------------------------------------------------
+# X = Enc(Text) and Y = Enc(Code), each (N, D), row i from the same example.
+@torch.no_grad()
+def svd_spectrum(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Singular values of X − Y, largest first: (min(N, D),).
+
+    Small values everywhere mean Text and Code land in nearly the same place; the LLM-JEPA paper
+    (arXiv 2509.14252, Fig. 4) finds them orders of magnitude smaller with the JEPA term.
+    """
+    return torch.linalg.svdvals((x - y).double()).float()
+
+
+@torch.no_grad()
+def linear_map_residual(x: torch.Tensor, y: torch.Tensor) -> Dict[str, float]:
+    """How well a linear map sends one view to the other: W = argmin ‖XW − Y‖_F (least squares).
+
+    Returns {"residual": ‖XW − Y‖_F, "relative": ‖XW − Y‖_F / ‖Y − mean(Y)‖_F}. The paper
+    (Table 14) reports the residual falling from thousands to single digits with the JEPA term;
+    "relative" does not depend on the scale of the embeddings, so two models can be compared.
+    Needs N > D rows for the fit to mean anything.
+    """
+    x, y = x.double(), y.double()
+    w = torch.linalg.lstsq(x, y, driver="gelsd").solution  # (D, D)
+    residual = torch.linalg.norm(x @ w - y)
+    spread = torch.linalg.norm(y - y.mean(dim=0))
+    return {"residual": float(residual), "relative": float(residual / spread)}
+
+
+@torch.no_grad()
+def pca_2d(*views: torch.Tensor) -> list:
+    """Project each (N_i, D) view onto the top-2 principal axes of all of them together: [(N_i, 2), ...]."""
+    z = torch.cat(views).double()
+    mean = z.mean(dim=0)
+    _, _, vh = torch.linalg.svd(z - mean, full_matrices=False)
+    axes = vh[:2].T  # (D, 2)
+    return [((v.double() - mean) @ axes).float() for v in views]
