@@ -84,7 +84,7 @@ def add_pair_tokens(tokenizer) -> int:
         added += tokenizer.add_special_tokens(missing)
     new = [t for t in (SEP, PRED) if t not in tokenizer.get_vocab()]
     if new:
-        added += tokenizer.add_special_tokens({"additional_special_tokens": new}, replace_additional_special_tokens=False)
+        added += tokenizer.add_tokens(new, special_tokens=True)  # special: never split, skipped by decode
     return added
 
 

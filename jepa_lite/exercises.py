@@ -127,6 +127,26 @@ EXERCISES = {
         "8 × 15 = 120 test sentences (and 360 to fit the classifier); guessing gives 1/8 = 12.5 % on them.",
         abs_tol=0,
     ),
+    "06.1": Exercise(
+        "A Text of 10 tokens, k = 2 predictor tokens: how many tokens long is its Text view [BOS] Text [SEP] [PRED]×k?",
+        lambda: 1 + 10 + 1 + 2,
+        "Count the pieces of paired.text_view: one [BOS], the Text, one [SEP], then k [PRED] tokens.",
+        "1 + 10 + 1 + 2 = 14; Pred(Enc(Text)) is the last layer's hidden state at position 14, the last [PRED].",
+        abs_tol=0,
+    ),
+    "06.2": Exercise(
+        "batch_size = 32, λ > 0, loss_dropout = 0.5: on average, how many sequences go through the model per training step?",
+        lambda: 32 + 0.5 * 2 * 32,
+        "Every step runs the 32 LM rows; a step that keeps the JEPA term adds 32 Text views and 32 Code views; loss dropout skips that half the time.",
+        "32 + ½ · 64 = 64 rows: loss dropout 0.5 removes a third of the compute of full LLM-JEPA (96 rows per step).",
+        abs_tol=0,
+    ),
+    "06.3": Exercise(
+        "Which JEPA distance can a model drive to 0 by shrinking every embedding towards the zero vector: 'cosine' or 'l2'?",
+        lambda: "l2",
+        "Scale every embedding by a small number: which of 1 − cos(p, t) and ‖p − t‖ changes?",
+        "‖p − t‖ shrinks with the scale of the embeddings, 1 − cos does not; that is why the paper finds L2 collapsing and uses cosine.",
+    ),
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from functools import lru_cache
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
@@ -285,3 +285,25 @@ def scale_toy(loss: str, steps: int = 300, lr: float = 0.05, dim: int = 16, seed
         hist["loss"].append(float(value.detach()))
         hist["norm"].append(float(pred.detach().norm(dim=-1).mean()))
     return hist
+
+
+def paired_rows(trainer, index: int = 0, predictors: Optional[int] = None) -> Dict[str, str]:
+    """The three rows that training pair `index` becomes (notebook 06), each token shown in ⟨ ⟩.
+
+    In the LM row, tokens scored by the LM loss are marked with a trailing *. Built with the paired
+    objective's own row functions (`paired.lm_row`, `paired.text_view`, `paired.code_view`).
+    """
+    from .paired import IGNORE, code_view, lm_row, text_view
+
+    k = trainer.config.predictors if predictors is None else predictors
+    text, code, ids = trainer.train_text[index], trainer.train_code[index], trainer.ids
+
+    def show(tokens, scored=None):
+        pieces = [trainer.tokenizer.decode([t]) for t in tokens]
+        marks = ["*" if s else "" for s in scored] if scored else [""] * len(tokens)
+        return " ".join(f"⟨{p}⟩{m}" for p, m in zip(pieces, marks))
+
+    tokens, labels = lm_row(text, code, ids)
+    return {"LM row": show(tokens, [lab != IGNORE for lab in labels]),
+            "Text view": show(text_view(text, k, ids)),
+            "Code view": show(code_view(code, ids))}

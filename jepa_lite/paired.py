@@ -257,16 +257,25 @@ class PairedTrainer:
         B = len(idx)
         return lm, jepa_distance(enc[:B], enc[B:], c.distance)  # Pred(Enc(Text)) vs Enc(Code)
 
-    def train_step(self) -> tuple[float, float]:
-        """One optimizer step; returns the (lm_loss, jepa_loss or None) tensors (read them only at log steps)."""
+    def objective(self, step: int):
+        """(L, lm_loss, jepa_loss or None) for the batch of `step`: L = γ·L_LM + λ·JEPA.
+
+        With λ = 0, or when loss dropout skips the step, the JEPA views are not even built and
+        L = γ·L_LM.
+        """
         c = self.config
+        with_jepa = c.lbd > 0 and not self.jepa_dropped(step)
+        lm, jepa = self.losses(self.batch_indices(step), with_jepa)
+        total = c.gamma * lm + c.lbd * jepa if jepa is not None else c.gamma * lm
+        return total, lm, jepa
+
+    def train_step(self):
+        """One optimizer step; returns the (lm_loss, jepa_loss or None) tensors (read them only at log steps)."""
         self.model.train()
-        with_jepa = c.lbd > 0 and not self.jepa_dropped(self.step)
-        lm, jepa = self.losses(self.batch_indices(self.step), with_jepa)
-        loss = c.gamma * lm + (c.lbd * jepa if jepa is not None else 0.0)
+        loss, lm, jepa = self.objective(self.step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1

@@ -315,3 +315,70 @@ def probe_bars(accuracies: Dict[str, float], chance: float, title: str = "linear
     ax.legend(frameon=False, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# 06 — the paper's objective (results of runs.paired_run)
+# ---------------------------------------------------------------------------------------------
+def paired_curves(results: Dict[str, Dict]) -> Figure:
+    """LM loss and JEPA loss on test pairs during training, one line per run (label → result)."""
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.2))
+    for label, r in results.items():
+        h = r["history"]
+        axes[0].plot(h["step"], h["lm_loss"], label=label, lw=2)
+        axes[1].plot(h["step"], h["jepa_monitor"], label=label, lw=2)
+    axes[0].set_title("LM loss (next Code token), training batch", fontsize=9)
+    axes[1].set_title("JEPA loss 1 − cos(Pred(Enc(Text)), Enc(Code)), test pairs", fontsize=9)
+    axes[1].set_ylim(bottom=0)
+    for ax in axes:
+        ax.set_xlabel("step")
+    axes[0].legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def spectrum_figure(results: Dict[str, Dict]) -> Figure:
+    """Singular values of Enc(Text) − Enc(Code) on the test split, log scale, one line per run."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.3))
+    for label, r in results.items():
+        s = r["spectrum"]
+        ax.semilogy(range(1, len(s) + 1), s.clamp(min=1e-8).tolist(), label=label, lw=2)
+    ax.set_xlabel("index of the singular value")
+    ax.set_ylabel("singular value")
+    ax.set_title("SVD of Enc(Text) − Enc(Code) (smaller = the views agree)", fontsize=9)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def views_pca_figure(results: Dict[str, Dict], n_pairs: int = 40) -> Figure:
+    """Joint 2-D PCA of Enc(Text) (circles) and Enc(Code) (crosses), a grey line joining each pair."""
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.8), squeeze=False)
+    for ax, (label, r) in zip(axes[0], results.items()):
+        x, y = (v[:n_pairs] for v in r["views"])
+        for a, b in zip(x.tolist(), y.tolist()):
+            ax.plot([a[0], b[0]], [a[1], b[1]], color="#bbbbbb", lw=0.8, zorder=1)
+        ax.scatter(x[:, 0], x[:, 1], s=18, color=COLORS["online"], label="Enc(Text)", zorder=2)
+        ax.scatter(y[:, 0], y[:, 1], s=22, marker="x", color=COLORS["target"], label="Enc(Code)", zorder=3)
+        ax.set_title(label, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][0].legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def seed_bars(summaries: Dict[str, Dict], metric: str = "exact_match", title: str = "exact match on the test split") -> Figure:
+    """Bars of a metric's mean over seeds, with ± one standard deviation, one bar per setting."""
+    fig, ax = plt.subplots(figsize=(5.5, 0.5 * len(summaries) + 1.3))
+    names = list(summaries)
+    means = [summaries[n][metric] for n in names]
+    stds = [summaries[n][metric + "_std"] for n in names]
+    ax.barh(names, means, xerr=stds, color="#6baed6", capsize=4)
+    for i, (m, s) in enumerate(zip(means, stds)):
+        ax.text(m + s + 0.01, i, f"{m:.3f} ± {s:.3f}", va="center", fontsize=8)
+    ax.set_xlim(0, 1.15 if metric == "exact_match" else max(m + s for m, s in zip(means, stds)) * 1.4)
+    ax.invert_yaxis()
+    ax.set_title(f"{title} (mean ± std over {summaries[names[0]]['runs']} seeds)", fontsize=9, loc="left")
+    fig.tight_layout()
+    return fig
