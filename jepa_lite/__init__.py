@@ -12,6 +12,12 @@ Modules, one concept each (the notebooks import from them):
     train        TrainConfig, Trainer, and the CLI `python -m jepa_lite.train`
     bench        throughput of the training path vs the original loop: `python -m jepa_lite.bench`
 
+The paper's own objective (notebook 06): next-token loss + λ·JEPA between two natural views
+    pairs        (Text, Code) pairs: the built-in regex grammar, the paper's JSONL format
+    causal_lm    a causal LM from transformers (tiny random Llama, or any named one) and its tokenizer
+    paired       L = γ·L_LM + λ·(1 − cos(Pred(Enc(Text)), Enc(Code))), [PRED] tokens, loss dropout,
+                 exact-match evaluation, and the CLI `python -m jepa_lite.paired`
+
 The course's helpers (used by the notebooks, built on the modules above):
     course       set-up, fast mode (JEPA_LITE_FAST=1), Colab detection, the repository address
     explore      the data behind each notebook figure, computed with the library's own code

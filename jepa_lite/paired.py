@@ -21,11 +21,11 @@ two views that the data already has — a description (Text) and the program it 
 The three kinds of rows — LM, Text view, Code view — go through the model as one batch of 3B
 separate sequences (no packing, so no attention mask tricks), then split.
 
-    trainer = PairedTrainer(PairedConfig(lbd=1.0, predictors=1, steps=800))
+    trainer = PairedTrainer(PairedConfig(lbd=1.0, predictors=0, steps=800))
     history = trainer.fit()                # lm_loss, jepa_loss, jepa_monitor per log step
     print(trainer.evaluate())              # exact-match accuracy of greedy decoding on the test split
 
-Command line: `python -m jepa_lite.paired --steps 800 --lbd 1 --predictors 1` (built-in regex pairs),
+Command line: `python -m jepa_lite.paired --steps 800 --lbd 1 --predictors 0` (built-in regex pairs),
 or `--data FILE.jsonl` for your own pairs in the paper's format.
 """
 
@@ -65,7 +65,7 @@ class PairedConfig:
     tiny_layers: int = 4  # decoder blocks of the "tiny" model
     # the objective
     lbd: float = 1.0  # λ, weight of the JEPA term (0 = plain fine-tuning)
-    predictors: int = 1  # k, [PRED] tokens appended to Text (0 = no predictor)
+    predictors: int = 0  # k, [PRED] tokens appended to Text (0 = no predictor; see notebook 06 § 5 for why 0 here)
     gamma: float = 1.0  # γ, weight of the LM loss (0 = JEPA alone: watch it collapse)
     distance: str = "cosine"  # "cosine" (the paper's choice) or "l2" (which collapses)
     loss_dropout: float = 0.0  # fraction of steps that skip the JEPA term

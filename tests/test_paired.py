@@ -299,3 +299,18 @@ def test_cli_names_the_bad_jsonl_line(tmp_path):
     data.write_text(data.read_text() + '{"messages": []}\n', encoding="utf-8")
     r = _cli("--data", str(data), "--steps", "1")
     assert r.returncode == 2 and f"{data}:4: no \"user\" message" in r.stderr
+
+
+def test_a_local_causal_lm_folder_loads_offline(tmp_path, trainer):
+    from jepa_lite.causal_lm import load_causal_lm
+
+    trainer.model.save_pretrained(tmp_path / "lm")
+    trainer.tokenizer.save_pretrained(tmp_path / "lm")
+    model, tok = load_causal_lm(str(tmp_path / "lm"), codes=[p.code for p in trainer.test_pairs])
+    assert tok.get_vocab() == trainer.tokenizer.get_vocab()
+    ids = torch.tensor([paired.code_view(trainer.train_code[0], trainer.ids)])
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(ids).logits, trainer.model.eval()(ids).logits)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CausalLMError, match="could not load the causal LM"):
+        load_causal_lm(str(tmp_path / "empty"))
