@@ -1,6 +1,6 @@
 """The notebooks as a student meets them: real JupyterLab, real (headless) Chromium.
 
-For notebooks 01, 03 and 05 this test starts JupyterLab on 127.0.0.1 with a token, opens the
+For notebooks 01, 03, 05 and 06 this test starts JupyterLab on 127.0.0.1 with a token, opens the
 notebook in Chromium driven by Playwright, runs all cells, and checks in the page itself: no error
 outputs; sliders rendered as widgets (not as the text `IntSlider(...)` or "Loading widget...");
 moving a slider redraws the panel's plot; notebook 05's live loss plot is there. JupyterLab and the
@@ -119,7 +119,7 @@ IMG = ".jp-NotebookPanel .widget-vbox .widget-output img"  # the panel's redrawn
 
 
 @pytest.mark.parametrize("name,min_sliders", [
-    ("01_span_masking.ipynb", 3), ("03_ema_target.ipynb", 1), ("05_training.ipynb", 0)])
+    ("01_span_masking.ipynb", 3), ("03_ema_target.ipynb", 1), ("05_training.ipynb", 0), ("06_llm_jepa_paper.ipynb", 2)])
 def test_notebook_in_jupyterlab(lab, browser, name, min_sliders):
     url, token = lab
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
