@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from .causal_lm import CausalLMError, TinyLMConfig, count_parameters, load_causal_lm, pair_token_ids
 from .losses import get_loss
 from .pairs import Pair, PairsError, load_jsonl, regex_pairs
-from .train import ConfigError, lr_factor, pick_device
+from .train import ConfigError, _Parser, lr_factor, pick_device  # _Parser: one-line argparse errors, exit 2
 
 IGNORE = -100  # label of a position the LM loss does not score
 
@@ -58,7 +58,7 @@ class PairedConfig:
     n_train: int = 3000  # built-in pairs for training ...
     n_test: int = 300  # ... and for the test split (regexes never seen in training)
     test_fraction: float = 0.1  # share of a JSONL file held out for testing (the last lines)
-    max_length: int = 128  # tokens per row; longer Text or Code is truncated
+    max_length: int = 128  # longest Text, and longest Code, in tokens with their special tokens; longer ones are truncated
     # model
     model: str = "tiny"  # "tiny" (random-init Llama, local tokenizer), or a causal LM's hub name / folder
     tiny_dim: int = 128  # hidden size of the "tiny" model
@@ -363,11 +363,6 @@ class PairedTrainer:
 # ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit code 2
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     d = PairedConfig()
     p = _Parser(prog="python -m jepa_lite.paired", argument_default=argparse.SUPPRESS,
