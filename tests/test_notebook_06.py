@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import nbformat
 import pytest
 
@@ -9,6 +10,13 @@ import test_notebooks_import_library as conventions
 from jepa_lite import runs, widgets
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "06_llm_jepa_paper.ipynb"
+@pytest.fixture(autouse=True)
+def close_figures():
+    """The panel draws figures (plt.show() does not close them off-screen): close them after each test."""
+    yield
+    plt.close("all")
+
+
 TINY = dict(n_train=160, n_test=24, batch_size=16, tiny_dim=32, tiny_layers=1, steps=4, log_every=2)
 
 

@@ -1,0 +1,148 @@
+"""The fast paths compute what the readable ones do: same loss, same gradients, same masks (CPU, fp32)."""
+
+import pytest
+import torch
+
+from jepa_lite.data import collate
+from jepa_lite.encoders import TinyConfig, TinyEncoder
+from jepa_lite.losses import get_loss
+from jepa_lite.model import JEPA, token_losses
+from jepa_lite.train import TrainConfig, Trainer
+
+
+def tiny_jepa(tokenizer, loss="cosine", dim=32):
+    torch.manual_seed(0)
+    return JEPA(TinyEncoder(TinyConfig(vocab_size=len(tokenizer), dim=dim, layers=2, heads=2)), dim, pred_hidden_mult=2, loss=loss)
+
+
+def grads(model):
+    return [p.grad.detach().clone() for p in model.trainable_parameters()]
+
+
+@pytest.mark.parametrize("name", ["cosine", "l2", "mse", "smooth_l1"])
+def test_mean_of_token_losses_is_the_loss(name):
+    pred, target = torch.randn(37, 16), torch.randn(37, 16)
+    assert token_losses(name, pred, target).shape == (37,)
+    assert token_losses(name, pred, target).mean().item() == pytest.approx(get_loss(name)(pred, target).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["cosine", "l2", "mse", "smooth_l1"])
+def test_dense_loss_equals_gathered_loss_and_gradients(tokenized, name):
+    """JEPA.dense_loss (all B·L positions, weights 0/1) = JEPA.forward (the N masked rows), value and grads."""
+    model = tiny_jepa(tokenized.tokenizer, loss=name).train()
+    batch = collate(tokenized.ids[:10], tokenized.tokenizer, 0.3, 3, torch.Generator().manual_seed(4), pad_to_multiple_of=8)
+    assert batch.attention_mask.eq(0).any()  # padding is present, and must not count
+    gathered = model(batch).loss
+    gathered.backward()
+    g_gathered = grads(model)
+    model.zero_grad(set_to_none=True)
+    dense = model.dense_loss(batch)
+    dense.backward()
+    assert dense.item() == pytest.approx(gathered.item(), rel=1e-5, abs=1e-7)
+    for a, b in zip(g_gathered, grads(model)):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_dense_loss_differs_from_a_mean_over_all_positions(tokenized):
+    """The equality above is not trivially true: averaging over every position gives another value."""
+    model = tiny_jepa(tokenized.tokenizer).eval()
+    batch = collate(tokenized.ids[:10], tokenized.tokenizer, 0.3, 3, torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        z_ctx = model.encode_context(batch.masked_input_ids, batch.attention_mask)
+        z_tgt = model.encode_target(batch.input_ids, batch.attention_mask)
+        everywhere = token_losses("cosine", model.predictor(z_ctx), z_tgt).mean()
+        assert abs(everywhere.item() - model.dense_loss(batch).item()) > 1e-3
+
+
+def test_dense_loss_with_nothing_masked_is_zero_and_backpropagates(tokenized):
+    model = tiny_jepa(tokenized.tokenizer)
+    batch = collate(tokenized.ids[:6], tokenized.tokenizer, 0.3, 3, torch.Generator().manual_seed(0))
+    batch.pred_mask[:] = False
+    loss = model.dense_loss(batch)
+    loss.backward()
+    assert loss.item() == 0.0
+    assert all(torch.isfinite(p.grad).all() for p in model.context_encoder.parameters() if p.grad is not None)
+
+
+def test_trainer_static_shape_step_trains_like_the_default_step():
+    """The trainer's CUDA-graph path (dense loss, cloned loss) run eagerly on CPU: the same loss curve."""
+    cfg = TrainConfig.smoke(progress=False, save_path=None, steps=30, log_every=10)
+    default = Trainer(cfg, log=lambda s: None)
+    static = Trainer(cfg, log=lambda s: None)
+    static.static_shapes, static.forward = True, static.model.dense_loss  # what compile wraps on CUDA
+    a, b = default.fit()["step_loss"], static.fit()["step_loss"]
+    assert len(a) == len(b) == 30 and a[-1] < a[0]
+    assert torch.allclose(torch.tensor(a), torch.tensor(b), rtol=1e-4, atol=1e-5), (a, b)
+    for p, q in zip(default.model.parameters(), static.model.parameters()):
+        assert torch.allclose(p, q, rtol=1e-3, atol=1e-5)
+
+
+def test_cuda_graphs_are_used_only_with_compile_on_cuda():
+    cfg = TrainConfig.smoke(progress=False, save_path=None, compile=False)
+    assert not Trainer(cfg, log=lambda s: None).static_shapes
+
+
+# ---------------------------------------------------------------------------------------------
+# Masking: the vectorised sampler was rewritten with fewer tensor operations per round; it must
+# give the very same masks as the version it replaced (kept here as the reference).
+# ---------------------------------------------------------------------------------------------
+def previous_mask_spans(maskable, mask_ratio, mean_span_len, generator=None):
+    """The earlier `masking.mask_spans`, line for line: run ids, and a cumulative sum to clip to the budget."""
+    import math
+
+    from jepa_lite.masking import span_rate
+
+    B, L = maskable.shape
+    maskable = maskable.bool()
+    n = maskable.sum(dim=1)
+    u = torch.rand(B, generator=generator)
+    budget = torch.floor(mask_ratio * n + u).long().clamp(min=1)
+    remaining = torch.where(n > 0, budget, torch.zeros_like(budget))
+    pos = torch.arange(L)
+    run_id = torch.cumsum(~maskable, dim=1)
+    rate = span_rate(mean_span_len)
+    pred_mask = torch.zeros(B, L, dtype=torch.bool)
+    free = maskable.clone()
+    span_lens = torch.empty(B, 0, dtype=torch.long)
+    it = 0
+    while bool((remaining > 0).any()):
+        if it == span_lens.shape[1]:
+            if math.isinf(rate):
+                span_lens = torch.ones(B, it + 8, dtype=torch.long)
+            else:
+                e = -torch.log1p(-torch.rand(B, 8, generator=generator)) / rate
+                span_lens = torch.cat([span_lens, torch.ceil(e).long().clamp_(min=1)], dim=1)
+        span_len = span_lens[:, it : it + 1]
+        it += 1
+        free_count = torch.cumsum(free, dim=1)
+        r = (torch.rand(B, 1, generator=generator) * free_count[:, -1:]).long()
+        start = (free_count <= r).sum(dim=1, keepdim=True).clamp_(max=L - 1)
+        offset = pos - start
+        new = (offset >= 0) & (offset < span_len) & (run_id == run_id.gather(1, start)) & free
+        running = torch.cumsum(new, dim=1)
+        new &= running <= remaining[:, None]
+        pred_mask |= new
+        free &= ~new
+        remaining -= torch.minimum(running[:, -1], remaining)
+    return pred_mask
+
+
+@pytest.mark.parametrize("ratio,span", [(0.3, 5.0), (0.15, 3.0), (0.6, 8.0), (0.3, 1.0), (0.5, 2.5)])
+def test_mask_spans_gives_the_same_masks_as_the_previous_version(tokenized, ratio, span):
+    from jepa_lite.masking import mask_spans, special_tokens_mask
+
+    input_ids, attention_mask = tokenized.padded(list(range(300)))
+    maskable = attention_mask.bool() & ~special_tokens_mask(input_ids, tokenized.tokenizer.all_special_ids)
+    maskable[::7, 5] = False  # more barriers inside rows, so spans get cut
+    maskable[3] = False  # a row with nothing to mask
+    for seed in range(3):
+        new = mask_spans(maskable, ratio, span, torch.Generator().manual_seed(seed))
+        old = previous_mask_spans(maskable, ratio, span, torch.Generator().manual_seed(seed))
+        assert torch.equal(new, old), (ratio, span, seed, (new != old).sum())
+
+
+def test_cuda_graphs_flag_reaches_the_config():
+    from jepa_lite.train import build_parser, config_from_args
+
+    assert config_from_args(vars(build_parser().parse_args(["--compile"]))).cuda_graphs
+    assert not config_from_args(vars(build_parser().parse_args(["--compile", "--no_cuda_graphs"]))).cuda_graphs
