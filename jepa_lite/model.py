@@ -17,11 +17,10 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .data import Batch
 from .ema import ema_update_modules
-from .losses import get_loss
+from .losses import get_loss, token_losses
 
 
 class PredictorMLP(nn.Module):
@@ -39,26 +38,6 @@ class PredictorMLP(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.net(h)
-
-
-def token_losses(name: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The loss `name` of `losses.py` before its mean over tokens: (..., D) pairs → (...) per token.
-
-    cosine:    1 − cos(p, t)
-    l2:        ‖p − t‖₂
-    mse:       mean over the D entries of (p − t)²      (mean over tokens of this = mean over all entries)
-    smooth_l1: mean over the D entries of Huber(p − t), β = 1
-    The mean of these over the N masked tokens is exactly `losses.get_loss(name)(pred, target)`.
-    """
-    if name == "cosine":
-        return 1.0 - (F.normalize(pred, dim=-1) * F.normalize(target, dim=-1)).sum(dim=-1)
-    if name == "l2":
-        return (pred - target).norm(dim=-1)
-    if name == "mse":
-        return ((pred - target) ** 2).mean(dim=-1)
-    if name == "smooth_l1":
-        return F.smooth_l1_loss(pred, target, reduction="none").mean(dim=-1)
-    raise ValueError(f"unknown loss '{name}'; choose one of cosine, l2, mse, smooth_l1")
 
 
 @dataclass

@@ -6,7 +6,8 @@ import torch
 from jepa_lite.data import collate
 from jepa_lite.encoders import TinyConfig, TinyEncoder
 from jepa_lite.losses import get_loss
-from jepa_lite.model import JEPA, token_losses
+from jepa_lite.losses import token_losses
+from jepa_lite.model import JEPA
 from jepa_lite.train import TrainConfig, Trainer
 
 
