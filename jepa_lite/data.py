@@ -160,9 +160,19 @@ class Batch:
     pred_mask: torch.Tensor  # (B, L) bool: positions where the loss is computed
     pred_index: torch.Tensor  # (N,) the same positions as flat indices into B·L (see JEPA.forward)
 
+    def pin_memory(self) -> "Batch":
+        """The same batch in pinned host memory (what a DataLoader with `pin_memory=True` calls)."""
+        return Batch(*(t.pin_memory() for t in dataclasses.astuple(self)))
+
     def to(self, device) -> "Batch":
-        """Copy to `device` (the host does not wait for the copy to finish)."""
-        return Batch(*(t.to(device, non_blocking=True) for t in dataclasses.astuple(self)))
+        """Copy to `device`. To a GPU the tensors go through pinned (page-locked) host memory first:
+        a copy from ordinary memory makes the host wait until the GPU has finished all the work
+        queued before it, a copy from pinned memory is only queued, so the next batch can be
+        prepared while the GPU still runs the current step."""
+        device = torch.device(device)
+        pin = device.type == "cuda"
+        pinned = (t.pin_memory() if pin and t.device.type == "cpu" and not t.is_pinned() else t for t in dataclasses.astuple(self))
+        return Batch(*(t.to(device, non_blocking=True) for t in pinned))
 
     @property
     def n_real_tokens(self) -> int:
@@ -241,3 +251,34 @@ def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int
 def step_generator(seed: int, step: int) -> torch.Generator:
     """The random generator that masks the batch of step `step`: seeded with (seed, step)."""
     return torch.Generator().manual_seed(seed * 1_000_003 + 7919 * step + 1)
+
+
+class StepBatches(torch.utils.data.Dataset):
+    """The batches of a training run, indexed by optimizer step: `plan[step]` is the host-side Batch
+    of step `step`, and `plan.lines(step)` the corpus lines in it.
+
+    Step s is batch s mod E of epoch s div E (E = batches per epoch, see `epoch_batches`), masked with
+    `step_generator(seed, s)`: a pure function of (seed, s). Being a Dataset indexed by step, it can
+    also be read by a `torch.utils.data.DataLoader` worker process (`Trainer` does so on a GPU),
+    which gives the same batches.
+    """
+
+    def __init__(self, corpus: TokenizedCorpus, batch_size: int, seed: int, mask_ratio: float, mean_span_len: float, group_by_length: bool, pad_to_multiple_of: int = 1):
+        self.corpus, self.batch_size, self.seed = corpus, batch_size, seed
+        self.mask_ratio, self.mean_span_len = mask_ratio, mean_span_len
+        self.group_by_length, self.pad_to_multiple_of = group_by_length, pad_to_multiple_of
+        self.per_epoch = len(corpus) // batch_size
+        self._epoch: tuple[int, list] = (-1, [])  # the batches of the last epoch asked for
+
+    def lines(self, step: int) -> List[int]:
+        """Indices of the corpus lines in the batch of step `step`."""
+        epoch, k = divmod(step, self.per_epoch)
+        if self._epoch[0] != epoch:
+            lengths = self.corpus.lengths.tolist()
+            self._epoch = (epoch, epoch_batches(lengths, self.batch_size, self.seed, epoch, self.group_by_length))
+        return self._epoch[1][k]
+
+    def __getitem__(self, step: int) -> Batch:
+        input_ids, attention_mask = self.corpus.padded(self.lines(step), self.pad_to_multiple_of)
+        generator = step_generator(self.seed, step)
+        return make_batch(input_ids, attention_mask, self.corpus.tokenizer, self.mask_ratio, self.mean_span_len, generator)
