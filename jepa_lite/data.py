@@ -258,9 +258,8 @@ class StepBatches(torch.utils.data.Dataset):
     of step `step`, and `plan.lines(step)` the corpus lines in it.
 
     Step s is batch s mod E of epoch s div E (E = batches per epoch, see `epoch_batches`), masked with
-    `step_generator(seed, s)`: a pure function of (seed, s). Being a Dataset indexed by step, it can
-    also be read by a `torch.utils.data.DataLoader` worker process (`Trainer` does so on a GPU),
-    which gives the same batches.
+    `step_generator(seed, s)`: a pure function of (seed, s), so the batches can be made in any order,
+    by any thread, or read by a `torch.utils.data.DataLoader` (it is a Dataset indexed by step).
     """
 
     def __init__(self, corpus: TokenizedCorpus, batch_size: int, seed: int, mask_ratio: float, mean_span_len: float, group_by_length: bool, pad_to_multiple_of: int = 1):

@@ -1,7 +1,5 @@
 """The fast paths compute what the readable ones do: same loss, same gradients, same masks (CPU, fp32)."""
 
-import dataclasses
-
 import pytest
 import torch
 
@@ -150,16 +148,3 @@ def test_cuda_graphs_flag_reaches_the_config():
     assert config_from_args(vars(build_parser().parse_args(["--compile"]))).cuda_graphs
     assert not config_from_args(vars(build_parser().parse_args(["--compile", "--no_cuda_graphs"]))).cuda_graphs
 
-
-def test_worker_process_batches_equal_the_trainers_own():
-    """On a GPU, fit() takes its batches from a DataLoader worker process; they must be the very
-    batches `get_batch` makes (a pure function of seed and step), across an epoch boundary too."""
-    texts = [f"line {i} " + "word " * (i % 23) for i in range(40)]
-    trainer = Trainer(TrainConfig.smoke(batch_size=8, steps=12), texts=texts, log=lambda s: None)
-    assert trainer.plan.per_epoch == 5
-    got = list(trainer._loader(3, 12, pin_memory=False))
-    assert len(got) == 9
-    for step, batch in zip(range(3, 12), got):
-        want = trainer.get_batch(step)
-        for a, b in zip(dataclasses.astuple(batch), dataclasses.astuple(want)):
-            assert torch.equal(a, b)
