@@ -148,3 +148,24 @@ def test_cuda_graphs_flag_reaches_the_config():
     assert config_from_args(vars(build_parser().parse_args(["--compile"]))).cuda_graphs
     assert not config_from_args(vars(build_parser().parse_args(["--compile", "--no_cuda_graphs"]))).cuda_graphs
 
+
+
+def test_bench_warmup_meets_every_timed_length_twice():
+    """The bench's warm-up must record every CUDA graph the timed steps replay: after it, each
+    padded length of the timed steps has been met at least twice."""
+    from collections import Counter
+
+    from jepa_lite.bench import mixed_length_lines, warmup_covering
+
+    trainer = Trainer(TrainConfig.smoke(batch_size=16, steps=10), texts=mixed_length_lines(2000), log=lambda s: None)
+    trainer.static_shapes, trainer.pad_to_multiple_of = True, 8  # as on CUDA with --compile
+
+    def padded(step):
+        return -(-int(trainer.corpus.lengths[trainer.batch_lines(step)].max()) // 8) * 8
+
+    warm = warmup_covering(trainer, 3, 40)
+    assert warm > 3  # 3 steps cannot have met the lengths of 40 others twice
+    seen = Counter(padded(s) for s in range(warm))
+    assert all(seen[padded(s)] >= 2 for s in range(warm, warm + 40))
+    trainer.static_shapes = False
+    assert warmup_covering(trainer, 3, 40) == 3  # no graphs, no extension
