@@ -160,10 +160,6 @@ class Batch:
     pred_mask: torch.Tensor  # (B, L) bool: positions where the loss is computed
     pred_index: torch.Tensor  # (N,) the same positions as flat indices into B·L (see JEPA.forward)
 
-    def pin_memory(self) -> "Batch":
-        """The same batch in pinned host memory (what a DataLoader with `pin_memory=True` calls)."""
-        return Batch(*(t.pin_memory() for t in dataclasses.astuple(self)))
-
     def to(self, device) -> "Batch":
         """Copy to `device`. To a GPU the tensors go through pinned (page-locked) host memory first:
         a copy from ordinary memory makes the host wait until the GPU has finished all the work
@@ -171,7 +167,7 @@ class Batch:
         prepared while the GPU still runs the current step."""
         device = torch.device(device)
         pin = device.type == "cuda"
-        pinned = (t.pin_memory() if pin and t.device.type == "cpu" and not t.is_pinned() else t for t in dataclasses.astuple(self))
+        pinned = (t.pin_memory() if pin and t.device.type == "cpu" else t for t in dataclasses.astuple(self))
         return Batch(*(t.to(device, non_blocking=True) for t in pinned))
 
     @property
@@ -253,13 +249,13 @@ def step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + 7919 * step + 1)
 
 
-class StepBatches(torch.utils.data.Dataset):
+class StepBatches:
     """The batches of a training run, indexed by optimizer step: `plan[step]` is the host-side Batch
     of step `step`, and `plan.lines(step)` the corpus lines in it.
 
     Step s is batch s mod E of epoch s div E (E = batches per epoch, see `epoch_batches`), masked with
-    `step_generator(seed, s)`: a pure function of (seed, s), so the batches can be made in any order,
-    by any thread, or read by a `torch.utils.data.DataLoader` (it is a Dataset indexed by step).
+    `step_generator(seed, s)`: a pure function of (seed, s), so the batches can be made in any order
+    and by any thread.
     """
 
     def __init__(self, corpus: TokenizedCorpus, batch_size: int, seed: int, mask_ratio: float, mean_span_len: float, group_by_length: bool, pad_to_multiple_of: int = 1):
