@@ -20,12 +20,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
 
-from .encoders import _cached, _first_line, _hub_reachable
+from .encoders import _first_line, local_or_hub
 
 SEP, PRED = "[SEP]", "[PRED]"
 PAD, BOS, EOS = "[PAD]", "[BOS]", "[EOS]"
@@ -133,12 +132,7 @@ def load_causal_lm(name: str = "tiny", texts: Sequence[str] = (), codes: Sequenc
         tokenizer = build_pair_tokenizer(texts, cfg.min_count)
         model = tiny_causal_lm(tokenizer, cfg)
     else:
-        local_only = Path(name).is_dir() or _cached(name)
-        if not local_only and not _hub_reachable():
-            raise CausalLMError(
-                f"'{name}' is neither a local folder nor in the Hugging Face cache, and the hub cannot be reached "
-                "(offline?); download it once while online, or use the default model \"tiny\""
-            )
+        local_only = local_or_hub(name, CausalLMError, 'use the default model "tiny"')
         try:
             tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
             model = AutoModelForCausalLM.from_pretrained(name, local_files_only=local_only)

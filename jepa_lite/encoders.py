@@ -182,12 +182,7 @@ def load_backbone(name: Optional[str] = None, texts: Optional[Sequence[str]] = N
         encoder = AutoModel.from_config(config)
         return encoder, tokenizer, int(config.hidden_size)
 
-    local_only = Path(name).is_dir() or _cached(name)
-    if not local_only and not _hub_reachable():
-        raise BackboneError(
-            f"'{name}' is neither a local folder nor in the Hugging Face cache, and the hub cannot be reached "
-            "(offline?); download it once while online, or omit --model_name for the offline default"
-        )
+    local_only = local_or_hub(name, BackboneError, "omit --model_name for the offline default")
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
     except Exception as e:  # misspelt name, folder without tokenizer files, ...
@@ -199,6 +194,20 @@ def load_backbone(name: Optional[str] = None, texts: Optional[Sequence[str]] = N
         raise BackboneError(f"could not load the model '{name}': {_first_line(e)}") from None
     dim = getattr(encoder.config, "hidden_size", None) or getattr(encoder.config, "dim", None)
     return encoder, tokenizer, int(dim)
+
+
+def local_or_hub(name: str, error: type[Exception], fallback: str) -> bool:
+    """Where model `name` will load from: True if it is a local folder or in the Hugging Face cache
+    (load with `local_files_only`), False if it must come from the hub. Raises `error` at once, in
+    one line ending with `fallback` (what to do instead), when it must come from the hub and the
+    hub cannot be reached."""
+    local_only = Path(name).is_dir() or _cached(name)
+    if not local_only and not _hub_reachable():
+        raise error(
+            f"'{name}' is neither a local folder nor in the Hugging Face cache, and the hub cannot be reached "
+            f"(offline?); download it once while online, or {fallback}"
+        )
+    return local_only
 
 
 def _cached(name: str) -> bool:
