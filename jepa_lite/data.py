@@ -166,9 +166,12 @@ class Batch:
         queued before it, a copy from pinned memory is only queued, so the next batch can be
         prepared while the GPU still runs the current step."""
         device = torch.device(device)
-        pin = device.type == "cuda"
-        pinned = (t.pin_memory() if pin and t.device.type == "cpu" else t for t in dataclasses.astuple(self))
-        return Batch(*(t.to(device, non_blocking=True) for t in pinned))
+        batch = self.pinned() if device.type == "cuda" and self.input_ids.device.type == "cpu" else self
+        return Batch(*(t.to(device, non_blocking=True) for t in dataclasses.astuple(batch)))
+
+    def pinned(self) -> "Batch":
+        """The same batch in pinned host memory (a no-op for tensors already pinned)."""
+        return Batch(*(t.pin_memory() for t in dataclasses.astuple(self)))
 
     @property
     def n_real_tokens(self) -> int:

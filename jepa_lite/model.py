@@ -125,8 +125,9 @@ class JEPA(nn.Module):
         return per_token.sum() / n_masked
 
     @torch.no_grad()
-    def update_target(self, m: float) -> None:
-        """θ_tgt ← m·θ_tgt + (1 − m)·θ_ctx (see `ema.py`). Call after each optimizer step."""
+    def update_target(self, m) -> None:
+        """θ_tgt ← m·θ_tgt + (1 − m)·θ_ctx (see `ema.py`; m a number or a 0-dim device tensor).
+        Call after each optimizer step."""
         ema_update_modules(self.target_encoder, self.context_encoder, m)
 
     def trainable_parameters(self):

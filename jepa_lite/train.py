@@ -39,6 +39,7 @@ from .data import Batch, DataError, StepBatches, TokenizedCorpus, builtin_corpus
 from .diagnostics import collapse_metrics, collapse_warning
 from .ema import SCHEDULES, momentum_schedule
 from .encoders import BackboneError, TinyConfig, load_backbone
+from .graphs import StepGraphs
 from .masking import check_masking_args, special_tokens_mask
 from .model import JEPA
 
@@ -217,22 +218,27 @@ class Trainer:
             self.log(f"note: batch_size {config.batch_size} is larger than the data; using {self.batch_size} (all {len(self.corpus)} lines)")
         self.model = JEPA(encoder, dim, config.pred_hidden_mult, loss=config.loss).to(self.device)
         params = self.model.trainable_parameters()
+        self.autocast_dtype = resolve_precision(config.precision, self.device)  # None = plain fp32
+        # With CUDA graphs (compile + cuda_graphs on a CUDA device) each optimizer step is replayed as
+        # one recorded graph (graphs.py). The loss is then `JEPA.dense_loss`, whose shapes depend on
+        # (B, L) only, and the two numbers that change from step to step, the learning rate and the
+        # EMA momentum, are GPU tensors that the graph reads at every replay.
+        self.static_shapes = config.compile and config.cuda_graphs and self.device.type == "cuda"
+        lr = torch.tensor(config.lr, device=self.device) if self.static_shapes else config.lr
         # The fused AdamW kernel updates all parameters in one pass: on a 2-core CPU it takes 14 ms per
         # step for MiniLM's 22 M parameters, against 69 ms for the default per-tensor loop.
         fused = self.device.type in ("cuda", "cpu")
-        self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None)
+        self.optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay, fused=fused or None, capturable=self.static_shapes)
+        # The schedule's base LR as a plain number: the scheduler then fills the LR tensor from a
+        # number, where a tensor base LR would make it read a GPU value (a host sync) at every step.
+        self.optimizer.param_groups[0]["initial_lr"] = config.lr
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, config.warmup_steps, config.steps))
         self.momentum = momentum_schedule(config.ema_schedule, config.ema_m, config.ema_m_final, config.steps)
-        self.autocast_dtype = resolve_precision(config.precision, self.device)  # None = plain fp32
-        # With CUDA graphs the step's loss is `JEPA.dense_loss`, whose shapes depend on (B, L) only:
-        # the kernels of each padded length L are recorded once and then replayed with one launch.
-        self.static_shapes = config.compile and config.cuda_graphs and self.device.type == "cuda"
+        self.graphs: Optional[StepGraphs] = None
         if self.static_shapes:
-            # One graph per padded length, at most max_length / 8 of them: expected, so no warning.
-            import torch._inductor.config as inductor_config
-
-            inductor_config.triton.cudagraph_dynamic_shape_warn_limit = None
-            self.forward = torch.compile(self.model.dense_loss, mode="reduce-overhead", dynamic=True)
+            self.forward = torch.compile(self.model.dense_loss, dynamic=True)
+            self.ema_m = torch.tensor(config.ema_m, device=self.device)  # filled before every step
+            self.graphs = StepGraphs(lambda batch: self._update(batch, self.ema_m), self.device)
         else:
             self.forward = torch.compile(self.model, dynamic=True) if config.compile else self.model
         self.pad_to_multiple_of = 8 if self.device.type == "cuda" else 1  # tensor-core friendly shapes
@@ -254,29 +260,36 @@ class Trainer:
     def train_step(self, batch: Batch) -> torch.Tensor:
         """One optimizer step plus the EMA update. Returns the loss (a device tensor, no host sync).
 
-        On CUDA with `compile` and `cuda_graphs`, forward and backward are compiled by torch.compile
-        (mode "reduce-overhead") and replayed as CUDA graphs: the ~600 kernels of a DistilBERT step
-        are launched as two graphs (forward, backward) instead of one by one, and launching them one
-        by one is what bounds a small model's step on a fast GPU. A graph needs fixed shapes, so the loss is
-        `JEPA.dense_loss` (the same value as `JEPA.forward`; `tests/test_speed_paths.py` compares
-        them) and each padded length L (a multiple of 8) is recorded once.
+        On CUDA with `compile` and `cuda_graphs` the whole step (`_update`) is replayed as one CUDA
+        graph per padded length (`graphs.StepGraphs`): the ~1,000 kernels of a DistilBERT step,
+        which the host would otherwise launch one by one, go out in a single launch, and launching
+        them one by one is what bounds a small model's step on a fast GPU.
         """
         m = self.momentum(self.step)
         self.model.train()
-        if self.static_shapes:
-            torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs may be reused now
+        if self.graphs is not None:
+            self.ema_m.fill_(m)
+            loss = self.graphs(batch)
+        else:
+            loss = self._update(batch, m)
+        self.scheduler.step()  # outside any graph: on the graph path it fills the LR tensor
+        self.step += 1
+        return loss.detach()
+
+    def _update(self, batch: Batch, m) -> torch.Tensor:
+        """Forward, backward, gradient clipping, AdamW, EMA: everything a step does on the device.
+        No host sync anywhere, so that it can be recorded as a CUDA graph. m: the EMA momentum, a
+        number or (for graphs) a 0-dim device tensor."""
         with self._kernels():
-            with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
+            # No autocast weight cache: a recorded graph must not keep casts made outside it.
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None, cache_enabled=False):
                 loss = self.forward(batch) if self.static_shapes else self.forward(batch).loss
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.trainable_parameters(), self.config.grad_clip)
         self.optimizer.step()
-        self.scheduler.step()
         self.model.update_target(m)  # after the optimizer step: the target follows the new weights
-        self.step += 1
-        # A CUDA graph writes its outputs to the same memory at every replay: keep a copy of the loss.
-        return loss.detach().clone() if self.static_shapes else loss.detach()
+        return loss
 
     def _kernels(self):
         """On CUDA, attention runs on the flash / memory-efficient kernels. PyTorch would otherwise
@@ -318,7 +331,9 @@ class Trainer:
         batches = self._batches()
         try:
             while self.step < cfg.steps:
-                lr, m = self.optimizer.param_groups[0]["lr"], self.momentum(self.step)
+                # the LR the scheduler gives this step, computed on the host (on the CUDA-graph path
+                # the optimizer's LR is a GPU tensor, and reading it would wait for the GPU)
+                lr, m = cfg.lr * lr_factor(self.step, cfg.warmup_steps, cfg.steps), self.momentum(self.step)
                 batch = next(batches)
                 window.append(self.train_step(batch))
                 bar.update(1)
@@ -356,12 +371,15 @@ class Trainer:
                 step += 1
         from concurrent.futures import ThreadPoolExecutor
 
+        # With CUDA graphs the batch stays in pinned host memory: `StepGraphs` copies it straight
+        # into the buffers its graph reads.
+        make = self.get_batch if self.graphs is None else (lambda s: self.plan[s].pinned())
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(self.get_batch, step)
+            pending = pool.submit(make, step)
             while True:
                 batch = pending.result()
                 step += 1
-                pending = pool.submit(self.get_batch, step)
+                pending = pool.submit(make, step)
                 yield batch
 
     def _finite(self, window: List[torch.Tensor]) -> bool:
@@ -383,6 +401,7 @@ class Trainer:
 
     def _log_window(self, window: List[torch.Tensor], batch: Batch, lr: float, m: float) -> None:
         self._check_finite(window)
+        batch = batch.to(self.device)
         losses = torch.stack(window).float().cpu().tolist()  # one host sync per log, not per step
         metrics = collapse_metrics(self.token_embeddings(batch))
         maskable = batch.attention_mask.bool() & ~special_tokens_mask(batch.input_ids, self.tokenizer.all_special_ids)
@@ -414,8 +433,8 @@ class Trainer:
             "step": self.step,
             "fingerprint": self.fingerprint,
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "optimizer": plain_lrs(self.optimizer.state_dict()),
+            "scheduler": plain_lrs(self.scheduler.state_dict()),
             "rng": rng,
             "history": {k: list(v) for k, v in self.history.items()},
         }
@@ -432,17 +451,37 @@ class Trainer:
             raise CheckpointError(f"{path} was trained on different text than this run's")
         if state["step"] > self.config.steps:
             raise ConfigError(f"{path} is at step {state['step']}, beyond --steps {self.config.steps}")
+        flags = [{k: g[k] for k in ("fused", "capturable")} for g in self.optimizer.param_groups]
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
         except (RuntimeError, KeyError, ValueError) as e:
             raise CheckpointError(f"{path} does not fit this model: {str(e).splitlines()[0][:200]}") from None
+        for group, flag in zip(self.optimizer.param_groups, flags):  # this run's kernels, not the saved run's
+            group.update(flag)
+            if self.graphs is not None:  # the LR back on the GPU, as the graphs read it
+                group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
+        if self.graphs is not None:  # new state tensors: record the graphs again
+            self.graphs = StepGraphs(self.graphs.step, self.device)
         torch.set_rng_state(state["rng"]["torch"].cpu())
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
         self.step = int(state["step"])
         self.history = defaultdict(list, {k: list(v) for k, v in state["history"].items()})
+
+
+def plain_lrs(state_dict: dict) -> dict:
+    """An optimizer's or LR scheduler's state dict with its learning rates as plain numbers. On the
+    CUDA-graph path they are GPU tensors; stored as numbers, a checkpoint resumes on any path."""
+    for group in state_dict.get("param_groups", []):
+        for key in ("lr", "initial_lr"):
+            if isinstance(group.get(key), torch.Tensor):
+                group[key] = group[key].item()
+    for key in ("base_lrs", "_last_lr"):
+        if key in state_dict:
+            state_dict[key] = [x.item() if isinstance(x, torch.Tensor) else x for x in state_dict[key]]
+    return state_dict
 
 
 def check_compatible(saved: dict, current: dict, path: str) -> None:

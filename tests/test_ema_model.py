@@ -116,3 +116,16 @@ def test_empty_mask_gives_zero_loss_that_still_backpropagates(tokenized):
     assert out.loss.item() == 0.0
     out.loss.backward()  # no NaN, no error
     assert all(torch.isfinite(p.grad).all() for p in model.context_encoder.parameters() if p.grad is not None)
+
+
+def test_ema_with_momentum_as_a_tensor_matches_the_number():
+    """The CUDA-graph path passes m as a 0-dim tensor (read when the kernels run): same update."""
+    torch.manual_seed(0)
+    online = [torch.randn(5, 3), torch.randn(7)]
+    for m in (0.0, 0.5, 0.99, 1.0):
+        a = [torch.randn(5, 3), torch.randn(7)]
+        b = [t.clone() for t in a]
+        ema_update(a, online, m)
+        ema_update(b, online, torch.tensor(m))
+        for x, y in zip(a, b):
+            assert torch.allclose(x, y, atol=1e-6)

@@ -67,7 +67,7 @@ def test_dense_loss_with_nothing_masked_is_zero_and_backpropagates(tokenized):
 
 def test_trainer_static_shape_step_trains_like_the_default_step():
     """The trainer's CUDA-graph path (dense loss, cloned loss) run eagerly on CPU: the same loss curve."""
-    cfg = TrainConfig.smoke(progress=False, save_path=None, steps=30, log_every=10)
+    cfg = TrainConfig.smoke(progress=False, save_path=None, steps=30, log_every=10, device="cpu")
     default = Trainer(cfg, log=lambda s: None)
     static = Trainer(cfg, log=lambda s: None)
     static.static_shapes, static.forward = True, static.model.dense_loss  # what compile wraps on CUDA
@@ -75,7 +75,7 @@ def test_trainer_static_shape_step_trains_like_the_default_step():
     assert len(a) == len(b) == 30 and a[-1] < a[0]
     assert torch.allclose(torch.tensor(a), torch.tensor(b), rtol=1e-4, atol=1e-5), (a, b)
     for p, q in zip(default.model.parameters(), static.model.parameters()):
-        assert torch.allclose(p, q, rtol=1e-3, atol=1e-5)
+        assert torch.allclose(p, q, rtol=1e-3, atol=1e-4)  # Adam turns last-bit differences into lr-sized steps
 
 
 def test_cuda_graphs_are_used_only_with_compile_on_cuda():
@@ -169,3 +169,29 @@ def test_bench_warmup_meets_every_timed_length_twice():
     assert all(seen[padded(s)] >= 2 for s in range(warm, warm + 40))
     trainer.static_shapes = False
     assert warmup_covering(trainer, 3, 40) == 3  # no graphs, no extension
+
+
+def test_checkpoints_store_learning_rates_as_numbers_and_load_on_any_path():
+    """On the CUDA-graph path the LR is a tensor (the graph reads it in place); checkpoints keep a
+    plain number, so a run saved there resumes without graphs, on any device. Shown on the CPU with
+    an optimizer built as the graph path builds it, but with a CPU tensor."""
+    from jepa_lite.train import lr_factor, plain_lrs
+
+    p = torch.nn.Parameter(torch.randn(4))
+    opt = torch.optim.AdamW([p], lr=torch.tensor(1e-3), fused=True)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, 2, 10))
+    for _ in range(3):
+        p.sum().backward()
+        opt.step()
+        sched.step()
+    saved_opt, saved_sched = plain_lrs(opt.state_dict()), plain_lrs(sched.state_dict())
+    assert isinstance(opt.param_groups[0]["lr"], torch.Tensor)  # the live optimizer is untouched
+    assert type(saved_opt["param_groups"][0]["lr"]) is float and type(saved_sched["_last_lr"][0]) is float
+    q = torch.nn.Parameter(p.detach().clone())
+    opt2 = torch.optim.AdamW([q], lr=1e-3)
+    sched2 = torch.optim.lr_scheduler.LambdaLR(opt2, lambda s: lr_factor(s, 2, 10))
+    opt2.load_state_dict(saved_opt)
+    sched2.load_state_dict(saved_sched)
+    assert opt2.param_groups[0]["lr"] == pytest.approx(1e-3 * lr_factor(3, 2, 10))
+    q.sum().backward()
+    opt2.step()  # a plain float LR: steps as usual
