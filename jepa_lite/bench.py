@@ -11,9 +11,10 @@ ratio), computes the predictor at every position, runs in fp32, updates the EMA 
 over parameters and reads `loss.item()` every step. The *fast path* is `jepa_lite.train.Trainer`
 itself: text tokenised once, vectorised masking, length-grouped batches, bf16 autocast and fused
 AdamW on GPU, a foreach EMA, no per-step host sync, and optionally `torch.compile` — on CUDA with
-CUDA graphs, one recorded per padded length. The fast path's warm-up runs `fit()` itself for
-`--warmup` steps, or more: until every padded length of the timed steps has been met twice (once to
-warm up, once to record its graph), so that no compiling or recording falls in the timed steps.
+the whole step (forward, backward, clipping, AdamW, EMA) replayed as one CUDA graph per padded
+length (`jepa_lite.graphs`). The fast path's warm-up runs `fit()` itself for `--warmup` steps, or
+more: until every padded length of the timed steps has been met twice (once to compile, once to
+record its graph), so that no compiling or recording falls in the timed steps.
 
 Throughput is counted in **real tokens**: tokens of the text, padding excluded. On CUDA the benchmark
 also reports the model FLOP utilisation (MFU) counted on real tokens:

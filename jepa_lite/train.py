@@ -157,6 +157,31 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
+def keep_freed_memory(trim_threshold: int = 1 << 30) -> bool:
+    """Ask glibc's allocator to keep freed memory in the process, for the next allocation to reuse.
+
+    By default glibc serves every block over 32 MiB with a fresh mapping from the operating system
+    and hands it back when it is freed. The next such block then starts as untouched pages, and the
+    first write to each 4 KiB page costs a page fault. A training step on the CPU allocates one such
+    block every step: the gradient of the word embeddings (MiniLM: 30,522 × 384 floats = 47 MB),
+    which PyTorch creates with zeros. Filling it took 29 ms of a 300 ms step (torch.profiler,
+    `aten::fill_`); with this setting the block is reused and the fill is an ordinary memset.
+    Freed memory is given back to the system only beyond `trim_threshold` bytes.
+
+    Process-wide and Linux/glibc only; elsewhere it does nothing. Returns whether it applied.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # from glibc's <malloc.h>
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, trim_threshold))
+
+
 def resolve_precision(precision: str, device: torch.device) -> Optional[torch.dtype]:
     """The autocast dtype for a precision setting, or None for plain fp32.
 
@@ -205,6 +230,8 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.log = log
         self.device = pick_device(config.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # reuse the big per-step blocks instead of faulting in fresh pages
         if texts is None:
             texts = load_text_file(config.text_file, config.max_lines) if config.text_file else builtin_corpus()
         self.fingerprint = texts_fingerprint(texts)
