@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,6 +170,19 @@ class Batch:
         batch = self.pinned() if device.type == "cuda" and self.input_ids.device.type == "cpu" else self
         return Batch(*(t.to(device, non_blocking=True) for t in dataclasses.astuple(batch)))
 
+    def with_pred_capacity(self, capacity: int) -> "Batch":
+        """The same batch with `pred_index` lengthened to `capacity` entries: the N masked positions,
+        then copies of the first position that is not masked (filler that `JEPA.fixed_shape_loss`
+        weights 0). For CUDA graphs, whose shapes must not change with N (`pred_capacity`)."""
+        n = self.pred_index.numel()
+        if n > capacity:
+            raise ValueError(f"{n} masked positions do not fit in a predictor index of {capacity}")
+        filler = (~self.pred_mask.flatten()).nonzero()[:1, 0]  # (1,) the first unmasked position
+        if filler.numel() == 0:
+            raise ValueError("every position is masked: no filler position for the predictor index")
+        index = torch.cat([self.pred_index, filler.expand(capacity - n)])
+        return dataclasses.replace(self, pred_index=index)
+
     def pinned(self) -> "Batch":
         """The same batch in pinned host memory (a no-op for tensors already pinned)."""
         return Batch(*(t.pin_memory() for t in dataclasses.astuple(self)))
@@ -177,6 +191,16 @@ class Batch:
     def n_real_tokens(self) -> int:
         """Non-padding tokens in the batch (what throughput is counted in)."""
         return int(self.attention_mask.sum())
+
+
+def pred_capacity(batch_size: int, length: int, mask_ratio: float) -> int:
+    """The most positions `masking.mask_batch` can mask in a (batch_size, length) batch, plus slack.
+
+    A row with n maskable tokens gets k = max(1, ⌊mask_ratio·n + U⌋) masked positions, U < 1, and
+    n ≤ length, so k ≤ ⌈mask_ratio·length⌉ + 1 (the +1 also absorbs float rounding). A function of
+    the shape alone: the CUDA-graph path pads `pred_index` to this size (`Batch.with_pred_capacity`).
+    """
+    return batch_size * (math.ceil(mask_ratio * length) + 1)
 
 
 def pad_ids(id_lists: Sequence[Sequence[int]], pad_id: int, pad_to_multiple_of: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -261,10 +285,14 @@ class StepBatches:
     and by any thread.
     """
 
-    def __init__(self, corpus: TokenizedCorpus, batch_size: int, seed: int, mask_ratio: float, mean_span_len: float, group_by_length: bool, pad_to_multiple_of: int = 1):
+    def __init__(
+        self, corpus: TokenizedCorpus, batch_size: int, seed: int, mask_ratio: float, mean_span_len: float, group_by_length: bool,
+        pad_to_multiple_of: int = 1, fixed_pred_index: bool = False,
+    ):  # fmt: skip
         self.corpus, self.batch_size, self.seed = corpus, batch_size, seed
         self.mask_ratio, self.mean_span_len = mask_ratio, mean_span_len
         self.group_by_length, self.pad_to_multiple_of = group_by_length, pad_to_multiple_of
+        self.fixed_pred_index = fixed_pred_index  # pad pred_index to `pred_capacity` (CUDA graphs)
         self.per_epoch = len(corpus) // batch_size
         self._epoch: tuple[int, list] = (-1, [])  # the batches of the last epoch asked for
 
@@ -279,4 +307,7 @@ class StepBatches:
     def __getitem__(self, step: int) -> Batch:
         input_ids, attention_mask = self.corpus.padded(self.lines(step), self.pad_to_multiple_of)
         generator = step_generator(self.seed, step)
-        return make_batch(input_ids, attention_mask, self.corpus.tokenizer, self.mask_ratio, self.mean_span_len, generator)
+        batch = make_batch(input_ids, attention_mask, self.corpus.tokenizer, self.mask_ratio, self.mean_span_len, generator)
+        if self.fixed_pred_index:
+            batch = batch.with_pred_capacity(pred_capacity(*input_ids.shape, self.mask_ratio))
+        return batch

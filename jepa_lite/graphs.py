@@ -13,8 +13,9 @@ learning rate and the EMA momentum) and one `replay()`.
 What a recorded step must respect, and how the trainer does it:
 
 - **Nothing may depend on values computed on the GPU**, only on shapes: no `loss.item()`, no
-  boolean indexing whose result size depends on the data. The loss is therefore `JEPA.dense_loss`,
-  whose shapes are fixed by (B, L).
+  boolean indexing whose result size depends on the data. The loss is therefore
+  `JEPA.fixed_shape_loss`, and the batch's index of masked positions is padded to a length fixed by
+  (B, L) (`data.pred_capacity`).
 - **Everything that changes between steps must live at a fixed address** and be updated in place:
   the batch is copied into buffers owned by the graph; the learning rate is a GPU tensor that the LR
   scheduler fills (`AdamW(lr=tensor, capturable=True)`); the EMA momentum is a GPU tensor filled
@@ -40,9 +41,9 @@ import torch
 
 from .data import Batch
 
-# The fields of a Batch whose shape is (B, L); `pred_index` has a data-dependent length and is not
-# used by `JEPA.dense_loss`.
-STATIC_FIELDS = ("input_ids", "attention_mask", "masked_input_ids", "pred_mask")
+# The fields of a Batch, all with shapes fixed by (B, L) on this path: four (B, L) tensors and
+# `pred_index`, padded to `data.pred_capacity(B, L, mask_ratio)` entries.
+STATIC_FIELDS = ("input_ids", "attention_mask", "masked_input_ids", "pred_mask", "pred_index")
 
 
 class StepGraphs:
@@ -75,8 +76,7 @@ class StepGraphs:
     def _record(self, batch: Batch) -> Tuple[torch.cuda.CUDAGraph, Batch, torch.Tensor]:
         """Record `step` on buffers of `batch`'s shape. Recording runs nothing on the GPU: the
         caller replays the graph right after, which is this step's real work."""
-        fixed = [getattr(batch, name).to(self.device) for name in STATIC_FIELDS]
-        static = Batch(*fixed, pred_index=torch.empty(0, dtype=torch.long, device=self.device))
+        static = Batch(**{name: getattr(batch, name).to(self.device) for name in STATIC_FIELDS})
         graph = torch.cuda.CUDAGraph()
         # "thread_local": the trainer's batch thread may pin host memory while the main thread records.
         with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):

@@ -103,25 +103,31 @@ class JEPA(nn.Module):
             loss = self.loss_fn(pred.float(), target.float())  # the loss in fp32, also under autocast
         return JEPAOutput(loss=loss, pred=pred, target=target, n_masked=n_masked)
 
-    def dense_loss(self, batch: Batch) -> torch.Tensor:
+    def fixed_shape_loss(self, batch: Batch) -> torch.Tensor:
         """The same loss as `forward`, computed with shapes that do not depend on N (for CUDA graphs).
 
-            loss = Σ_{b,l} pred_mask[b,l] · ℓ(ẑ[b,l], z[b,l])  /  max(1, Σ pred_mask)
+        Here `batch.pred_index` has a length C fixed by (B, L) (`data.pred_capacity`): the N masked
+        positions, then filler rows that point at a position that is not masked. Every row goes
+        through the predictor; each row's loss is weighted by `pred_mask` at its position (1 for the
+        N masked rows, 0 for the filler), and the sum is divided by N:
 
-        with ℓ the per-token loss (`token_losses`): the mean over the N masked tokens, as in
-        `forward`, but the predictor runs at all B·L positions and the unmasked ones are weighted 0.
-        Every tensor has a shape fixed by (B, L), so a compiled step can be captured once per shape
-        and replayed as a CUDA graph; `forward` gathers N rows, a size that changes every batch. The
-        predictor's extra work is small: its forward is 4·hidden_mult·D² FLOPs per token, against
-        ~24·D² per token per layer in each encoder. With nothing masked the loss is 0 (still
-        differentiable).
+            loss = Σ_c pred_mask[index_c] · ℓ(ẑ[index_c], z[index_c])  /  max(1, Σ_c pred_mask[index_c])
+
+        with ℓ the per-token loss (`token_losses`): the mean over the N masked tokens, exactly as in
+        `forward`, which it equals for any padding of the index (tests/test_speed_paths.py). A
+        recorded CUDA graph replays fixed shapes, and N changes with every batch; C does not. The
+        filler costs little: C is about N + B (one spare row per line). With nothing masked the loss
+        is 0, still differentiable.
         """
         z_ctx = self.encode_context(batch.masked_input_ids, batch.attention_mask)  # (B, L, D)
         z_tgt = self.encode_target(batch.input_ids, batch.attention_mask)  # (B, L, D)
-        pred = self.predictor(z_ctx)  # (B, L, D): every position, only the masked ones will count
-        per_token = token_losses(self.loss_name, pred.float(), z_tgt.float())  # (B, L), in fp32
-        per_token = torch.where(batch.pred_mask, per_token, 0.0)  # where, not ×: a NaN at padding stays out
-        n_masked = batch.pred_mask.sum().clamp(min=1)  # () stays on the device: no host sync
+        index = batch.pred_index  # (C,) flat positions in B·L
+        pred = self.predictor(z_ctx.flatten(0, 1)[index])  # (C, D)
+        target = z_tgt.flatten(0, 1)[index]  # (C, D)
+        per_token = token_losses(self.loss_name, pred.float(), target.float())  # (C,), in fp32
+        real = batch.pred_mask.flatten()[index]  # (C,) True for the N masked rows, False for the filler
+        per_token = torch.where(real, per_token, 0.0)  # where, not ×: a NaN at a filler row stays out
+        n_masked = real.sum().clamp(min=1)  # () stays on the device: no host sync
         return per_token.sum() / n_masked
 
     @torch.no_grad()

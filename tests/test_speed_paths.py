@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from jepa_lite.data import collate
+from jepa_lite.data import collate, pred_capacity
 from jepa_lite.encoders import TinyConfig, TinyEncoder
 from jepa_lite.losses import get_loss
 from jepa_lite.losses import token_losses
@@ -28,49 +28,74 @@ def test_mean_of_token_losses_is_the_loss(name):
 
 
 @pytest.mark.parametrize("name", ["cosine", "l2", "mse", "smooth_l1"])
-def test_dense_loss_equals_gathered_loss_and_gradients(tokenized, name):
-    """JEPA.dense_loss (all B·L positions, weights 0/1) = JEPA.forward (the N masked rows), value and grads."""
+def test_fixed_shape_loss_equals_gathered_loss_and_gradients(tokenized, name):
+    """JEPA.fixed_shape_loss (pred_index padded with filler rows, weights 0/1) = JEPA.forward (the N
+    masked rows), value and gradients."""
     model = tiny_jepa(tokenized.tokenizer, loss=name).train()
     batch = collate(tokenized.ids[:10], tokenized.tokenizer, 0.3, 3, torch.Generator().manual_seed(4), pad_to_multiple_of=8)
     assert batch.attention_mask.eq(0).any()  # padding is present, and must not count
     gathered = model(batch).loss
     gathered.backward()
     g_gathered = grads(model)
+    capacity = pred_capacity(*batch.input_ids.shape, 0.3)
+    padded = batch.with_pred_capacity(capacity)
+    assert padded.pred_index.numel() == capacity > batch.pred_index.numel() + 10  # real filler
     model.zero_grad(set_to_none=True)
-    dense = model.dense_loss(batch)
-    dense.backward()
-    assert dense.item() == pytest.approx(gathered.item(), rel=1e-5, abs=1e-7)
+    fixed = model.fixed_shape_loss(padded)
+    fixed.backward()
+    assert fixed.item() == pytest.approx(gathered.item(), rel=1e-5, abs=1e-7)
     for a, b in zip(g_gathered, grads(model)):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_dense_loss_differs_from_a_mean_over_all_positions(tokenized):
-    """The equality above is not trivially true: averaging over every position gives another value."""
+def test_fixed_shape_loss_differs_from_a_mean_over_all_rows(tokenized):
+    """The equality above is not trivially true: counting the filler rows gives another value."""
     model = tiny_jepa(tokenized.tokenizer).eval()
     batch = collate(tokenized.ids[:10], tokenized.tokenizer, 0.3, 3, torch.Generator().manual_seed(4))
+    padded = batch.with_pred_capacity(pred_capacity(*batch.input_ids.shape, 0.3))
     with torch.no_grad():
-        z_ctx = model.encode_context(batch.masked_input_ids, batch.attention_mask)
-        z_tgt = model.encode_target(batch.input_ids, batch.attention_mask)
+        z_ctx = model.encode_context(batch.masked_input_ids, batch.attention_mask).flatten(0, 1)[padded.pred_index]
+        z_tgt = model.encode_target(batch.input_ids, batch.attention_mask).flatten(0, 1)[padded.pred_index]
         everywhere = token_losses("cosine", model.predictor(z_ctx), z_tgt).mean()
-        assert abs(everywhere.item() - model.dense_loss(batch).item()) > 1e-3
+        assert abs(everywhere.item() - model.fixed_shape_loss(padded).item()) > 1e-3
 
 
-def test_dense_loss_with_nothing_masked_is_zero_and_backpropagates(tokenized):
+def test_fixed_shape_loss_with_nothing_masked_is_zero_and_backpropagates(tokenized):
     model = tiny_jepa(tokenized.tokenizer)
     batch = collate(tokenized.ids[:6], tokenized.tokenizer, 0.3, 3, torch.Generator().manual_seed(0))
     batch.pred_mask[:] = False
-    loss = model.dense_loss(batch)
+    batch.pred_index = batch.pred_index[:0]
+    loss = model.fixed_shape_loss(batch.with_pred_capacity(pred_capacity(*batch.input_ids.shape, 0.3)))
     loss.backward()
     assert loss.item() == 0.0
     assert all(torch.isfinite(p.grad).all() for p in model.context_encoder.parameters() if p.grad is not None)
 
 
+@pytest.mark.parametrize("ratio", [0.1, 0.3, 0.5, 0.9])
+def test_pred_capacity_holds_every_mask_the_sampler_draws(tokenized, ratio):
+    """The capacity is a bound, not an estimate: over many batches (lengths 1..L, all padded to L)
+    no mask exceeds it. Too small a bound would raise in `with_pred_capacity` during training."""
+    for seed in range(40):
+        rows = torch.randint(0, len(tokenized), (16,), generator=torch.Generator().manual_seed(seed)).tolist()
+        batch = collate([tokenized.ids[r] for r in rows], tokenized.tokenizer, ratio, 3, torch.Generator().manual_seed(seed), pad_to_multiple_of=8)
+        capacity = pred_capacity(*batch.input_ids.shape, ratio)
+        assert batch.pred_index.numel() <= capacity
+        assert batch.with_pred_capacity(capacity).pred_index.shape == (capacity,)
+
+
+def test_with_pred_capacity_refuses_an_index_that_does_not_fit(tokenized):
+    batch = collate(tokenized.ids[:4], tokenized.tokenizer, 0.3, 3, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="do not fit"):
+        batch.with_pred_capacity(batch.pred_index.numel() - 1)
+
+
 def test_trainer_static_shape_step_trains_like_the_default_step():
-    """The trainer's CUDA-graph path (dense loss, cloned loss) run eagerly on CPU: the same loss curve."""
+    """The trainer's CUDA-graph path (fixed-shape loss and padded index, cloned loss) run eagerly on CPU: the same loss curve."""
     cfg = TrainConfig.smoke(progress=False, save_path=None, steps=30, log_every=10, device="cpu")
     default = Trainer(cfg, log=lambda s: None)
     static = Trainer(cfg, log=lambda s: None)
-    static.static_shapes, static.forward = True, static.model.dense_loss  # what compile wraps on CUDA
+    static.static_shapes, static.forward = True, static.model.fixed_shape_loss  # what compile wraps on CUDA
+    static.plan.fixed_pred_index = True  # pred_index padded to pred_capacity, as on CUDA
     a, b = default.fit()["step_loss"], static.fit()["step_loss"]
     assert len(a) == len(b) == 30 and a[-1] < a[0]
     assert torch.allclose(torch.tensor(a), torch.tensor(b), rtol=1e-4, atol=1e-5), (a, b)
@@ -150,14 +175,14 @@ def test_cuda_graphs_flag_reaches_the_config():
 
 
 
-def test_bench_warmup_meets_every_timed_length_twice():
+def test_bench_warmup_meets_every_timed_length_as_often_as_needed():
     """The bench's warm-up must record every CUDA graph the timed steps replay: after it, each
     padded length of the timed steps has been met at least twice."""
     from collections import Counter
 
     from jepa_lite.bench import mixed_length_lines, warmup_covering
 
-    trainer = Trainer(TrainConfig.smoke(batch_size=16, steps=10), texts=mixed_length_lines(2000), log=lambda s: None)
+    trainer = Trainer(TrainConfig.smoke(batch_size=16, steps=10, device="cpu"), texts=mixed_length_lines(2000), log=lambda s: None)
     trainer.static_shapes, trainer.pad_to_multiple_of = True, 8  # as on CUDA with --compile
 
     def padded(step):
@@ -167,8 +192,13 @@ def test_bench_warmup_meets_every_timed_length_twice():
     assert warm > 3  # 3 steps cannot have met the lengths of 40 others twice
     seen = Counter(padded(s) for s in range(warm))
     assert all(seen[padded(s)] >= 2 for s in range(warm, warm + 40))
-    trainer.static_shapes = False
-    assert warmup_covering(trainer, 3, 40) == 3  # no graphs, no extension
+    trainer.static_shapes = False  # CPU in bf16 (lengths in steps of 4): each timed length met once
+    trainer.pad_to_multiple_of = 4
+    warm = warmup_covering(trainer, 3, 40)
+    seen = Counter(-(-int(trainer.corpus.lengths[trainer.batch_lines(s)].max()) // 4) * 4 for s in range(warm))
+    assert warm > 3 and all(seen[-(-int(trainer.corpus.lengths[trainer.batch_lines(s)].max()) // 4) * 4] >= 1 for s in range(warm, warm + 40))
+    trainer.pad_to_multiple_of = 1
+    assert warmup_covering(trainer, 3, 40) == 3  # fp32 on the CPU: no per-length cost, no extension
 
 
 def test_checkpoints_store_learning_rates_as_numbers_and_load_on_any_path():
