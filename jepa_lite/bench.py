@@ -13,8 +13,9 @@ itself: text tokenised once, vectorised masking, length-grouped batches, bf16 au
 AdamW on GPU, a foreach EMA, no per-step host sync, and optionally `torch.compile` — on CUDA with
 the whole step (forward, backward, clipping, AdamW, EMA) replayed as one CUDA graph per padded
 length (`jepa_lite.graphs`). The fast path's warm-up runs `fit()` itself for `--warmup` steps, or
-more: until every padded length of the timed steps has been met twice (once to compile, once to
-record its graph), so that no compiling or recording falls in the timed steps.
+more: until every padded length of the timed steps has been met twice with CUDA graphs (once to
+compile, once to record its graph) or once on the CPU in bf16 (oneDNN builds its kernels for each
+new shape), so that no such one-time cost falls in the timed steps.
 
 Throughput is counted in **real tokens**: tokens of the text, padding excluded. On CUDA the benchmark
 also reports the model FLOP utilisation (MFU) counted on real tokens:
@@ -335,7 +336,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--max_length", type=int, default=128)
     p.add_argument("--steps", type=int, default=10, help="timed steps per path")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (more with --compile, to compile and record every length; the original loop takes at most 10)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (more where a length's first steps cost extra: CUDA graphs, bf16 on the CPU; the original loop takes at most 10)")
     p.add_argument("--sdpa", choices=("kit", "default"), default="kit", help="attention kernels of the fast path: the kit's choice or PyTorch's default")
     p.add_argument("--device", default="auto")
     p.add_argument("--compile", action="store_true", help="torch.compile the fast path (on CUDA with CUDA graphs)")
@@ -385,7 +386,7 @@ def main(argv=None) -> int:
             orig = None if "original" in skip else run_worker("original", args, data_file)
             fast = run_worker("fast", args, data_file)
             print(f"\ntraining on the {len(lines):,}-line text, real (non-padding) tokens per second (fast path in {fast['precision']})")
-            print(f"  (fast path warm-up: {fast['warmup_steps']} steps in {fast['warmup_s']:.0f} s, compilation and graph recording included, once per run)")
+            print(f"  (fast path warm-up: {fast['warmup_steps']} steps in {fast['warmup_s']:.0f} s, one-time costs per length included: compiling, recording graphs, building oneDNN kernels)")
             if orig:
                 print(f"  original loop  {orig['tokens_per_s']:10,.0f} tok/s   {orig['step_s'] * 1e3:8.1f} ms/step   peak memory {orig['peak_mb']:8,.0f} MB   mean loss {orig['loss']:.4f}")
             print(f"  fast path      {fast['tokens_per_s']:10,.0f} tok/s   {fast['step_s'] * 1e3:8.1f} ms/step   peak memory {fast['peak_mb']:8,.0f} MB   mean loss {fast['loss']:.4f}")
