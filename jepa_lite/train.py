@@ -84,7 +84,7 @@ class TrainConfig:
     save_path: Optional[str] = "checkpoints/llm_jepa.pt"  # None = never write a checkpoint
     device: str = "auto"  # "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:1", "mps"
     precision: str = "auto"  # "auto" = bf16 autocast on a CUDA GPU that supports it, else fp32; "fp32"; "bf16"
-    compile: bool = False  # torch.compile the model (faster steps on GPU after a slow first one)
+    compile: bool = False  # torch.compile the model (faster steps on GPU, and on CPU in bf16, after a slow start)
     cuda_graphs: bool = True  # with compile on CUDA: replay each step as CUDA graphs (see Trainer.train_step)
     group_by_length: bool = True  # batch lines of similar length together (less padding)
     seed: int = 42
@@ -574,7 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--seed", type=int, help=f"(default {d.seed})")
     a("--smoke_test", action="store_true", help="tiny random encoder, local tokenizer, built-in corpus, 200 steps: offline, seconds")
     a("--precision", choices=("auto", "fp32", "bf16"), help="auto: bf16 autocast on a CUDA GPU that supports it, else fp32")
-    a("--compile", action="store_true", help="torch.compile the model (GPU speed-up after a slow first step)")
+    a("--compile", action="store_true", help="torch.compile the model (faster on a GPU, and on the CPU in bf16, after a slow start)")
     a("--no_cuda_graphs", dest="cuda_graphs", action="store_false", help="with --compile on CUDA: no CUDA graphs (compile only)")
     a("--no_group_by_length", dest="group_by_length", action="store_false", help="batch lines in plain random order")
     a("--resume", metavar="PATH", help="continue the run saved in this checkpoint")
