@@ -159,7 +159,11 @@ class Batch:
     attention_mask: torch.Tensor  # (B, L) 1 = real token, 0 = padding
     masked_input_ids: torch.Tensor  # (B, L) context view: [MASK] at the masked spans
     pred_mask: torch.Tensor  # (B, L) bool: positions where the loss is computed
-    pred_index: torch.Tensor  # (N,) the same positions as flat indices into B·L (see JEPA.forward)
+    pred_index: torch.Tensor  # (N,) the same positions as flat indices into B·L (see JEPA.forward); padded for CUDA graphs (with_pred_capacity)
+
+    def tensors(self) -> tuple:
+        """The fields, in order, as the tensors themselves (`dataclasses.astuple` would deep-copy each)."""
+        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
 
     def to(self, device) -> "Batch":
         """Copy to `device`. To a GPU the tensors go through pinned (page-locked) host memory first:
@@ -168,7 +172,7 @@ class Batch:
         prepared while the GPU still runs the current step."""
         device = torch.device(device)
         batch = self.pinned() if device.type == "cuda" and self.input_ids.device.type == "cpu" else self
-        return Batch(*(t.to(device, non_blocking=True) for t in dataclasses.astuple(batch)))
+        return Batch(*(t.to(device, non_blocking=True) for t in batch.tensors()))
 
     def with_pred_capacity(self, capacity: int) -> "Batch":
         """The same batch with `pred_index` lengthened to `capacity` entries: the N masked positions,
@@ -185,7 +189,7 @@ class Batch:
 
     def pinned(self) -> "Batch":
         """The same batch in pinned host memory (a no-op for tensors already pinned)."""
-        return Batch(*(t.pin_memory() for t in dataclasses.astuple(self)))
+        return Batch(*(t.pin_memory() for t in self.tensors()))
 
     @property
     def n_real_tokens(self) -> int:

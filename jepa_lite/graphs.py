@@ -41,11 +41,6 @@ import torch
 
 from .data import Batch
 
-# The fields of a Batch, all with shapes fixed by (B, L) on this path: four (B, L) tensors and
-# `pred_index`, padded to `data.pred_capacity(B, L, mask_ratio)` entries.
-STATIC_FIELDS = ("input_ids", "attention_mask", "masked_input_ids", "pred_mask", "pred_index")
-
-
 class StepGraphs:
     """Run `step(batch) -> loss` for batches of any padded shape, as CUDA graphs.
 
@@ -68,15 +63,17 @@ class StepGraphs:
                 return self.step(batch.to(self.device))
             self.graphs[shape] = self._record(batch)
         graph, static, loss = self.graphs[shape]
-        for name in STATIC_FIELDS:  # the new batch goes where the graph reads it
-            getattr(static, name).copy_(getattr(batch, name), non_blocking=True)
+        # The new batch goes where the graph reads it. Every field's shape is fixed by (B, L): four
+        # (B, L) tensors and `pred_index`, padded to `data.pred_capacity` entries.
+        for dst, src in zip(static.tensors(), batch.tensors()):
+            dst.copy_(src, non_blocking=True)
         graph.replay()
         return loss.clone()  # the next replay of any graph may reuse this memory
 
     def _record(self, batch: Batch) -> Tuple[torch.cuda.CUDAGraph, Batch, torch.Tensor]:
         """Record `step` on buffers of `batch`'s shape. Recording runs nothing on the GPU: the
         caller replays the graph right after, which is this step's real work."""
-        static = Batch(**{name: getattr(batch, name).to(self.device) for name in STATIC_FIELDS})
+        static = batch.to(self.device)
         graph = torch.cuda.CUDAGraph()
         # "thread_local": the trainer's batch thread may pin host memory while the main thread records.
         with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):

@@ -85,15 +85,21 @@ class JEPA(nn.Module):
         """(B, L) ids → (B, L, D) hidden states of the target encoder, never tracked by autograd."""
         return self.target_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    def forward(self, batch: Batch) -> JEPAOutput:
+    def _predict_at_index(self, batch: Batch):
+        """Both encoders, then the predictor at the positions `batch.pred_index`.
+        Returns z_ctx (B, L, D), and the predictions and targets there, (len(pred_index), D) each."""
         z_ctx = self.encode_context(batch.masked_input_ids, batch.attention_mask)  # (B, L, D)
         z_tgt = self.encode_target(batch.input_ids, batch.attention_mask)  # (B, L, D)
         # Only masked positions count: (B, L, D) -> (N, D), N = number of masked tokens. This is
         # z_ctx[batch.pred_mask]; indexing the flattened (B·L, D) tensor with `pred_index`, computed
         # on the host in `collate`, gives the same rows without making a GPU report N first.
-        # The predictor acts on each token separately, so it only needs to run on those N rows.
-        pred = self.predictor(z_ctx.flatten(0, 1)[batch.pred_index])  # (N, D)
-        target = z_tgt.flatten(0, 1)[batch.pred_index]  # (N, D)
+        # The predictor acts on each token separately, so it only needs to run on those rows.
+        pred = self.predictor(z_ctx.flatten(0, 1)[batch.pred_index])
+        target = z_tgt.flatten(0, 1)[batch.pred_index]
+        return z_ctx, pred, target
+
+    def forward(self, batch: Batch) -> JEPAOutput:
+        z_ctx, pred, target = self._predict_at_index(batch)  # (B, L, D), (N, D), (N, D)
         n_masked = batch.pred_index.shape[0]
         if n_masked == 0:
             # Safety case: nothing masked. A zero that still depends on the parameters keeps
@@ -119,13 +125,9 @@ class JEPA(nn.Module):
         filler costs little: C is about N + B (one spare row per line). With nothing masked the loss
         is 0, still differentiable.
         """
-        z_ctx = self.encode_context(batch.masked_input_ids, batch.attention_mask)  # (B, L, D)
-        z_tgt = self.encode_target(batch.input_ids, batch.attention_mask)  # (B, L, D)
-        index = batch.pred_index  # (C,) flat positions in B·L
-        pred = self.predictor(z_ctx.flatten(0, 1)[index])  # (C, D)
-        target = z_tgt.flatten(0, 1)[index]  # (C, D)
+        _, pred, target = self._predict_at_index(batch)  # (C, D) each, C = len(pred_index)
         per_token = token_losses(self.loss_name, pred.float(), target.float())  # (C,), in fp32
-        real = batch.pred_mask.flatten()[index]  # (C,) True for the N masked rows, False for the filler
+        real = batch.pred_mask.flatten()[batch.pred_index]  # (C,) True for the N masked rows, False for the filler
         per_token = torch.where(real, per_token, 0.0)  # where, not ×: a NaN at a filler row stays out
         n_masked = real.sum().clamp(min=1)  # () stays on the device: no host sync
         return per_token.sum() / n_masked

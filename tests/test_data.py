@@ -47,3 +47,12 @@ def test_corpus_padded_equals_pad_ids(tokenized):
     b = pad_ids([tokenized.ids[r] for r in rows], tokenized.tokenizer.pad_token_id, pad_to_multiple_of=8)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert tokenized.ids[3] == tokenized.tokenizer(tokenized.texts[3])["input_ids"]
+
+
+def test_batch_to_and_tensors_hand_over_the_tensors_themselves(tokenized):
+    """No hidden copy per step: `dataclasses.astuple` deep-copies every tensor, `Batch.tensors` must
+    not (the CUDA-graph path copies new batches into the tensors it returns), and moving a batch to
+    the device it is already on is free."""
+    batch = collate(tokenized.ids[:4], tokenized.tokenizer, 0.3, 3, torch.Generator().manual_seed(0))
+    assert all(a is b for a, b in zip(batch.tensors(), (batch.input_ids, batch.attention_mask, batch.masked_input_ids, batch.pred_mask, batch.pred_index)))
+    assert all(a is b for a, b in zip(batch.to("cpu").tensors(), batch.tensors()))
