@@ -39,13 +39,10 @@ from .data import Batch, DataError, StepBatches, TokenizedCorpus, builtin_corpus
 from .diagnostics import collapse_metrics, collapse_warning
 from .ema import SCHEDULES, momentum_schedule
 from .encoders import BackboneError, TinyConfig, load_backbone
+from .errors import ConfigError
 from .graphs import StepGraphs
 from .masking import check_masking_args, special_tokens_mask
 from .model import JEPA
-
-
-class ConfigError(ValueError):
-    """A setting that cannot work; the message names it and the allowed values."""
 
 
 class TrainingDiverged(RuntimeError):
