@@ -191,7 +191,10 @@ def check_save_path(path: str | os.PathLike, run_id: Optional[str] = None, overw
     given = Path(path)
     path = Path(os.path.realpath(given))
     if os.path.lexists(path):
-        st = os.stat(path)
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            raise CheckpointError(f"cannot inspect --save_path {given}: {e.strerror or e}") from None
         if stat.S_ISDIR(st.st_mode):
             raise CheckpointError(f"--save_path {given} is a folder; give a file name, e.g. {given / 'run.pt'}")
         if not stat.S_ISREG(st.st_mode):
@@ -206,7 +209,7 @@ def check_save_path(path: str | os.PathLike, run_id: Optional[str] = None, overw
                 what = f"{header['kind']} run" if header.get("kind") else "run"
                 raise CheckpointError(
                     f"--save_path {given} holds the checkpoint of another {what} (step {header['step']}); "
-                    f"pass --overwrite to replace it, --resume {given} to continue it, or choose another path"
+                    f"pass --overwrite (Python: overwrite=True) to replace it, --resume {given} to continue it, or choose another path"
                 )
     folder = _existing_ancestor(path.parent, given)
     if not os.access(folder, os.W_OK | os.X_OK) or os.stat(folder).st_mode & 0o222 == 0:
@@ -303,7 +306,10 @@ class PathLock:
         except ImportError:  # Windows: no flock; the other rules still apply
             return
         while True:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise CheckpointError(f"cannot lock {self.path} ({self.lock_path}): {e.strerror or e}") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

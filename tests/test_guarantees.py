@@ -22,8 +22,20 @@ from jepa_lite.errors import ConfigError
 from jepa_lite.train import TrainConfig, Trainer, TrainingDiverged, main
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = ["--smoke_test", "--steps", "4", "--log_every", "2", "--no_progress"]
+SMALL = ["--batch_size", "4", "--max_length", "32"]  # CI runs these on 2 cores
+FAST = ["--smoke_test", "--steps", "4", "--log_every", "2", "--no_progress", *SMALL]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread here and in the child processes (OMP_NUM_THREADS in `env`): the tiny model gains
+    nothing from more, and on busy CI cores spinning threads slow it down many times. A history
+    compared bit for bit across processes needs the same thread count on both sides."""
+    from jepa_lite.runs import one_thread as single
+
+    with single():
+        yield
 
 
 def run(argv, capsys):
@@ -44,7 +56,7 @@ def one_error_line(err: str) -> str:
 
 def env():
     e = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    e.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
+    e.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
     return e
 
 
@@ -53,7 +65,7 @@ def train_process(*args, **kw):
 
 
 def quiet(**overrides):
-    return TrainConfig.smoke(progress=False, **overrides)
+    return TrainConfig.smoke(**{"progress": False, "batch_size": 4, "max_length": 32, **overrides})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,7 +256,8 @@ def test_every_float_field_rejects_inf_and_nan():
 # ---------------------------------------------------------------------------------------------
 def test_lr_10_names_a_finite_checkpoint_of_this_run(tmp_path, capsys):
     path = tmp_path / "c.pt"
-    code, _, err = run(FAST + ["--lr", "10", "--save_every", "1", "--steps", "40", "--log_every", "5", "--save_path", str(path)], capsys)
+    flags = ["--smoke_test", "--no_progress", "--lr", "10", "--save_every", "1", "--steps", "40", "--log_every", "5"]
+    code, _, err = run(flags + ["--save_path", str(path)], capsys)
     line = one_error_line(err)
     assert code == 1 and "NaN or infinite" in line and f"last good checkpoint is {path}" in line, line
     state = load_checkpoint(path)
@@ -296,8 +309,8 @@ def uninterrupted(tmp_path, **cfg):
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_first_signal_saves_and_stops_non_zero_and_resume_is_exact(sig, code, tmp_path, capsys):
     path = tmp_path / "c.pt"
-    cfg = dict(steps=60, log_every=4, save_every=7)
-    p = train_process("--smoke_test", "--steps", "60", "--log_every", "4", "--save_every", "7", "--no_progress", "--save_path", str(path))
+    cfg = dict(steps=30, log_every=2, save_every=7)
+    p = train_process("--smoke_test", "--steps", "30", "--log_every", "2", "--save_every", "7", "--no_progress", *SMALL, "--save_path", str(path))
     while "step" not in p.stdout.readline():  # wait for the first log line, then signal
         assert p.poll() is None, p.stderr.read()
     p.send_signal(sig)
@@ -305,8 +318,8 @@ def test_first_signal_saves_and_stops_non_zero_and_resume_is_exact(sig, code, tm
     assert p.returncode == code, err
     assert "done" not in out
     stopped = load_checkpoint(path)["step"]
-    assert 4 <= stopped < 60
-    assert f"stopped early by {sig.name} at step {stopped} of 60" in err and f"--resume {path}" in err
+    assert 2 <= stopped < 30
+    assert f"stopped early by {sig.name} at step {stopped} of 30" in err and f"--resume {path}" in err
     assert run(["--resume", str(path), "--no_progress"], capsys)[0] == 0
     assert load_checkpoint(path)["history"] == uninterrupted(tmp_path, **cfg)
 
@@ -378,7 +391,7 @@ def test_disk_full_during_a_save_is_one_line_and_keeps_the_previous_checkpoint(t
 def test_resumed_history_equals_the_uninterrupted_one(save_every, log_every, stop, tmp_path):
     """Stopped at `stop` (as a Ctrl-C does: after that step, with a save) and resumed: every field of
     every step of the history is the uninterrupted run's, bit for bit."""
-    cfg = dict(steps=24, save_every=save_every, log_every=log_every)
+    cfg = dict(steps=20, save_every=save_every, log_every=log_every)
     full = uninterrupted(tmp_path, **cfg)
     path = str(tmp_path / "c.pt")
     first = Trainer(quiet(save_path=path, **cfg), log=lambda s: None)
@@ -395,7 +408,7 @@ def test_resumed_history_equals_the_uninterrupted_one(save_every, log_every, sto
     second = Trainer(quiet(save_path=path, **cfg), log=lambda s: None)
     second.resume(path)
     assert second.fit() == full
-    assert len(full["step_loss"]) == 24
+    assert len(full["step_loss"]) == 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -516,7 +529,7 @@ def test_jsonl_round_trip_of_any_string_save_jsonl_writes(tmp_path):
 
     from jepa_lite.pairs import Pair, PairsError, load_jsonl, save_jsonl
 
-    tricky = ["a\u2028b", "c\u2029d", "e\x85f", "g\x0bh\x0ci", "\x1c\x1d\x1e", "j\rk\nl\r\nm", "\ufeffbom", "tab\tq\"uote\\", "nul\x00x", "😀 emoji", " spaced "]
+    tricky = ["a\u2028b", "c\u2029d", "e\x85f", "g\x0bh\x0ci", "x\x1c\x1d\x1ey", "j\rk\nl\r\nm", "\ufeffbom", "tab\tq\"uote\\", "nul\x00x", "😀 emoji", " spaced "]
     rng = random.Random(0)
     codepoints = [c for c in range(1, 0x110000) if not 0xD800 <= c <= 0xDFFF]
     randoms = ["x" + "".join(chr(rng.choice(codepoints)) for _ in range(rng.randint(1, 40))) for _ in range(300)]
