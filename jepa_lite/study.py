@@ -277,18 +277,63 @@ def run_many(specs: Sequence[RunSpec], c: StudyConfig, paths: Dict[str, str], wo
 # ---------------------------------------------------------------------------------------------
 # The whole study, and its file
 # ---------------------------------------------------------------------------------------------
-def run_study(c: StudyConfig, out: Path, workers: int = 1, threads: int = 1, log=print) -> dict:
-    """Both stages; writes `out` after every finished run ("complete": false until the end)."""
+def spec_key(spec: RunSpec, c: StudyConfig) -> tuple:
+    """What identifies a run in the results file (a RunSpec with its training-set size filled in)."""
+    d = dataclasses.asdict(spec)
+    d["n_train"] = spec.n_train or c.n_train
+    return tuple(sorted(d.items()))
+
+
+def record_key(record: dict) -> tuple:
+    """`spec_key` of the run a record holds."""
+    return tuple(sorted((f.name, record[f.name]) for f in dataclasses.fields(RunSpec)))
+
+
+def planned(study: dict) -> List[RunSpec]:
+    """Every run the study's grid asks for (stage 2 needs its best λ: none before stage 1 is done)."""
+    c = config_of(study)
+    specs = first_stage(c)
+    return specs + (second_stage(c, study["best_lambda"]) if study.get("best_lambda") else [])
+
+
+def missing(study: dict) -> List[RunSpec]:
+    """The planned runs that the file does not hold (an incomplete study says which)."""
+    c, done = config_of(study), {record_key(r) for r in study["runs"]}
+    return [s for s in planned(study) if spec_key(s, c) not in done]
+
+
+def config_of(study: dict) -> StudyConfig:
+    """The StudyConfig a results file was written with."""
+    c = dict(study["config"])
+    for name in ("lbds", "ks", "sizes", "seeds", "later_seeds", "failure_seeds"):
+        c[name] = tuple(c[name])
+    return StudyConfig(**c)
+
+
+def run_study(c: StudyConfig, out: Path, workers: int = 1, threads: int = 1, resume: bool = False, log=print) -> dict:
+    """Both stages; writes `out` after every finished run ("complete": false until the end).
+
+    With `resume`, the runs already in `out` (written with the same config) are kept and skipped.
+    """
     c.validate()
     recipe = load_recipe(Path(c.model_dir))
     begin = time.perf_counter()
     study = {"kind": KIND, "version": 1, "complete": False, "config": dataclasses.asdict(c),
              "pretrained": {k: recipe[k] for k in ("command", "final_train_loss", "heldout_loss", "parameters")},
              "selection": "best λ > 0 per start by mean validation exact match", "best_lambda": None, "runs": []}
+    before = 0.0
+    if resume and out.exists():
+        old = load_study(out)
+        local = ("device", "model_dir")  # where it runs may change; what it runs may not
+        mine = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(c))).items() if k not in local}
+        if mine != {k: v for k, v in old["config"].items() if k not in local}:
+            raise StudyError(f"--resume: {out} was written with another config; name a new --out or drop --resume")
+        study["runs"], before = old["runs"], old.get("seconds", 0.0)
+    done = {record_key(r) for r in study["runs"]}
 
     def finished(record: dict) -> None:
         study["runs"].append(record)
-        study["seconds"] = time.perf_counter() - begin
+        study["seconds"] = before + time.perf_counter() - begin
         write_study(study, out)
         log(f"[{len(study['runs'])}] {record['stage']:9s} {record['start']:10s} λ={record['lbd']:<5g} k={record['predictors']} "
             f"n={record['n_train']} {record['lm_tokens']} γ={record['gamma']:g} {record['distance']} seed {record['seed']}: "
@@ -297,12 +342,13 @@ def run_study(c: StudyConfig, out: Path, workers: int = 1, threads: int = 1, log
 
     with tempfile.TemporaryDirectory(prefix="jepa_lite_study_") as tmp:
         paths = prepare(c, Path(tmp))
-        run_many(first_stage(c), c, paths, workers, threads, finished)
+        run_many([s for s in first_stage(c) if spec_key(s, c) not in done], c, paths, workers, threads, finished)
         study["best_lambda"] = best_lambdas(study["runs"], c)
         log(f"best λ on the validation split: {study['best_lambda']}")
-        run_many(second_stage(c, study["best_lambda"]), c, paths, workers, threads, finished)
+        todo = [s for s in second_stage(c, study["best_lambda"]) if spec_key(s, c) not in done]
+        run_many(todo, c, paths, workers, threads, finished)
     study["complete"] = True
-    study["seconds"] = time.perf_counter() - begin
+    study["seconds"] = before + time.perf_counter() - begin
     write_study(study, out)
     return study
 
@@ -415,17 +461,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--steps", type=int, help="fine-tuning steps per run (default 400)")
     p.add_argument("--model_dir", help=f"the pretrained start (default {KIT_LM})")
     p.add_argument("--fast", action="store_true", help="a tiny grid, for a quick check")
+    p.add_argument("--resume", action="store_true", help="keep the runs already in --out and run only the missing ones")
     args = p.parse_args(argv)
     try:
         if args.workers < 1 or args.threads < 1:
             raise StudyError("--workers and --threads must be ≥ 1")
         over = {k: v for k, v in (("device", args.device), ("steps", args.steps), ("model_dir", args.model_dir)) if v is not None}
         c = StudyConfig.fast(**over) if args.fast else StudyConfig(**over)
+        if args.resume and Path(args.out).is_file():  # the file's own config, with this machine's device
+            c = dataclasses.replace(config_of(load_study(Path(args.out))), **{"model_dir": str(KIT_LM), **over})
         c.validate()
         out = Path(args.out)
         check_out(out)
         load_recipe(Path(c.model_dir))
-        study = run_study(c, out, args.workers, args.threads)
+        study = run_study(c, out, args.workers, args.threads, resume=args.resume)
     except (StudyError, PretrainError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
