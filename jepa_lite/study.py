@@ -412,8 +412,9 @@ def baseline_of(study: dict, run: dict) -> dict:
     return where
 
 
-def effect(study: dict, metric: str = "exact_match.test", **where) -> Dict[str, float]:
-    """Paired effect of the runs `where` against their λ = 0 baseline over the shared seeds.
+def effect(study: dict, metric: str = "exact_match.test", baseline: Optional[dict] = None, **where) -> Dict[str, float]:
+    """Paired effect of the runs `where` against their λ = 0 baseline (or the runs `baseline`) over
+    the seeds both have.
 
     Returns `stats.paired_t` (diff, ci_low, ci_high, p, …) plus the bootstrap interval
     ("boot_low", "boot_high"), "seeds", and "within_noise" (the t interval contains 0).
@@ -421,7 +422,7 @@ def effect(study: dict, metric: str = "exact_match.test", **where) -> Dict[str, 
     runs = select(study, **where)
     if not runs:
         raise StudyError(f"no runs match {where}")
-    base = {r["seed"]: r for r in select(study, **baseline_of(study, runs[0]))}
+    base = {r["seed"]: r for r in select(study, **(baseline or baseline_of(study, runs[0])))}
     seeds = [r["seed"] for r in runs if r["seed"] in base]
     a = [value(r, metric) for r in runs if r["seed"] in base]
     b = [value(base[s], metric) for s in seeds]

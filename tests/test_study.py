@@ -133,3 +133,15 @@ def test_the_committed_study_file_is_consistent():
         assert r["steps"] == c.steps and r["total"]["test"] == c.n_test
         assert r["exact_match"]["test"] == pytest.approx(r["correct"]["test"] / r["total"]["test"], abs=1e-5)
     assert s["pretrained"]["heldout_loss"] == study.load_recipe(study.KIT_LM)["heldout_loss"]
+
+
+def test_the_readme_quotes_the_files_own_times_and_counts():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    s, recipe = study.load_study(), study.load_recipe(study.KIT_LM)
+    assert f"took {recipe['seconds']:.0f} s on one H200\nGPU" in readme and recipe["device"] == "cuda"
+    assert f"took {s['seconds']:.0f} s on one H200 with 14 processes" in readme
+    assert f"holds {len(s['runs'])} of the {len(study.planned(s))} planned runs" in readme
+    assert f"before {len(study.missing(s))} runs of\nthe pretrained start's second stage" in readme
+    assert {m.start for m in study.missing(s)} == {"pretrained"} and {m.stage for m in study.missing(s)} <= {"k", "size", "lm_tokens"}
