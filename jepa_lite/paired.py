@@ -260,36 +260,40 @@ class PairedTrainer:
         pairs. reduce = "sum": both are sums (gradient accumulation divides them by the whole
         batch's counts). `views` picks the separate rows or the packed ones (`paired_rows.py`).
         """
-        if self.config.views == "packed" and with_jepa:
-            lm, jepa = self._packed_losses(idx, side)
+        c = self.config
+        if not with_jepa:
+            lm, jepa = self.lm_forward(idx, side), None
         else:
-            lm, jepa = self._separate_losses(idx, with_jepa, side)
+            lm, x, y = (self.packed_forward if c.views == "packed" else self.separate_forward)(idx, side)
+            jepa = jepa_distance(x, y, c.distance) * len(idx)  # a sum over the pairs
         if reduce == "mean":
             lm = lm / self.scored_tokens(idx)
             jepa = jepa / len(idx) if jepa is not None else None
         return lm, jepa
 
-    def _separate_losses(self, idx, with_jepa: bool, side: str):
-        """Two forward passes: the B LM rows, then (with the JEPA term) the B Text views and B Code
-        views as one batch of 2B separate rows. Each group is padded to its own longest row."""
-        c, ids = self.config, self.ids
-        rows, labels = zip(*(lm_row(self.train_text[i], self.train_code[i], ids, c.lm_tokens) for i in idx))
-        input_ids, mask = pad_rows(rows, ids["pad"], side)  # (B, L)
+    def lm_forward(self, idx, side: str = "right") -> torch.Tensor:
+        """Σ next-token CE over the B LM rows `[BOS] Text [SEP] Code [EOS]` (one forward pass)."""
+        rows, labels = zip(*(lm_row(self.train_text[i], self.train_code[i], self.ids, self.config.lm_tokens) for i in idx))
+        input_ids, mask = pad_rows(rows, self.ids["pad"], side)  # (B, L)
         label_ids, _ = pad_rows(labels, IGNORE, side)  # (B, L)
         logits, _ = last_hidden(self.model, self._to(input_ids), self._to(mask))
-        lm = lm_loss_sum(logits, self._to(label_ids))
-        if not with_jepa:
-            return lm, None
-        B = len(idx)
-        texts, codes = pad_rows([text_view(self.train_text[i], c.predictors, ids) for i in idx], ids["pad"], side), \
-            pad_rows([code_view(self.train_code[i], ids) for i in idx], ids["pad"], side)
+        return lm_loss_sum(logits, self._to(label_ids))
+
+    def separate_forward(self, idx, side: str = "right"):
+        """(Σ LM loss, Pred(Enc(Text)) (B, D), Enc(Code) (B, D)) the readable way: the B LM rows,
+        then the B Text views, then the B Code views, each group padded to its own longest row."""
+        c, ids = self.config, self.ids
+        lm = self.lm_forward(idx, side)
+        texts = pad_rows([text_view(self.train_text[i], c.predictors, ids) for i in idx], ids["pad"], side)
+        codes = pad_rows([code_view(self.train_code[i], ids) for i in idx], ids["pad"], side)
         _, x = last_hidden(self.model, self._to(texts[0]), self._to(texts[1]))  # (B, D) Pred(Enc(Text))
         _, y = last_hidden(self.model, self._to(codes[0]), self._to(codes[1]), back=code_back(c.code_position))  # (B, D)
-        return lm, jepa_distance(x, y, c.distance) * B
+        return lm, x, y
 
-    def _packed_losses(self, idx, side: str):
-        """One forward pass over B packed rows [LM row | Text view | Code view] (no Text view for
-        k = 0: Enc(Text) is read at the LM row's [SEP]) under a block-causal mask."""
+    def packed_forward(self, idx, side: str = "right"):
+        """The same three things from one forward pass over B packed rows [LM row | Text view | Code
+        view] (no Text view for k = 0: Enc(Text) is read at the LM row's [SEP]) under a
+        block-causal mask (`paired_rows.py`)."""
         c = self.config
         blocks, labels = zip(*(packed_pair_rows(self.train_text[i], self.train_code[i], c.predictors, self.ids, c.lm_tokens) for i in idx))
         packed = pack_rows(blocks, labels, self.ids["pad"], side)
@@ -297,8 +301,7 @@ class PairedTrainer:
         mask = block_causal_mask(self._to(packed.block), self.model)  # (B, 1, L, L)
         logits, h = run_model(self.model, self._to(packed.input_ids), mask, self._to(packed.position_ids))  # h: (B, L, D)
         rows = torch.arange(len(idx), device=h.device)
-        x, y = h[rows, self._to(xi)], h[rows, self._to(yi)]  # (B, D) each
-        return lm_loss_sum(logits, self._to(packed.labels)), jepa_distance(x, y, c.distance) * len(idx)
+        return lm_loss_sum(logits, self._to(packed.labels)), h[rows, self._to(xi)], h[rows, self._to(yi)]
 
     def objective(self, step: int):
         """(L, lm_loss, jepa_loss or None) for the whole batch of `step`: L = γ·L_LM + λ·JEPA.
@@ -538,8 +541,8 @@ def check_custom_mask(trainer: PairedTrainer) -> None:
     trainer.model.eval()
     try:
         idx = [0, 1] if len(trainer.train_pairs) > 1 else [0]
-        sep = trainer._separate_losses(idx, True, "right")
-        packed = trainer._packed_losses(idx, "right")
+        sep = trainer.separate_forward(idx)
+        packed = trainer.packed_forward(idx)
         ok = all(torch.allclose(a.float(), b.float(), rtol=1e-2, atol=1e-3) for a, b in zip(sep, packed))
     except Exception as e:  # a model whose forward refuses a 4-D mask or position ids
         raise ConfigError(f"--views packed: '{name}' does not take a custom attention mask ({str(e).splitlines()[0][:120]}): {hint}") from None
