@@ -201,6 +201,9 @@ class PairedTrainer:
         cap = config.max_length - config.predictors - 3  # room for [BOS], [SEP], [EOS] or the [PRED]s
         self.train_text = encode(self.tokenizer, [p.text for p in self.train_pairs], cap)
         self.train_code = encode(self.tokenizer, [p.code for p in self.train_pairs], cap)
+        # On CUDA every training forward gets a (B, 1, L, L) mask built here: given a plain (B, L)
+        # padding mask, transformers asks `mask.all()` to choose its kernel, a host sync per pass.
+        self.mask_4d = self.device.type == "cuda" and attention_implementation(self.model) in CUSTOM_MASK_IMPLEMENTATIONS
         if config.views == "packed":
             check_custom_mask(self)
         # One fused AdamW kernel for all parameters (CPU and CUDA), instead of a loop over tensors.
@@ -276,8 +279,17 @@ class PairedTrainer:
         rows, labels = zip(*(lm_row(self.train_text[i], self.train_code[i], self.ids, self.config.lm_tokens) for i in idx))
         input_ids, mask = pad_rows(rows, self.ids["pad"], side)  # (B, L)
         label_ids, _ = pad_rows(labels, IGNORE, side)  # (B, L)
-        logits, _ = last_hidden(self.model, self._to(input_ids), self._to(mask))
+        logits, _ = self._hidden(input_ids, mask)
         return lm_loss_sum(logits, self._to(label_ids))
+
+    def _hidden(self, input_ids: torch.Tensor, mask: torch.Tensor, back: int = 0):
+        """`last_hidden` on the training device; with `mask_4d` the padding mask goes in as the
+        equivalent one-block `block_causal_mask` (same numbers, no host sync inside transformers)."""
+        if not self.mask_4d:
+            return last_hidden(self.model, self._to(input_ids), self._to(mask), back)
+        mask = self._to(mask)
+        logits, h = run_model(self.model, self._to(input_ids), block_causal_mask(mask, self.model), position_ids(mask))
+        return logits, h[torch.arange(h.shape[0], device=h.device), last_token_index(mask, back)]
 
     def separate_forward(self, idx, side: str = "right"):
         """(Σ LM loss, Pred(Enc(Text)) (B, D), Enc(Code) (B, D)) the readable way: the B LM rows,
@@ -286,8 +298,8 @@ class PairedTrainer:
         lm = self.lm_forward(idx, side)
         texts = pad_rows([text_view(self.train_text[i], c.predictors, ids) for i in idx], ids["pad"], side)
         codes = pad_rows([code_view(self.train_code[i], ids) for i in idx], ids["pad"], side)
-        _, x = last_hidden(self.model, self._to(texts[0]), self._to(texts[1]))  # (B, D) Pred(Enc(Text))
-        _, y = last_hidden(self.model, self._to(codes[0]), self._to(codes[1]), back=code_back(c.code_position))  # (B, D)
+        _, x = self._hidden(*texts)  # (B, D) Pred(Enc(Text))
+        _, y = self._hidden(*codes, back=code_back(c.code_position))  # (B, D) Enc(Code)
         return lm, x, y
 
     def packed_forward(self, idx, side: str = "right"):

@@ -188,3 +188,15 @@ def test_cli_packed_with_a_model_without_custom_masks_names_separate(monkeypatch
     code = paired_cli.main(["--views", "packed", "--steps", "1", "--device", "cpu", "--no_progress"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: --views packed needs attention that takes a custom") and "--views separate" in err
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_the_4d_padding_mask_of_the_gpu_path_computes_what_the_2d_mask_computes(side):
+    t = small(steps=1, predictors=1)
+    idx = t.batch_indices(0)
+    lm2, x2, y2 = t.separate_forward(idx, side)
+    t.mask_4d = True  # what CUDA runs use (no host sync inside transformers)
+    lm4, x4, y4 = t.separate_forward(idx, side)
+    torch.testing.assert_close(lm4, lm2, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(x4, x2, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(y4, y2, rtol=1e-5, atol=1e-5)
