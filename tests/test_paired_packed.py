@@ -200,3 +200,20 @@ def test_the_4d_padding_mask_of_the_gpu_path_computes_what_the_2d_mask_computes(
     torch.testing.assert_close(lm4, lm2, rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(x4, x2, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(y4, y2, rtol=1e-5, atol=1e-5)
+
+
+def test_cli_resume_continues_from_the_checkpoint_with_its_settings(tmp_path):
+    from jepa_lite.pairs import regex_pairs, save_jsonl
+
+    train, test = regex_pairs(80, 10, seed=5)
+    save_jsonl(train + test, tmp_path / "pairs.jsonl")
+    ckpt = tmp_path / "run.pt"
+    r = _cli("--data", str(tmp_path / "pairs.jsonl"), "--steps", "4", "--log_every", "2", "--batch_size", "8", "--predictors", "1",
+             "--save_path", str(ckpt))
+    assert r.returncode == 0, r.stderr
+    r2 = _cli("--resume", str(ckpt), "--steps", "6", "--log_every", "2")
+    assert r2.returncode == 0, r2.stderr
+    assert f"resumed from {ckpt} at step 4" in r2.stdout and "k=1" in r2.stdout  # the checkpoint's settings came back
+    assert "step     6" in r2.stdout and "step     2" not in r2.stdout
+    r3 = _cli("--resume", str(ckpt), "--lbd", "0.5")
+    assert r3.returncode == 2 and "different config: lbd" in r3.stderr and len(r3.stderr.strip().splitlines()) == 1
