@@ -31,6 +31,9 @@ def test_unrelated_views_score_chance_and_nothing_explained():
     assert r["retrieval_at_1"] < 5 / 400
     assert abs(r["cos_gap"]) < 0.05
     assert r["relative_residual_heldout"] > 0.95  # no better than predicting the mean Code embedding
+    assert abs(r["relative_residual_heldout"] / r["relative_residual_unrelated"] - 1) < 0.1  # √(199 / 183) = 1.04
+    few = heldout_linear_map(torch.randn(300, 128, generator=g), torch.randn(300, 128, generator=g))  # 150 pairs, D = 128
+    assert few["relative"] > 2 and abs(few["relative"] / few["relative_unrelated"] - 1) < 0.25  # overfitting, as predicted (2.7)
 
 
 def test_collapse_that_the_old_residual_scored_as_perfect_is_told_apart():
