@@ -137,7 +137,11 @@ def heldout_linear_map(x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> Dict[
 
     W, b = argmin ‖X_fit W + b − Y_fit‖_F (least squares), then on the held-out half
         residual = ‖X_held W + b − Y_held‖_F,   relative = residual / ‖Y_held − mean(Y_fit)‖_F
-    (relative 1 = no better than predicting the average Code embedding; 0 = a perfect map). With
+    (relative 1 = no better than predicting the average Code embedding; 0 = a perfect map).
+    "relative_unrelated" is what unrelated views would score: a least-squares fit of D unknowns to
+    n_fit noisy points also fits the noise, and for Gaussian X its held-out error is inflated by
+    (n_fit − 1) / (n_fit − D − 1), so relative ≈ √((n_fit − 1) / (n_fit − D − 1)) (1.04 for 200 pairs
+    in 16 dimensions, 2.7 for 150 pairs in 128). Compare against it, not against 1. With
     n_fit ≤ D + 1 pairs (D weights and a bias per output) the fit is exact by construction on any
     data, so both are None and "reason" says why. relative is also None when the held-out Code
     embeddings have no spread at all (every Code embedded alike: nothing to predict).
@@ -145,7 +149,8 @@ def heldout_linear_map(x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> Dict[
     n, d = x.shape
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     fit, held = order[: n // 2], order[n // 2:]
-    out: Dict[str, Optional[float]] = {"residual": None, "relative": None, "n_fit": len(fit), "n_heldout": len(held), "reason": None}
+    out: Dict[str, Optional[float]] = {"residual": None, "relative": None, "relative_unrelated": None, "n_fit": len(fit),
+                                       "n_heldout": len(held), "reason": None}
     if len(fit) <= d + 1 or len(held) == 0:
         out["reason"] = f"{len(fit)} fitting pairs for {d + 1} unknowns per output: any data fits exactly; needs more than {2 * (d + 1)} pairs"
         return out
@@ -155,6 +160,7 @@ def heldout_linear_map(x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> Dict[
     residual = torch.linalg.norm((x[held] - mx) @ w + my - y[held])
     spread = torch.linalg.norm(y[held] - my)
     out["residual"] = float(residual)
+    out["relative_unrelated"] = math.sqrt((len(fit) - 1) / (len(fit) - d - 1))
     if float(spread) > 1e-12 * max(1.0, float(y.abs().max())):
         out["relative"] = float(residual / spread)
     else:
@@ -173,7 +179,8 @@ def pair_geometry(x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> Dict[str, 
       permutation π without fixed points; cos_gap = cos_true − cos_shuffled. Aligned views: a large
       gap. Collapse (everything on one vector): both cosines near 1, gap near 0.
     * residual_heldout, relative_residual_heldout: `heldout_linear_map` (None when it cannot be
-      measured, with the reason in linear_map_note).
+      measured, with the reason in linear_map_note); relative_residual_unrelated: what unrelated
+      views would score with this many pairs.
     * spectrum: singular values of X − Y, largest first (paper Fig. 3, left).
 
     The paper's Table 14 residual ‖XW − Y‖ is absolute and fitted on the same pairs it scores: a
@@ -193,4 +200,5 @@ def pair_geometry(x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> Dict[str, 
     lin = heldout_linear_map(x, y, seed)
     return {"n": n, "retrieval_at_1": float(hits.double().mean()), "chance": 1.0 / n, "cos_true": cos_true,
             "cos_shuffled": cos_shuffled, "cos_gap": cos_true - cos_shuffled, "residual_heldout": lin["residual"],
-            "relative_residual_heldout": lin["relative"], "linear_map_note": lin["reason"], "spectrum": svd_spectrum(x, y)}
+            "relative_residual_heldout": lin["relative"], "relative_residual_unrelated": lin["relative_unrelated"],
+            "linear_map_note": lin["reason"], "spectrum": svd_spectrum(x, y)}

@@ -20,8 +20,9 @@ two views that the data already has — a description (Text) and the program it 
 * Loss dropout: on a random fraction of steps the JEPA term, and its two extra views, are skipped,
   to save compute.
 
-The rows each pair becomes, and their packed form, are in `paired_rows.py`; the command line and
-the end-of-run report in `paired_cli.py`.
+The rows each pair becomes, and their packed form, are in `paired_rows.py`; the settings, the data
+and which checkpoints may be resumed in `paired_config.py`; the command line and the end-of-run
+report in `paired_cli.py`.
 
     trainer = PairedTrainer(PairedConfig(lbd=1.0, predictors=0, steps=800))
     history = trainer.fit()                # lm_loss, jepa_loss, jepa_monitor per log step
@@ -35,139 +36,24 @@ or `--data FILE.jsonl` for your own pairs in the paper's format.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import random
 import time
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from .causal_lm import MAX_PREDICTORS, TinyLMConfig, check_save_dir, load_causal_lm, pair_token_ids, save_model_folder
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .causal_lm import TinyLMConfig, load_causal_lm, pair_token_ids, save_model_folder
+from .checkpoint import CheckpointError, save_checkpoint
 from .errors import ConfigError
-from .pairs import Pair, PairsError, load_jsonl, regex_pairs
+from .paired_config import (KIND, RESUMABLE_CHANGES, PairedConfig, check_compatible, encode, load_paired_checkpoint,  # noqa: F401
+                            load_pairs, pairs_fingerprint)
+from .pairs import Pair
 from .paired_rows import (IGNORE, CUSTOM_MASK_IMPLEMENTATIONS, attention_implementation, block_causal_mask, code_back,  # noqa: F401
                           code_view, jepa_distance, last_hidden, last_token_index, lm_loss, lm_loss_sum, lm_row,
                           pack_rows, packed_enc_index, packed_pair_rows, pad_rows, position_ids, run_model, text_view)
 from .precision import resolve_precision
 from .train import lr_factor, pick_device
-
-KIND = "paired"  # the "kind" of this trainer's checkpoints (jepa_lite.train writes "masked_span")
-
-
-@dataclass
-class PairedConfig:
-    # data
-    data: Optional[str] = None  # JSONL file in the paper's format; None = the built-in regex pairs
-    test_data: Optional[str] = None  # a separate JSONL test file (the official splits); then all of `data` trains
-    n_train: int = 3000  # built-in pairs for training ...
-    n_test: int = 300  # ... and for the test split (regexes never seen in training)
-    test_fraction: float = 0.1  # share of a JSONL file held out for testing (the last lines), without test_data
-    max_length: int = 128  # longest Text, and longest Code, in tokens with their special tokens; longer ones are truncated
-    # model
-    model: str = "tiny"  # "tiny", "random:llama-135m" (random init, local tokenizer), a folder written by save_dir, or a hub name
-    tiny_dim: int = 128  # hidden size of the "tiny" model
-    tiny_layers: int = 4  # decoder blocks of the "tiny" model
-    # the objective
-    lbd: float = 1.0  # λ, weight of the JEPA term (0 = plain fine-tuning)
-    predictors: int = 0  # k, distinct [PRED_1]…[PRED_k] tokens appended to Text (0 = none; notebook 06 § 5 says why 0 here)
-    gamma: float = 1.0  # γ, weight of the LM loss (0 = JEPA alone: watch it collapse)
-    distance: str = "cosine"  # "cosine" (the paper's choice) or "l2" (which collapses)
-    loss_dropout: float = 0.0  # fraction of steps that skip the JEPA term
-    lm_tokens: str = "code"  # LM loss on "code" (Code + [EOS]) or "all" (every token: what the official runs trained)
-    code_position: str = "last"  # Enc(Code) at the "last" Code token (official Llama setting) or at "eos"
-    views: str = "separate"  # "separate": three rows per pair (readable); "packed": one row, block-causal mask
-    # optimisation
-    batch_size: int = 32  # pairs per forward pass (a micro-batch when grad_accum > 1)
-    grad_accum: int = 1  # micro-batches per optimizer step: the step sees batch_size · grad_accum pairs
-    lr: float = 2e-3  # peak learning rate (AdamW)
-    weight_decay: float = 0.01
-    steps: int = 800  # optimizer steps; 0 = only evaluate
-    warmup_steps: int = 50  # linear warm-up, then cosine decay to 0
-    grad_clip: float = 1.0
-    precision: str = "auto"  # auto: bf16 on CUDA with native bf16, fp16 + GradScaler on older CUDA GPUs, fp32 on CPU/MPS
-    device: str = "auto"  # "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:N", "mps"
-    # bookkeeping
-    log_every: int = 50  # log losses every this many steps
-    monitor_size: int = 128  # test pairs on which the JEPA loss is monitored (every run, even λ = 0)
-    save_path: Optional[str] = None  # checkpoint file (model, optimizer, scheduler, RNG, history); None = none
-    save_every: int = 0  # checkpoint every this many steps (0 = only at the end)
-    resume: Optional[str] = None  # continue the run saved in this checkpoint
-    save_dir: Optional[str] = None  # at the end, write the model + tokenizer here (save_pretrained, safetensors)
-    seed: int = 0
-    progress: bool = True
-
-    def validate(self) -> None:
-        """Raise ConfigError with a one-line message for any setting that cannot work."""
-        for name in ("n_train", "n_test", "batch_size", "log_every", "max_length", "monitor_size", "grad_accum"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ConfigError(f"{name} must be a positive integer; got {v}")
-        for name in ("steps", "save_every", "warmup_steps"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise ConfigError(f"{name} must be an integer ≥ 0; got {v}")
-        if self.max_length < 8:
-            raise ConfigError(f"max_length must be at least 8; got {self.max_length}")
-        if not isinstance(self.predictors, int) or not 0 <= self.predictors <= MAX_PREDICTORS:
-            raise ConfigError(f"predictors must be an integer in 0..{MAX_PREDICTORS} (the paper uses 0..4); got {self.predictors}")
-        if not (self.lbd >= 0 and self.gamma >= 0) or math.isinf(self.lbd) or math.isinf(self.gamma):
-            raise ConfigError(f"lbd and gamma must be finite numbers ≥ 0; got lbd={self.lbd}, gamma={self.gamma}")
-        if self.lbd == 0 and self.gamma == 0:
-            raise ConfigError("lbd and gamma are both 0: there would be nothing to train")
-        if not 0 <= self.loss_dropout < 1:
-            raise ConfigError(f"loss_dropout must be in [0, 1); got {self.loss_dropout}")
-        if not 0 < self.test_fraction < 1:
-            raise ConfigError(f"test_fraction must be in (0, 1); got {self.test_fraction}")
-        for name, allowed in (("distance", ("cosine", "l2")), ("lm_tokens", ("code", "all")),
-                              ("code_position", ("last", "eos")), ("views", ("separate", "packed"))):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be {' or '.join(allowed)}; got '{getattr(self, name)}'")
-        if not (self.lr > 0 and math.isfinite(self.lr)) or not self.weight_decay >= 0 or not self.grad_clip > 0:
-            raise ConfigError("lr and grad_clip must be > 0 and weight_decay ≥ 0")
-        resolve_precision(self.precision, pick_device(self.device))  # names a bad precision or device
-        if self.save_dir:
-            check_save_dir(self.save_dir)
-
-
-# Settings that may change when a run is resumed; every other setting must match the checkpoint.
-RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "resume", "save_dir", "device", "precision", "progress", "monitor_size")
-
-
-# ---------------------------------------------------------------------------------------------
-# Data: pairs → token ids
-# ---------------------------------------------------------------------------------------------
-def load_pairs(config: PairedConfig) -> tuple[List[Pair], List[Pair]]:
-    """(train, test) pairs: the built-in regex generator or the JSONL file, split by `test_fraction`,
-    or, with `test_data`, all of the training data and the separate test file."""
-    if config.test_data is not None:
-        train = regex_pairs(config.n_train, config.n_test, seed=0)[0] if config.data is None else load_jsonl(config.data)
-        return train, load_jsonl(config.test_data)
-    if config.data is None:
-        return regex_pairs(config.n_train, config.n_test, seed=0)  # the same data for every run seed
-    pairs = load_jsonl(config.data)
-    n_test = max(1, round(len(pairs) * config.test_fraction))
-    if len(pairs) - n_test < 1:
-        raise PairsError(f"{config.data} has {len(pairs)} example(s); at least 2 are needed (one to train, one to test)")
-    return pairs[:-n_test], pairs[-n_test:]
-
-
-def pairs_fingerprint(*splits: Sequence[Pair]) -> str:
-    """A short hash of the pairs, stored in checkpoints to catch resuming on other data."""
-    h = hashlib.sha256()
-    for split in splits:
-        for p in split:
-            h.update(p.text.encode("utf-8") + b"\0" + p.code.encode("utf-8") + b"\n")
-        h.update(b"\1")
-    return h.hexdigest()[:16]
-
-
-def encode(tokenizer, strings: Sequence[str], max_length: int) -> List[List[int]]:
-    """Token ids of each string, no special tokens added (and none parsed out of the text), truncated."""
-    enc = tokenizer(list(strings), add_special_tokens=False, split_special_tokens=True)["input_ids"]
-    return [ids[:max_length] for ids in enc]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,6 +87,9 @@ class PairedTrainer:
         cap = config.max_length - config.predictors - 3  # room for [BOS], [SEP], [EOS] or the [PRED]s
         self.train_text = encode(self.tokenizer, [p.text for p in self.train_pairs], cap)
         self.train_code = encode(self.tokenizer, [p.code for p in self.train_pairs], cap)
+        # On CUDA every training forward gets a (B, 1, L, L) mask built here: given a plain (B, L)
+        # padding mask, transformers asks `mask.all()` to choose its kernel, a host sync per pass.
+        self.mask_4d = self.device.type == "cuda" and attention_implementation(self.model) in CUSTOM_MASK_IMPLEMENTATIONS
         if config.views == "packed":
             check_custom_mask(self)
         # One fused AdamW kernel for all parameters (CPU and CUDA), instead of a loop over tensors.
@@ -260,36 +149,49 @@ class PairedTrainer:
         pairs. reduce = "sum": both are sums (gradient accumulation divides them by the whole
         batch's counts). `views` picks the separate rows or the packed ones (`paired_rows.py`).
         """
-        if self.config.views == "packed" and with_jepa:
-            lm, jepa = self._packed_losses(idx, side)
+        c = self.config
+        if not with_jepa:
+            lm, jepa = self.lm_forward(idx, side), None
         else:
-            lm, jepa = self._separate_losses(idx, with_jepa, side)
+            lm, x, y = (self.packed_forward if c.views == "packed" else self.separate_forward)(idx, side)
+            jepa = jepa_distance(x, y, c.distance) * len(idx)  # a sum over the pairs
         if reduce == "mean":
             lm = lm / self.scored_tokens(idx)
             jepa = jepa / len(idx) if jepa is not None else None
         return lm, jepa
 
-    def _separate_losses(self, idx, with_jepa: bool, side: str):
-        """Two forward passes: the B LM rows, then (with the JEPA term) the B Text views and B Code
-        views as one batch of 2B separate rows. Each group is padded to its own longest row."""
-        c, ids = self.config, self.ids
-        rows, labels = zip(*(lm_row(self.train_text[i], self.train_code[i], ids, c.lm_tokens) for i in idx))
-        input_ids, mask = pad_rows(rows, ids["pad"], side)  # (B, L)
+    def lm_forward(self, idx, side: str = "right") -> torch.Tensor:
+        """Σ next-token CE over the B LM rows `[BOS] Text [SEP] Code [EOS]` (one forward pass)."""
+        rows, labels = zip(*(lm_row(self.train_text[i], self.train_code[i], self.ids, self.config.lm_tokens) for i in idx))
+        input_ids, mask = pad_rows(rows, self.ids["pad"], side)  # (B, L)
         label_ids, _ = pad_rows(labels, IGNORE, side)  # (B, L)
-        logits, _ = last_hidden(self.model, self._to(input_ids), self._to(mask))
-        lm = lm_loss_sum(logits, self._to(label_ids))
-        if not with_jepa:
-            return lm, None
-        B = len(idx)
-        texts, codes = pad_rows([text_view(self.train_text[i], c.predictors, ids) for i in idx], ids["pad"], side), \
-            pad_rows([code_view(self.train_code[i], ids) for i in idx], ids["pad"], side)
-        _, x = last_hidden(self.model, self._to(texts[0]), self._to(texts[1]))  # (B, D) Pred(Enc(Text))
-        _, y = last_hidden(self.model, self._to(codes[0]), self._to(codes[1]), back=code_back(c.code_position))  # (B, D)
-        return lm, jepa_distance(x, y, c.distance) * B
+        logits, _ = self._hidden(input_ids, mask)
+        return lm_loss_sum(logits, self._to(label_ids))
 
-    def _packed_losses(self, idx, side: str):
-        """One forward pass over B packed rows [LM row | Text view | Code view] (no Text view for
-        k = 0: Enc(Text) is read at the LM row's [SEP]) under a block-causal mask."""
+    def _hidden(self, input_ids: torch.Tensor, mask: torch.Tensor, back: int = 0):
+        """`last_hidden` on the training device; with `mask_4d` the padding mask goes in as the
+        equivalent one-block `block_causal_mask` (same numbers, no host sync inside transformers)."""
+        if not self.mask_4d:
+            return last_hidden(self.model, self._to(input_ids), self._to(mask), back)
+        mask = self._to(mask)
+        logits, h = run_model(self.model, self._to(input_ids), block_causal_mask(mask, self.model), position_ids(mask))
+        return logits, h[torch.arange(h.shape[0], device=h.device), last_token_index(mask, back)]
+
+    def separate_forward(self, idx, side: str = "right"):
+        """(Σ LM loss, Pred(Enc(Text)) (B, D), Enc(Code) (B, D)) the readable way: the B LM rows,
+        then the B Text views, then the B Code views, each group padded to its own longest row."""
+        c, ids = self.config, self.ids
+        lm = self.lm_forward(idx, side)
+        texts = pad_rows([text_view(self.train_text[i], c.predictors, ids) for i in idx], ids["pad"], side)
+        codes = pad_rows([code_view(self.train_code[i], ids) for i in idx], ids["pad"], side)
+        _, x = self._hidden(*texts)  # (B, D) Pred(Enc(Text))
+        _, y = self._hidden(*codes, back=code_back(c.code_position))  # (B, D) Enc(Code)
+        return lm, x, y
+
+    def packed_forward(self, idx, side: str = "right"):
+        """The same three things from one forward pass over B packed rows [LM row | Text view | Code
+        view] (no Text view for k = 0: Enc(Text) is read at the LM row's [SEP]) under a
+        block-causal mask (`paired_rows.py`)."""
         c = self.config
         blocks, labels = zip(*(packed_pair_rows(self.train_text[i], self.train_code[i], c.predictors, self.ids, c.lm_tokens) for i in idx))
         packed = pack_rows(blocks, labels, self.ids["pad"], side)
@@ -297,8 +199,7 @@ class PairedTrainer:
         mask = block_causal_mask(self._to(packed.block), self.model)  # (B, 1, L, L)
         logits, h = run_model(self.model, self._to(packed.input_ids), mask, self._to(packed.position_ids))  # h: (B, L, D)
         rows = torch.arange(len(idx), device=h.device)
-        x, y = h[rows, self._to(xi)], h[rows, self._to(yi)]  # (B, D) each
-        return lm_loss_sum(logits, self._to(packed.labels)), jepa_distance(x, y, c.distance) * len(idx)
+        return lm_loss_sum(logits, self._to(packed.labels)), h[rows, self._to(xi)], h[rows, self._to(yi)]
 
     def objective(self, step: int):
         """(L, lm_loss, jepa_loss or None) for the whole batch of `step`: L = γ·L_LM + λ·JEPA.
@@ -503,25 +404,6 @@ class PairedTrainer:
 # ---------------------------------------------------------------------------------------------
 # Checks
 # ---------------------------------------------------------------------------------------------
-def load_paired_checkpoint(path: str, device="cpu") -> dict:
-    """A checkpoint written by `PairedTrainer.save`; CheckpointError (one line) for any other kind."""
-    state = load_checkpoint(path, map_location=device)
-    kind = state.get("kind", "masked_span" if "mask_ratio" in state.get("config", {}) else None)
-    if kind != KIND:
-        what = "a masked-span checkpoint (jepa_lite.train): resume it with python -m jepa_lite.train" if kind == "masked_span" \
-            else f"not a checkpoint of jepa_lite.paired (kind {kind!r})"
-        raise CheckpointError(f"{path} is {what}")
-    return state
-
-
-def check_compatible(saved: dict, current: dict, path: str) -> None:
-    """CheckpointError naming the first settings where `current` differs from the checkpoint's `saved`."""
-    diffs = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
-    if diffs:
-        shown = ", ".join(f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in diffs[:3])
-        raise CheckpointError(f"{path} was trained with a different config: {shown}")
-
-
 @torch.no_grad()
 def check_custom_mask(trainer: PairedTrainer) -> None:
     """ConfigError unless the model computes packed rows exactly as separate ones (views="packed").
@@ -538,8 +420,8 @@ def check_custom_mask(trainer: PairedTrainer) -> None:
     trainer.model.eval()
     try:
         idx = [0, 1] if len(trainer.train_pairs) > 1 else [0]
-        sep = trainer._separate_losses(idx, True, "right")
-        packed = trainer._packed_losses(idx, "right")
+        sep = trainer.separate_forward(idx)
+        packed = trainer.packed_forward(idx)
         ok = all(torch.allclose(a.float(), b.float(), rtol=1e-2, atol=1e-3) for a, b in zip(sep, packed))
     except Exception as e:  # a model whose forward refuses a 4-D mask or position ids
         raise ConfigError(f"--views packed: '{name}' does not take a custom attention mask ({str(e).splitlines()[0][:120]}): {hint}") from None

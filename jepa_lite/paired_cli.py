@@ -99,7 +99,8 @@ def report(trainer: PairedTrainer) -> List[str]:
     elif g["relative_residual_heldout"] is None:
         linear = f"residual {g['residual_heldout']:.3g}; relative: {g['linear_map_note']}"
     else:
-        linear = f"held-out residual {g['residual_heldout']:.3g}, relative {g['relative_residual_heldout']:.3f} (1 = no better than the mean Code)"
+        linear = (f"held-out residual {g['residual_heldout']:.3g}, relative {g['relative_residual_heldout']:.3f} "
+                  f"(unrelated views would score ≈ {g['relative_residual_unrelated']:.2f} with this many pairs; 0 = a perfect map)")
     return [
         f"exact match on {result['total']} test pairs: {result['exact_match']:.3f} ({result['correct']}/{result['total']})",
         f"retrieval@1 Text → Code among the {g['n']} test pairs: {g['retrieval_at_1']:.3f} (chance {g['chance']:.3f})",
