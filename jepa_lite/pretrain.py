@@ -18,7 +18,7 @@ fine-tuning pair. Each document is one row `[BOS] document [EOS]`, every token a
 
 Command line (writes the model folder, with `recipe.json` holding the recipe and the loss reached):
 
-    python -m jepa_lite.pretrain --out assets/kit_lm          # ~1 min on one GPU, longer on a laptop CPU
+    python -m jepa_lite.pretrain --out assets/kit_lm --device cuda   # recipe.json records how long it took
     python -m jepa_lite.paired --model assets/kit_lm ...      # fine-tune it with the paper's objective
 
 How this differs from a web-scale LLM: ~1 M parameters instead of ~1 B, ~10⁶ tokens of two narrow
@@ -158,15 +158,22 @@ def pred_tokens(k: int = N_PRED_TOKENS) -> List[str]:
 
 
 def build_tokenizer(documents: Sequence[str], min_count: int = 3):
-    """The kit's byte-level tokenizer counted from `documents`, with every special token the paired
-    objective uses ([PAD] [BOS] [EOS] [SEP] [PRED] and [PRED_1] … [PRED_16]) already in it."""
-    from .causal_lm import add_pair_tokens, build_pair_tokenizer
+    """The kit's byte-level tokenizer counted from `documents` (`causal_lm.build_pair_tokenizer`'s
+    vocabulary of pieces), with the special tokens in the layout of the shipped model:
+    [BOS] [EOS] [PAD] [SEP], a legacy [PRED] (unused since the predictor tokens became distinct; kept
+    so that the shipped weights keep their rows), then [PRED_1] … [PRED_16]."""
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
 
-    tokenizer = build_pair_tokenizer(documents, min_count)
-    add_pair_tokens(tokenizer)
-    missing = [t for t in pred_tokens() if t not in tokenizer.get_vocab()]
-    if missing:
-        tokenizer.add_tokens(missing, special_tokens=True)
+    from .causal_lm import BOS, EOS, PAD, SEP, build_pair_tokenizer
+
+    counted = build_pair_tokenizer(documents, min_count).backend_tokenizer
+    pieces = counted.get_vocab(with_added_tokens=False)  # bytes and frequent pieces: id → the same id
+    core = Tokenizer(models.BPE(vocab=pieces, merges=[], ignore_merges=True))
+    core.pre_tokenizer, core.decoder = counted.pre_tokenizer, counted.decoder
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, pad_token=PAD, bos_token=BOS, eos_token=EOS,
+                                        extra_special_tokens=[SEP, "[PRED]"])
+    tokenizer.add_tokens(pred_tokens(), special_tokens=True)
     return tokenizer
 
 

@@ -11,8 +11,9 @@ weights), so each effect is a *paired* difference (`jepa_lite.stats`). The grid:
    "scratch" the very weights that pretraining started from (same shape, same tokenizer);
    plus the collapse failure modes (γ = 0; an L2 distance) at λ = 1.
 2. The best λ of each start, chosen on the **validation** split (so the test split never picks
-   it), then at λ = 0 and the best λ: k ∈ {1, 2} predictor tokens; training-set size ∈ {250, 1000}
-   pairs (next to the full 3,000); the LM loss on every token of the LM row (`lm_tokens="all"`).
+   it), then at λ = 0 and the best λ, with the first 3 seeds: k ∈ {1, 2} predictor tokens;
+   training-set size ∈ {250, 1000} pairs (next to the full 3,000); the LM loss on every token of the
+   LM row (`lm_tokens="all"`).
    A λ = 0 run never builds the Text view, so its k does not matter: its baseline is the k = 0 run.
 
 A run is a pure function of (RunSpec, StudyConfig), so runs go to parallel processes:

@@ -91,6 +91,10 @@ def test_every_number_in_the_prose_comes_from_the_paper_or_the_study_design():
     assert "Chance is 1/300" in TEXT
     assert "Fourteen λ values" in TEXT and 2 * (len(c["lbds"]) - 1) == 14
     assert "five\nseeds" in TEXT and len(c["seeds"]) == 5
+    assert "more than a hundred runs" in TEXT and len(STUDY["runs"]) > 100
+    recipe = pretrain.load_recipe()
+    assert "the few hundred thousand tokens printed above" in TEXT and 1e5 < recipe["corpus"]["train_tokens"] < 1e6
+    assert "about a thousand times more parameters" in TEXT and 5e2 < 1.24e9 / recipe["parameters"] < 2e3  # Llama-3.2-1B
 
 
 def _effects(start):

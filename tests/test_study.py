@@ -145,3 +145,19 @@ def test_the_readme_quotes_the_files_own_times_and_counts():
     assert f"holds {len(s['runs'])} of the {len(study.planned(s))} planned runs" in readme
     assert f"before {len(study.missing(s))} runs of\nthe pretrained start's second stage" in readme
     assert {m.start for m in study.missing(s)} == {"pretrained"} and {m.stage for m in study.missing(s)} <= {"k", "size", "lm_tokens"}
+
+
+def test_the_scratch_start_is_pretrainings_own_initialisation(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    study.write_scratch_start(study.KIT_LM, tmp_path / "scratch")
+    scratch = AutoModelForCausalLM.from_pretrained(tmp_path / "scratch").state_dict()
+    pretrained = AutoModelForCausalLM.from_pretrained(study.KIT_LM).state_dict()
+    from jepa_lite.pretrain import PretrainConfig, Pretrainer
+
+    config = PretrainConfig(**{**study.load_recipe(study.KIT_LM)["config"], "device": "cpu"})
+    start = Pretrainer(config, log=lambda s: None).model.state_dict()
+    assert scratch.keys() == pretrained.keys() == start.keys()
+    assert all(torch.equal(scratch[k], start[k]) for k in start)  # the step-0 weights of the recipe
+    assert not torch.equal(scratch["model.embed_tokens.weight"], pretrained["model.embed_tokens.weight"])
