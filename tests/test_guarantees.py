@@ -485,9 +485,11 @@ NO_TRAIN = ["--skip", "masking,corpus,original", "--steps", "1", "--warmup", "0"
 
 
 @pytest.mark.parametrize("flags, expected", [
-    (["--batch_size", "0"] + NO_TRAIN, "batch_size must be a positive integer"),
-    (["--steps", "0", "--skip", "masking"], "steps must be at least 1"),
-    (["--warmup", "-2", "--skip", "masking"], "warmup must be at least 0"),
+    (["--batch_size", "0"] + NO_TRAIN, "batch_size must be between 1 and"),
+    (["--steps", "0", "--skip", "masking"], "steps must be between 1 and"),
+    (["--warmup", "-2", "--skip", "masking"], "warmup must be between 0 and"),
+    (["--objective", "paired", "--batch_size", "0"], "batch_size must be between 1 and"),
+    (["--objective", "paired", "--device", "tpu"], "unknown device"),
     (["--lines", "0"], "lines must be between 1 and"),
     (["--lines", str(10**12)], "lines must be between 1 and"),
     (["--mask_batch", "0"], "mask_batch must be at least 1"),
@@ -497,7 +499,7 @@ NO_TRAIN = ["--skip", "masking,corpus,original", "--steps", "1", "--warmup", "0"
     (["--skip", "trian"], "--skip knows masking, train, corpus, original; got trian"),
     (["--device", "tpu"], "unknown device"),
     (["--precision", "fp8"], "invalid choice"),
-    (["--max_length", "2"], "max_length must be at least 4"),
+    (["--max_length", "2"], "max_length must be between 4 and"),
     (["--max_length", "600", "--lines", "200"] + NO_TRAIN, "the fast worker failed: max_length 600 is beyond what"),
     (["--seed", "1"], "unrecognized arguments"),
     (["--steps", "many"], "invalid int value"),
@@ -542,3 +544,37 @@ def test_jsonl_round_trip_of_any_string_save_jsonl_writes(tmp_path):
         with pytest.raises(PairsError, match=expected):
             save_jsonl([bad], tmp_path / "bad.jsonl")
         assert not (tmp_path / "bad.jsonl").exists()
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--seed", "123456789012345"], "seed must be between 0 and 4294967295"),
+    (["--lr", "inf"], "lr must be a finite number"),
+    (["--save_path", "/dev/null"], "not a checkpoint of jepa_lite.paired"),
+    (["--save_path", "SRC"], "not a checkpoint of jepa_lite.paired"),
+    (["--save_path", "RO/run.pt"], "the folder is read-only"),
+])  # fmt: skip
+def test_paired_cli_flags_and_save_path_are_one_line(flags, expected, tmp_path, capsys):
+    from jepa_lite.paired_cli import main as paired_main
+
+    src = tmp_path / "ema.py"
+    src.write_bytes((ROOT / "jepa_lite" / "ema.py").read_bytes())
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    flags = [str(src) if f == "SRC" else str(ro / "run.pt") if f == "RO/run.pt" else f for f in flags]
+    try:
+        code = paired_main(["--steps", "2", *flags])
+    except SystemExit as e:
+        code = e.code
+    finally:
+        ro.chmod(0o755)
+    assert code == 2 and expected in one_error_line(capsys.readouterr().err)
+    assert src.read_bytes() == (ROOT / "jepa_lite" / "ema.py").read_bytes()
+
+
+def test_paired_config_checks_types_and_names_the_field():
+    from jepa_lite.paired import PairedConfig
+
+    for kwargs, expected in ((dict(lbd="0.1"), "lbd must be a number"), (dict(steps=2.5), "steps must be an integer"), (dict(gamma=float("nan")), "gamma must be a finite number")):
+        with pytest.raises(ConfigError, match=f"^{expected}"):
+            PairedConfig(**kwargs).validate()
