@@ -537,7 +537,10 @@ class Trainer:
         self._check_finite(window)
         batch = batch.to(self.device)
         losses = torch.stack([w.float() for w in window]).cpu().tolist()  # one host sync per log, not per step
-        metrics = collapse_metrics(self.token_embeddings(batch))
+        z = self.token_embeddings(batch)  # (N, D) from the weights after this step's update
+        if not bool(torch.isfinite(z).all()):  # that update blew up, although the loss before it was finite
+            raise TrainingDiverged(self._diverged(f"the weights became NaN or infinite by step {self.step}"))
+        metrics = collapse_metrics(z)
         maskable = batch.attention_mask.bool() & ~special_tokens_mask(batch.input_ids, self.tokenizer.all_special_ids)
         record = {
             "step": self.step, "loss": sum(losses) / len(losses), "lr": lr, "ema_m": m,
