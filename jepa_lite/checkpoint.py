@@ -150,6 +150,33 @@ def check_state_keys(state: Dict[str, Any], expected: Iterable[str], path, what:
         raise CheckpointError(f"{path} was written by another version of jepa_lite ({what} {' and '.join(parts)}); resume it with that version, or start a new run")
 
 
+def check_config_compatible(saved: Dict[str, Any], current: Dict[str, Any], path, resumable: Iterable[str]) -> None:
+    """CheckpointError naming the first settings (up to 3) where `current` differs from the
+    checkpoint's `saved` config, ignoring the `resumable` ones (those a resumed run may change).
+    Each trainer passes its own list (`train.RESUMABLE_CHANGES`, `paired_config.RESUMABLE_CHANGES`)."""
+    resumable = set(resumable)
+    diffs = [k for k in current if k not in resumable and saved.get(k) != current[k]]
+    if diffs:
+        shown = ", ".join(f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in diffs[:3])
+        raise CheckpointError(f"{path} was trained with a different config: {shown}")
+
+
+def rng_state() -> Dict[str, Any]:
+    """The random-number generators a resumed run must continue: torch's CPU one and, where CUDA
+    is available, every GPU's (`restore_rng_state` puts them back)."""
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def restore_rng_state(rng: Dict[str, Any]) -> None:
+    """Put back what `rng_state` saved (the GPU generators only where CUDA is available)."""
+    torch.set_rng_state(rng["torch"].cpu())
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+
+
 def first_nonfinite(tensors: Iterable[Tuple[str, torch.Tensor]]) -> Optional[str]:
     """Name of the first floating-point tensor holding a NaN or an infinity, or None."""
     named = [(n, t) for n, t in tensors if isinstance(t, torch.Tensor) and t.is_floating_point()]

@@ -39,12 +39,14 @@ import dataclasses
 import math
 import random
 import time
+import uuid
 from typing import Dict, List, Optional, Sequence
 
 import torch
 
 from .causal_lm import TinyLMConfig, load_causal_lm, pair_token_ids, save_model_folder
-from .checkpoint import CheckpointError, save_checkpoint
+from .checkpoint import (CheckpointError, NonFiniteState, SaveTarget, check_save_path, estimate_bytes, first_nonfinite,
+                         restore_rng_state, rng_state, save_checkpoint, state_tensors)
 from .errors import ConfigError
 from .paired_config import (KIND, RESUMABLE_CHANGES, PairedConfig, check_compatible, encode, load_paired_checkpoint,  # noqa: F401
                             load_pairs, pairs_fingerprint)
@@ -53,7 +55,7 @@ from .paired_rows import (IGNORE, CUSTOM_MASK_IMPLEMENTATIONS, attention_impleme
                           code_view, jepa_distance, last_hidden, last_token_index, lm_loss, lm_loss_sum, lm_row,
                           pack_rows, packed_enc_index, packed_pair_rows, pad_rows, position_ids, run_model, text_view)
 from .precision import resolve_precision
-from .train import lr_factor, pick_device
+from .train import TrainingDiverged, diverged_message, lr_factor, pick_device
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,6 +78,14 @@ class PairedTrainer:
         self.log = log
         self.device = pick_device(config.device)
         self.precision = resolve_precision(config.precision, self.device)
+        # The save-path rules (checkpoint.SaveTarget), as in jepa_lite.train: `run_id` names this run in
+        # its checkpoints (`resume` takes over the saved run's); a folder, a device, a read-only file or
+        # one that is not a kit checkpoint is refused here, before any work; the rest in `fit`.
+        self.run_id = uuid.uuid4().hex[:12]
+        self.save_path = config.save_path
+        self.target = SaveTarget(config.save_path, self.run_id, config.overwrite) if config.save_path else None
+        if self.target is not None:
+            check_save_path(config.save_path, overwrite=True)  # whose checkpoint it is can only be told after `resume`
         self.train_pairs, self.test_pairs = load_pairs(config)
         self.fingerprint = pairs_fingerprint(self.train_pairs, self.test_pairs)
         torch.manual_seed(config.seed)
@@ -102,6 +112,7 @@ class PairedTrainer:
         self.history: Dict[str, List[float]] = {k: [] for k in ("step", "lm_loss", "jepa_loss", "jepa_monitor", "lr", "seconds",
                                                                 "step_lm_loss", "step_jepa_loss")}
         self.stop_requested = False  # set by a Ctrl-C handler: checkpoint and stop after this step
+        self._window: List[tuple] = []  # (lm_loss, jepa_loss or None) device tensors of the steps since the last log
         if config.resume:
             self.resume(config.resume)
 
@@ -250,32 +261,38 @@ class PairedTrainer:
 
     def fit(self) -> Dict[str, List[float]]:
         """Train to `config.steps`, logging every `log_every` steps and checkpointing every
-        `save_every` steps and at the end (`save_path`); then write `save_dir`. Returns the history."""
+        `save_every` steps, at the end and when `stop_requested` is set (Ctrl-C, SIGTERM); then write
+        `save_dir`. Before step 1 the save path is checked and locked (`checkpoint.SaveTarget`: room,
+        writable folder, only this run's checkpoint replaced unless `overwrite`); before each save
+        the state is checked finite. A NaN or infinite loss or weight raises TrainingDiverged, naming
+        the last checkpoint this run wrote and verified. Returns the history."""
         c = self.config
         from tqdm.auto import tqdm
 
+        if self.target is not None and self.step < c.steps:
+            self.target.run_id = self.run_id
+            self.target.prepare(estimate_bytes(self.model) + 32 * c.steps)  # + the history's per-step entries
         bar = tqdm(total=c.steps, initial=self.step, disable=not c.progress, desc="LM+JEPA" if c.lbd > 0 else "LM only", leave=False)
         start = time.perf_counter()
-        window: List[tuple] = []
+        window = self._window  # the steps not yet logged (a resumed run starts with the saved run's)
         try:
             while self.step < c.steps:
                 lr = c.lr * self.lr_factor(self.step)  # this step's LR, computed on the host
                 window.append(self.train_step())
                 bar.update(1)
                 last = self.step == c.steps
-                if self.step % c.log_every == 0 or last or self.stop_requested:
+                if self.step % c.log_every == 0 or last:
                     self._log(window, lr, time.perf_counter() - start)
-                    window = []
+                    del window[:]
                 if c.save_path and ((c.save_every and self.step % c.save_every == 0) or last or self.stop_requested):
-                    if window:
-                        self._log(window, lr, time.perf_counter() - start)
-                        window = []
-                    self.save(c.save_path)
+                    self._save_checked()  # the unlogged steps go into the checkpoint, checked finite
                 if self.stop_requested:
                     self.log(f"stopped at step {self.step}" + (f"; checkpoint saved to {c.save_path}" if c.save_path else ""))
                     break
         finally:
             bar.close()
+            if self.target is not None:
+                self.target.release()
         if c.save_dir and not self.stop_requested:
             self.save_pretrained(c.save_dir)
         return self.history
@@ -287,7 +304,8 @@ class PairedTrainer:
         values = torch.stack([lm, jepa], dim=1).cpu().tolist()  # the one host sync of the window
         lms, jepas = [v[0] for v in values], [v[1] for v in values]
         if not all(math.isfinite(v) for v in lms):
-            raise FloatingPointError(f"the LM loss became {lms[-1]} by step {self.step}; lower --lr")
+            bad = next(v for v in lms if not math.isfinite(v))
+            raise TrainingDiverged(diverged_message(self.target, f"the LM loss became {bad} by step {self.step}"))
         self.history["step_lm_loss"].extend(lms)
         self.history["step_jepa_loss"].extend(jepas)
         record = {"step": self.step, "lm_loss": lms[-1], "jepa_loss": jepas[-1], "jepa_monitor": self.monitor_jepa(),
@@ -304,17 +322,35 @@ class PairedTrainer:
         """Everything a resumed run needs to continue exactly (`kind` = "paired")."""
         from .train import plain_lrs
 
-        rng = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {"kind": KIND, "config": dataclasses.asdict(self.config), "step": self.step, "fingerprint": self.fingerprint,
+        return {"kind": KIND, "run_id": self.run_id, "config": dataclasses.asdict(self.config), "step": self.step, "fingerprint": self.fingerprint,
                 "model": self.model.state_dict(), "optimizer": plain_lrs(self.optimizer.state_dict()),
                 "scheduler": plain_lrs(self.scheduler.state_dict()), "scaler": self.scaler.state_dict() if self.scaler else None,
-                "rng": rng, "history": {k: list(v) for k, v in self.history.items()}}
+                "rng": rng_state(), "history": {k: list(v) for k, v in self.history.items()},
+                "window": self._window_values()}  # the step losses not yet logged, so the history resumes exactly
+
+    def _window_values(self) -> List[List[float]]:
+        """[lm_loss, jepa_loss (NaN: no JEPA term)] of each step since the last log, on the host."""
+        if not self._window:
+            return []
+        lm = torch.stack([lm.float() for lm, _ in self._window])
+        jepa = torch.stack([j.float() if j is not None else torch.full((), math.nan, device=lm.device) for _, j in self._window])
+        return torch.stack([lm, jepa], dim=1).cpu().tolist()
 
     def save(self, path: str) -> None:
-        """Atomic checkpoint (`checkpoint.save_checkpoint`) of everything needed to resume exactly."""
+        """Atomic checkpoint (`checkpoint.save_checkpoint`) of everything needed to resume exactly, to
+        any path (the save-path rules apply to the checkpoints `fit` writes, at `save_path`)."""
         save_checkpoint(path, self.state())
+
+    def _save_checked(self) -> None:
+        """Save at `save_path` through the save-path rules; a state that is no longer finite stops the run."""
+        state = self.state()
+        bad = next((lm for lm, _ in state["window"] if not math.isfinite(lm)), None)
+        if bad is not None:  # a loss not yet logged: checked here, before it goes into a checkpoint
+            raise TrainingDiverged(diverged_message(self.target, f"the LM loss became {bad} by step {self.step}"))
+        try:
+            self.target.save(state, self.step)
+        except NonFiniteState as e:
+            raise TrainingDiverged(diverged_message(self.target, f"the weights became NaN or infinite by step {self.step} ({e.name})")) from None
 
     def resume(self, path: str) -> None:
         """Load a paired checkpoint of a run with the same config and data; training continues at its step."""
@@ -322,6 +358,9 @@ class PairedTrainer:
         check_compatible(state["config"], dataclasses.asdict(self.config), path)
         if state.get("fingerprint") != self.fingerprint:
             raise CheckpointError(f"{path} was trained on different pairs than this run's")
+        bad = first_nonfinite(state_tensors(state["model"]))
+        if bad is not None:
+            raise CheckpointError(f"{path} holds NaN or infinite weights ({bad}); it cannot be resumed")
         if state["step"] > self.config.steps:
             raise ConfigError(f"{path} is at step {state['step']}, beyond --steps {self.config.steps}")
         flags = [{k: g[k] for k in ("fused",) if k in g} for g in self.optimizer.param_groups]
@@ -335,11 +374,15 @@ class PairedTrainer:
             raise CheckpointError(f"{path} does not fit this model: {str(e).splitlines()[0][:200]}") from None
         for group, flag in zip(self.optimizer.param_groups, flags):  # this run's kernels, not the saved run's
             group.update(flag)
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        restore_rng_state(state["rng"])
         self.step = int(state["step"])
         self.history = {k: list(v) for k, v in state["history"].items()}
+        self._window = [(torch.tensor(lm, device=self.device), None if math.isnan(j) else torch.tensor(j, device=self.device))
+                        for lm, j in state.get("window", [])]
+        self.run_id = state.get("run_id") or self.run_id  # the same run, continued: it may replace its own checkpoints
+        if self.target is not None:
+            self.target.run_id = self.run_id
+            self.target.last_good = (path, self.step)
 
     def save_pretrained(self, path: str) -> None:
         """Write the model (safetensors) and its tokenizer as a Hugging Face folder that

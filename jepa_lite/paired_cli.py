@@ -6,24 +6,27 @@
     python -m jepa_lite.paired --resume run.pt                          # continue exactly where it stopped
     python -m jepa_lite.paired --model my_model --test_data test.jsonl --steps 0   # evaluate only
 
-Bad input gets one `error:` line and exit code 2 before any work; the first Ctrl-C (or SIGTERM)
-finishes the step, checkpoints and stops.
+Exit codes, as `python -m jepa_lite.train` (the same code, `train.run_cli`): 0 done; 2 bad input, one
+`error:` line before any work; 1 the run failed after it started (the loss diverged, a save failed);
+130 / 143 stopped early by Ctrl-C / SIGTERM, which finish the step, checkpoint and say how to continue.
+`--save_path` follows the kit's save-path rules (`checkpoint.SaveTarget`): only a jepa_lite checkpoint
+of this run is replaced (another run's with `--overwrite`), one process per path, room checked before
+step 1, finite weights before each save.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import List, Optional, Sequence
 
 from .causal_lm import CausalLMError, count_parameters
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, read_header
 from .checkpoint import check_save_path as kit_check_save_path
 from .errors import ConfigError
 from .paired import PairedConfig, PairedTrainer, check_compatible, load_paired_checkpoint
 from .pairs import PairsError
-from .train import _Parser, stop_on_first_interrupt  # _Parser: one-line argparse errors, exit 2
+from .train import _Parser, run_cli  # _Parser: one-line argparse errors, exit 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--device", help="auto (default: CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps")
     a("--save_path", help="checkpoint file, written atomically every --save_every steps and at the end")
     a("--save_every", type=int, help="checkpoint interval in steps, 0 = only at the end (default 0)")
+    a("--overwrite", action="store_true", help="may replace another run's checkpoint at --save_path (never a file that is not a checkpoint)")
     a("--resume", metavar="PATH", help="continue the run saved in this checkpoint (its settings fill the flags not given)")
     a("--save_dir", help="at the end, write the model and tokenizer here (save_pretrained, safetensors)")
     a("--log_every", type=int, help=f"(default {d.log_every})")
@@ -71,24 +75,13 @@ def config_from_args(given: dict) -> PairedConfig:
 
 
 def check_save_path(config: PairedConfig) -> None:
-    """A checkpoint path may replace only a jepa_lite.paired checkpoint (never someone else's file)."""
-    path = config.save_path
-    if not path:
+    """The kit's save-path rules before any work (`checkpoint.check_save_path`): only a jepa_lite
+    checkpoint may be replaced at --save_path, and another run's (another `run_id`; on --resume the
+    resumed run is this run) only with --overwrite."""
+    if not config.save_path:
         return
-    if path == config.resume:
-        kit_check_save_path(path, overwrite=True)  # the kit's file rules (checkpoint.py): e.g. not read-only
-        return
-    p = Path(path)
-    if p.is_dir():
-        raise ConfigError(f"--save_path {p} is a folder; give a file name")
-    if p.exists():
-        try:
-            load_paired_checkpoint(path)
-        except CheckpointError:
-            raise ConfigError(f"--save_path {p} exists and is not a checkpoint of jepa_lite.paired; choose another path") from None
-    if p.parent.exists() and not p.parent.is_dir():
-        raise ConfigError(f"--save_path {p}: {p.parent} is not a folder")
-    kit_check_save_path(path, overwrite=True)  # the kit's file rules (checkpoint.py): devices, read-only files and folders, …
+    run_id = (read_header(config.resume) or {}).get("run_id") if config.resume else None
+    kit_check_save_path(config.save_path, run_id, config.overwrite)
 
 
 def report(trainer: PairedTrainer) -> List[str]:
@@ -117,8 +110,10 @@ def report(trainer: PairedTrainer) -> List[str]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line (`train.run_cli`, shared with jepa_lite.train); its exit codes are in the module docstring."""
     args = vars(build_parser().parse_args(argv))
-    try:
+
+    def build() -> PairedTrainer:
         config = config_from_args(args)
         config.validate()
         check_save_path(config)
@@ -129,24 +124,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"k={config.predictors}, γ={config.gamma:g}, views {config.views}")
         if config.resume:
             print(f"resumed from {config.resume} at step {trainer.step}")
-        with stop_on_first_interrupt(trainer):
-            trainer.fit()
+        return trainer
+
+    def done(trainer: PairedTrainer) -> None:
+        config = trainer.config
         for line in report(trainer):
             print(line)
         if config.save_path and config.steps > 0:
             print(f"checkpoint {config.save_path} (step {trainer.step})")
-        if config.save_dir and not trainer.stop_requested:
+        if config.save_dir:
             print(f"model and tokenizer saved to {config.save_dir} (AutoModelForCausalLM.from_pretrained reloads it)")
-    except (ConfigError, PairsError, CausalLMError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except FloatingPointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_cli("jepa_lite.paired", build, done, (ConfigError, PairsError, CausalLMError, CheckpointError))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 from .causal_lm import MAX_PREDICTORS, check_save_dir
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, check_config_compatible, load_checkpoint
 from .errors import ConfigError
 from .pairs import Pair, PairsError, load_jsonl, regex_pairs
 from .precision import resolve_precision
@@ -60,6 +60,7 @@ class PairedConfig:
     monitor_size: int = 128  # test pairs on which the JEPA loss is monitored (every run, even λ = 0)
     save_path: Optional[str] = None  # checkpoint file (model, optimizer, scheduler, RNG, history); None = none
     save_every: int = 0  # checkpoint every this many steps (0 = only at the end)
+    overwrite: bool = False  # may replace a checkpoint of *another* run at save_path (a file that is not a kit checkpoint: never)
     resume: Optional[str] = None  # continue the run saved in this checkpoint
     save_dir: Optional[str] = None  # at the end, write the model + tokenizer here (save_pretrained, safetensors)
     seed: int = 0
@@ -101,7 +102,7 @@ class PairedConfig:
 
 
 # Settings that may change when a run is resumed; every other setting must match the checkpoint.
-RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "resume", "save_dir", "device", "precision", "progress", "monitor_size")
+RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "overwrite", "resume", "save_dir", "device", "precision", "progress", "monitor_size")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,8 +154,6 @@ def load_paired_checkpoint(path: str, device="cpu") -> dict:
 
 
 def check_compatible(saved: dict, current: dict, path: str) -> None:
-    """CheckpointError naming the first settings where `current` differs from the checkpoint's `saved`."""
-    diffs = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
-    if diffs:
-        shown = ", ".join(f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in diffs[:3])
-        raise CheckpointError(f"{path} was trained with a different config: {shown}")
+    """CheckpointError naming the first settings where `current` differs from the checkpoint's
+    `saved`, beyond RESUMABLE_CHANGES (`checkpoint.check_config_compatible`, as jepa_lite.train)."""
+    check_config_compatible(saved, current, path, RESUMABLE_CHANGES)

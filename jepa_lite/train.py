@@ -32,13 +32,13 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from .checkpoint import (
-    CheckpointError, NonFiniteState, SaveTarget, check_save_path, check_state_keys, estimate_bytes, first_nonfinite,
-    load_checkpoint, save_checkpoint, state_tensors,
+    CheckpointError, NonFiniteState, SaveTarget, check_config_compatible, check_save_path, check_state_keys, estimate_bytes,
+    first_nonfinite, load_checkpoint, restore_rng_state, rng_state, save_checkpoint, state_tensors,
 )  # fmt: skip
 from .data import Batch, DataError, StepBatches, TokenizedCorpus, builtin_corpus, load_text_file
 from .diagnostics import collapse_metrics, collapse_warning
@@ -479,14 +479,7 @@ class Trainer:
             raise TrainingDiverged(self._diverged(f"the weights became NaN or infinite by step {self.step} ({e.name})")) from None
 
     def _diverged(self, what: str) -> str:
-        good = self.target.last_good if self.target is not None else None
-        if good is not None:
-            where = f" The last good checkpoint is {good[0]} (step {good[1]}, of this run, checked finite)."
-        elif self.target is not None:
-            where = " This run saved no checkpoint (none with finite weights)."
-        else:
-            where = ""
-        return f"{what}; training stopped.{where} Try a lower --lr"
+        return diverged_message(self.target, what)
 
     def _batches(self):
         """Yield the batches of steps self.step, self.step + 1, … On a GPU, the next batch is prepared
@@ -562,9 +555,6 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------
     def state(self) -> dict:
-        rng = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
             "kind": KIND,
             "run_id": self.run_id,
@@ -574,7 +564,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": plain_lrs(self.optimizer.state_dict()),
             "scheduler": plain_lrs(self.scheduler.state_dict()),
-            "rng": rng,
+            "rng": rng_state(),
             "history": {k: list(v) for k, v in self.history.items()},
             "window": [float(w) for w in self._window],  # step losses not yet logged
             "collapse_warned": self.collapse_warned,
@@ -610,9 +600,7 @@ class Trainer:
                 group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
         if self.graphs is not None:  # new state tensors: record the graphs again
             self.graphs = StepGraphs(self.graphs.step, self.device)
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        restore_rng_state(state["rng"])
         self.step = int(state["step"])
         self.history = defaultdict(list, {k: list(v) for k, v in state["history"].items()})
         self._window = [torch.tensor(x, dtype=torch.float32, device=self.device) for x in state["window"]]
@@ -621,6 +609,19 @@ class Trainer:
         if self.target is not None:
             self.target.run_id = self.run_id
             self.target.last_good = (path, self.step)
+
+
+def diverged_message(target: Optional[SaveTarget], what: str) -> str:
+    """The message of a run stopped by NaN or infinite values (`what`): it names the last checkpoint
+    *this run* wrote and verified finite (`target.last_good`), or says there is none."""
+    good = target.last_good if target is not None else None
+    if good is not None:
+        where = f" The last good checkpoint is {good[0]} (step {good[1]}, of this run, checked finite)."
+    elif target is not None:
+        where = " This run saved no checkpoint (none with finite weights)."
+    else:
+        where = ""
+    return f"{what}; training stopped.{where} Try a lower --lr"
 
 
 def check_resumable(state: dict, path, state_keys: Optional[Sequence[str]] = None) -> None:
@@ -651,11 +652,9 @@ def plain_lrs(state_dict: dict) -> dict:
 
 
 def check_compatible(saved: dict, current: dict, path: str) -> None:
-    """ConfigError naming the first setting where `current` differs from the checkpoint's `saved`."""
-    diffs = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
-    if diffs:
-        shown = ", ".join(f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in diffs[:3])
-        raise CheckpointError(f"{path} was trained with a different config: {shown}")
+    """CheckpointError naming the first settings where `current` differs from the checkpoint's
+    `saved`, beyond RESUMABLE_CHANGES (`checkpoint.check_config_compatible`)."""
+    check_config_compatible(saved, current, path, RESUMABLE_CHANGES)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -762,22 +761,61 @@ def stop_on_signals(trainer):
 stop_on_first_interrupt = stop_on_signals  # the earlier name
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """The command line. Exit codes: 0 done; 2 bad input (one `error:` line, before any work);
-    1 the run failed (diverged, or a save failed); 130 / 143 stopped early by Ctrl-C / SIGTERM."""
-    args = vars(build_parser().parse_args(argv))
+def run_cli(prog: str, build: Callable[[], Any], done: Callable[[Any], None], errors: Tuple[type, ...]) -> int:
+    """A trainer's command line, the same for every trainer (`jepa_lite.train`, `jepa_lite.paired`).
+
+    `build()` checks the input and returns the trainer (resumed if asked; it prints what it did);
+    `trainer.fit()` runs under `stop_on_signals`; `done(trainer)` prints the end of a finished run.
+    The trainer has `step`, `config.steps`, `save_path`, `target` (a SaveTarget or None) and
+    `stop_requested`. Exit codes: 0 done; 2 bad input (an `errors` exception: one `error:` line,
+    before any work); 1 the run failed after it started (one of `errors` once steps were taken, or
+    TrainingDiverged); 128 + signal (130 Ctrl-C, 143 SIGTERM) stopped early, with where it stopped
+    and `python -m PROG --resume PATH` to continue, or, before the trainer existed, nothing written."""
     stop_on_signals.last = "SIGINT"
     try:
-        with stop_on_signals(lambda: None):  # until `_run` has a trainer to stop
-            return _run(args)
+        with stop_on_signals(lambda: None):  # until `build` has a trainer to stop
+            return _run_cli(prog, build, done, errors)
     except KeyboardInterrupt:  # before the trainer existed: nothing was written
         print(f"stopped by {stop_on_signals.last} before training started; nothing written", file=sys.stderr)
         return 128 + getattr(signal, stop_on_signals.last).value
 
 
-def _run(args: dict) -> int:
+def _run_cli(prog: str, build, done, errors) -> int:
     trainer, first_step = None, 0
     try:
+        trainer = build()
+        first_step = trainer.step
+        with stop_on_signals(trainer):  # from here a signal stops the run after its step, with a save
+            trainer.fit()
+        if trainer.step < trainer.config.steps:  # stopped early by a signal
+            sig = getattr(trainer, "stop_signal", "SIGINT")
+            path = trainer.save_path
+            saved = f"checkpoint {path}; continue with: python -m {prog} --resume {path}" if path else "no checkpoint (no --save_path)"
+            print(f"stopped early by {sig} at step {trainer.step} of {trainer.config.steps}; {saved}", file=sys.stderr)
+            return 128 + getattr(signal, sig, signal.SIGINT).value
+        done(trainer)
+    except errors as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1 if trainer is not None and trainer.step > first_step else 2
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if trainer is None:
+            raise  # run_cli says: nothing written
+        good = trainer.target.last_good if trainer.target is not None else None
+        last = f"; the last checkpoint is {good[0]} (step {good[1]})" if good else ""
+        print(f"interrupted at step {trainer.step}, without saving{last}", file=sys.stderr)
+        return 128 + getattr(signal, stop_on_signals.last).value
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line (`run_cli`). Exit codes: 0 done; 2 bad input (one `error:` line, before any
+    work); 1 the run failed (diverged, or a save failed); 130 / 143 stopped early by Ctrl-C / SIGTERM."""
+    args = vars(build_parser().parse_args(argv))
+
+    def build() -> Trainer:
         config = config_from_args(args)
         if config.save_path not in (None, "auto"):  # another run's checkpoint, refused before any work
             run_id = load_checkpoint(args["resume"]).get("run_id") if args.get("resume") else None
@@ -786,33 +824,15 @@ def _run(args: dict) -> int:
         if args.get("resume"):
             trainer.resume(args["resume"])
             print(f"resumed from {args['resume']} at step {trainer.step}")
-        first_step = trainer.step
         if trainer.save_path:
             print(f"checkpoints go to {trainer.save_path}")
-        with stop_on_signals(trainer):  # from here a signal stops the run after its step, with a save
-            trainer.fit()
-    except (ConfigError, DataError, BackboneError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1 if trainer is not None and trainer.step > first_step else 2
-    except TrainingDiverged as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        if trainer is None:
-            raise  # main says: nothing written
-        step = f" at step {trainer.step}"
-        good = trainer.target.last_good if trainer.target is not None else None
-        last = f"; the last checkpoint is {good[0]} (step {good[1]})" if good else ""
-        print(f"interrupted{step}, without saving{last}", file=sys.stderr)
-        return 128 + getattr(signal, stop_on_signals.last).value
-    if trainer.step < config.steps:  # stopped early by a signal
-        sig = getattr(trainer, "stop_signal", "SIGINT")
-        saved = f"checkpoint {trainer.save_path}; continue with: python -m jepa_lite.train --resume {trainer.save_path}" if trainer.save_path else "no checkpoint (save_path None)"
-        print(f"stopped early by {sig} at step {trainer.step} of {config.steps}; {saved}", file=sys.stderr)
-        return 128 + getattr(signal, sig, signal.SIGINT).value
-    if trainer.save_path:
-        print(f"done: {trainer.step} steps; checkpoint {trainer.save_path}")
-    return 0
+        return trainer
+
+    def done(trainer: Trainer) -> None:
+        if trainer.save_path:
+            print(f"done: {trainer.step} steps; checkpoint {trainer.save_path}")
+
+    return run_cli("jepa_lite.train", build, done, (ConfigError, DataError, BackboneError, CheckpointError))
 
 
 if __name__ == "__main__":

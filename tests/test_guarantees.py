@@ -549,8 +549,8 @@ def test_jsonl_round_trip_of_any_string_save_jsonl_writes(tmp_path):
 @pytest.mark.parametrize("flags, expected", [
     (["--seed", "123456789012345"], "seed must be between 0 and 4294967295"),
     (["--lr", "inf"], "lr must be a finite number"),
-    (["--save_path", "/dev/null"], "not a checkpoint of jepa_lite.paired"),
-    (["--save_path", "SRC"], "not a checkpoint of jepa_lite.paired"),
+    (["--save_path", "/dev/null"], "is not a regular file"),
+    (["--save_path", "SRC"], "exists and is not a jepa_lite checkpoint"),
     (["--save_path", "RO/run.pt"], "the folder is read-only"),
 ])  # fmt: skip
 def test_paired_cli_flags_and_save_path_are_one_line(flags, expected, tmp_path, capsys):

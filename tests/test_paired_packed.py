@@ -172,7 +172,7 @@ def test_cli_refuses_a_masked_span_checkpoint_and_a_foreign_save_path(tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes")
     r = _cli("--save_path", str(notes), "--steps", "1")
-    assert r.returncode == 2 and "not a checkpoint of jepa_lite.paired" in r.stderr
+    assert r.returncode == 2 and "not a jepa_lite checkpoint" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert notes.read_text() == "my notes"
 
 
