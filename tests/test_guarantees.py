@@ -4,6 +4,7 @@ resumes its whole history exactly, and answers bad input with one line.
 
 Behaviour that belongs to a process (signals, the lock, file-size limits) is tested on real processes."""
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -154,8 +155,10 @@ def test_runs_are_named_by_default_and_never_share_a_file(tmp_path, capsys, monk
     assert len(ids) == 2
 
 
-def test_a_second_process_on_the_same_path_is_refused_and_a_killed_one_leaves_no_lock(tmp_path, capsys):
-    path = tmp_path / "c.pt"
+@contextlib.contextmanager
+def lock_held_by_another_process(path):
+    """A live process that holds the kit's lock on `path` (SaveTarget.prepare); yields its pid, and
+    is SIGKILLed at the end (the kernel then drops its lock)."""
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import time
@@ -169,13 +172,19 @@ def test_a_second_process_on_the_same_path_is_refused_and_a_killed_one_leaves_no
     )  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "locked"
-        code, out, err = run(FAST + ["--save_path", str(path)], capsys)
-        line = one_error_line(err)
-        assert code == 2 and "being written by another run" in line and str(holder.pid) in line
-        assert not path.exists()
+        yield holder.pid
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+
+
+def test_a_second_process_on_the_same_path_is_refused_and_a_killed_one_leaves_no_lock(tmp_path, capsys):
+    path = tmp_path / "c.pt"
+    with lock_held_by_another_process(path) as pid:
+        code, out, err = run(FAST + ["--save_path", str(path)], capsys)
+        line = one_error_line(err)
+        assert code == 2 and "being written by another run" in line and str(pid) in line
+        assert not path.exists()
     code, _, err = run(FAST + ["--save_path", str(path)], capsys)  # the kernel dropped the dead process's lock
     assert code == 0, err
     assert load_checkpoint(path)["step"] == 4

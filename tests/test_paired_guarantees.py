@@ -8,24 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 import torch
+from test_guarantees import ROOT, env, lock_held_by_another_process, one_error_line, one_thread  # noqa: F401 (one_thread: autouse fixture)
 
 from jepa_lite.checkpoint import first_nonfinite, load_checkpoint, save_checkpoint, state_tensors
 from jepa_lite.pairs import regex_pairs, save_jsonl
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    from jepa_lite.runs import one_thread as single
-
-    with single():
-        yield
 
 
 @pytest.fixture
@@ -42,12 +31,6 @@ def flags(data, *extra):
             "--device", "cpu", "--no_progress", *extra]
 
 
-def env():
-    e = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    e.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
-    return e
-
-
 def process(*args, **kw):
     return subprocess.Popen([sys.executable, "-m", "jepa_lite.paired", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), **kw)
 
@@ -61,12 +44,6 @@ def paired(argv, capsys):
         code = e.code
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
 
 
 def without_seconds(history):
@@ -111,26 +88,11 @@ def test_signal_saves_stops_non_zero_and_resume_is_exact(sig, code, data, tmp_pa
 # ---------------------------------------------------------------------------------------------
 def test_a_second_process_on_the_same_path_is_refused_and_a_killed_one_leaves_no_lock(data, tmp_path, capsys):
     path = tmp_path / "c.pt"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
-            import time
-            from jepa_lite.checkpoint import SaveTarget
-            t = SaveTarget({str(path)!r}, "holder")
-            t.prepare(1000)
-            print("locked", flush=True)
-            time.sleep(120)
-        """)],
-        stdout=subprocess.PIPE, text=True, env=env(),
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_held_by_another_process(path) as pid:
         code, out, err = paired([*flags(data, "--steps", "2"), "--save_path", str(path)], capsys)
         line = one_error_line(err)
-        assert code == 2 and "being written by another run" in line and str(holder.pid) in line
-        assert not path.exists() and "step" not in out.replace("steps", "")
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
+        assert code == 2 and "being written by another run" in line and str(pid) in line
+        assert not path.exists() and "exact match" not in out
     code, _, err = paired([*flags(data, "--steps", "2"), "--save_path", str(path)], capsys)  # the kernel dropped the lock
     assert code == 0, err
     assert load_checkpoint(path)["step"] == 2
