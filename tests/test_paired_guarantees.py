@@ -83,6 +83,33 @@ def test_signal_saves_stops_non_zero_and_resume_is_exact(sig, code, data, tmp_pa
     assert all(torch.equal(resumed["model"][k], straight["model"][k]) for k in straight["model"])
 
 
+@pytest.mark.parametrize("save_every, log_every, stop_at", [(0, 3, 4), (3, 2, 5), (4, 5, 7), (1, 4, 2)])
+def test_resumed_history_equals_the_uninterrupted_one_for_any_intervals(save_every, log_every, stop_at, data, tmp_path):
+    """Stopped (as the first Ctrl-C stops it) at a step that is not a log step, then resumed: every
+    field of the history, every step, equals the uninterrupted run's (but wall-clock seconds)."""
+    from jepa_lite.paired import PairedConfig, PairedTrainer
+
+    cfg = dict(data=str(data), batch_size=4, max_length=32, warmup_steps=2, device="cpu", progress=False, steps=9,
+               save_every=save_every, log_every=log_every, monitor_size=4)
+    quiet = dict(log=lambda s: None)
+    straight = PairedTrainer(PairedConfig(**cfg, save_path=str(tmp_path / "straight.pt")), **quiet).fit()
+    first = PairedTrainer(PairedConfig(**cfg, save_path=str(tmp_path / "c.pt")), **quiet)
+    step = first.train_step
+
+    def step_then_stop():
+        out = step()
+        first.stop_requested = first.step == stop_at
+        return out
+
+    first.train_step = step_then_stop
+    first.fit()
+    assert load_checkpoint(tmp_path / "c.pt")["step"] == stop_at and stop_at % log_every != 0
+    resumed = PairedTrainer(PairedConfig(**cfg, save_path=str(tmp_path / "c.pt"), resume=str(tmp_path / "c.pt")), **quiet)
+    assert resumed.step == stop_at
+    assert without_seconds(resumed.fit()) == without_seconds(straight)
+    assert len(straight["step_lm_loss"]) == 9
+
+
 # ---------------------------------------------------------------------------------------------
 # One process per path; another run's checkpoint only with --overwrite; anything else never
 # ---------------------------------------------------------------------------------------------
