@@ -39,9 +39,10 @@ def one_thread():
         yield
 
 
-def run(argv, capsys):
+def run(argv, capsys, cli=main):
+    """`cli(argv)` in this process (jepa_lite.train's main by default): (exit code, stdout, stderr)."""
     try:
-        code = main(argv)
+        code = cli(argv)
     except SystemExit as e:
         code = e.code
     out, err = capsys.readouterr()

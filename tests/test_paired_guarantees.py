@@ -11,9 +11,10 @@ import sys
 
 import pytest
 import torch
-from test_guarantees import ROOT, env, lock_held_by_another_process, one_error_line, one_thread  # noqa: F401 (one_thread: autouse fixture)
+from test_guarantees import env, lock_held_by_another_process, one_error_line, one_thread, run  # noqa: F401 (one_thread: autouse fixture)
 
 from jepa_lite.checkpoint import first_nonfinite, load_checkpoint, save_checkpoint, state_tensors
+from jepa_lite.paired_cli import main as paired_main
 from jepa_lite.pairs import regex_pairs, save_jsonl
 
 
@@ -36,14 +37,7 @@ def process(*args, **kw):
 
 
 def paired(argv, capsys):
-    from jepa_lite.paired_cli import main
-
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run(argv, capsys, paired_main)
 
 
 def without_seconds(history):
@@ -187,14 +181,17 @@ def test_file_size_limit_is_refused_before_step_1(data, tmp_path):
     assert os.listdir(tmp_path / "out") == []
 
 
-def test_a_diverged_run_names_a_finite_checkpoint_of_this_run_or_none(data, tmp_path, capsys):
+@pytest.mark.parametrize("save_every", ["1", "0"])
+def test_a_diverged_run_names_a_finite_checkpoint_of_this_run_or_none(save_every, data, tmp_path, capsys):
+    """--lr 1e6 blows the weights up at step 2: with a save every step, the message names step 1's
+    checkpoint (finite); with saves only at the end, it says this run saved none. Exit code 1."""
     path = tmp_path / "c.pt"
-    code, out, err = paired([*flags(data, "--steps", "40", "--save_every", "1", "--log_every", "1", "--lr", "1e6"), "--save_path", str(path)], capsys)
+    code, out, err = paired([*flags(data, "--steps", "40", "--save_every", save_every, "--log_every", "1", "--lr", "1e6"), "--save_path", str(path)], capsys)
     line = one_error_line(err)
-    assert code == 1 and "training stopped" in line and "lower --lr" in line, err
-    if path.exists():
+    assert code == 1 and ("NaN or infinite" in line or "loss became nan" in line) and "training stopped" in line and "lower --lr" in line, err
+    if save_every == "1":
         saved = load_checkpoint(path)
         assert f"The last good checkpoint is {path} (step {saved['step']}, of this run, checked finite)" in line
         assert first_nonfinite(state_tensors(saved["model"])) is None
     else:
-        assert "This run saved no checkpoint" in line
+        assert "This run saved no checkpoint" in line and not path.exists()
