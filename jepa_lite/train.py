@@ -35,7 +35,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .data import Batch, DataError, StepBatches, TokenizedCorpus, builtin_corpus, load_text_file
+from .data import Batch, DataError, StepBatches, TextFile, builtin_corpus, load_corpus, texts_fingerprint
 from .diagnostics import collapse_metrics, collapse_warning
 from .ema import SCHEDULES, momentum_schedule
 from .encoders import BackboneError, TinyConfig, load_backbone
@@ -85,6 +85,7 @@ class TrainConfig:
     cuda_graphs: bool = True  # with compile on CUDA: replay each step as CUDA graphs (see Trainer.train_step)
     group_by_length: bool = True  # batch lines of similar length together (less padding)
     seed: int = 42
+    token_cache: str = "auto"  # "auto": text files ≥ 64 MiB are tokenised once into a cache next to the checkpoint; "off"; or a folder
     smoke_test: bool = False  # the tiny offline preset (see TrainConfig.smoke)
     progress: bool = True  # show a tqdm progress bar
 
@@ -130,7 +131,8 @@ class TrainConfig:
 
 
 # Settings that may change when a run is resumed; every other setting must match the checkpoint.
-RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "device", "progress", "max_lines", "compile", "cuda_graphs")
+RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "device", "progress", "max_lines", "compile", "cuda_graphs", "token_cache")
+AUTO_CACHE_BYTES = 64 << 20  # token_cache="auto" caches text files from this size on
 
 
 def pick_device(name: str) -> torch.device:
@@ -202,14 +204,6 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def texts_fingerprint(texts: Sequence[str]) -> str:
-    """A short hash of the training lines, stored in checkpoints to catch resuming on other text."""
-    h = hashlib.sha256()
-    for t in texts:
-        h.update(t.encode("utf-8") + b"\n")
-    return h.hexdigest()[:16]
-
-
 Callback = Callable[["Trainer", Dict[str, float]], None]
 
 
@@ -229,13 +223,13 @@ class Trainer:
         self.device = pick_device(config.device)
         if self.device.type == "cpu":
             keep_freed_memory()  # reuse the big per-step blocks instead of faulting in fresh pages
-        if texts is None:
-            texts = load_text_file(config.text_file, config.max_lines) if config.text_file else builtin_corpus()
-        self.fingerprint = texts_fingerprint(texts)
+        if texts is None:  # a text file is streamed from disk, never held in memory as a list of lines
+            texts = TextFile(config.text_file, config.max_lines, progress=config.progress) if config.text_file else builtin_corpus()
+        self.fingerprint = texts.fingerprint if isinstance(texts, TextFile) else texts_fingerprint(texts)
         torch.manual_seed(config.seed)  # model init (random encoders, predictor) is seeded
         tiny = TinyConfig(dim=config.tiny_dim, layers=config.tiny_layers, heads=4, max_len=max(512, config.max_length))
         encoder, self.tokenizer, dim = load_backbone(config.model_name, texts, tiny)
-        self.corpus = TokenizedCorpus(texts, self.tokenizer, config.max_length)
+        self.corpus = load_corpus(texts, self.tokenizer, config.max_length, self.token_cache_folder(texts), config.progress, self._write)
         self.batch_size = config.batch_size
         if self.batch_size > len(self.corpus):
             self.batch_size = len(self.corpus)
@@ -275,6 +269,18 @@ class Trainer:
         self.history: Dict[str, List[float]] = defaultdict(list)
         self.collapse_warned = False
         self.stop_requested = False  # set (e.g. by a Ctrl-C handler) to stop cleanly after the current step
+
+    def token_cache_folder(self, texts) -> Optional[str]:
+        """Where the token cache of this run's text lives (`data.TokenCache`), or None to tokenise into
+        memory. "auto": next to the checkpoint for a text file of at least AUTO_CACHE_BYTES."""
+        setting = self.config.token_cache
+        if setting == "off" or not isinstance(texts, TextFile):
+            return None
+        if setting != "auto":
+            return setting
+        if not self.config.save_path or texts.path.stat().st_size < AUTO_CACHE_BYTES:
+            return None
+        return os.path.dirname(os.path.abspath(self.config.save_path))
 
     def _length_multiple(self) -> int:
         """Batches are padded to a length that is a multiple of this: fewer distinct shapes, for the
@@ -552,6 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--model_name", help="encoder: omit for the offline pretrained MiniLM; 'tiny'; 'random:bert'; a hub name or local folder")
     a("--text_file", help="UTF-8 text, one example per line (default: the kit's built-in corpus)")
     a("--max_lines", type=int, help=f"read at most this many lines (default {d.max_lines})")
+    a("--token_cache", metavar="auto|off|DIR", help="token cache of the text file: auto = files of 64 MiB or more, next to the checkpoint (default); off; or a folder")
     a("--max_length", type=int, help=f"tokens per line (default {d.max_length})")
     a("--mask_ratio", type=float, help=f"fraction of tokens masked, in (0, 1) (default {d.mask_ratio})")
     a("--mean_span_len", type=float, help=f"mean masked span length, ≥ 1 (default {d.mean_span_len:g})")
