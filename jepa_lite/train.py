@@ -28,18 +28,25 @@ import math
 import os
 import signal
 import sys
+import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointError, NonFiniteState, SaveTarget, check_save_path, check_state_keys, estimate_bytes, first_nonfinite,
+    load_checkpoint, save_checkpoint, state_tensors,
+)  # fmt: skip
 from .data import Batch, DataError, StepBatches, TextFile, builtin_corpus, load_corpus, texts_fingerprint
 from .diagnostics import collapse_metrics, collapse_warning
+from .distributed import check_batch, check_in_sync, setup, shard, wrap
 from .ema import SCHEDULES, momentum_schedule
 from .encoders import BackboneError, TinyConfig, load_backbone
 from .errors import ConfigError
+from .validation import SEED_MAX, check_fits_in_memory, check_int_range, check_texts, check_types, position_limit, training_bytes
 from .graphs import StepGraphs
 from .masking import check_masking_args, special_tokens_mask
 from .model import JEPA
@@ -78,7 +85,8 @@ class TrainConfig:
     # bookkeeping
     log_every: int = 25  # log loss, lr, m and collapse metrics every this many steps
     save_every: int = 200  # checkpoint every this many steps (0 = only at the end)
-    save_path: Optional[str] = "checkpoints/llm_jepa.pt"  # None = never write a checkpoint
+    save_path: Optional[str] = "auto"  # "auto" = checkpoints/<model>-<date>-<time>.pt, a new file per run; None = never write
+    overwrite: bool = False  # may replace a checkpoint of *another* run at save_path (a non-checkpoint file: never)
     device: str = "auto"  # "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:1", "mps"
     precision: str = "auto"  # "auto" = bf16 autocast on a CUDA GPU that supports it, else fp32; "fp32"; "bf16"
     compile: bool = False  # torch.compile the model (faster steps on GPU, and on CPU in bf16, after a slow start)
@@ -95,12 +103,14 @@ class TrainConfig:
         preset = dict(
             model_name="tiny", max_length=64, batch_size=16, lr=3e-4, steps=200, warmup_steps=20,
             ema_m=0.996, pred_hidden_mult=2, log_every=20, save_every=100,
-            save_path="checkpoints/smoke_test.pt", smoke_test=True,
+            smoke_test=True,
         )  # fmt: skip
         return cls(**{**preset, **overrides})
 
     def validate(self) -> None:
-        """Raise ConfigError with a one-line message for any setting that cannot work."""
+        """Raise ConfigError with a one-line message for any setting that cannot work: the type of
+        every field (from its annotation), finite floats, integer ranges, then each field's own rule."""
+        check_types(self)
         try:
             check_masking_args(self.mask_ratio, self.mean_span_len)
         except ValueError as e:
@@ -114,6 +124,12 @@ class TrainConfig:
             raise ConfigError(f"max_length must be at least 4 ([CLS], two tokens, [SEP]); got {self.max_length}")
         if self.save_every < 0 or self.warmup_steps < 0:
             raise ConfigError("save_every and warmup_steps must be ≥ 0")
+        check_int_range("seed", self.seed, 0, SEED_MAX)
+        check_int_range("max_length", self.max_length, 4, MAX_LENGTH)
+        if self.model_name == "tiny" and self.tiny_dim % 4:
+            raise ConfigError(f"tiny_dim must be a multiple of 4 (the tiny encoder's 4 attention heads); got {self.tiny_dim}")
+        if self.save_path is not None and not self.save_path.strip():
+            raise ConfigError("save_path is empty; give a file name, 'auto', or None for no checkpoints")
         for name in ("ema_m", "ema_m_final"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1]; got {getattr(self, name)}")
@@ -121,8 +137,10 @@ class TrainConfig:
             raise ConfigError(f"ema_schedule must be one of {', '.join(SCHEDULES)}; got '{self.ema_schedule}'")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"lr must be a positive number; got {self.lr}")
-        if not self.weight_decay >= 0 or not self.grad_clip > 0:
-            raise ConfigError("weight_decay must be ≥ 0 and grad_clip > 0")
+        if not self.weight_decay >= 0:
+            raise ConfigError(f"weight_decay must be ≥ 0; got {self.weight_decay}")
+        if not self.grad_clip > 0:
+            raise ConfigError(f"grad_clip must be > 0; got {self.grad_clip}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"precision must be auto, fp32 or bf16; got '{self.precision}'")
         if self.loss not in ("cosine", "l2", "mse", "smooth_l1"):
@@ -131,8 +149,27 @@ class TrainConfig:
 
 
 # Settings that may change when a run is resumed; every other setting must match the checkpoint.
-RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "device", "progress", "max_lines", "compile", "cuda_graphs", "token_cache")
+RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "overwrite", "device", "progress", "max_lines", "compile", "cuda_graphs", "token_cache")
 AUTO_CACHE_BYTES = 64 << 20  # token_cache="auto" caches text files from this size on
+KIND = "masked_span"  # the "kind" of this trainer's checkpoints (jepa_lite.paired writes "paired")
+STATE_KEYS = ("format", "kind", "run_id", "config", "step", "fingerprint", "model", "optimizer", "scheduler", "rng", "history", "window", "collapse_warned")
+MAX_LENGTH = 1 << 20  # no encoder reads a million tokens; the position limit of the model is checked too
+
+
+def resolve_save_path(config: TrainConfig) -> Optional[str]:
+    """The checkpoint file of a run: `save_path` as given, None for none, or for "auto" a new name
+    per run, checkpoints/<model>-<YYYYmmdd-HHMMSS>.pt (UTC; -2, -3, … if that name is taken), so that
+    runs never land on each other's files."""
+    if config.save_path != "auto":
+        return config.save_path
+    model = "smoke_test" if config.smoke_test else (config.model_name or "minilm")
+    model = "".join(c if c.isalnum() or c in "-_." else "-" for c in os.path.basename(model.rstrip("/\\")) or model).strip("-.") or "run"
+    stem = f"checkpoints/{model}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    path, k = f"{stem}.pt", 1
+    while os.path.lexists(path):
+        k += 1
+        path = f"{stem}-{k}.pt"
+    return path
 
 
 def pick_device(name: str) -> torch.device:
@@ -220,20 +257,41 @@ class Trainer:
         self.config = config
         self.callbacks = list(callbacks)
         self.log = log
-        self.device = pick_device(config.device)
+        self.dist, device = setup(config.device)  # under torchrun: this rank's process group and device
+        self.device = pick_device(device)
+        self.progress = config.progress and self.dist.is_main
+        self._loss_weight: Dict[int, float] = {}  # step → this rank's loss weight (distributed.shard)
+        self._step_weight = 1.0
+        self.run_id = uuid.uuid4().hex[:12]  # names the run in its checkpoints; `resume` takes over the saved run's id
+        self.save_path = resolve_save_path(config)  # None = no checkpoints
+        self.target = SaveTarget(self.save_path, self.run_id, config.overwrite) if self.save_path and self.dist.is_main else None  # rank 0 writes
+        if self.target is not None:  # a folder, a device, a read-only or non-checkpoint file: refused before any work
+            check_save_path(self.save_path, overwrite=True)  # whose checkpoint it is can only be told after `resume`
+        if texts is not None:
+            check_texts(texts)
         if self.device.type == "cpu":
             keep_freed_memory()  # reuse the big per-step blocks instead of faulting in fresh pages
         if texts is None:  # a text file is streamed from disk, never held in memory as a list of lines
-            texts = TextFile(config.text_file, config.max_lines, progress=config.progress) if config.text_file else builtin_corpus()
+            texts = TextFile(config.text_file, config.max_lines, progress=self.progress) if config.text_file else builtin_corpus()
         self.fingerprint = texts.fingerprint if isinstance(texts, TextFile) else texts_fingerprint(texts)
         torch.manual_seed(config.seed)  # model init (random encoders, predictor) is seeded
         tiny = TinyConfig(dim=config.tiny_dim, layers=config.tiny_layers, heads=4, max_len=max(512, config.max_length))
+        if config.model_name == "tiny":  # its sizes are the config's: check them before building it
+            d, n = config.tiny_dim, (tiny.vocab_size + tiny.max_len) * config.tiny_dim + config.tiny_layers * 12 * config.tiny_dim**2
+            self._check_sizes(2 * n + 2 * config.pred_hidden_mult * d * d, n, d, config.tiny_layers, len(texts))
         encoder, self.tokenizer, dim = load_backbone(config.model_name, texts, tiny)
-        self.corpus = load_corpus(texts, self.tokenizer, config.max_length, self.token_cache_folder(texts), config.progress, self._write)
+        self._check_backbone(encoder, dim, len(texts))
+        cache = self.token_cache_folder(texts)
+        if cache and not self.dist.is_main:
+            self.dist.barrier()  # rank 0 builds the token cache, the others then map it
+        self.corpus = load_corpus(texts, self.tokenizer, config.max_length, cache, self.progress, self._write)
+        if cache and self.dist.is_main:
+            self.dist.barrier()
         self.batch_size = config.batch_size
         if self.batch_size > len(self.corpus):
             self.batch_size = len(self.corpus)
             self.log(f"note: batch_size {config.batch_size} is larger than the data; using {self.batch_size} (all {len(self.corpus)} lines)")
+        check_batch(self.batch_size, self.dist)
         self.model = JEPA(encoder, dim, config.pred_hidden_mult, loss=config.loss).to(self.device)
         params = self.model.trainable_parameters()
         self.autocast_dtype = resolve_precision(config.precision, self.device)  # None = plain fp32
@@ -241,7 +299,7 @@ class Trainer:
         # one recorded graph (graphs.py). The loss is then `JEPA.fixed_shape_loss`, whose shapes depend
         # on (B, L) only (the masked positions padded to `pred_capacity`), and the two numbers that change from step to step, the learning rate and the
         # EMA momentum, are GPU tensors that the graph reads at every replay.
-        self.static_shapes = config.compile and config.cuda_graphs and self.device.type == "cuda"
+        self.static_shapes = config.compile and config.cuda_graphs and self.device.type == "cuda" and not self.dist.enabled
         lr = torch.tensor(config.lr, device=self.device) if self.static_shapes else config.lr
         # The fused AdamW kernel updates all parameters in one pass: on a 2-core CPU it takes 14 ms per
         # step for MiniLM's 22 M parameters, against 69 ms for the default per-tensor loop.
@@ -259,7 +317,8 @@ class Trainer:
             self.ema_m = torch.tensor(config.ema_m, device=self.device)  # filled before every step
             self.graphs = StepGraphs(lambda batch: self._update(batch, self.ema_m), self.device)
         else:
-            self.forward = torch.compile(self.model, dynamic=True) if config.compile else self.model
+            model = wrap(self.model, self.dist, self.device)  # DistributedDataParallel under torchrun
+            self.forward = torch.compile(model, dynamic=True) if config.compile else model
         self.pad_to_multiple_of = self._length_multiple()
         self.plan = StepBatches(
             self.corpus, self.batch_size, config.seed, config.mask_ratio, config.mean_span_len, config.group_by_length,
@@ -268,6 +327,7 @@ class Trainer:
         self.step = 0
         self.history: Dict[str, List[float]] = defaultdict(list)
         self.collapse_warned = False
+        self._window: List[torch.Tensor] = []  # losses of the steps since the last log (saved, so a resumed run logs the same)
         self.stop_requested = False  # set (e.g. by a Ctrl-C handler) to stop cleanly after the current step
 
     def token_cache_folder(self, texts) -> Optional[str]:
@@ -278,9 +338,29 @@ class Trainer:
             return None
         if setting != "auto":
             return setting
-        if not self.config.save_path or texts.path.stat().st_size < AUTO_CACHE_BYTES:
+        if not self.save_path or texts.path.stat().st_size < AUTO_CACHE_BYTES:
             return None
-        return os.path.dirname(os.path.abspath(self.config.save_path))
+        return os.path.dirname(os.path.abspath(self.save_path))
+
+    def _check_backbone(self, encoder: torch.nn.Module, dim: int, n_texts: int) -> None:
+        """Before the first step: --max_length against the encoder's position limit, and the run's
+        memory (weights, optimizer, activations; `validation.training_bytes`) against what is free."""
+        limit = position_limit(encoder)
+        if limit is not None and self.config.max_length > limit:
+            name = self.config.model_name or "the default MiniLM"
+            raise ConfigError(f"max_length {self.config.max_length} is beyond what {name} can read ({limit} positions); use --max_length {limit} or less")
+        cfg = getattr(encoder, "config", None)
+        layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers", None) or getattr(cfg, "layers", 1)
+        n = sum(p.numel() for p in encoder.parameters())
+        n_pred = 2 * self.config.pred_hidden_mult * dim * dim
+        self._check_sizes(2 * n + n_pred, n + n_pred, dim, int(layers), n_texts)
+
+    def _check_sizes(self, n_params: int, n_trainable: int, dim: int, layers: int, n_texts: int) -> None:
+        cfg = self.config
+        batch = min(cfg.batch_size, n_texts)
+        need = training_bytes(n_params, n_trainable, batch, cfg.max_length, dim, layers)
+        what = f"this run ({n_trainable / 1e6:,.0f} M trained parameters, batch {batch} × max_length {cfg.max_length})"
+        check_fits_in_memory(need, self.device, what, "lower --batch_size, --max_length or the model's size")
 
     def _length_multiple(self) -> int:
         """Batches are padded to a length that is a multiple of this: fewer distinct shapes, for the
@@ -306,7 +386,8 @@ class Trainer:
 
     def get_batch(self, step: int) -> Batch:
         """The batch of optimizer step `step`, on the training device: a pure function of (seed, step)."""
-        return self.plan[step].to(self.device)
+        batch, self._loss_weight[step] = shard(self.plan[step], self.dist)  # this rank's rows of the global batch
+        return batch.to(self.device)
 
     def train_step(self, batch: Batch) -> torch.Tensor:
         """One optimizer step plus the EMA update. Returns the loss (a device tensor, no host sync).
@@ -318,6 +399,7 @@ class Trainer:
         """
         m = self.momentum(self.step)
         self.model.train()
+        self._step_weight = self._loss_weight.pop(self.step, 1.0)
         if self.graphs is not None:
             self.ema_m.fill_(m)
             loss = self.graphs(batch)
@@ -325,6 +407,8 @@ class Trainer:
             loss = self._update(batch, m)
         self.scheduler.step()  # outside any graph: on the graph path it fills the LR tensor
         self.step += 1
+        if self.dist.enabled:  # the global batch's loss, Σ_r n_r ℓ_r / N, on every rank
+            return self.dist.sum(loss.detach() * (self._step_weight / self.dist.world_size))
         return loss.detach()
 
     def _update(self, batch: Batch, m) -> torch.Tensor:
@@ -336,7 +420,7 @@ class Trainer:
             with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None, cache_enabled=False):
                 loss = self.forward(batch) if self.static_shapes else self.forward(batch).loss
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * self._step_weight if self.dist.enabled else loss).backward()  # weighted: distributed.py
         torch.nn.utils.clip_grad_norm_(self.model.trainable_parameters(), self.config.grad_clip)
         self.optimizer.step()
         self.model.update_target(m)  # after the optimizer step: the target follows the new weights
@@ -373,12 +457,16 @@ class Trainer:
         return z
 
     def fit(self) -> Dict[str, List[float]]:
-        """Train until `config.steps`; checkpoint every `save_every` steps and at the end."""
+        """Train until `config.steps`; checkpoint every `save_every` steps, at the end, and when
+        `stop_requested` is set (Ctrl-C, SIGTERM). Before step 1 the save path is checked and locked
+        (`checkpoint.SaveTarget`); before each save the weights are checked finite."""
         from tqdm.auto import tqdm
 
         cfg = self.config
-        window: List[torch.Tensor] = []
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress, desc="jepa", unit="step", leave=False)
+        if self.target is not None:
+            self.target.run_id = self.run_id
+            self.target.prepare(estimate_bytes(self.model) + 32 * cfg.steps)  # + the history's per-step entries
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.progress, desc="jepa", unit="step", leave=False)
         batches = self._batches()
         try:
             while self.step < cfg.steps:
@@ -386,23 +474,50 @@ class Trainer:
                 # the optimizer's LR is a GPU tensor, and reading it would wait for the GPU)
                 lr, m = cfg.lr * self.lr_factor(self.step), self.momentum(self.step)
                 batch = next(batches)
-                window.append(self.train_step(batch))
+                self._window.append(self.train_step(batch))
                 bar.update(1)
                 last = self.step == cfg.steps
                 if self.step % cfg.log_every == 0 or last:
-                    self._log_window(window, batch, lr, m)
-                    window = []
-                if cfg.save_path and ((cfg.save_every and self.step % cfg.save_every == 0) or last or self.stop_requested):
-                    self._check_finite(window)
-                    self.save(cfg.save_path)
+                    self._log_window(self._window, batch, lr, m)
+                    self._window = []
+                if self.save_path and ((cfg.save_every and self.step % cfg.save_every == 0) or last or self.stop_requested):
+                    self._check_finite(self._window)
+                    if self.dist.enabled:  # what rank 0 saves is every rank's state
+                        check_in_sync(self.model.target_encoder, self.dist, "target encoder")
+                    if self.target is not None:
+                        self._save_checked()
+                    self.dist.barrier()  # the others wait for rank 0's checkpoint
                 if self.stop_requested:
-                    where = f"; checkpoint saved to {cfg.save_path}" if cfg.save_path else ""
+                    where = f"; checkpoint saved to {self.save_path}" if self.target is not None else ""
                     self.log(f"stopped at step {self.step}{where}")
                     break
+            if self.dist.enabled:  # the EMA targets, updated by each rank on its own, must still agree
+                digests = check_in_sync(self.model.target_encoder, self.dist, "target encoder")
+                if self.dist.is_main:
+                    self._write(f"ranks in sync: target encoder sha256 {', '.join(digests)} on the {self.dist.world_size} ranks")
         finally:
             bar.close()
             batches.close()
+            if self.target is not None:
+                self.target.release()
         return dict(self.history)
+
+    def _save_checked(self) -> None:
+        """Save through the save-path rules; weights that are no longer finite stop the run."""
+        try:
+            self.target.save(self.state(), self.step)
+        except NonFiniteState as e:
+            raise TrainingDiverged(self._diverged(f"the weights became NaN or infinite by step {self.step} ({e.name})")) from None
+
+    def _diverged(self, what: str) -> str:
+        good = self.target.last_good if self.target is not None else None
+        if good is not None:
+            where = f" The last good checkpoint is {good[0]} (step {good[1]}, of this run, checked finite)."
+        elif self.target is not None:
+            where = " This run saved no checkpoint (none with finite weights)."
+        else:
+            where = ""
+        return f"{what}; training stopped.{where} Try a lower --lr"
 
     def _batches(self):
         """Yield the batches of steps self.step, self.step + 1, … On a GPU, the next batch is prepared
@@ -434,12 +549,11 @@ class Trainer:
                 yield batch
 
     def _finite(self, window: List[torch.Tensor]) -> bool:
-        return not window or bool(torch.isfinite(torch.stack(window)).all())
+        return not window or bool(torch.isfinite(torch.stack([w.float() for w in window])).all())
 
     def _check_finite(self, window: List[torch.Tensor]) -> None:
         if not self._finite(window):
-            where = f"; the last good checkpoint is {self.config.save_path}" if self.config.save_path and os.path.exists(self.config.save_path) else ""
-            raise TrainingDiverged(f"the loss became NaN or infinite by step {self.step}; training stopped{where}. Try a lower --lr")
+            raise TrainingDiverged(self._diverged(f"the loss became NaN or infinite by step {self.step}"))
 
     def _write(self, line: str) -> None:
         """Log lines go to `self.log` (print by default), written around the progress bar."""
@@ -452,8 +566,12 @@ class Trainer:
 
     def _log_window(self, window: List[torch.Tensor], batch: Batch, lr: float, m: float) -> None:
         self._check_finite(window)
+        if not self.dist.is_main:
+            return  # rank 0 alone logs
+        if self.dist.enabled:  # the metrics of the whole global batch, as one process computes them
+            batch = self.plan[self.step - 1]
         batch = batch.to(self.device)
-        losses = torch.stack(window).float().cpu().tolist()  # one host sync per log, not per step
+        losses = torch.stack([w.float() for w in window]).cpu().tolist()  # one host sync per log, not per step
         metrics = collapse_metrics(self.token_embeddings(batch))
         maskable = batch.attention_mask.bool() & ~special_tokens_mask(batch.input_ids, self.tokenizer.all_special_ids)
         record = {
@@ -480,6 +598,8 @@ class Trainer:
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
+            "kind": KIND,
+            "run_id": self.run_id,
             "config": dataclasses.asdict(self.config),
             "step": self.step,
             "fingerprint": self.fingerprint,
@@ -488,16 +608,23 @@ class Trainer:
             "scheduler": plain_lrs(self.scheduler.state_dict()),
             "rng": rng,
             "history": {k: list(v) for k, v in self.history.items()},
+            "window": [float(w) for w in self._window],  # step losses not yet logged
+            "collapse_warned": self.collapse_warned,
         }
 
     def save(self, path: str) -> None:
-        """Atomic checkpoint of everything needed to resume exactly."""
+        """Atomic checkpoint of everything needed to resume exactly, to any path (the save-path rules
+        apply to the checkpoints `fit` writes, at `save_path`)."""
         save_checkpoint(path, self.state())
 
     def resume(self, path: str) -> None:
         """Load a checkpoint written by a run with the same config; training continues at its step."""
         state = load_checkpoint(path, map_location=self.device)
+        check_resumable(state, path)
         check_compatible(state["config"], dataclasses.asdict(self.config), path)
+        bad = first_nonfinite(state_tensors(state["model"]))
+        if bad is not None:
+            raise CheckpointError(f"{path} holds NaN or infinite weights ({bad}); it cannot be resumed")
         if state.get("fingerprint") != self.fingerprint:
             raise CheckpointError(f"{path} was trained on different text than this run's")
         if state["step"] > self.config.steps:
@@ -520,6 +647,24 @@ class Trainer:
             torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
         self.step = int(state["step"])
         self.history = defaultdict(list, {k: list(v) for k, v in state["history"].items()})
+        self._window = [torch.tensor(x, dtype=torch.float32, device=self.device) for x in state["window"]]
+        self.collapse_warned = bool(state["collapse_warned"])
+        self.run_id = state["run_id"]  # the same run, continued: it may replace its own checkpoints
+        if self.target is not None:
+            self.target.run_id = self.run_id
+            self.target.last_good = (path, self.step)
+
+
+def check_resumable(state: dict, path) -> None:
+    """CheckpointError unless `state` is a masked-span checkpoint of this kit version: its kind, and
+    exactly the keys of this version's state and config (an older or newer kit's are named)."""
+    kind = state.get("kind")
+    if kind is not None and kind != KIND:
+        raise CheckpointError(f"{path} is a checkpoint of the {kind} trainer, not of jepa_lite.train; resume it with python -m jepa_lite.{kind} --resume {path}")
+    check_state_keys(state, STATE_KEYS, path)
+    if not isinstance(state["config"], dict):
+        raise CheckpointError(f"{path} has no readable config")
+    check_state_keys(state["config"], [f.name for f in dataclasses.fields(TrainConfig)], path, "its config")
 
 
 def plain_lrs(state_dict: dict) -> dict:
@@ -573,7 +718,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--warmup_steps", type=int, help=f"(default {d.warmup_steps})")
     a("--log_every", type=int, help=f"(default {d.log_every})")
     a("--save_every", type=int, help=f"checkpoint interval, 0 = only at the end (default {d.save_every})")
-    a("--save_path", help=f"checkpoint file (default {d.save_path})")
+    a("--save_path", help="checkpoint file (default: a new file per run, checkpoints/<model>-<date>-<time>.pt; with --resume, the resumed file)")
+    a("--overwrite", action="store_true", help="may replace another run's checkpoint at --save_path (never a file that is not a checkpoint)")
     a("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     a("--seed", type=int, help=f"(default {d.seed})")
     a("--smoke_test", action="store_true", help="tiny random encoder, local tokenizer, built-in corpus, 200 steps: offline, seconds")
@@ -587,13 +733,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(given: dict) -> TrainConfig:
-    """TrainConfig from the flags the user gave; on --resume the checkpoint's config fills the rest."""
+    """TrainConfig from the flags the user gave; on --resume the checkpoint's config fills the rest,
+    and the run continues in the resumed file unless --save_path names another."""
     given = dict(given)
     resume = given.pop("resume", None)
     if given.pop("no_progress", False):
         given["progress"] = False
     if resume:
-        saved = load_checkpoint(resume)["config"]
+        state = load_checkpoint(resume)
+        check_resumable(state, resume)
+        saved = state["config"]
+        given.setdefault("save_path", resume)
         check_compatible(saved, {**saved, **given}, resume)
         return TrainConfig(**{**saved, **given})
     if given.get("smoke_test"):
@@ -601,44 +751,77 @@ def config_from_args(given: dict) -> TrainConfig:
     return TrainConfig(**given)
 
 
+STOP_SIGNALS = ("SIGINT", "SIGTERM")  # SIGTERM: what a job scheduler or `docker stop` sends
+
+
 @contextlib.contextmanager
-def stop_on_first_interrupt(trainer: Trainer):
-    """First Ctrl-C: finish the current step, checkpoint, stop. A second Ctrl-C interrupts at once."""
+def stop_on_signals(trainer: Trainer):
+    """The first Ctrl-C or SIGTERM: finish the current step, checkpoint, stop (`trainer.stop_signal`
+    names it). A second one interrupts at once, without saving."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
 
     def handler(signum, frame):
         if trainer.stop_requested:
             raise KeyboardInterrupt
         trainer.stop_requested = True
-        print("\nstopping after this step (Ctrl-C again to abort without saving)", file=sys.stderr)
+        trainer.stop_signal = signal.Signals(signum).name
+        again = "Ctrl-C" if signum == signal.SIGINT else "the signal"
+        print(f"\n{trainer.stop_signal}: stopping after this step ({again} again to abort without saving)", file=sys.stderr)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    signums = [getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)]
+    previous = {s: signal.signal(s, handler) for s in signums}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+stop_on_first_interrupt = stop_on_signals  # the earlier name
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line. Exit codes: 0 done; 2 bad input (one `error:` line, before any work);
+    1 the run failed (diverged, or a save failed); 130 / 143 stopped early by Ctrl-C / SIGTERM."""
     args = vars(build_parser().parse_args(argv))
+    trainer, first_step = None, 0
     try:
         config = config_from_args(args)
+        if config.save_path not in (None, "auto"):  # another run's checkpoint, refused before any work
+            run_id = load_checkpoint(args["resume"]).get("run_id") if args.get("resume") else None
+            check_save_path(config.save_path, run_id, config.overwrite)
         trainer = Trainer(config)
         if args.get("resume"):
             trainer.resume(args["resume"])
             print(f"resumed from {args['resume']} at step {trainer.step}")
-        with stop_on_first_interrupt(trainer):
+        first_step = trainer.step
+        if trainer.save_path:
+            print(f"checkpoints go to {trainer.save_path}")
+        with stop_on_signals(trainer):
             trainer.fit()
     except (ConfigError, DataError, BackboneError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 1 if trainer is not None and trainer.step > first_step else 2
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        step = f" at step {trainer.step}" if trainer is not None else ""
+        good = trainer.target.last_good if trainer is not None and trainer.target is not None else None
+        last = f"; the last checkpoint is {good[0]} (step {good[1]})" if good else ""
+        print(f"interrupted{step}, without saving{last}", file=sys.stderr)
         return 130
-    if config.save_path:
-        print(f"done: {trainer.step} steps; checkpoint {config.save_path}")
+    if trainer.step < config.steps:  # stopped early by a signal
+        sig = getattr(trainer, "stop_signal", "SIGINT")
+        saved = f"checkpoint {trainer.save_path}; continue with: python -m jepa_lite.train --resume {trainer.save_path}" if trainer.save_path else "no checkpoint (save_path None)"
+        print(f"stopped early by {sig} at step {trainer.step} of {config.steps}; {saved}", file=sys.stderr)
+        return 128 + getattr(signal, sig, signal.SIGINT).value
+    if trainer.save_path:
+        print(f"done: {trainer.step} steps; checkpoint {trainer.save_path}")
     return 0
 
 

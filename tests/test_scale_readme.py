@@ -1,0 +1,17 @@
+"""The README's tokenisation figures are the ones the bench wrote (assets/bench/tokenise_1M_minilm.json)."""
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_readme_tokenisation_figures_match_the_bench_file():
+    figures = json.loads((ROOT / "assets" / "bench" / "tokenise_1M_minilm.json").read_text())
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for path in ("today", "streamed"):
+        r = figures[path]
+        assert f"{r['seconds']:.1f} s | {r['peak_mb']:,.0f} MB" in readme, path
+    budget = 1e3 + 4 * figures["streamed"]["tokens"] / 1e6
+    assert figures["streamed"]["peak_mb"] <= budget < figures["today"]["peak_mb"]
+    assert f"{budget:,.0f} MB: over" in readme
