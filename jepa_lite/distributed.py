@@ -139,3 +139,23 @@ def check_in_sync(module: torch.nn.Module, env: Dist, what: str) -> list:
     if len(set(every)) != 1:
         raise RuntimeError(f"the {what} differs across ranks: {every}")
     return every
+
+
+def all_reduce_gradients(parameters, env: Dist) -> None:
+    """g ← (1/W) Σ_r g_r for every parameter's gradient, in one flat buffer (one all-reduce).
+
+    What DistributedDataParallel does during backward, done after it: for the paired trainer, whose
+    code reads the model's own attributes (config, embeddings) and so cannot see it through a DDP
+    wrapper, and whose gradient accumulation would need DDP's `no_sync` on all but the last
+    micro-batch anyway. Every rank has the same parameters without a gradient (the same views are
+    built on every rank at every step), so the buffers line up."""
+    if not env.enabled:
+        return
+    grads = [p.grad for p in parameters if p.grad is not None]
+    flat = torch.cat([g.reshape(-1) for g in grads])  # (Σ numel,)
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= env.world_size
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()

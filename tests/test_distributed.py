@@ -106,3 +106,42 @@ def test_torchrun_with_more_processes_than_lines_per_batch_is_refused(tmp_path):
     # each rank prints one error line and exits 2; torchrun's launcher then reports the failed children
     assert r.returncode != 0 and "error: --batch_size 1 is the global batch" in r.stderr and "[rank0]: Traceback" not in r.stderr
     assert not (tmp_path / "x.pt").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# The paired trainer (python -m jepa_lite.paired) under torchrun
+# ---------------------------------------------------------------------------------------------
+def write_pairs(path, n=48):
+    import json
+
+    from jepa_lite.pairs import regex_pairs
+
+    train, test = regex_pairs(n, 16, seed=0)
+    rows = [{"messages": [{"role": "system", "content": "regex"}, {"role": "user", "content": p.text}, {"role": "assistant", "content": p.code}]} for p in train + test]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def run_paired(tmp_path, *args, procs=0):
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
+    head = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs)] if procs else [sys.executable]
+    common = ["--data", "pairs.jsonl", "--device", "cpu", "--no_progress", "--batch_size", "8", "--log_every", "2", "--lbd", "1", "--warmup_steps", "10", "--max_length", "48"]  # warm-up past the last step: the LR of a step does not depend on --steps, so a run of 2 steps resumed to 4 is the run of 4
+    r = subprocess.run(head + ["-m", "jepa_lite.paired", *common, *map(str, args)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+def test_paired_trainer_under_torchrun_matches_one_process_and_resumes_exactly(tmp_path):
+    write_pairs(tmp_path / "pairs.jsonl")
+    run_paired(tmp_path, "--steps", "4", "--save_path", "one.pt")
+    two = run_paired(tmp_path, "--steps", "4", "--save_path", "two.pt", procs=2)
+    run_paired(tmp_path, "--steps", "2", "--save_path", "half.pt", procs=2)
+    run_paired(tmp_path, "--resume", "half.pt", "--steps", "4", procs=2)
+    one, two_ck, resumed = (load_checkpoint(tmp_path / f) for f in ("one.pt", "two.pt", "half.pt"))
+    for key in ("step_lm_loss", "step_jepa_loss"):
+        a, b = torch.tensor(one["history"][key]), torch.tensor(two_ck["history"][key])
+        assert len(a) == 4 and torch.allclose(a, b, rtol=1e-5, atol=0), (key, a, b)
+        assert resumed["history"][key] == two_ck["history"][key]
+    for name, w in one["model"].items():
+        assert torch.allclose(w, two_ck["model"][name], atol=1e-5, rtol=0), name
+        assert torch.equal(resumed["model"][name], two_ck["model"][name]), name
+    assert sum(x.startswith("step ") for x in two.stdout.splitlines()) == 2  # rank 0 alone logs
