@@ -99,7 +99,7 @@ def svd_spectrum(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Singular values of X − Y, largest first: (min(N, D),).
 
     Small values everywhere mean Text and Code land in nearly the same place; the LLM-JEPA paper
-    (arXiv 2509.14252, Fig. 4) finds them orders of magnitude smaller with the JEPA term.
+    (arXiv 2509.14252, Fig. 3 left) finds them orders of magnitude smaller with the JEPA term.
     """
     return torch.linalg.svdvals((x - y).double()).float()
 

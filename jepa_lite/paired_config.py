@@ -37,7 +37,7 @@ class PairedConfig:
     tiny_layers: int = 4  # decoder blocks of the "tiny" model
     # the objective
     lbd: float = 1.0  # λ, weight of the JEPA term (0 = plain fine-tuning)
-    predictors: int = 0  # k, distinct [PRED_1]…[PRED_k] tokens appended to Text (0 = none; notebook 06 § 5 says why 0 here)
+    predictors: int = 0  # k, distinct [PRED_1]…[PRED_k] tokens appended to Text (0 = none; notebook 06 § 6 compares k = 1, 2 with 0)
     gamma: float = 1.0  # γ, weight of the LM loss (0 = JEPA alone: watch it collapse)
     distance: str = "cosine"  # "cosine" (the paper's choice) or "l2" (which collapses)
     loss_dropout: float = 0.0  # fraction of steps that skip the JEPA term
