@@ -69,6 +69,7 @@ def save_checkpoint(path: str | os.PathLike, state: Dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{TEMP_TAG}{os.getpid()}-", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # the permissions of any new file (mkstemp's are 0600)
         with os.fdopen(fd, "wb") as f:
             torch.save({"format": FORMAT, **state}, f)
             f.flush()
@@ -88,6 +89,12 @@ def save_checkpoint(path: str | os.PathLike, state: Dict[str, Any]) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _no_room(e: BaseException) -> Optional[str]:
@@ -184,7 +191,10 @@ def check_save_path(path: str | os.PathLike, run_id: Optional[str] = None, overw
     given = Path(path)
     path = Path(os.path.realpath(given))
     if os.path.lexists(path):
-        st = os.stat(path)
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            raise CheckpointError(f"cannot inspect --save_path {given}: {e.strerror or e}") from None
         if stat.S_ISDIR(st.st_mode):
             raise CheckpointError(f"--save_path {given} is a folder; give a file name, e.g. {given / 'run.pt'}")
         if not stat.S_ISREG(st.st_mode):
@@ -199,7 +209,7 @@ def check_save_path(path: str | os.PathLike, run_id: Optional[str] = None, overw
                 what = f"{header['kind']} run" if header.get("kind") else "run"
                 raise CheckpointError(
                     f"--save_path {given} holds the checkpoint of another {what} (step {header['step']}); "
-                    f"pass --overwrite to replace it, --resume {given} to continue it, or choose another path"
+                    f"pass --overwrite (Python: overwrite=True) to replace it, --resume {given} to continue it, or choose another path"
                 )
     folder = _existing_ancestor(path.parent, given)
     if not os.access(folder, os.W_OK | os.X_OK) or os.stat(folder).st_mode & 0o222 == 0:
@@ -296,7 +306,10 @@ class PathLock:
         except ImportError:  # Windows: no flock; the other rules still apply
             return
         while True:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise CheckpointError(f"cannot lock {self.path} ({self.lock_path}): {e.strerror or e}") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

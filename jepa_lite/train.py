@@ -152,7 +152,6 @@ class TrainConfig:
 RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "overwrite", "device", "progress", "max_lines", "compile", "cuda_graphs", "token_cache")
 AUTO_CACHE_BYTES = 64 << 20  # token_cache="auto" caches text files from this size on
 KIND = "masked_span"  # the "kind" of this trainer's checkpoints (jepa_lite.paired writes "paired")
-STATE_KEYS = ("format", "kind", "run_id", "config", "step", "fingerprint", "model", "optimizer", "scheduler", "rng", "history", "window", "collapse_warned")
 MAX_LENGTH = 1 << 20  # no encoder reads a million tokens; the position limit of the model is checked too
 
 
@@ -572,7 +571,10 @@ class Trainer:
             batch = self.plan[self.step - 1]
         batch = batch.to(self.device)
         losses = torch.stack([w.float() for w in window]).cpu().tolist()  # one host sync per log, not per step
-        metrics = collapse_metrics(self.token_embeddings(batch))
+        z = self.token_embeddings(batch)  # (N, D) from the weights after this step's update
+        if not bool(torch.isfinite(z).all()):  # that update blew up, although the loss before it was finite
+            raise TrainingDiverged(self._diverged(f"the weights became NaN or infinite by step {self.step}"))
+        metrics = collapse_metrics(z)
         maskable = batch.attention_mask.bool() & ~special_tokens_mask(batch.input_ids, self.tokenizer.all_special_ids)
         record = {
             "step": self.step, "loss": sum(losses) / len(losses), "lr": lr, "ema_m": m,
@@ -620,7 +622,7 @@ class Trainer:
     def resume(self, path: str) -> None:
         """Load a checkpoint written by a run with the same config; training continues at its step."""
         state = load_checkpoint(path, map_location=self.device)
-        check_resumable(state, path)
+        check_resumable(state, path, ["format", *self.state()])  # the keys this version writes
         check_compatible(state["config"], dataclasses.asdict(self.config), path)
         bad = first_nonfinite(state_tensors(state["model"]))
         if bad is not None:
@@ -655,15 +657,17 @@ class Trainer:
             self.target.last_good = (path, self.step)
 
 
-def check_resumable(state: dict, path) -> None:
-    """CheckpointError unless `state` is a masked-span checkpoint of this kit version: its kind, and
-    exactly the keys of this version's state and config (an older or newer kit's are named)."""
+def check_resumable(state: dict, path, state_keys: Optional[Sequence[str]] = None) -> None:
+    """CheckpointError unless `state` is a masked-span checkpoint of this kit version: its kind, the
+    keys of this version's config and (given `state_keys`) of its state; an older or newer kit's
+    missing or extra keys are named."""
     kind = state.get("kind")
     if kind is not None and kind != KIND:
         raise CheckpointError(f"{path} is a checkpoint of the {kind} trainer, not of jepa_lite.train; resume it with python -m jepa_lite.{kind} --resume {path}")
-    check_state_keys(state, STATE_KEYS, path)
-    if not isinstance(state["config"], dict):
-        raise CheckpointError(f"{path} has no readable config")
+    if state_keys is not None:
+        check_state_keys(state, state_keys, path)
+    if not isinstance(state.get("config"), dict):
+        raise CheckpointError(f"{path} was written by another version of jepa_lite (no config); resume it with that version, or start a new run")
     check_state_keys(state["config"], [f.name for f in dataclasses.fields(TrainConfig)], path, "its config")
 
 
@@ -755,9 +759,11 @@ STOP_SIGNALS = ("SIGINT", "SIGTERM")  # SIGTERM: what a job scheduler or `docker
 
 
 @contextlib.contextmanager
-def stop_on_signals(trainer: Trainer):
+def stop_on_signals(trainer):
     """The first Ctrl-C or SIGTERM: finish the current step, checkpoint, stop (`trainer.stop_signal`
-    names it). A second one interrupts at once, without saving."""
+    names it). A second one interrupts at once, without saving. `trainer` may also be a function
+    returning the trainer or None: before there is one, a signal interrupts at once (KeyboardInterrupt,
+    with the signal's name in `stop_on_signals.last`), as nothing is there to save."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
@@ -765,6 +771,13 @@ def stop_on_signals(trainer: Trainer):
         return
 
     def handler(signum, frame):
+        stop_on_signals.last = signal.Signals(signum).name
+        t = trainer() if callable(trainer) else trainer
+        if t is None:
+            raise KeyboardInterrupt
+        trainer_stop(t, signum)
+
+    def trainer_stop(trainer, signum):
         if trainer.stop_requested:
             raise KeyboardInterrupt
         trainer.stop_requested = True
@@ -788,6 +801,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """The command line. Exit codes: 0 done; 2 bad input (one `error:` line, before any work);
     1 the run failed (diverged, or a save failed); 130 / 143 stopped early by Ctrl-C / SIGTERM."""
     args = vars(build_parser().parse_args(argv))
+    stop_on_signals.last = "SIGINT"
+    try:
+        with stop_on_signals(lambda: None):  # until `_run` has a trainer to stop
+            return _run(args)
+    except KeyboardInterrupt:  # before the trainer existed: nothing was written
+        print(f"stopped by {stop_on_signals.last} before training started; nothing written", file=sys.stderr)
+        return 128 + getattr(signal, stop_on_signals.last).value
+
+
+def _run(args: dict) -> int:
     trainer, first_step = None, 0
     try:
         config = config_from_args(args)
@@ -801,7 +824,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         first_step = trainer.step
         if trainer.save_path:
             print(f"checkpoints go to {trainer.save_path}")
-        with stop_on_signals(trainer):
+        with stop_on_signals(trainer):  # from here a signal stops the run after its step, with a save
             trainer.fit()
     except (ConfigError, DataError, BackboneError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -810,11 +833,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        step = f" at step {trainer.step}" if trainer is not None else ""
-        good = trainer.target.last_good if trainer is not None and trainer.target is not None else None
+        if trainer is None:
+            raise  # main says: nothing written
+        step = f" at step {trainer.step}"
+        good = trainer.target.last_good if trainer.target is not None else None
         last = f"; the last checkpoint is {good[0]} (step {good[1]})" if good else ""
         print(f"interrupted{step}, without saving{last}", file=sys.stderr)
-        return 130
+        return 128 + getattr(signal, stop_on_signals.last).value
     if trainer.step < config.steps:  # stopped early by a signal
         sig = getattr(trainer, "stop_signal", "SIGINT")
         saved = f"checkpoint {trainer.save_path}; continue with: python -m jepa_lite.train --resume {trainer.save_path}" if trainer.save_path else "no checkpoint (save_path None)"
