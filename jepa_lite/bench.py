@@ -451,10 +451,10 @@ def tokenisation_section(args, tmp: str) -> Dict:
     write_two_sentence_file(path, args.lines)
     size_mb = os.path.getsize(path) / 1e6
     print(f"\ntokenising a {args.lines:,}-line file ({size_mb:,.0f} MB), model {args.model or 'minilm'}, max_length 128, each path in its own process")
-    base = [sys.executable, "-m", "jepa_lite.bench", "--_data", path, "--batch_size", str(args.batch_size), "--rss_steps", str(args.rss_steps)]
+    base = [sys.executable, "-m", "jepa_lite.bench", "--tokenise", "--_data", path, "--batch_size", str(args.batch_size), "--rss_steps", str(args.rss_steps)]
     base += ["--model", args.model] if args.model else []
     results = {}
-    kinds = [k for k in ("today", "streamed", "cached") if k not in args.skip.split(",")]
+    kinds = [k for k in TOKENISE_PATHS if k not in args.skip.split(",")]
     for kind in kinds:
         r = results[kind] = run_measured(base + ["--_worker", kind], args.rss_limit_gb)
         if not r["finished"]:
@@ -505,7 +505,8 @@ class BenchError(RuntimeError):
     """A benchmark that cannot run (or a worker that failed); one line."""
 
 
-SECTIONS = ("masking", "train", "corpus", "original", "tokenise", "today", "streamed", "cached")  # the last three: paths of the tokenise section
+SECTIONS = ("masking", "train", "corpus", "original")
+TOKENISE_PATHS = ("today", "streamed", "cached")  # what --skip names with --tokenise
 MAX_LINES = 10_000_000  # generated text lines; each takes ~1 KB in memory (text + token ids)
 
 
@@ -533,6 +534,13 @@ def check_args(args) -> None:
     check_int_range("lines", args.lines, 1, MAX_LINES)
     check_int_range("mask_batch", args.mask_batch, 1)
     skip = set(filter(None, args.skip.split(",")))
+    if args.tokenise:  # its own mode: today's tokenisation against the streamed one (tokenisation_section)
+        check_int_range("rss_steps", args.rss_steps, 0)
+        if skip - set(TOKENISE_PATHS):
+            raise ConfigError(f"with --tokenise, --skip knows {', '.join(TOKENISE_PATHS)}; got {', '.join(sorted(skip - set(TOKENISE_PATHS)))}")
+        if args.rss_plot and Path(args.rss_plot).exists():
+            raise ConfigError(f"--rss_plot {args.rss_plot} exists; the bench does not replace files: give a new name")
+        return
     if "masking" not in skip and 50 * args.mask_batch > args.lines:
         raise ConfigError(f"the masking measurement takes 50 batches of --mask_batch {args.mask_batch} lines: --lines must be at least {50 * args.mask_batch}; got {args.lines}")
     original_steps = min(args.warmup, 10) + args.steps
@@ -573,7 +581,8 @@ def _main(argv=None) -> int:
     p.add_argument("--mask_batch", type=int, default=64, help="batch size of the masking + collate measurement")
     p.add_argument("--peak_tflops", type=float, default=None, help="peak dense bf16 TFLOP/s of the GPU, for MFU")
     p.add_argument("--profile", metavar="FILE", help="also write a torch.profiler table of 5 fast-path steps to FILE")
-    p.add_argument("--skip", default="", help="comma-separated sections to skip: masking, train, corpus, original (the original loop's training run), tokenise (and within it today, streamed, cached)")
+    p.add_argument("--skip", default="", help="comma-separated sections to skip: masking, train, corpus, original (the original loop's training run); with --tokenise: today, streamed, cached")
+    p.add_argument("--tokenise", action="store_true", help="instead: tokenise a --lines file by today's path and the streamed one (and its token cache), time and peak memory of each")
     p.add_argument("--rss_steps", type=int, default=0, help="tokenise section: then train this many steps on the token cache, recording resident memory")
     p.add_argument("--rss_plot", metavar="PNG", help="tokenise section: plot resident memory over those steps")
     p.add_argument("--rss_json", metavar="FILE", help="tokenise section: write its figures as JSON")
@@ -606,10 +615,9 @@ def _main(argv=None) -> int:
     print(f"model {args.model or 'minilm (offline all-MiniLM-L6-v2)'} · batch {args.batch_size} · max_length {args.max_length} · "
           f"{args.steps} timed steps after {args.warmup} warm-up steps · fast path {mode}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        if "tokenise" not in skip:
+        if args.tokenise:
             tokenisation_section(args, tmp)
-            if skip >= {"masking", "train", "corpus"}:
-                return 0
+            return 0
         lines = mixed_length_lines(args.lines)
         data_file = os.path.join(tmp, "mixed.txt")
         Path(data_file).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -126,12 +126,15 @@ class TextFile:
         h, n = hashlib.sha256(), 0
         size = self.path.stat().st_size
         with self._open() as f, tqdm(total=size, disable=not progress, desc="reading", unit="B", unit_scale=True, leave=False) as bar:
-            if b"\x00" in f.read(65536):
-                raise DataError(f"{self.path} looks like a binary file (it contains NUL bytes); give a UTF-8 text file, one example per line")
-            f.seek(0)
-            for line in self._lines(f, bar.update):
-                h.update(line.encode("utf-8") + b"\n")
-                n += 1
+            try:
+                if b"\x00" in f.read(65536):
+                    raise DataError(f"{self.path} looks like a binary file (it contains NUL bytes); give a UTF-8 text file, one example per line")
+                f.seek(0)
+                for line in self._lines(f, bar.update):
+                    h.update(line.encode("utf-8") + b"\n")
+                    n += 1
+            except OSError as e:  # an I/O error, or a file that only looks regular (/proc/self/mem)
+                raise DataError(f"cannot read the text file {self.path}: {e.strerror or e}") from None
         if n == 0:
             raise DataError(f"{self.path} has no text: it is empty or holds only blank lines")
         self.n_lines, self.fingerprint = n, h.hexdigest()[:16]

@@ -15,3 +15,18 @@ def test_readme_tokenisation_figures_match_the_bench_file():
     budget = 1e3 + 4 * figures["streamed"]["tokens"] / 1e6
     assert figures["streamed"]["peak_mb"] <= budget < figures["today"]["peak_mb"]
     assert f"{budget:,.0f} MB: over" in readme
+
+
+def test_bench_tokenise_section_runs_both_paths_on_the_same_tokens(capsys, monkeypatch):
+    """`python -m jepa_lite.bench --tokenise`: today's path and the streamed one, each in its own
+    process, must count the same lines and tokens (the figures themselves are the bench's to print)."""
+    import re
+
+    from jepa_lite import bench
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    assert bench.main(["--tokenise", "--lines", "300", "--model", "tiny", "--skip", "cached"]) == 0
+    out = capsys.readouterr().out
+    found = {m[0]: m[1] for m in re.findall(r"^  (today|streamed) .*? ([\d,]+) tokens", out, re.M)}
+    assert set(found) == {"today", "streamed"} and found["today"] == found["streamed"], out
+    assert "streamed / today:" in out
