@@ -39,6 +39,7 @@ class Dist:
     rank: int = 0  # this process, 0 … world_size − 1
     world_size: int = 1  # processes in the run
     local_rank: int = 0  # which GPU of this machine
+    device: str = "cpu"  # where collectives put their tensors: cuda:LOCAL_RANK for nccl, cpu for gloo
 
     @property
     def enabled(self) -> bool:
@@ -51,6 +52,15 @@ class Dist:
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank if `flag` is True on any (one tiny all-reduce). A stop asked for by a
+        signal becomes the whole run's decision, so all ranks stop after the same step."""
+        if not self.enabled:
+            return flag
+        t = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
 
     def sum(self, x: torch.Tensor) -> torch.Tensor:
         """Σ over ranks of `x` (in place; a no-op for one process)."""
@@ -74,7 +84,7 @@ def setup(device: str = "auto") -> tuple[Dist, str]:
         if env.local_rank >= torch.cuda.device_count():
             raise ConfigError(f"torchrun started {world} processes on this machine but it has {torch.cuda.device_count()} GPUs; use --nproc_per_node {torch.cuda.device_count()}")
         torch.cuda.set_device(env.local_rank)
-        device = f"cuda:{env.local_rank}"
+        device = env.device = f"cuda:{env.local_rank}"
     elif device == "auto":
         device = "cpu"
     if not dist.is_initialized():

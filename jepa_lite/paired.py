@@ -274,6 +274,8 @@ class PairedTrainer:
                 lr = c.lr * self.lr_factor(self.step)  # this step's LR, computed on the host
                 window.append(self.train_step())
                 bar.update(1)
+                if self.dist.enabled:  # a signal to any rank stops them all after this step
+                    self.stop_requested = self.dist.any(self.stop_requested)
                 last = self.step == c.steps
                 if self.step % c.log_every == 0 or last or self.stop_requested:
                     self._log(window, lr, time.perf_counter() - start)

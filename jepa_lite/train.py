@@ -475,6 +475,8 @@ class Trainer:
                 batch = next(batches)
                 self._window.append(self.train_step(batch))
                 bar.update(1)
+                if self.dist.enabled:  # a signal to any rank stops them all after this step
+                    self.stop_requested = self.dist.any(self.stop_requested)
                 last = self.step == cfg.steps
                 if self.step % cfg.log_every == 0 or last:
                     self._log_window(self._window, batch, lr, m)

@@ -145,3 +145,26 @@ def test_paired_trainer_under_torchrun_matches_one_process_and_resumes_exactly(t
         assert torch.allclose(w, two_ck["model"][name], atol=1e-5, rtol=0), name
         assert torch.equal(resumed["model"][name], two_ck["model"][name]), name
     assert sum(x.startswith("step ") for x in two.stdout.splitlines()) == 2  # rank 0 alone logs
+
+
+def test_sigterm_under_torchrun_stops_all_ranks_after_one_step_with_a_checkpoint(tmp_path):
+    """torchrun forwards SIGTERM to every rank; the ranks agree on stopping (Dist.any), rank 0 saves,
+    and the saved run resumes under torchrun."""
+    import signal
+
+    from jepa_lite.distributed import digest  # noqa: F401  (the module under test)
+
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "jepa_lite.train", *ARGS,
+           "--steps", "100000", "--log_every", "1", "--save_every", "0", "--save_path", "run.pt"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("step "):
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=600)
+    state = load_checkpoint(tmp_path / "run.pt")
+    assert 1 <= state["step"] < 100000, err[-2000:]
+    assert "stopped early by SIGTERM" in err, err[-2000:]
+    run(tmp_path, "--resume", "run.pt", "--steps", str(state["step"] + 2), procs=2)
+    assert load_checkpoint(tmp_path / "run.pt")["step"] == state["step"] + 2
