@@ -168,3 +168,12 @@ def test_sigterm_under_torchrun_stops_all_ranks_after_one_step_with_a_checkpoint
     assert "stopped early by SIGTERM" in err, err[-2000:]
     run(tmp_path, "--resume", "run.pt", "--steps", str(state["step"] + 2), procs=2)
     assert load_checkpoint(tmp_path / "run.pt")["step"] == state["step"] + 2
+
+
+def test_token_cache_under_torchrun_is_built_once_by_rank_0(tmp_path, corpus_texts):
+    (tmp_path / "mine.txt").write_text("\n".join(corpus_texts) + "\n", encoding="utf-8")
+    run(tmp_path, "--text_file", "mine.txt", "--steps", "2", "--token_cache", "off", "--save_path", "mem.pt", procs=2)
+    run(tmp_path, "--text_file", "mine.txt", "--steps", "2", "--token_cache", "cache", "--save_path", "cached.pt", procs=2)
+    assert len(list((tmp_path / "cache").glob("mine.*.tokens"))) == 1 and not list((tmp_path / "cache").glob("*.tmp"))
+    a, b = load_checkpoint(tmp_path / "mem.pt"), load_checkpoint(tmp_path / "cached.pt")
+    assert a["history"]["step_loss"] == b["history"]["step_loss"]
