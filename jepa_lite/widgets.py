@@ -27,11 +27,14 @@ from .runs import run_history
 _STYLE = {"description_width": "initial"}
 
 
-def _panel(render: Callable[..., Dict], controls: Dict[str, widgets.Widget], initial_render: bool = False) -> widgets.VBox:
-    """VBox(controls, output) whose output redraws `render(**values)` when a control changes.
+def _panel(render: Callable[..., Dict], controls: Dict[str, widgets.Widget]) -> widgets.VBox:
+    """VBox(controls, output): the output holds the one figure of `render(**values)`, redrawn in place.
 
-    The panel's output starts empty unless `initial_render`: call `show(panel)` to display the panel
-    and a static figure of the defaults (which viewers without a widget frontend show too).
+    `ipywidgets.interactive_output` draws the defaults once, inside the output widget, and redraws
+    there (clear_output(wait=True), then `render`) whenever a control changes; `render` ends with
+    `plt.show()`, which hands the figure to that output and closes it. Nothing is ever drawn into the
+    cell itself, so the panel shows exactly one figure, always the current one (ipywidgets 7.7 on
+    Colab and 8.x behave alike here). Display the panel with `show(panel)` or `display(panel)`.
     """
     panel = widgets.VBox()
     panel.render = render
@@ -41,9 +44,7 @@ def _panel(render: Callable[..., Dict], controls: Dict[str, widgets.Widget], ini
     def update(**values):
         panel.last = render(**values)
 
-    out = widgets.interactive_output(update, controls)  # calls update once with the defaults
-    if not initial_render:
-        out.clear_output()
+    out = widgets.interactive_output(update, controls)  # calls update once with the defaults, inside `out`
     panel.out = out
     panel.defaults = {k: w.value for k, w in controls.items()}
     panel.children = (widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap")), out)
@@ -51,12 +52,14 @@ def _panel(render: Callable[..., Dict], controls: Dict[str, widgets.Widget], ini
 
 
 def show(panel: widgets.VBox) -> Dict:
-    """Display the panel, then draw its current settings once as a plain figure (so that a static
-    plot appears even without a widget frontend). Returns the data drawn."""
+    """Display the panel (its controls and its one live figure); return the data of that figure.
+
+    The figure was drawn when the panel was built, into the panel's own output widget: `show` draws
+    nothing more, so no stale copy is left behind after the first slider move."""
     from IPython.display import display
 
     display(panel)
-    return panel.render(**{k: w.value for k, w in panel.controls.items()})
+    return panel.last
 
 
 def _slider(kind, description, value, lo, hi, step, **kw):
