@@ -94,14 +94,14 @@ def _span_budget(fn):
         n, k = sum(row), int(mask.sum())
         allowed = {0} if n == 0 else {max(1, math.floor(0.3 * n)), max(1, math.ceil(0.3 * n))}
         if k not in allowed:
-            return f"a row with n = {n} maskable tokens got k = {k} masked; allowed: {sorted(allowed)}"
+            return f"a row with n = {n} maskable tokens got {k} masked; allowed b: {sorted(allowed)}"
 
 
 def _span_unbiased(fn):
     rows = [[False] + [True] * 17 + [False]] * 2000  # mask_ratio · n = 0.3 · 17 = 5.1
     mean_k = sum(int(m.sum()) for m in _masks(fn, rows, 0.3, 5.0)) / len(rows)
     if abs(mean_k - 5.1) > 0.08:  # the standard error of the mean is ≈ 0.01
-        return f"over 2000 rows of n = 17 the mean budget was {mean_k:.3f}, not 0.3 · 17 = 5.1"
+        return f"over 2000 rows of n = 17 the mean number masked was {mean_k:.3f}, not 0.3 · 17 = 5.1"
 
 
 def _span_lengths(fn):
@@ -128,10 +128,10 @@ SPAN_SAMPLER = CodingExercise(
                  "return torch.tensor(mask, dtype=torch.bool) for a Python list `mask` of len(maskable) flags."),
         Property("never masks a position that is not maskable ([CLS], [SEP], [PAD])", _span_specials,
                  "pick starts only among maskable positions, and stop a span at the first non-maskable one."),
-        Property("masks exactly k = max(1, ⌊mask_ratio · n + U⌋) tokens (n maskable, 0 if n = 0)", _span_budget,
-                 "draw U once per row, compute the budget k, and clip the last span when k is reached."),
-        Property("the budget is unbiased: E[k] = mask_ratio · n", _span_unbiased,
-                 "k = ⌊r·n + U⌋ with U ~ Uniform(0, 1), drawn with the generator: not round(r·n), not ⌈r·n⌉."),
+        Property("masks exactly b = max(1, ⌊mask_ratio · n + U⌋) tokens (n maskable, 0 if n = 0)", _span_budget,
+                 "draw U once per row, compute the budget b, and clip the last span when b is reached."),
+        Property("the budget is unbiased: E[b] = mask_ratio · n", _span_unbiased,
+                 "b = ⌊r·n + U⌋ with U ~ Uniform(0, 1), drawn with the generator: not round(r·n), not ⌈r·n⌉."),
         Property("masks spans whose lengths match the library's (geometric law, mean mean_span_len)", _span_lengths,
                  "draw each span's length with masking.sample_span_length(mean_span_len, generator) "
                  "and mask that many consecutive positions from a start among the free maskable ones."),

@@ -22,7 +22,7 @@ from .masking import mask_spans, sample_span_length, special_tokens_mask
 
 
 def span_mask_solution(maskable, mask_ratio, mean_span_len, generator=None):
-    """01.3 — k = max(1, ⌊r·n + U⌋) tokens, in spans of geometric length, never on a special token."""
+    """01.3 — b = max(1, ⌊r·n + U⌋) tokens, in spans of geometric length, never on a special token."""
     length, n = len(maskable), sum(bool(x) for x in maskable)
     mask = [False] * length
     if n == 0:

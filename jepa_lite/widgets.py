@@ -149,29 +149,39 @@ def ema_explorer(steps: int = 400) -> widgets.VBox:
     return _panel(render, controls)
 
 
-def collapse_explorer(momenta: Sequence[float] = (0.0, 0.5, 0.9, 0.99, 0.996), steps: int = 200, value: Optional[float] = None) -> widgets.VBox:
+def collapse_explorer(momenta: Sequence[float] = (0.0, 0.5, 0.9, 0.99, 0.996), steps: int = 200, value: Optional[float] = None,
+                      log_every: int = 20) -> widgets.VBox:
     """Momentum slider → a real training run (tiny encoder, smoke preset) and its collapse metrics.
 
     Runs are cached (`runs.run_history`): each momentum trains once; the curves of every run
-    trained so far stay in the plot, faint, for comparison.
+    trained so far stay in the plot, faint, for comparison. Below the plot, one line per run: its
+    final metrics and whether the trainer's collapse thresholds (`diagnostics.collapse_warning`) fire.
     """
+    from .diagnostics import collapse_warning
+    from .runs import final_metrics
 
     def render(ema_m: float) -> Dict:
-        history = run_history(ema_m=ema_m, steps=steps)
-        shown = {f"m={m:g}": run_history(ema_m=m, steps=steps) for m in momenta if _is_cached(m, steps) or m == ema_m}
-        viz.metric_curves(shown, highlight=f"m={ema_m:g}")
+        history = run_history(ema_m=ema_m, steps=steps, log_every=log_every)
+        shown = {f"m={m:g}": run_history(ema_m=m, steps=steps, log_every=log_every) for m in momenta
+                 if _is_cached(m, steps, log_every) or m == ema_m}  # fmt: skip
+        viz.metric_curves(shown, highlight=f"m={ema_m:g}", title=f"tiny encoder, {steps} steps: the highlighted run is m = {ema_m:g}")
         plt.show()
-        return {"ema_m": ema_m, "history": history, "shown": list(shown)}
+        verdicts = {}
+        for label, h in shown.items():
+            final = final_metrics(h)
+            verdicts[label] = "collapsed" if collapse_warning(final) else "healthy"
+            print(f"{label:8s} std {final['std']:.3f}  mean_cos {final['mean_cos']:.3f}  rank {final['rank']:5.1f}  → {verdicts[label]}")
+        return {"ema_m": ema_m, "history": history, "shown": list(shown), "verdicts": verdicts}
 
     controls = {"ema_m": widgets.SelectionSlider(options=list(momenta), value=value if value is not None else momenta[-1], description="EMA momentum m",
                                                  continuous_update=False, style=_STYLE)}  # fmt: skip
     return _panel(render, controls)
 
 
-def _is_cached(m: float, steps: int) -> bool:
+def _is_cached(m: float, steps: int, log_every: int) -> bool:
     from .runs import cached_runs, run_key
 
-    return run_key({"save_path": None, "progress": False, "ema_m": m, "steps": steps, "predictor": True}) in cached_runs()
+    return run_key({"save_path": None, "progress": False, "ema_m": m, "steps": steps, "log_every": log_every, "predictor": True}) in cached_runs()
 
 
 # ---------------------------------------------------------------------------------------------

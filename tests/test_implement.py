@@ -64,7 +64,7 @@ def single_tokens(maskable, mask_ratio, mean_span_len, generator=None):
 
 
 def rounded_budget(maskable, mask_ratio, mean_span_len, generator=None):
-    """Spans as they should be, but the budget rounded, k = max(1, round(r·n)): biased."""
+    """Spans as they should be, but the budget rounded, b = max(1, round(r·n)): biased."""
     n, mask = sum(maskable), [False] * len(maskable)
     if n == 0:
         return torch.tensor(mask)
@@ -166,7 +166,7 @@ def no_ema(model, optimizer, batch, m, grad_clip):
 
 
 PLANTED = [
-    ("01.3", overshooting_spans, "masks exactly k"),
+    ("01.3", overshooting_spans, "masks exactly b"),
     ("01.3", single_tokens, "masks spans whose lengths"),
     ("01.3", rounded_budget, "unbiased"),
     ("01.3", masks_specials, "never masks a position that is not maskable"),
