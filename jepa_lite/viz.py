@@ -401,6 +401,8 @@ def views_pca_figure(results: Dict[str, Dict], n_pairs: int = 40) -> Figure:
         ax.set_title(label, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
+        ax.set_xlabel("principal component 1 (both views together)", fontsize=8)
+        ax.set_ylabel("principal component 2", fontsize=8)
     axes[0][0].legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig

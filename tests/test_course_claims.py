@@ -63,3 +63,48 @@ def test_04_the_run_without_a_predictor_ends_healthier():
     with_pred = final_metrics(run_history(loss="cosine", ema_m=0.9, steps=200))
     no_pred = final_metrics(run_history(loss="cosine", ema_m=0.9, steps=200, predictor=False))
     assert no_pred["std"] > with_pred["std"] and no_pred["mean_cos"] < with_pred["mean_cos"]
+
+
+@pytest.mark.parametrize("n_rows", [160, 480], ids=["fast", "full"])
+def test_01_sentences_are_short_and_the_kit_lands_on_the_ratio(n_rows):
+    """01 § 3: 'under 20 maskable tokens' per row; 'both of the kit's maskers land on 0.30'."""
+    text = markdown("01_span_masking.ipynb")
+    assert "under 20 maskable tokens" in text and "both of the kit's maskers land on 0.30" in text
+    assert float(explore.corpus_maskable("minilm", n_rows).sum(1).float().mean()) < 20
+    c = explore.compare_maskers(mask_ratio=0.3, mean_span_len=5, n_rows=n_rows)
+    assert round(c["sample_span_mask (readable)"]["masked_fraction"], 2) == 0.30
+    assert round(c["mask_spans (vectorised)"]["masked_fraction"], 2) == 0.30
+
+
+def test_04_at_m09_the_cosine_run_recovers_best_and_at_m0996_all_stay_healthy():
+    """04 § 4: 'the **cosine** run recovers best (higher std, lower mean cosine)'; at m = 0.996 'the slow
+    target alone keeps all three losses healthy in 200 steps'."""
+    text = markdown("04_cosine_loss.ipynb")
+    assert "the **cosine** run recovers best (higher\n  std, lower mean cosine)" in text
+    fast = {loss: final_metrics(run_history(loss=loss, ema_m=0.9, steps=200)) for loss in ("cosine", "l2", "mse")}
+    assert all(fast["cosine"]["std"] > fast[o]["std"] and fast["cosine"]["mean_cos"] < fast[o]["mean_cos"] for o in ("l2", "mse"))
+    slow = [final_metrics(run_history(loss=loss, ema_m=0.996, steps=200)) for loss in ("cosine", "l2", "mse")]
+    assert all(collapse_warning(f) is None for f in slow)
+
+
+def test_05_the_corpus_is_about_9000_tokens():
+    """05 § 11: '480 short sentences are about 9,000 tokens (MiniLM's tokenizer, [CLS] and [SEP] included)'."""
+    from jepa_lite.data import builtin_labelled_corpus
+
+    assert "480 short sentences are about 9,000\ntokens (MiniLM's tokenizer" in markdown("05_training.ipynb")
+    texts, _ = builtin_labelled_corpus()
+    tok = explore.load_tokenizer("minilm")
+    assert len(texts) == 480 and 8_500 <= sum(len(tok(t)["input_ids"]) for t in texts) <= 9_500
+
+
+def test_05_the_tiny_run_dips_early_recovers_and_never_warns():
+    """05 § 7: std drops over the first few dozen steps, then climbs back; no collapse warning (fast mode's run)."""
+    from jepa_lite.runs import one_thread
+    from jepa_lite.train import TrainConfig, Trainer
+
+    assert "so it printed no warning" in markdown("05_training.ipynb")
+    with one_thread():
+        h = Trainer(TrainConfig.smoke(steps=100, log_every=10, save_path=None, progress=False), log=lambda s: None).fit()
+    low = min(range(len(h["std"])), key=lambda i: h["std"][i])
+    assert 10 < h["step"][low] <= 60 and h["std"][-1] > 1.5 * h["std"][low]
+    assert all(collapse_warning({k: h[k][i] for k in ("std", "rank", "mean_cos")}) is None for i in range(len(h["step"])))
