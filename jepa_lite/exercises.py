@@ -196,6 +196,8 @@ def _final(metric: str, steps: int = 200, **settings) -> float:
     return final_metrics(run_history(steps=steps, **settings))[metric]
 
 
+EXPERIMENTS = ("01.4", "02.5", "03.4", "04.4", "05.5")  # the experiment exercises below
+
 EXERCISES.update({
     "01.4": Exercise(
         "Run § 3's comparison with mask_ratio = 0.15 instead of 0.3: what fraction does the overshooting scheme hide?",
