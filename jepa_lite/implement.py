@@ -438,26 +438,31 @@ def _two_runs(fn, n_steps=1, grad_clip=None, m=None):
         trainer.config = dataclasses.replace(config, grad_clip=grad_clip)
     if m is not None:
         trainer.momentum = lambda step: m
-    results = []
     try:
-        for side in ("library", "student"):
-            _restore(trainer, _LAB["state"])
-            torch.manual_seed(0)
-            losses, grads_on_target = [], False
-            for s in range(n_steps):
-                batch = trainer.get_batch(s)
-                if side == "library":
-                    loss = trainer.train_step(batch)
-                else:
-                    loss = fn(trainer.model, trainer.optimizer, batch, trainer.momentum(s), trainer.config.grad_clip)
-                    trainer.scheduler.step()
-                grads_on_target |= any(p.grad is not None for p in trainer.model.target_encoder.parameters())
-                losses.append(float(loss) if loss is not None else None)
-            params = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
-            results.append({"losses": losses, "params": params, "grads_on_target": grads_on_target})
+        return _library_and_student(trainer, fn, n_steps)
     finally:
         trainer.config, trainer.momentum = config, momentum
         _restore(trainer, _LAB["state"])
+
+
+def _library_and_student(trainer, fn, n_steps):
+    """Both sides of `_two_runs`, each from the saved state with the same seed (dropout)."""
+    results = []
+    for side in ("library", "student"):
+        _restore(trainer, _LAB["state"])
+        torch.manual_seed(0)
+        losses, grads_on_target = [], False
+        for s in range(n_steps):
+            batch = trainer.get_batch(s)
+            if side == "library":
+                loss = trainer.train_step(batch)
+            else:
+                loss = fn(trainer.model, trainer.optimizer, batch, trainer.momentum(s), trainer.config.grad_clip)
+                trainer.scheduler.step()
+            grads_on_target |= any(p.grad is not None for p in trainer.model.target_encoder.parameters())
+            losses.append(float(loss) if loss is not None else None)
+        params = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+        results.append({"losses": losses, "params": params, "grads_on_target": grads_on_target})
     return results
 
 
@@ -520,15 +525,16 @@ def first_failure(exercise_id: str, fn: Callable):
     """(index, Property, what was seen) of the first property `fn` breaks, or None if all hold.
     Raises NotImplementedError when fn is still the stub."""
     ex = get_coding_exercise(exercise_id)
-    for i, prop in enumerate(ex.properties):
-        try:
-            seen = prop.check(fn)
-        except NotImplementedError:
-            raise
-        except Exception as e:  # the student's code raised: that is what was seen
-            seen = f"your function raised {type(e).__name__}: {e}"
-        if seen is not None:
-            return i, prop, seen
+    with torch.random.fork_rng(devices=[]):  # checks draw random numbers; the notebook's stream stays as it was
+        for i, prop in enumerate(ex.properties):
+            try:
+                seen = prop.check(fn)
+            except NotImplementedError:
+                raise
+            except Exception as e:  # the student's code raised: that is what was seen
+                seen = f"your function raised {type(e).__name__}: {e}"
+            if seen is not None:
+                return i, prop, seen
     return None
 
 

@@ -203,3 +203,11 @@ def test_an_exception_in_the_students_code_is_reported_as_the_failing_property()
 
     i, prop, seen = implement.first_failure("03.3", broken)
     assert i == 0 and "ValueError: oops" in seen
+
+
+def test_a_check_leaves_the_notebooks_random_stream_alone():
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    implement.check_function("05.4", solutions.train_step_solution)
+    implement.check_function("04.3", solutions.masked_cosine_loss_solution)
+    assert torch.equal(torch.random.get_rng_state(), before)
