@@ -108,3 +108,22 @@ def test_05_the_tiny_run_dips_early_recovers_and_never_warns():
     low = min(range(len(h["std"])), key=lambda i: h["std"][i])
     assert 10 < h["step"][low] <= 60 and h["std"][-1] > 1.5 * h["std"][low]
     assert all(collapse_warning({k: h[k][i] for k in ("std", "rank", "mean_cos")}) is None for i in range(len(h["step"])))
+
+
+def test_04_exercise_4_the_l2_run_is_rescued_by_a_slower_target():
+    """Exercise 04.4's answer text: the L2 run near collapse at m = 0.9 is healthy at m = 0.99."""
+    from jepa_lite.exercises import EXERCISES
+
+    assert "near collapse at m = 0.9 (§ 4) is healthy at m = 0.99" in EXERCISES["04.4"].why
+    near = final_metrics(run_history(loss="l2", ema_m=0.9, steps=200))
+    rescued = final_metrics(run_history(loss="l2", ema_m=0.99, steps=200))
+    assert near["std"] < 1.5 * CollapseThresholds().min_std and collapse_warning(rescued) is None and rescued["std"] > 0.5
+
+
+def test_05_exercise_5_spans_and_single_tokens_end_close_together():
+    """Exercise 05.5's answer text: 'the two runs end within a few thousandths of each other' (fast mode's 100 steps)."""
+    from jepa_lite.exercises import EXERCISES
+
+    assert "within a few thousandths of each other" in EXERCISES["05.5"].why
+    spans, single = (final_metrics(run_history(mean_span_len=s, steps=100))["loss"] for s in (5.0, 1.0))
+    assert abs(spans - single) < 0.005
