@@ -143,7 +143,7 @@ def run_notebook(page, url, token, name):
     page.wait_for_function(KERNEL_IDLE, timeout=90_000, polling=250)
     # run all; the command's promise resolves when the last cell finishes (False on error)
     page.evaluate("async () => await window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_function(KERNEL_IDLE, timeout=300_000, polling=500)
+    page.wait_for_function(KERNEL_IDLE, timeout=600_000, polling=500)
     return page.evaluate(OUTPUTS)
 
 
