@@ -39,6 +39,7 @@ import argparse
 import contextlib
 import io
 import json
+import math
 import os
 import random
 import subprocess
@@ -53,8 +54,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import TokenizedCorpus, builtin_corpus, make_batch, step_generator
-from .train import TrainConfig, Trainer, pick_device
+from .data import DataError, TokenizedCorpus, builtin_corpus, make_batch, step_generator
+from .encoders import BackboneError
+from .errors import ConfigError
+from .train import TrainConfig, Trainer, _Parser, pick_device
 
 PEAK_BF16_TFLOPS = {"H100 SXM": 989.4, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "A10": 125.0}
 
@@ -325,13 +328,70 @@ def run_worker(kind: str, args, data_file: str) -> Dict:
     if args.profile and kind == "fast":
         cmd += ["--profile", args.profile]
     r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"error: the {kind} worker failed:\n{r.stderr[-2000:]}")
+    if r.returncode != 0:  # its last line: the worker's own `error:` line, or the end of a traceback
+        last = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1].removeprefix("error: ")
+        raise BenchError(f"the {kind} worker failed: {last}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+class BenchError(RuntimeError):
+    """A benchmark that cannot run (or a worker that failed); one line."""
+
+
+SECTIONS = ("masking", "train", "corpus", "original")
+MAX_LINES = 10_000_000  # generated text lines; each takes ~1 KB in memory (text + token ids)
+
+
+def check_common_args(args) -> None:
+    """ConfigError (one line) for the flags every objective reads."""
+    from .validation import check_int_range
+
+    for name, lo in (("batch_size", 1), ("max_length", 4), ("steps", 1), ("warmup", 0)):
+        check_int_range(name, getattr(args, name), lo, 2**31 - 1)
+    pick_device(args.device)
+    if args.peak_tflops is not None and not (math.isfinite(args.peak_tflops) and args.peak_tflops > 0):
+        raise ConfigError(f"peak_tflops must be a positive number; got {args.peak_tflops}")
+
+
+def check_args(args) -> None:
+    """ConfigError (one line) for any flag of the masked-span bench that cannot work, before any
+    work: the training flags as `TrainConfig` checks them, then the bench's own."""
+    from .validation import check_fits_in_memory, check_int_range
+
+    check_common_args(args)
+    TrainConfig(
+        model_name=args.model, batch_size=args.batch_size, max_length=args.max_length, steps=args.warmup + args.steps,
+        device=args.device, precision=args.precision, save_path=None,
+    ).validate()  # fmt: skip
+    check_int_range("lines", args.lines, 1, MAX_LINES)
+    check_int_range("mask_batch", args.mask_batch, 1)
+    skip = set(filter(None, args.skip.split(",")))
+    if "masking" not in skip and 50 * args.mask_batch > args.lines:
+        raise ConfigError(f"the masking measurement takes 50 batches of --mask_batch {args.mask_batch} lines: --lines must be at least {50 * args.mask_batch}; got {args.lines}")
+    original_steps = min(args.warmup, 10) + args.steps
+    if not {"train", "original"} & skip and args.batch_size * original_steps > args.lines:
+        raise ConfigError(f"the original loop reads each line once: --lines must be at least batch_size × (warm-up + steps) = {args.batch_size * original_steps}; got {args.lines}")
+    unknown = skip - set(SECTIONS)
+    if unknown:
+        raise ConfigError(f"--skip knows {', '.join(SECTIONS)}; got {', '.join(sorted(unknown))}")
+    if args.profile and (Path(args.profile).is_dir() or not Path(args.profile).resolve().parent.is_dir()):
+        raise ConfigError(f"--profile {args.profile}: give a file name in an existing folder")
+    if args.profile and Path(args.profile).exists():
+        raise ConfigError(f"--profile {args.profile} exists; the bench does not replace files: give a new name")
+    check_fits_in_memory(1000 * args.lines, torch.device("cpu"), f"--lines {args.lines}", "lower --lines")
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m jepa_lite.bench", description=__doc__.split("\n\n")[0])
+    """The benchmark's command line; a bad flag or a failed worker ends in one `error:` line, exit 2."""
+    try:
+        return _main(argv)
+    except (ConfigError, DataError, BackboneError, BenchError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(argv=None) -> int:
+    p = _Parser(prog="python -m jepa_lite.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="backbone as in jepa_lite.train (default: the offline MiniLM-L6)")
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--max_length", type=int, default=128)
@@ -353,7 +413,9 @@ def main(argv=None) -> int:
     p.add_argument("--_data", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.objective == "paired" or (args._worker or "").startswith("paired:"):
+        check_common_args(args)
         return paired_main(args)
+    check_args(args)
 
     if args._worker:
         texts = Path(args._data).read_text(encoding="utf-8").splitlines()
@@ -514,7 +576,8 @@ def paired_main(args) -> int:
                 cmd += [f"--{k}", str(getattr(args, k))]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
-            raise SystemExit(f"error: the paired worker '{name}' failed:\n{r.stderr[-2000:]}")
+            last = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1].removeprefix("error: ")
+            raise BenchError(f"the paired worker '{name}' failed: {last}")
         results[name] = json.loads(r.stdout.strip().splitlines()[-1])
     base = results["lm_only"]
     peak = peak_tflops(device, args.peak_tflops)

@@ -19,6 +19,7 @@ from typing import List, Optional, Sequence
 
 from .causal_lm import CausalLMError, count_parameters
 from .checkpoint import CheckpointError
+from .checkpoint import check_save_path as kit_check_save_path
 from .errors import ConfigError
 from .paired import PairedConfig, PairedTrainer, check_compatible, load_paired_checkpoint
 from .pairs import PairsError
@@ -72,7 +73,10 @@ def config_from_args(given: dict) -> PairedConfig:
 def check_save_path(config: PairedConfig) -> None:
     """A checkpoint path may replace only a jepa_lite.paired checkpoint (never someone else's file)."""
     path = config.save_path
-    if not path or path == config.resume:
+    if not path:
+        return
+    if path == config.resume:
+        kit_check_save_path(path, overwrite=True)  # the kit's file rules (checkpoint.py): e.g. not read-only
         return
     p = Path(path)
     if p.is_dir():
@@ -84,6 +88,7 @@ def check_save_path(config: PairedConfig) -> None:
             raise ConfigError(f"--save_path {p} exists and is not a checkpoint of jepa_lite.paired; choose another path") from None
     if p.parent.exists() and not p.parent.is_dir():
         raise ConfigError(f"--save_path {p}: {p.parent} is not a folder")
+    kit_check_save_path(path, overwrite=True)  # the kit's file rules (checkpoint.py): devices, read-only files and folders, …
 
 
 def report(trainer: PairedTrainer) -> List[str]:

@@ -18,6 +18,7 @@ from .errors import ConfigError
 from .pairs import Pair, PairsError, load_jsonl, regex_pairs
 from .precision import resolve_precision
 from .train import pick_device
+from .validation import SEED_MAX, check_int_range, check_types
 
 KIND = "paired"  # the "kind" of this trainer's checkpoints (jepa_lite.train writes "masked_span")
 
@@ -66,6 +67,8 @@ class PairedConfig:
 
     def validate(self) -> None:
         """Raise ConfigError with a one-line message for any setting that cannot work."""
+        check_types(self)  # every field's type from its annotation, finite floats, 64-bit integers (validation.py)
+        check_int_range("seed", self.seed, 0, SEED_MAX)
         for name in ("n_train", "n_test", "batch_size", "log_every", "max_length", "monitor_size", "grad_accum"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
