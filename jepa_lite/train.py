@@ -385,7 +385,9 @@ class Trainer:
 
     def get_batch(self, step: int) -> Batch:
         """The batch of optimizer step `step`, on the training device: a pure function of (seed, step)."""
-        batch, self._loss_weight[step] = shard(self.plan[step], self.dist)  # this rank's rows of the global batch
+        batch, weight = shard(self.plan[step], self.dist)  # this rank's rows of the global batch
+        if self.dist.enabled:
+            self._loss_weight[step] = weight  # read by train_step (distributed.py: why)
         return batch.to(self.device)
 
     def train_step(self, batch: Batch) -> torch.Tensor:
