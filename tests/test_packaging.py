@@ -30,7 +30,24 @@ def test_ci_runs_the_readme_test_command():
     after_marker = readme.split("<!-- test-command", 1)[1]
     command = re.search(r"```bash\n(.+?)\n```", after_marker, re.S).group(1).strip()
     assert "pytest" in command and "torch==2.13.0" in command
+    assert "JEPA_LITE_FAST=1 .venv/bin/python -m pytest" in command  # fast mode set in the command itself
     # .ci/run must extract exactly that line
     awk = re.search(r"cmd=\$\((awk .+?README\.md)\)", (ROOT / ".ci" / "run").read_text(), re.S).group(1)
     extracted = subprocess.run(["bash", "-c", awk], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     assert extracted == command
+
+
+def test_ci_leaves_fast_mode_to_the_readme_command():
+    """CI must not switch fast mode on behind the command's back: what the README says is what runs."""
+    run = (ROOT / ".ci" / "run").read_text()
+    assert not re.search(r"^\s*export JEPA_LITE_FAST", run, re.M)
+    assert re.search(r"^unset JEPA_LITE_FAST", run, re.M)
+
+
+def test_quick_start_opens_the_course_with_the_launcher():
+    readme = (ROOT / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    run_kit = re.search(r"\*\*Run the kit\*\*.*?```bash\n(.+?)\n```", quick, re.S).group(1)
+    assert run_kit.endswith(".venv/bin/python -m jepa_lite.lab")
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["jepa-lite-lab"] == "jepa_lite.lab:main"
