@@ -51,3 +51,30 @@ def test_quick_start_opens_the_course_with_the_launcher():
     assert run_kit.endswith(".venv/bin/python -m jepa_lite.lab")
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["jepa-lite-lab"] == "jepa_lite.lab:main"
+
+
+def floors_file() -> dict:
+    lines = (ROOT / ".ci" / "floors.txt").read_text().splitlines()
+    return dict(line.strip().split("==") for line in lines if line.strip() and not line.startswith("#"))
+
+
+def test_floors_script_installs_exactly_the_declared_floors():
+    """.ci/floors.sh installs .ci/floors.txt; each of its versions is the `>=` floor pyproject.toml
+    and environment.yml declare, so the floors that are declared are the floors that were run."""
+    from packaging.version import Version
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"]) + [r for g in project["optional-dependencies"].values() for r in g if not r.startswith("jepa_lite")]
+    declared = {}
+    for req in reqs:
+        m = re.fullmatch(r"([A-Za-z0-9_.-]+)>=([0-9.]+)", req.split(";")[0].strip())
+        assert m, f"{req}: every requirement has one floor, `name>=version`"
+        declared[m.group(1).lower()] = Version(m.group(2))
+    floors = {k.lower(): Version(v) for k, v in floors_file().items()}
+    assert floors == declared
+    env = (ROOT / "environment.yml").read_text()
+    for name, version in declared.items():
+        conda = CONDA_NAMES.get(name, name)
+        m = re.search(rf"^\s*- {re.escape(conda)}>=([0-9.]+)", env, re.M)
+        assert m and Version(m.group(1)) == version, f"environment.yml: {conda} should be >={version}"
+    assert "FLOORS=.ci/floors.txt" in (ROOT / ".ci" / "floors.sh").read_text()
