@@ -45,7 +45,7 @@ def test_auto_on_an_old_gpu_means_fp16_with_loss_scaling(on_a_t4):
 
 
 def test_cpu_auto_stays_fp32_without_a_scaler():
-    t = Trainer(quiet(steps=1, save_path=None), log=lambda s: None)
+    t = Trainer(quiet(steps=1, device="cpu", save_path=None), log=lambda s: None)
     assert t.precision == P.FP32 and t.autocast_dtype is None and t.scaler is None
     assert t.state()["scaler"] is None
 
