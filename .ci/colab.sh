@@ -30,7 +30,7 @@ echo "+ the Colab cell's install: pip install -e ."
 changed=0
 while read -r pin; do
   name=${pin%%==*}
-  now=$(grep -i "^${name}==" "$VENV/after.txt" || true)
+  now=$(tr "_" "-" < "$VENV/after.txt" | grep -i "^${name}==" || true)
   if [ "${now,,}" != "${pin,,}" ]; then echo "changed by the install: $pin -> ${now:-removed}" >&2; changed=1; fi
 done < <(grep -v '^#' "$PINS" | grep .)
 [ "$changed" = 0 ] || exit 3

@@ -25,7 +25,7 @@ echo "+ floors: $(grep -v '^#' "$FLOORS" | tr '\n' ' ')"
 "${pip[@]}" install -q -c "$FLOORS" -e ".[dev]"
 # every floor must be what got installed (a constraint alone would also accept a missing package)
 while read -r floor; do
-  got=$("${pip[@]}" freeze | grep -i "^${floor%%==*}==" || true)
+  got=$("${pip[@]}" freeze | tr "_" "-" | grep -i "^${floor%%==*}==" || true)
   [ "${got,,}" = "${floor,,}" ] || { echo "floors.sh: wanted $floor, installed ${got:-nothing}" >&2; exit 3; }
 done < <(grep -v '^#' "$FLOORS" | grep .)
 echo "+ installed exactly the floors"
