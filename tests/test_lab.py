@@ -81,8 +81,9 @@ def become(user: str):
     return preexec
 
 
-def launch_and_check(tmp_path: Path, user: str | None = None) -> str:
-    """Start the launcher (as `user` if given), check the server, stop it; return its log."""
+def launch_and_check(tmp_path: Path, user: str | None = None, in_browser=None) -> str:
+    """Start the launcher (as `user` if given), check the server, call `in_browser(base_url, token)`
+    if given, stop it; return its log."""
     home = tmp_path / "home"
     home.mkdir()
     if user is not None:
@@ -95,7 +96,7 @@ def launch_and_check(tmp_path: Path, user: str | None = None) -> str:
                JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))  # fmt: skip
     preexec = become(user) if user is not None else None
     port, token = _free_port(), secrets.token_hex(16)
-    cmd = [sys.executable, "-m", "jepa_lite.lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+    cmd = [sys.executable, "-m", "jepa_lite.lab", "--no-browser", "--ServerApp.ip=127.0.0.1", "--LabApp.expose_app_in_browser=True",
            f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]  # fmt: skip
     log_path = tmp_path / "lab.log"
     with open(log_path, "wb") as log:
@@ -121,6 +122,8 @@ def launch_and_check(tmp_path: Path, user: str | None = None) -> str:
             assert schema["fetchNews"]["default"] == "false" and schema["checkForUpdates"]["default"] is False
             status, _, body = _get(f"{base}/api/contents/{lab.FIRST_NOTEBOOK}?content=0&token={token}")
             assert status == 200, "the server's folder is not the course's notebooks/"
+            if in_browser is not None:
+                in_browser(base, token)
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -157,3 +160,35 @@ def test_launcher_as_an_ordinary_user_needs_no_allow_root():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     assert "--allow-root" not in log.splitlines()[0]
+
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def test_in_the_browser_the_course_opens_at_00_without_the_news_question(tmp_path):
+    """What the student sees: the 00 notebook open, and no "get notified about official Jupyter
+    news?" notification (a plain `jupyter lab` with fresh settings shows it, bottom right)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (the dev extra)")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+
+    def look(base, token):
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, timeout=60_000,
+                                         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])  # fmt: skip
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else r.abort())
+                page.goto(f"{base}/?token={token}", wait_until="domcontentloaded", timeout=60_000)
+                page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=120_000, polling=250)
+                page.evaluate("async () => await window.jupyterapp.restored")
+                title = page.evaluate("() => window.jupyterapp.shell.currentWidget.title.label")
+                assert title == lab.FIRST_NOTEBOOK
+                # the question is asked once the app is restored and the settings are loaded
+                page.wait_for_function("() => !!window.jupyterapp.serviceManager.settings", timeout=30_000)
+                page.wait_for_timeout(3000)
+                assert "official Jupyter news" not in page.locator("body").inner_text()
+            finally:
+                browser.close()
+
+    launch_and_check(tmp_path, in_browser=look)
