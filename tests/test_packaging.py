@@ -78,3 +78,9 @@ def test_floors_script_installs_exactly_the_declared_floors():
         m = re.search(rf"^\s*- {re.escape(conda)}>=([0-9.]+)", env, re.M)
         assert m and Version(m.group(1)) == version, f"environment.yml: {conda} should be >={version}"
     assert "FLOORS=.ci/floors.txt" in (ROOT / ".ci" / "floors.sh").read_text()
+
+
+def test_readme_states_the_declared_python():
+    floor = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert floor.startswith(">=")
+    assert f"You need Python {floor[2:]} or newer" in (ROOT / "README.md").read_text()
