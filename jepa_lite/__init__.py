@@ -14,9 +14,12 @@ Modules, one concept each (the notebooks import from them):
 
 The paper's own objective (notebook 06): next-token loss + λ·JEPA between two natural views
     pairs        (Text, Code) pairs: the built-in regex grammar, the paper's JSONL format
-    causal_lm    a causal LM from transformers (tiny random Llama, or any named one) and its tokenizer
-    paired       L = γ·L_LM + λ·(1 − cos(Pred(Enc(Text)), Enc(Code))), [PRED] tokens, loss dropout,
-                 exact-match evaluation, and the CLI `python -m jepa_lite.paired`
+    causal_lm    a causal LM from transformers (tiny random Llama, random:llama-135m, a kept folder, or
+                 any named one), its tokenizer with [SEP] and [PRED_1]…[PRED_16], save_pretrained folders
+    paired       L = γ·L_LM + λ·(1 − cos(Pred(Enc(Text)), Enc(Code))), loss dropout, gradient accumulation,
+                 checkpoints and exact resume, exact-match evaluation (`python -m jepa_lite.paired`)
+    paired_rows  the LM row, Text view and Code view of a pair, and their packed (block-causal) form
+    paired_config  PairedConfig, the pairs, which checkpoints resume; paired_cli  the command line
 
 The course's helpers (used by the notebooks, built on the modules above):
     course       set-up, fast mode (JEPA_LITE_FAST=1), Colab detection, the repository address

@@ -7,13 +7,21 @@
 | "tiny" (default)             | a Llama-style causal LM with random weights, 4 layers,    | no: the tokenizer is built here, |
 |                              | hidden 128 (≈ 0.9 M parameters), and a byte-level         | from your texts, in well under a |
 |                              | tokenizer whose vocabulary is built from `texts`          | second                           |
+| "random:llama-135m"          | random weights in the shape of SmolLM2-135M (30 layers,   | no: same local tokenizer         |
+|                              | hidden 576, 9 heads, 3 KV heads), for GPU runs and the    |                                  |
+|                              | benchmark                                                 |                                  |
+| a folder written by          | the fine-tuned model and tokenizer of an earlier run      | no                               |
+| `--save_dir` (save_pretrained)|                                                          |                                  |
 | a hub name or a local folder | that causal LM and its tokenizer, e.g. "gpt2",            | only for a hub name you give     |
 |                              | "HuggingFaceTB/SmolLM2-135M"                              |                                  |
 
 Every tokenizer gets the kit's special tokens: `[SEP]` (the end of Text, where Code begins) and
-`[PRED]` (the predictor tokens appended to Text), plus `[PAD]`, `[BOS]` and `[EOS]` where it lacks
-them; the model's embedding matrix grows to match. Regexes are case- and symbol-sensitive, so
-`check_round_trip` refuses a tokenizer that does not give back exactly the Code it was given.
+the k ≤ 16 distinct predictor tokens `[PRED_1]` … `[PRED_16]` appended to Text (distinct, as the
+official code's `<|predictor_1|>` … : each predictor position has its own learned embedding), plus
+`[PAD]`, `[BOS]` and `[EOS]` where it lacks them; the model's embedding matrix grows to match. A
+folder saved by `save_pretrained` keeps them as special tokens, so reloading it adds nothing and the
+ids stay the same. Regexes are case- and symbol-sensitive, so `check_round_trip` refuses a tokenizer
+that does not give back exactly the Code it was given.
 """
 
 from __future__ import annotations
@@ -26,8 +34,12 @@ import torch
 
 from .encoders import _first_line, local_or_hub
 
-SEP, PRED = "[SEP]", "[PRED]"
+MAX_PREDICTORS = 16  # the config's limit on k
+SEP = "[SEP]"
+PREDS = tuple(f"[PRED_{i}]" for i in range(1, MAX_PREDICTORS + 1))  # [PRED_1] … [PRED_16]
+PRED = PREDS[0]  # the first predictor token (k = 1 uses only it)
 PAD, BOS, EOS = "[PAD]", "[BOS]", "[EOS]"
+RANDOM_SIZES = ("random:llama-135m",)
 
 
 class CausalLMError(ValueError):
@@ -44,6 +56,16 @@ class TinyLMConfig:
     mlp: int = 384  # hidden size of each block's gated MLP
     max_len: int = 256  # longest sequence the rotary embeddings are set up for
     min_count: int = 3  # a pre-token (word, number, run of symbols) seen this often gets its own id
+    kv_heads: Optional[int] = None  # key/value heads (grouped-query attention); None = heads
+    rope_theta: float = 10_000.0  # base of the rotary position embeddings
+
+
+def llama_135m() -> TinyLMConfig:
+    """SmolLM2-135M's shape (HuggingFaceTB/SmolLM2-135M config.json): 30 blocks, hidden 576, 9 query
+    heads and 3 key/value heads, MLP 1536, rotary base 100,000, tied embeddings. Only the vocabulary
+    differs: it is the kit's local tokenizer, so ~106 M parameters instead of 135 M (SmolLM2's
+    49,152-token embedding is 28 M of them)."""
+    return TinyLMConfig(dim=576, layers=30, heads=9, kv_heads=3, mlp=1536, max_len=2048, rope_theta=100_000.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,7 +94,7 @@ def build_pair_tokenizer(texts: Sequence[str], min_count: int = 3):
     core.pre_tokenizer = split
     core.decoder = decoders.ByteLevel()
     return PreTrainedTokenizerFast(tokenizer_object=core, pad_token=PAD, bos_token=BOS, eos_token=EOS,
-                                   extra_special_tokens=[SEP, PRED])
+                                   extra_special_tokens=[SEP, *PREDS])
 
 
 def add_pair_tokens(tokenizer) -> int:
@@ -81,7 +103,7 @@ def add_pair_tokens(tokenizer) -> int:
     missing = {k: v for k, v in (("pad_token", PAD), ("bos_token", BOS), ("eos_token", EOS)) if getattr(tokenizer, k) is None}
     if missing:
         added += tokenizer.add_special_tokens(missing)
-    new = [t for t in (SEP, PRED) if t not in tokenizer.get_vocab()]
+    new = [t for t in (SEP, *PREDS) if t not in tokenizer.get_vocab()]
     if new:
         added += tokenizer.add_tokens(new, special_tokens=True)  # special: never split, skipped by decode
     return added
@@ -109,11 +131,21 @@ def tiny_causal_lm(tokenizer, config: Optional[TinyLMConfig] = None):
     c = config or TinyLMConfig()
     hf = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=c.dim, intermediate_size=c.mlp, num_hidden_layers=c.layers,
-        num_attention_heads=c.heads, num_key_value_heads=c.heads, max_position_embeddings=c.max_len,
+        num_attention_heads=c.heads, num_key_value_heads=c.kv_heads or c.heads, max_position_embeddings=c.max_len,
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=True,
+        tie_word_embeddings=True, rope_theta=c.rope_theta,
     )
-    return LlamaForCausalLM(hf)
+    model = LlamaForCausalLM(hf)
+    set_generation_ids(model, tokenizer)
+    return model
+
+
+def set_generation_ids(model, tokenizer) -> None:
+    """Make `model.generate` stop at the kit's [EOS] and pad with [PAD] on its own, so that a saved
+    folder decodes like the kit with plain `transformers` (generation_config.json)."""
+    ids = pair_token_ids(tokenizer)
+    for cfg in (model.config, model.generation_config):
+        cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = ids["eos"], ids["pad"], ids["bos"]
 
 
 def load_causal_lm(name: str = "tiny", texts: Sequence[str] = (), codes: Sequence[str] = (),
@@ -127,10 +159,12 @@ def load_causal_lm(name: str = "tiny", texts: Sequence[str] = (), codes: Sequenc
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    if name == "tiny":
-        cfg = tiny or TinyLMConfig()
+    if name == "tiny" or name in RANDOM_SIZES:
+        cfg = (tiny or TinyLMConfig()) if name == "tiny" else llama_135m()
         tokenizer = build_pair_tokenizer(texts, cfg.min_count)
         model = tiny_causal_lm(tokenizer, cfg)
+    elif name.startswith("random:"):
+        raise CausalLMError(f"unknown random model '{name}'; use tiny or {', '.join(RANDOM_SIZES)}")
     else:
         local_only = local_or_hub(name, CausalLMError, 'use the default model "tiny"')
         try:
@@ -140,19 +174,67 @@ def load_causal_lm(name: str = "tiny", texts: Sequence[str] = (), codes: Sequenc
             raise CausalLMError(f"could not load the causal LM '{name}': {_first_line(e)}") from None
         if add_pair_tokens(tokenizer):
             model.resize_token_embeddings(len(tokenizer))
+        set_generation_ids(model, tokenizer)
     check_round_trip(tokenizer, codes)
     return model, tokenizer
 
 
 def pair_token_ids(tokenizer) -> dict:
-    """The ids the paired objective needs: pad, bos, eos, sep and pred."""
+    """The ids the paired objective needs: pad, bos, eos, sep; "preds" = the ids of [PRED_1] …
+    [PRED_16] in order, "pred" = the first of them."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    preds = [tokenizer.convert_tokens_to_ids(t) for t in PREDS]
     ids = {"pad": tokenizer.pad_token_id, "bos": tokenizer.bos_token_id, "eos": tokenizer.eos_token_id,
-           "sep": tokenizer.convert_tokens_to_ids(SEP), "pred": tokenizer.convert_tokens_to_ids(PRED)}
-    if None in ids.values():
-        raise CausalLMError(f"the tokenizer lacks some of the special tokens {PAD} {BOS} {EOS} {SEP} {PRED}: {ids}")
-    return ids
+           "sep": tokenizer.convert_tokens_to_ids(SEP), "pred": preds[0]}
+    if None in ids.values() or None in preds or (unk is not None and unk in [ids["sep"], *preds]):
+        raise CausalLMError(f"the tokenizer lacks some of the special tokens {PAD} {BOS} {EOS} {SEP} {PREDS[0]}…{PREDS[-1]}")
+    if len(set(preds)) != len(preds):
+        raise CausalLMError("the predictor tokens [PRED_1] … [PRED_16] must be distinct tokens")
+    return {**ids, "preds": preds}
 
 
 def count_parameters(model: torch.nn.Module) -> int:
     """Number of distinct trainable parameters (tied weights counted once)."""
     return sum(p.numel() for p in {id(p): p for p in model.parameters() if p.requires_grad}.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# Keeping the result: a folder that plain `transformers` reloads
+# ---------------------------------------------------------------------------------------------
+KIT_FILE = "jepa_lite_paired.json"  # marks a folder written by `save_model_folder`
+
+
+def check_save_dir(path) -> None:
+    """CausalLMError unless `path` may receive a model: absent, an empty folder, or a folder that
+    `save_model_folder` wrote before (which it then replaces). Anything else is the user's."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.exists():
+        if p.parent.exists() and not p.parent.is_dir():
+            raise CausalLMError(f"--save_dir {p}: {p.parent} is not a folder")
+        return
+    if not p.is_dir():
+        raise CausalLMError(f"--save_dir {p} exists and is a file, not a model folder; choose another --save_dir")
+    if any(p.iterdir()) and not (p / KIT_FILE).is_file():
+        raise CausalLMError(f"--save_dir {p} exists and is not a model folder written by jepa_lite (no {KIT_FILE}); "
+                            "choose a new or empty folder")
+
+
+def save_model_folder(model, tokenizer, path, meta: dict) -> None:
+    """Write `model` (safetensors) and `tokenizer` with `save_pretrained`, plus `meta` (what trained
+    it) in jepa_lite_paired.json. `AutoModelForCausalLM.from_pretrained(path)` and
+    `AutoTokenizer.from_pretrained(path)` load it back without the kit; the kit reads its special
+    tokens back from the tokenizer (`pair_token_ids`)."""
+    import json
+    from pathlib import Path
+
+    check_save_dir(path)
+    p = Path(path)
+    p.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(p, safe_serialization=True)
+    tokenizer.save_pretrained(p)
+    ids = pair_token_ids(tokenizer)
+    tokens = {"sep": SEP, "preds": list(PREDS), "pad": tokenizer.pad_token, "bos": tokenizer.bos_token, "eos": tokenizer.eos_token}
+    info = {"format": "jepa_lite-paired-model-v1", "special_tokens": tokens, "ids": ids, **meta}
+    (p / KIT_FILE).write_text(json.dumps(info, indent=1, default=str) + "\n", encoding="utf-8")

@@ -70,7 +70,10 @@ def load_text_file(path: str | os.PathLike, max_lines: Optional[int] = None) -> 
         raise DataError(f"text file not found: {p}")
     if not p.is_file():
         raise DataError(f"text file is not a regular file: {p}")
-    raw = p.read_bytes()
+    try:
+        raw = p.read_bytes()
+    except OSError as e:  # no permission, an I/O error, …
+        raise DataError(f"cannot read the text file {p}: {e.strerror or e}") from None
     if b"\x00" in raw[:65536]:
         raise DataError(f"{p} looks like a binary file (it contains NUL bytes); give a UTF-8 text file, one example per line")
     try:

@@ -99,7 +99,7 @@ def svd_spectrum(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Singular values of X − Y, largest first: (min(N, D),).
 
     Small values everywhere mean Text and Code land in nearly the same place; the LLM-JEPA paper
-    (arXiv 2509.14252, Fig. 4) finds them orders of magnitude smaller with the JEPA term.
+    (arXiv 2509.14252, Fig. 3 left) finds them orders of magnitude smaller with the JEPA term.
     """
     return torch.linalg.svdvals((x - y).double()).float()
 
@@ -111,7 +111,8 @@ def linear_map_residual(x: torch.Tensor, y: torch.Tensor) -> Dict[str, float]:
     Returns {"residual": ‖XW − Y‖_F, "relative": ‖XW − Y‖_F / ‖Y − mean(Y)‖_F}. The paper
     (Table 14) reports the residual falling from thousands to single digits with the JEPA term;
     "relative" does not depend on the scale of the embeddings, so two models can be compared.
-    Needs N > D rows for the fit to mean anything.
+    Fitted and scored on the same rows: with N ≤ D rows it is 0 on any data, and a collapsed model
+    scores near 0 too. Prefer `heldout_linear_map` / `pair_geometry`, which cannot mislead that way.
     """
     x, y = x.double(), y.double()
     w = torch.linalg.lstsq(x, y, driver="gelsd").solution  # (D, D)
@@ -128,3 +129,76 @@ def pca_2d(*views: torch.Tensor) -> list:
     _, _, vh = torch.linalg.svd(z - mean, full_matrices=False)
     axes = vh[:2].T  # (D, 2)
     return [((v.double() - mean) @ axes).float() for v in views]
+
+
+@torch.no_grad()
+def heldout_linear_map(x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> Dict[str, Optional[float]]:
+    """The best affine map Enc(Text) → Enc(Code), fitted on one half of the pairs and scored on the other.
+
+    W, b = argmin ‖X_fit W + b − Y_fit‖_F (least squares), then on the held-out half
+        residual = ‖X_held W + b − Y_held‖_F,   relative = residual / ‖Y_held − mean(Y_fit)‖_F
+    (relative 1 = no better than predicting the average Code embedding; 0 = a perfect map).
+    "relative_unrelated" is what unrelated views would score: a least-squares fit of D unknowns to
+    n_fit noisy points also fits the noise, and for Gaussian X its held-out error is inflated by
+    (n_fit − 1) / (n_fit − D − 1), so relative ≈ √((n_fit − 1) / (n_fit − D − 1)) (1.04 for 200 pairs
+    in 16 dimensions, 2.7 for 150 pairs in 128). Compare against it, not against 1. With
+    n_fit ≤ D + 1 pairs (D weights and a bias per output) the fit is exact by construction on any
+    data, so both are None and "reason" says why. relative is also None when the held-out Code
+    embeddings have no spread at all (every Code embedded alike: nothing to predict).
+    """
+    n, d = x.shape
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    fit, held = order[: n // 2], order[n // 2:]
+    out: Dict[str, Optional[float]] = {"residual": None, "relative": None, "relative_unrelated": None, "n_fit": len(fit),
+                                       "n_heldout": len(held), "reason": None}
+    if len(fit) <= d + 1 or len(held) == 0:
+        out["reason"] = f"{len(fit)} fitting pairs for {d + 1} unknowns per output: any data fits exactly; needs more than {2 * (d + 1)} pairs"
+        return out
+    x, y = x.double(), y.double()
+    mx, my = x[fit].mean(dim=0), y[fit].mean(dim=0)
+    w = torch.linalg.lstsq(x[fit] - mx, y[fit] - my, driver="gelsd").solution  # (D, D)
+    residual = torch.linalg.norm((x[held] - mx) @ w + my - y[held])
+    spread = torch.linalg.norm(y[held] - my)
+    out["residual"] = float(residual)
+    out["relative_unrelated"] = math.sqrt((len(fit) - 1) / (len(fit) - d - 1))
+    if float(spread) > 1e-12 * max(1.0, float(y.abs().max())):
+        out["relative"] = float(residual / spread)
+    else:
+        out["reason"] = "the held-out Code embeddings are all the same vector (collapse): nothing to predict"
+    return out
+
+
+@torch.no_grad()
+def pair_geometry(x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> Dict[str, object]:
+    """How Enc(Text) (x, (N, D)) and Enc(Code) (y, (N, D)) of the same N pairs sit, in numbers that
+    tell alignment from collapse:
+
+    * retrieval_at_1: share of pairs i whose own Code is the nearest, by cosine, of all N Codes to
+      Text i (ties count against it); chance = 1/N. Collapsed embeddings score chance.
+    * cos_true = mean_i cos(x_i, y_i); cos_shuffled = mean_i cos(x_i, y_π(i)) for a random
+      permutation π without fixed points; cos_gap = cos_true − cos_shuffled. Aligned views: a large
+      gap. Collapse (everything on one vector): both cosines near 1, gap near 0.
+    * residual_heldout, relative_residual_heldout: `heldout_linear_map` (None when it cannot be
+      measured, with the reason in linear_map_note); relative_residual_unrelated: what unrelated
+      views would score with this many pairs.
+    * spectrum: singular values of X − Y, largest first (paper Fig. 3, left).
+
+    The paper's Table 14 residual ‖XW − Y‖ is absolute and fitted on the same pairs it scores: a
+    collapsed model (all X alike, all Y alike) scores ~0 there, as if perfect.
+    """
+    n = x.shape[0]
+    xn, yn = F.normalize(x.double(), dim=-1), F.normalize(y.double(), dim=-1)
+    sim = xn @ yn.T  # (N, N): cos(Text i, Code j)
+    own = sim.diagonal()
+    hits = (sim < own[:, None]).sum(dim=1) == n - 1  # own Code strictly above every other
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(n, generator=g)
+    perm = torch.empty_like(order)
+    perm[order] = torch.roll(order, -1)  # π(order_i) = order_{i+1}: a random permutation with no fixed point
+    cos_true = float(own.mean())
+    cos_shuffled = float((xn * yn[perm]).sum(dim=-1).mean()) if n > 1 else float("nan")
+    lin = heldout_linear_map(x, y, seed)
+    return {"n": n, "retrieval_at_1": float(hits.double().mean()), "chance": 1.0 / n, "cos_true": cos_true,
+            "cos_shuffled": cos_shuffled, "cos_gap": cos_true - cos_shuffled, "residual_heldout": lin["residual"],
+            "relative_residual_heldout": lin["relative"], "relative_residual_unrelated": lin["relative_unrelated"],
+            "linear_map_note": lin["reason"], "spectrum": svd_spectrum(x, y)}

@@ -7,23 +7,27 @@ two views that the data already has — a description (Text) and the program it 
     L = γ · L_LM(Text ⊕ Code) + λ · (1 − cos(Pred(Enc(Text)), Enc(Code)))          (paper, eq. 2)
 
 * L_LM is the ordinary fine-tuning loss: the model reads `[BOS] Text [SEP]` and must produce
-  `Code [EOS]` token by token; only the Code tokens are scored.
-* Enc(x) is the hidden state (last layer) at the last token of x, with x run through the model on
-  its own: Enc(Text) from `[BOS] Text [SEP]`, Enc(Code) from `[BOS] Code [EOS]`.
-* Pred is not a separate network: k special `[PRED]` tokens are appended to Text, and Enc is read at
-  the last of them — the LM itself does the predicting, with its own (tied) weights. k = 0 means no
-  predictor: Enc(Text) is read at `[SEP]`.
+  `Code [EOS]` token by token; by default only the Code tokens are scored (`lm_tokens="all"` scores
+  every token, as the official runs did).
+* Enc(x) is the hidden state (last layer) at the end of x, with x run through the model on its own:
+  Enc(Text) from `[BOS] Text [SEP]`, Enc(Code) from `[BOS] Code [EOS]`, read at the last Code token
+  (`code_position="last"`, the official Llama setting) or at [EOS].
+* Pred is not a separate network: k distinct tokens `[PRED_1]` … `[PRED_k]` are appended to Text,
+  and Enc is read at the last of them — the LM itself does the predicting, with its own weights.
+  k = 0 means no predictor: Enc(Text) is read at `[SEP]`.
 * No EMA target and no stop-gradient: both views get gradients. The LM loss is what keeps this
   from collapsing (set γ = 0 to watch it collapse).
 * Loss dropout: on a random fraction of steps the JEPA term, and its two extra views, are skipped,
   to save compute.
 
-The three kinds of rows — LM, Text view, Code view — go through the model as one batch of 3B
-separate sequences (no packing, so no attention mask tricks), then split.
+The rows each pair becomes, and their packed form, are in `paired_rows.py`; the settings, the data
+and which checkpoints may be resumed in `paired_config.py`; the command line and the end-of-run
+report in `paired_cli.py`.
 
     trainer = PairedTrainer(PairedConfig(lbd=1.0, predictors=0, steps=800))
     history = trainer.fit()                # lm_loss, jepa_loss, jepa_monitor per log step
     print(trainer.evaluate())              # exact-match accuracy of greedy decoding on the test split
+    trainer.save_pretrained("my_model")    # a Hugging Face folder: AutoModelForCausalLM reloads it
 
 Command line: `python -m jepa_lite.paired --steps 800 --lbd 1 --predictors 0` (built-in regex pairs),
 or `--data FILE.jsonl` for your own pairs in the paper's format.
@@ -31,174 +35,38 @@ or `--data FILE.jsonl` for your own pairs in the paper's format.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import random
-import sys
 import time
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 
-from .causal_lm import CausalLMError, TinyLMConfig, count_parameters, load_causal_lm, pair_token_ids
-from .losses import get_loss
-from .pairs import Pair, PairsError, load_jsonl, regex_pairs
-from .train import ConfigError, _Parser, lr_factor, pick_device  # _Parser: one-line argparse errors, exit 2
-
-IGNORE = -100  # label of a position the LM loss does not score
-
-
-@dataclass
-class PairedConfig:
-    # data
-    data: Optional[str] = None  # JSONL file in the paper's format; None = the built-in regex pairs
-    n_train: int = 3000  # built-in pairs for training ...
-    n_test: int = 300  # ... and for the test split (regexes never seen in training)
-    test_fraction: float = 0.1  # share of a JSONL file held out for testing (the last lines)
-    max_length: int = 128  # longest Text, and longest Code, in tokens with their special tokens; longer ones are truncated
-    # model
-    model: str = "tiny"  # "tiny" (random-init Llama, local tokenizer), or a causal LM's hub name / folder
-    tiny_dim: int = 128  # hidden size of the "tiny" model
-    tiny_layers: int = 4  # decoder blocks of the "tiny" model
-    # the objective
-    lbd: float = 1.0  # λ, weight of the JEPA term (0 = plain fine-tuning)
-    predictors: int = 0  # k, [PRED] tokens appended to Text (0 = no predictor; see notebook 06 § 5 for why 0 here)
-    gamma: float = 1.0  # γ, weight of the LM loss (0 = JEPA alone: watch it collapse)
-    distance: str = "cosine"  # "cosine" (the paper's choice) or "l2" (which collapses)
-    loss_dropout: float = 0.0  # fraction of steps that skip the JEPA term
-    # optimisation
-    batch_size: int = 32
-    lr: float = 2e-3  # peak learning rate (AdamW)
-    weight_decay: float = 0.01
-    steps: int = 800
-    warmup_steps: int = 50  # linear warm-up, then cosine decay to 0
-    grad_clip: float = 1.0
-    # bookkeeping
-    log_every: int = 50  # log losses every this many steps
-    monitor_size: int = 128  # test pairs on which the JEPA loss is monitored (every run, even λ = 0)
-    seed: int = 0
-    device: str = "cpu"  # "auto", "cpu", "cuda", ...
-    progress: bool = True
-
-    def validate(self) -> None:
-        """Raise ConfigError with a one-line message for any setting that cannot work."""
-        for name in ("n_train", "n_test", "batch_size", "steps", "log_every", "max_length", "monitor_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ConfigError(f"{name} must be a positive integer; got {v}")
-        if self.max_length < 8:
-            raise ConfigError(f"max_length must be at least 8; got {self.max_length}")
-        if not isinstance(self.predictors, int) or not 0 <= self.predictors <= 16:
-            raise ConfigError(f"predictors must be an integer in 0..16 (the paper uses 0..4); got {self.predictors}")
-        if not (self.lbd >= 0 and self.gamma >= 0) or math.isinf(self.lbd) or math.isinf(self.gamma):
-            raise ConfigError(f"lbd and gamma must be finite numbers ≥ 0; got lbd={self.lbd}, gamma={self.gamma}")
-        if self.lbd == 0 and self.gamma == 0:
-            raise ConfigError("lbd and gamma are both 0: there would be nothing to train")
-        if not 0 <= self.loss_dropout < 1:
-            raise ConfigError(f"loss_dropout must be in [0, 1); got {self.loss_dropout}")
-        if not 0 < self.test_fraction < 1:
-            raise ConfigError(f"test_fraction must be in (0, 1); got {self.test_fraction}")
-        if self.distance not in ("cosine", "l2"):
-            raise ConfigError(f"distance must be cosine or l2; got '{self.distance}'")
-        if not self.lr > 0 or self.weight_decay < 0 or not self.grad_clip > 0 or self.warmup_steps < 0:
-            raise ConfigError("lr and grad_clip must be > 0; weight_decay and warmup_steps ≥ 0")
-
-
-# ---------------------------------------------------------------------------------------------
-# Rows: the three sequences built from one pair
-# ---------------------------------------------------------------------------------------------
-def lm_row(text: List[int], code: List[int], ids: dict) -> tuple[List[int], List[int]]:
-    """`[BOS] Text [SEP] Code [EOS]` and its labels: only Code and [EOS] are scored (IGNORE elsewhere)."""
-    tokens = [ids["bos"], *text, ids["sep"], *code, ids["eos"]]
-    labels = [IGNORE] * (len(text) + 2) + [*code, ids["eos"]]
-    return tokens, labels
-
-
-def text_view(text: List[int], k: int, ids: dict) -> List[int]:
-    """`[BOS] Text [SEP] [PRED]×k`: Pred(Enc(Text)) is read at its last token."""
-    return [ids["bos"], *text, ids["sep"], *([ids["pred"]] * k)]
-
-
-def code_view(code: List[int], ids: dict) -> List[int]:
-    """`[BOS] Code [EOS]`: Enc(Code) is read at its last token."""
-    return [ids["bos"], *code, ids["eos"]]
-
-
-def pad_rows(rows: Sequence[List[int]], pad_id: int, side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows of different lengths → (ids (B, L), attention_mask (B, L)), padded on `side`."""
-    L = max(len(r) for r in rows)
-    ids = torch.full((len(rows), L), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), L), dtype=torch.long)
-    for i, r in enumerate(rows):
-        span = slice(0, len(r)) if side == "right" else slice(L - len(r), L)
-        ids[i, span] = torch.tensor(r, dtype=torch.long)
-        mask[i, span] = 1
-    return ids, mask
-
-
-def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
-    """0, 1, 2, … over the real tokens of each row, whichever side the padding is on: (B, L)."""
-    return (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
-
-
-def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Index of the last real (non-pad) token of each row, for right or left padding: (B,)."""
-    L = attention_mask.shape[1]
-    return L - 1 - attention_mask.flip(dims=[1]).argmax(dim=1)
-
-
-def last_hidden(model, input_ids: torch.Tensor, attention_mask: torch.Tensor):
-    """Run the causal LM; return (logits (B, L, V), Enc = last layer's state at each row's last token (B, D))."""
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids(attention_mask),
-                output_hidden_states=True, use_cache=False)
-    h = out.hidden_states[-1]  # (B, L, D)
-    rows = torch.arange(h.shape[0], device=h.device)
-    return out.logits, h[rows, last_token_index(attention_mask)]  # (B, D)
-
-
-def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Next-token cross-entropy: position t predicts label t+1; mean over scored labels."""
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE)
-
-
-def jepa_distance(pred: torch.Tensor, target: torch.Tensor, distance: str = "cosine") -> torch.Tensor:
-    """mean_i d(Pred(Enc(Text_i)), Enc(Code_i)): 1 − cos for "cosine", ‖p − t‖₂ for "l2"."""
-    return get_loss(distance)(pred.float(), target.float())
-
-
-# ---------------------------------------------------------------------------------------------
-# Data: pairs → token ids
-# ---------------------------------------------------------------------------------------------
-def load_pairs(config: PairedConfig) -> tuple[List[Pair], List[Pair]]:
-    """(train, test) pairs: the built-in regex generator, or the JSONL file split by `test_fraction`."""
-    if config.data is None:
-        return regex_pairs(config.n_train, config.n_test, seed=0)  # the same data for every run seed
-    pairs = load_jsonl(config.data)
-    n_test = max(1, round(len(pairs) * config.test_fraction))
-    if len(pairs) - n_test < 1:
-        raise PairsError(f"{config.data} has {len(pairs)} example(s); at least 2 are needed (one to train, one to test)")
-    return pairs[:-n_test], pairs[-n_test:]
-
-
-def encode(tokenizer, strings: Sequence[str], max_length: int) -> List[List[int]]:
-    """Token ids of each string, no special tokens added (and none parsed out of the text), truncated."""
-    enc = tokenizer(list(strings), add_special_tokens=False, split_special_tokens=True)["input_ids"]
-    return [ids[:max_length] for ids in enc]
+from .causal_lm import TinyLMConfig, load_causal_lm, pair_token_ids, save_model_folder
+from .checkpoint import CheckpointError, save_checkpoint
+from .errors import ConfigError
+from .paired_config import (KIND, RESUMABLE_CHANGES, PairedConfig, check_compatible, encode, load_paired_checkpoint,  # noqa: F401
+                            load_pairs, pairs_fingerprint)
+from .pairs import Pair
+from .paired_rows import (IGNORE, CUSTOM_MASK_IMPLEMENTATIONS, attention_implementation, block_causal_mask, code_back,  # noqa: F401
+                          code_view, jepa_distance, last_hidden, last_token_index, lm_loss, lm_loss_sum, lm_row,
+                          pack_rows, packed_enc_index, packed_pair_rows, pad_rows, position_ids, run_model, text_view)
+from .precision import resolve_precision
+from .train import lr_factor, pick_device
 
 
 # ---------------------------------------------------------------------------------------------
 # The trainer
 # ---------------------------------------------------------------------------------------------
 class PairedTrainer:
-    """Fine-tunes a causal LM with γ·L_LM + λ·JEPA on (Text, Code) pairs; evaluates and analyses it.
+    """Fine-tunes a causal LM with γ·L_LM + λ·JEPA on (Text, Code) pairs; evaluates and keeps it.
 
     `fit()` returns the history (dict of lists, one entry per log step): step, lm_loss, jepa_loss
     (on the training batch; NaN when λ = 0 or the term was dropped that step), jepa_monitor (the JEPA
     loss on fixed test pairs, measured for every run — this is how we see that LM-only training does
-    not lower it), lr, and seconds. Batches are a pure function of (seed, step).
+    not lower it), lr, seconds; and step_lm_loss / step_jepa_loss, one entry per optimizer step.
+    Batches are a pure function of (seed, step), so a resumed run continues exactly.
     """
 
     def __init__(self, config: PairedConfig, callbacks: Sequence = (), log=print):
@@ -207,7 +75,9 @@ class PairedTrainer:
         self.callbacks = list(callbacks)
         self.log = log
         self.device = pick_device(config.device)
+        self.precision = resolve_precision(config.precision, self.device)
         self.train_pairs, self.test_pairs = load_pairs(config)
+        self.fingerprint = pairs_fingerprint(self.train_pairs, self.test_pairs)
         torch.manual_seed(config.seed)
         texts = [s for p in self.train_pairs for s in (p.text, p.code)]
         tiny = TinyLMConfig(dim=config.tiny_dim, layers=config.tiny_layers)
@@ -217,96 +87,265 @@ class PairedTrainer:
         cap = config.max_length - config.predictors - 3  # room for [BOS], [SEP], [EOS] or the [PRED]s
         self.train_text = encode(self.tokenizer, [p.text for p in self.train_pairs], cap)
         self.train_code = encode(self.tokenizer, [p.code for p in self.train_pairs], cap)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, config.warmup_steps, config.steps))
+        # On CUDA every training forward gets a (B, 1, L, L) mask built here: given a plain (B, L)
+        # padding mask, transformers asks `mask.all()` to choose its kernel, a host sync per pass.
+        self.mask_4d = self.device.type == "cuda" and attention_implementation(self.model) in CUSTOM_MASK_IMPLEMENTATIONS
+        if config.views == "packed":
+            check_custom_mask(self)
+        # One fused AdamW kernel for all parameters (CPU and CUDA), instead of a loop over tensors.
+        fused = self.device.type in ("cuda", "cpu")
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused or None)
+        self.lr_factor = lambda s: lr_factor(s, config.warmup_steps, config.steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.grad_scaler else None
         self.step = 0
-        self.history: Dict[str, List[float]] = {k: [] for k in ("step", "lm_loss", "jepa_loss", "jepa_monitor", "lr", "seconds")}
+        self.history: Dict[str, List[float]] = {k: [] for k in ("step", "lm_loss", "jepa_loss", "jepa_monitor", "lr", "seconds",
+                                                                "step_lm_loss", "step_jepa_loss")}
+        self.stop_requested = False  # set by a Ctrl-C handler: checkpoint and stop after this step
+        if config.resume:
+            self.resume(config.resume)
 
-    # -- one step -------------------------------------------------------------------------------
+    # -- batches --------------------------------------------------------------------------------
     def batch_indices(self, step: int) -> List[int]:
-        """Which training pairs make the batch of `step`: a shuffled pass over the data, reshuffled each epoch."""
-        n, bs = len(self.train_pairs), min(self.config.batch_size, len(self.train_pairs))
-        per_epoch = n // bs
-        epoch, k = divmod(step, per_epoch)
+        """The training pairs of optimizer step `step` (batch_size · grad_accum of them): a shuffled
+        pass over the data, reshuffled each epoch. The same for (batch_size B, grad_accum N) as for
+        (N·B, 1): gradient accumulation changes the memory a step needs, not what it trains on."""
+        n = len(self.train_pairs)
+        bs = min(self.config.batch_size * self.config.grad_accum, n)
+        epoch, k = divmod(step, n // bs)
         order = list(range(n))
         random.Random(self.config.seed * 1_000_003 + epoch).shuffle(order)
         return order[k * bs:(k + 1) * bs]
+
+    def micro_batches(self, step: int) -> List[List[int]]:
+        """The batch of `step` cut into grad_accum micro-batches of at most batch_size pairs."""
+        idx, bs = self.batch_indices(step), self.config.batch_size
+        return [idx[s:s + bs] for s in range(0, len(idx), bs)]
 
     def jepa_dropped(self, step: int) -> bool:
         """Loss dropout: is the JEPA term skipped at `step`? (A pure function of seed and step.)"""
         p = self.config.loss_dropout
         return p > 0 and random.Random(self.config.seed * 7_919 + step).random() < p
 
-    def losses(self, idx: Sequence[int], with_jepa: bool):
+    def scored_tokens(self, idx: Sequence[int]) -> int:
+        """How many labels the LM loss scores on pairs `idx` (counted on the host: no GPU sync)."""
+        if self.config.lm_tokens == "all":
+            return sum(len(self.train_text[i]) + len(self.train_code[i]) + 2 for i in idx)
+        return sum(len(self.train_code[i]) + 1 for i in idx)
+
+    def _to(self, t: torch.Tensor) -> torch.Tensor:
+        """Host tensor → training device; from pinned memory on CUDA, so the copy does not wait."""
+        return t.pin_memory().to(self.device, non_blocking=True) if self.device.type == "cuda" else t.to(self.device)
+
+    def autocast(self):
+        p = self.precision
+        return torch.autocast(self.device.type, dtype=p.autocast_dtype or torch.float32, enabled=p.autocast_dtype is not None)
+
+    # -- the objective --------------------------------------------------------------------------
+    def losses(self, idx: Sequence[int], with_jepa: bool, side: str = "right", reduce: str = "mean"):
         """(lm_loss, jepa_loss or None) on the training pairs `idx`.
 
-        Two forward passes: the B LM rows, then (with the JEPA term) the B Text views and B Code views
-        as one batch of 2B separate rows. Each group is padded to its own longest row.
+        reduce = "mean": the LM loss is the mean over scored tokens, the JEPA loss the mean over
+        pairs. reduce = "sum": both are sums (gradient accumulation divides them by the whole
+        batch's counts). `views` picks the separate rows or the packed ones (`paired_rows.py`).
         """
-        c, ids, dev = self.config, self.ids, self.device
-        rows, labels = zip(*(lm_row(self.train_text[i], self.train_code[i], ids) for i in idx))
-        input_ids, mask = pad_rows(rows, ids["pad"])  # (B, L)
-        label_ids, _ = pad_rows(labels, IGNORE)  # (B, L)
-        logits, _ = last_hidden(self.model, input_ids.to(dev), mask.to(dev))
-        lm = lm_loss(logits, label_ids.to(dev))
+        c = self.config
         if not with_jepa:
-            return lm, None
-        views = [text_view(self.train_text[i], c.predictors, ids) for i in idx] + [code_view(self.train_code[i], ids) for i in idx]
-        view_ids, view_mask = pad_rows(views, ids["pad"])  # (2B, L')
-        _, enc = last_hidden(self.model, view_ids.to(dev), view_mask.to(dev))  # (2B, D)
-        B = len(idx)
-        return lm, jepa_distance(enc[:B], enc[B:], c.distance)  # Pred(Enc(Text)) vs Enc(Code)
+            lm, jepa = self.lm_forward(idx, side), None
+        else:
+            lm, x, y = (self.packed_forward if c.views == "packed" else self.separate_forward)(idx, side)
+            jepa = jepa_distance(x, y, c.distance) * len(idx)  # a sum over the pairs
+        if reduce == "mean":
+            lm = lm / self.scored_tokens(idx)
+            jepa = jepa / len(idx) if jepa is not None else None
+        return lm, jepa
+
+    def lm_forward(self, idx, side: str = "right") -> torch.Tensor:
+        """Σ next-token CE over the B LM rows `[BOS] Text [SEP] Code [EOS]` (one forward pass)."""
+        rows, labels = zip(*(lm_row(self.train_text[i], self.train_code[i], self.ids, self.config.lm_tokens) for i in idx))
+        input_ids, mask = pad_rows(rows, self.ids["pad"], side)  # (B, L)
+        label_ids, _ = pad_rows(labels, IGNORE, side)  # (B, L)
+        logits, _ = self._hidden(input_ids, mask)
+        return lm_loss_sum(logits, self._to(label_ids))
+
+    def _hidden(self, input_ids: torch.Tensor, mask: torch.Tensor, back: int = 0):
+        """`last_hidden` on the training device; with `mask_4d` the padding mask goes in as the
+        equivalent one-block `block_causal_mask` (same numbers, no host sync inside transformers)."""
+        if not self.mask_4d:
+            return last_hidden(self.model, self._to(input_ids), self._to(mask), back)
+        mask = self._to(mask)
+        logits, h = run_model(self.model, self._to(input_ids), block_causal_mask(mask, self.model), position_ids(mask))
+        return logits, h[torch.arange(h.shape[0], device=h.device), last_token_index(mask, back)]
+
+    def separate_forward(self, idx, side: str = "right"):
+        """(Σ LM loss, Pred(Enc(Text)) (B, D), Enc(Code) (B, D)) the readable way: the B LM rows,
+        then the B Text views, then the B Code views, each group padded to its own longest row."""
+        c, ids = self.config, self.ids
+        lm = self.lm_forward(idx, side)
+        texts = pad_rows([text_view(self.train_text[i], c.predictors, ids) for i in idx], ids["pad"], side)
+        codes = pad_rows([code_view(self.train_code[i], ids) for i in idx], ids["pad"], side)
+        _, x = self._hidden(*texts)  # (B, D) Pred(Enc(Text))
+        _, y = self._hidden(*codes, back=code_back(c.code_position))  # (B, D) Enc(Code)
+        return lm, x, y
+
+    def packed_forward(self, idx, side: str = "right"):
+        """The same three things from one forward pass over B packed rows [LM row | Text view | Code
+        view] (no Text view for k = 0: Enc(Text) is read at the LM row's [SEP]) under a
+        block-causal mask (`paired_rows.py`)."""
+        c = self.config
+        blocks, labels = zip(*(packed_pair_rows(self.train_text[i], self.train_code[i], c.predictors, self.ids, c.lm_tokens) for i in idx))
+        packed = pack_rows(blocks, labels, self.ids["pad"], side)
+        xi, yi = packed_enc_index(packed, [len(self.train_text[i]) for i in idx], c.predictors, code_back(c.code_position))
+        mask = block_causal_mask(self._to(packed.block), self.model)  # (B, 1, L, L)
+        logits, h = run_model(self.model, self._to(packed.input_ids), mask, self._to(packed.position_ids))  # h: (B, L, D)
+        rows = torch.arange(len(idx), device=h.device)
+        return lm_loss_sum(logits, self._to(packed.labels)), h[rows, self._to(xi)], h[rows, self._to(yi)]
 
     def objective(self, step: int):
-        """(L, lm_loss, jepa_loss or None) for the batch of `step`: L = γ·L_LM + λ·JEPA.
+        """(L, lm_loss, jepa_loss or None) for the whole batch of `step`: L = γ·L_LM + λ·JEPA.
 
         With λ = 0, or when loss dropout skips the step, the JEPA views are not even built and
         L = γ·L_LM.
         """
+        return self._objective(self.batch_indices(step), self.config.lbd > 0 and not self.jepa_dropped(step))
+
+    def _objective(self, idx, with_jepa: bool, n_tokens: Optional[int] = None, n_pairs: Optional[int] = None):
+        """L = γ·Σ CE / n_tokens + λ·Σ d / n_pairs on pairs `idx`; the counts are those of the whole
+        step's batch (so the micro-batches of gradient accumulation add up to the full batch's L)."""
         c = self.config
-        with_jepa = c.lbd > 0 and not self.jepa_dropped(step)
-        lm, jepa = self.losses(self.batch_indices(step), with_jepa)
+        with self.autocast():
+            lm, jepa = self.losses(idx, with_jepa, reduce="sum")
+        lm = lm / (n_tokens or self.scored_tokens(idx))
+        jepa = jepa / (n_pairs or len(idx)) if jepa is not None else None
         total = c.gamma * lm + c.lbd * jepa if jepa is not None else c.gamma * lm
         return total, lm, jepa
 
     def train_step(self):
-        """One optimizer step; returns the (lm_loss, jepa_loss or None) tensors (read them only at log steps)."""
+        """One optimizer step (grad_accum micro-batches); returns the (lm_loss, jepa_loss or None)
+        device tensors of the whole batch (read them only at log steps: no host sync here)."""
+        c = self.config
         self.model.train()
-        loss, lm, jepa = self.objective(self.step)
+        chunks = self.micro_batches(self.step)
+        with_jepa = c.lbd > 0 and not self.jepa_dropped(self.step)
+        n_tokens, n_pairs = sum(self.scored_tokens(ch) for ch in chunks), sum(len(ch) for ch in chunks)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.optimizer.step()
+        lm_total, jepa_total = 0.0, (0.0 if with_jepa else None)
+        for chunk in chunks:
+            loss, lm, jepa = self._objective(chunk, with_jepa, n_tokens, n_pairs)
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
+            lm_total = lm_total + lm.detach()
+            if jepa is not None:
+                jepa_total = jepa_total + jepa.detach()
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        return lm, jepa
+        return lm_total, jepa_total
 
     def fit(self) -> Dict[str, List[float]]:
-        """Train to `config.steps`, logging every `log_every` steps; returns the history."""
+        """Train to `config.steps`, logging every `log_every` steps and checkpointing every
+        `save_every` steps and at the end (`save_path`); then write `save_dir`. Returns the history."""
         c = self.config
         from tqdm.auto import tqdm
 
         bar = tqdm(total=c.steps, initial=self.step, disable=not c.progress, desc="LM+JEPA" if c.lbd > 0 else "LM only", leave=False)
         start = time.perf_counter()
-        while self.step < c.steps:
-            lm, jepa = self.train_step()
-            bar.update(1)
-            lm, jepa = lm.detach(), (jepa.detach() if jepa is not None else None)
-            if self.step % c.log_every == 0 or self.step == c.steps:
-                lm_value = float(lm)
-                if not math.isfinite(lm_value):
-                    raise FloatingPointError(f"the LM loss became {lm_value} at step {self.step}; lower --lr")
-                record = {"step": self.step, "lm_loss": lm_value, "jepa_loss": float(jepa) if jepa is not None else math.nan,
-                          "jepa_monitor": self.monitor_jepa(), "lr": self.scheduler.get_last_lr()[0],
-                          "seconds": time.perf_counter() - start}
-                for k, v in record.items():
-                    self.history[k].append(v)
-                self.log(f"step {self.step:5d}  lm {record['lm_loss']:.4f}  jepa {record['jepa_loss']:.4f}  "
-                         f"jepa(test) {record['jepa_monitor']:.4f}  lr {record['lr']:.2e}")
-                for cb in self.callbacks:
-                    cb(self, record)
-        bar.close()
+        window: List[tuple] = []
+        try:
+            while self.step < c.steps:
+                lr = c.lr * self.lr_factor(self.step)  # this step's LR, computed on the host
+                window.append(self.train_step())
+                bar.update(1)
+                last = self.step == c.steps
+                if self.step % c.log_every == 0 or last or self.stop_requested:
+                    self._log(window, lr, time.perf_counter() - start)
+                    window = []
+                if c.save_path and ((c.save_every and self.step % c.save_every == 0) or last or self.stop_requested):
+                    if window:
+                        self._log(window, lr, time.perf_counter() - start)
+                        window = []
+                    self.save(c.save_path)
+                if self.stop_requested:
+                    self.log(f"stopped at step {self.step}" + (f"; checkpoint saved to {c.save_path}" if c.save_path else ""))
+                    break
+        finally:
+            bar.close()
+        if c.save_dir and not self.stop_requested:
+            self.save_pretrained(c.save_dir)
         return self.history
+
+    def _log(self, window: List[tuple], lr: float, seconds: float) -> None:
+        """One host sync for the whole window of steps: per-step losses, then a log record."""
+        lm = torch.stack([lm.float() for lm, _ in window])  # (n,) on the device
+        jepa = torch.stack([j.float() if j is not None else torch.full((), math.nan, device=lm.device) for _, j in window])
+        values = torch.stack([lm, jepa], dim=1).cpu().tolist()  # the one host sync of the window
+        lms, jepas = [v[0] for v in values], [v[1] for v in values]
+        if not all(math.isfinite(v) for v in lms):
+            raise FloatingPointError(f"the LM loss became {lms[-1]} by step {self.step}; lower --lr")
+        self.history["step_lm_loss"].extend(lms)
+        self.history["step_jepa_loss"].extend(jepas)
+        record = {"step": self.step, "lm_loss": lms[-1], "jepa_loss": jepas[-1], "jepa_monitor": self.monitor_jepa(),
+                  "lr": lr, "seconds": seconds}
+        for k, v in record.items():
+            self.history[k].append(v)
+        self.log(f"step {self.step:5d}  lm {record['lm_loss']:.4f}  jepa {record['jepa_loss']:.4f}  "
+                 f"jepa(test) {record['jepa_monitor']:.4f}  lr {record['lr']:.2e}")
+        for cb in self.callbacks:
+            cb(self, record)
+
+    # -- checkpoints and the kept model ---------------------------------------------------------
+    def state(self) -> dict:
+        """Everything a resumed run needs to continue exactly (`kind` = "paired")."""
+        from .train import plain_lrs
+
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {"kind": KIND, "config": dataclasses.asdict(self.config), "step": self.step, "fingerprint": self.fingerprint,
+                "model": self.model.state_dict(), "optimizer": plain_lrs(self.optimizer.state_dict()),
+                "scheduler": plain_lrs(self.scheduler.state_dict()), "scaler": self.scaler.state_dict() if self.scaler else None,
+                "rng": rng, "history": {k: list(v) for k, v in self.history.items()}}
+
+    def save(self, path: str) -> None:
+        """Atomic checkpoint (`checkpoint.save_checkpoint`) of everything needed to resume exactly."""
+        save_checkpoint(path, self.state())
+
+    def resume(self, path: str) -> None:
+        """Load a paired checkpoint of a run with the same config and data; training continues at its step."""
+        state = load_paired_checkpoint(path, self.device)
+        check_compatible(state["config"], dataclasses.asdict(self.config), path)
+        if state.get("fingerprint") != self.fingerprint:
+            raise CheckpointError(f"{path} was trained on different pairs than this run's")
+        if state["step"] > self.config.steps:
+            raise ConfigError(f"{path} is at step {state['step']}, beyond --steps {self.config.steps}")
+        flags = [{k: g[k] for k in ("fused",) if k in g} for g in self.optimizer.param_groups]
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            if self.scaler and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+        except (RuntimeError, KeyError, ValueError) as e:
+            raise CheckpointError(f"{path} does not fit this model: {str(e).splitlines()[0][:200]}") from None
+        for group, flag in zip(self.optimizer.param_groups, flags):  # this run's kernels, not the saved run's
+            group.update(flag)
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        self.step = int(state["step"])
+        self.history = {k: list(v) for k, v in state["history"].items()}
+
+    def save_pretrained(self, path: str) -> None:
+        """Write the model (safetensors) and its tokenizer as a Hugging Face folder that
+        `AutoModelForCausalLM` / `AutoTokenizer` reload, and that `--model DIR` continues from."""
+        meta = {"trained_by": "jepa_lite.paired", "step": self.step, "config": dataclasses.asdict(self.config)}
+        save_model_folder(self.model, self.tokenizer, path, meta)
 
     # -- measuring ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -323,10 +362,11 @@ class PairedTrainer:
         self.model.eval()
         xs, ys = [], []
         for s in range(0, len(pairs), batch_size):
-            for rows, out in (([text_view(t, k, self.ids) for t in texts[s:s + batch_size]], xs),
-                              ([code_view(t, self.ids) for t in codes[s:s + batch_size]], ys)):
+            for rows, out, back in (([text_view(t, k, self.ids) for t in texts[s:s + batch_size]], xs, 0),
+                                    ([code_view(t, self.ids) for t in codes[s:s + batch_size]], ys, code_back(self.config.code_position))):
                 input_ids, mask = pad_rows(rows, self.ids["pad"])
-                out.append(last_hidden(self.model, input_ids.to(self.device), mask.to(self.device))[1].float().cpu())
+                with self.autocast():
+                    out.append(last_hidden(self.model, input_ids.to(self.device), mask.to(self.device), back)[1].float().cpu())
         return torch.cat(xs), torch.cat(ys)
 
     def monitor_jepa(self) -> float:
@@ -344,9 +384,10 @@ class PairedTrainer:
         outputs: List[str] = []
         for s in range(0, len(prompts), batch_size):
             input_ids, mask = pad_rows(prompts[s:s + batch_size], self.ids["pad"], side="left")
-            out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
-                                      max_new_tokens=max_new, do_sample=False, num_beams=1,
-                                      eos_token_id=self.ids["eos"], pad_token_id=self.ids["pad"])
+            with self.autocast():
+                out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
+                                          max_new_tokens=max_new, do_sample=False, num_beams=1,
+                                          eos_token_id=self.ids["eos"], pad_token_id=self.ids["pad"])
             for row in out[:, input_ids.shape[1]:].tolist():
                 row = row[:row.index(self.ids["eos"])] if self.ids["eos"] in row else row
                 outputs.append(self.tokenizer.decode(row))
@@ -361,69 +402,38 @@ class PairedTrainer:
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line
+# Checks
 # ---------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    d = PairedConfig()
-    p = _Parser(prog="python -m jepa_lite.paired", argument_default=argparse.SUPPRESS,
-                description="Fine-tune a causal LM with next-token loss + λ·JEPA on (Text, Code) pairs, offline by default.")
-    a = p.add_argument
-    a("--data", help="JSONL file in the paper's chat format (default: the built-in regex pairs)")
-    a("--model", help=f"'tiny' (default: random-init Llama, local tokenizer) or a causal LM's hub name / folder")
-    a("--steps", type=int, help=f"optimizer steps (default {d.steps})")
-    a("--lbd", type=float, help=f"λ, weight of the JEPA term; 0 = plain fine-tuning (default {d.lbd:g})")
-    a("--predictors", type=int, help=f"k, [PRED] tokens appended to Text (default {d.predictors})")
-    a("--gamma", type=float, help=f"γ, weight of the LM loss (default {d.gamma:g})")
-    a("--distance", choices=("cosine", "l2"), help="JEPA distance (default cosine)")
-    a("--loss_dropout", type=float, help=f"fraction of steps without the JEPA term (default {d.loss_dropout:g})")
-    a("--batch_size", type=int, help=f"(default {d.batch_size})")
-    a("--lr", type=float, help=f"peak learning rate (default {d.lr:g})")
-    a("--test_fraction", type=float, help=f"share of a JSONL file held out for testing (default {d.test_fraction:g})")
-    a("--max_length", type=int, help=f"tokens per row (default {d.max_length})")
-    a("--log_every", type=int, help=f"(default {d.log_every})")
-    a("--seed", type=int, help=f"(default {d.seed})")
-    a("--device", help="auto, cpu, cuda, cuda:N or mps (default cpu)")
-    a("--no_progress", dest="progress", action="store_false", help="no progress bar")
-    return p
+@torch.no_grad()
+def check_custom_mask(trainer: PairedTrainer) -> None:
+    """ConfigError unless the model computes packed rows exactly as separate ones (views="packed").
 
-
-def report(trainer: PairedTrainer) -> List[str]:
-    """The end-of-run summary lines: accuracy and the paper's diagnostics on the test split."""
-    from .diagnostics import linear_map_residual, svd_spectrum
-
-    result = trainer.evaluate()
-    x, y = trainer.embed(trainer.test_pairs, predictors=0)
-    s = svd_spectrum(x, y)
-    res = linear_map_residual(x, y)
-    return [
-        f"exact match on {result['total']} test pairs: {result['exact_match']:.3f} ({result['correct']}/{result['total']})",
-        f"Enc(Text) − Enc(Code): largest singular value {s[0]:.3g}, 10th {s[min(9, len(s) - 1)]:.3g}, sum {float(s.sum()):.3g}",
-        f"best linear map Enc(Text) → Enc(Code): residual ‖XW − Y‖ = {res['residual']:.3g} (relative {res['relative']:.3f})",
-    ]
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = vars(build_parser().parse_args(argv))
+    The packed rows need attention that takes a (B, 1, L, L) mask as given (SDPA, eager). Flash
+    attention and models that build their own mask cannot: this runs one pair both ways and compares.
+    """
+    name = trainer.config.model
+    impl = attention_implementation(trainer.model)
+    hint = "use --views separate"
+    if impl not in CUSTOM_MASK_IMPLEMENTATIONS:
+        raise ConfigError(f"--views packed needs attention that takes a custom (block-causal) mask; '{name}' uses {impl}: {hint}")
+    was_training = trainer.model.training
+    trainer.model.eval()
     try:
-        config = PairedConfig(**args)
-        trainer = PairedTrainer(config)
-        n = count_parameters(trainer.model)
-        print(f"{len(trainer.train_pairs)} train / {len(trainer.test_pairs)} test pairs; model '{config.model}' "
-              f"({n / 1e6:.2f} M parameters); λ={config.lbd:g}, k={config.predictors}, γ={config.gamma:g}")
-        trainer.fit()
-        for line in report(trainer):
-            print(line)
-    except (ConfigError, PairsError, CausalLMError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except FloatingPointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+        idx = [0, 1] if len(trainer.train_pairs) > 1 else [0]
+        sep = trainer.separate_forward(idx)
+        packed = trainer.packed_forward(idx)
+        ok = all(torch.allclose(a.float(), b.float(), rtol=1e-2, atol=1e-3) for a, b in zip(sep, packed))
+    except Exception as e:  # a model whose forward refuses a 4-D mask or position ids
+        raise ConfigError(f"--views packed: '{name}' does not take a custom attention mask ({str(e).splitlines()[0][:120]}): {hint}") from None
+    finally:
+        trainer.model.train(was_training)
+    if not ok:
+        raise ConfigError(f"--views packed: '{name}' ignores a custom attention mask (packed and separate rows disagree): {hint}")
 
 
 if __name__ == "__main__":
+    import sys
+
+    from .paired_cli import main
+
     sys.exit(main())

@@ -163,11 +163,16 @@ def load_jsonl(path: str | os.PathLike) -> List[Pair]:
     if not p.is_file():
         raise PairsError(f"data file is not a regular file: {p}")
     try:
-        lines = p.read_text(encoding="utf-8").splitlines()
+        text = p.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not part of the JSON
     except UnicodeDecodeError as e:
         raise PairsError(f"{p} is not valid UTF-8 (byte {e.start}); re-save it as UTF-8 text") from None
+    except OSError as e:
+        raise PairsError(f"cannot read {p}: {e.strerror or e}") from None
     pairs = []
-    for number, line in enumerate(lines, start=1):
+    # JSONL lines end at "\n" only: str.splitlines() would also cut at U+2028, U+2029, \x85, \x0b, …,
+    # which JSON strings may hold raw (save_jsonl writes them so).
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if line.strip():
             pairs.append(_parse_line(line, f"{p}:{number}"))
     if not pairs:
@@ -205,7 +210,20 @@ def _parse_line(line: str, where: str) -> Pair:
 
 
 def save_jsonl(pairs: Sequence[Pair], path: str | os.PathLike, system: str = "Write a regular expression for the description.") -> None:
-    """Write pairs in the paper's JSONL format (the inverse of `load_jsonl`)."""
+    """Write pairs in the paper's JSONL format (the inverse of `load_jsonl`: any pair of strings
+    comes back as it was). What `load_jsonl` would refuse (an empty or blank string) and what UTF-8
+    cannot hold (a lone surrogate) is refused with PairsError before anything is written."""
+    for i, pair in enumerate(pairs):
+        for field in ("text", "code"):
+            value = getattr(pair, field)
+            if not isinstance(value, str):
+                raise PairsError(f"pair {i}: {field} must be a string; got {type(value).__name__}")
+            if not value.strip():
+                raise PairsError(f"pair {i}: {field} is empty; load_jsonl refuses empty messages")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise PairsError(f"pair {i}: {field} is not valid Unicode (a lone surrogate at position {e.start}); it cannot be written as UTF-8") from None
     with open(path, "w", encoding="utf-8") as f:
         for pair in pairs:
             messages = [{"role": "system", "content": system},

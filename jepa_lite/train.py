@@ -29,18 +29,24 @@ import math
 import os
 import signal
 import sys
+import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointError, NonFiniteState, SaveTarget, check_save_path, check_state_keys, estimate_bytes, first_nonfinite,
+    load_checkpoint, save_checkpoint, state_tensors,
+)  # fmt: skip
 from .data import Batch, DataError, StepBatches, TokenizedCorpus, builtin_corpus, load_text_file
 from .diagnostics import collapse_metrics, collapse_warning
 from .ema import SCHEDULES, momentum_schedule
 from .encoders import BackboneError, TinyConfig, load_backbone
 from .errors import ConfigError
+from .validation import SEED_MAX, check_fits_in_memory, check_int_range, check_texts, check_types, position_limit, training_bytes
 from .graphs import StepGraphs
 from .masking import check_masking_args, special_tokens_mask
 from .model import JEPA
@@ -81,7 +87,8 @@ class TrainConfig:
     # bookkeeping
     log_every: int = 25  # log loss, lr, m and collapse metrics every this many steps
     save_every: int = 200  # checkpoint every this many steps (0 = only at the end)
-    save_path: Optional[str] = "checkpoints/llm_jepa.pt"  # None = never write a checkpoint
+    save_path: Optional[str] = "auto"  # "auto" = checkpoints/<model>-<date>-<time>.pt, a new file per run; None = never write
+    overwrite: bool = False  # may replace a checkpoint of *another* run at save_path (a non-checkpoint file: never)
     device: str = "auto"  # "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:1", "mps"
     precision: str = "auto"  # "auto": bf16 on CUDA with capability ≥ 8, fp16 + loss scaling below, fp32 on CPU/MPS; "fp32", "bf16", "fp16"
     compile: bool = False  # torch.compile the model (faster steps on GPU, and on CPU in bf16, after a slow start)
@@ -97,12 +104,14 @@ class TrainConfig:
         preset = dict(
             model_name="tiny", max_length=64, batch_size=16, lr=3e-4, steps=200, warmup_steps=20,
             ema_m=0.996, pred_hidden_mult=2, log_every=20, save_every=100,
-            save_path="checkpoints/smoke_test.pt", smoke_test=True,
+            smoke_test=True,
         )  # fmt: skip
         return cls(**{**preset, **overrides})
 
     def validate(self) -> None:
-        """Raise ConfigError with a one-line message for any setting that cannot work."""
+        """Raise ConfigError with a one-line message for any setting that cannot work: the type of
+        every field (from its annotation), finite floats, integer ranges, then each field's own rule."""
+        check_types(self)
         try:
             check_masking_args(self.mask_ratio, self.mean_span_len)
         except ValueError as e:
@@ -116,6 +125,12 @@ class TrainConfig:
             raise ConfigError(f"max_length must be at least 4 ([CLS], two tokens, [SEP]); got {self.max_length}")
         if self.save_every < 0 or self.warmup_steps < 0:
             raise ConfigError("save_every and warmup_steps must be ≥ 0")
+        check_int_range("seed", self.seed, 0, SEED_MAX)
+        check_int_range("max_length", self.max_length, 4, MAX_LENGTH)
+        if self.model_name == "tiny" and self.tiny_dim % 4:
+            raise ConfigError(f"tiny_dim must be a multiple of 4 (the tiny encoder's 4 attention heads); got {self.tiny_dim}")
+        if self.save_path is not None and not self.save_path.strip():
+            raise ConfigError("save_path is empty; give a file name, 'auto', or None for no checkpoints")
         for name in ("ema_m", "ema_m_final"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1]; got {getattr(self, name)}")
@@ -123,15 +138,35 @@ class TrainConfig:
             raise ConfigError(f"ema_schedule must be one of {', '.join(SCHEDULES)}; got '{self.ema_schedule}'")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"lr must be a positive number; got {self.lr}")
-        if not self.weight_decay >= 0 or not self.grad_clip > 0:
-            raise ConfigError("weight_decay must be ≥ 0 and grad_clip > 0")
+        if not self.weight_decay >= 0:
+            raise ConfigError(f"weight_decay must be ≥ 0; got {self.weight_decay}")
+        if not self.grad_clip > 0:
+            raise ConfigError(f"grad_clip must be > 0; got {self.grad_clip}")
         if self.loss not in ("cosine", "l2", "mse", "smooth_l1"):
             raise ConfigError(f"loss must be cosine, l2, mse or smooth_l1; got '{self.loss}'")
         resolve_precision(self.precision, pick_device(self.device))  # e.g. fp16 on the CPU: refused here
 
 
 # Settings that may change when a run is resumed; every other setting must match the checkpoint.
-RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "device", "progress", "max_lines", "compile", "cuda_graphs")
+RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "overwrite", "device", "progress", "max_lines", "compile", "cuda_graphs")
+KIND = "masked_span"  # the "kind" of this trainer's checkpoints (jepa_lite.paired writes "paired")
+MAX_LENGTH = 1 << 20  # no encoder reads a million tokens; the position limit of the model is checked too
+
+
+def resolve_save_path(config: TrainConfig) -> Optional[str]:
+    """The checkpoint file of a run: `save_path` as given, None for none, or for "auto" a new name
+    per run, checkpoints/<model>-<YYYYmmdd-HHMMSS>.pt (UTC; -2, -3, … if that name is taken), so that
+    runs never land on each other's files."""
+    if config.save_path != "auto":
+        return config.save_path
+    model = "smoke_test" if config.smoke_test else (config.model_name or "minilm")
+    model = "".join(c if c.isalnum() or c in "-_." else "-" for c in os.path.basename(model.rstrip("/\\")) or model).strip("-.") or "run"
+    stem = f"checkpoints/{model}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    path, k = f"{stem}.pt", 1
+    while os.path.lexists(path):
+        k += 1
+        path = f"{stem}-{k}.pt"
+    return path
 
 
 def pick_device(name: str) -> torch.device:
@@ -213,6 +248,13 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.log = log
         self.device = pick_device(config.device)
+        self.run_id = uuid.uuid4().hex[:12]  # names the run in its checkpoints; `resume` takes over the saved run's id
+        self.save_path = resolve_save_path(config)  # None = no checkpoints
+        self.target = SaveTarget(self.save_path, self.run_id, config.overwrite) if self.save_path else None
+        if self.target is not None:  # a folder, a device, a read-only or non-checkpoint file: refused before any work
+            check_save_path(self.save_path, overwrite=True)  # whose checkpoint it is can only be told after `resume`
+        if texts is not None:
+            check_texts(texts)
         if self.device.type == "cpu":
             keep_freed_memory()  # reuse the big per-step blocks instead of faulting in fresh pages
         if texts is None:
@@ -220,7 +262,11 @@ class Trainer:
         self.fingerprint = texts_fingerprint(texts)
         torch.manual_seed(config.seed)  # model init (random encoders, predictor) is seeded
         tiny = TinyConfig(dim=config.tiny_dim, layers=config.tiny_layers, heads=4, max_len=max(512, config.max_length))
+        if config.model_name == "tiny":  # its sizes are the config's: check them before building it
+            d, n = config.tiny_dim, (tiny.vocab_size + tiny.max_len) * config.tiny_dim + config.tiny_layers * 12 * config.tiny_dim**2
+            self._check_sizes(2 * n + 2 * config.pred_hidden_mult * d * d, n, d, config.tiny_layers, len(texts))
         encoder, self.tokenizer, dim = load_backbone(config.model_name, texts, tiny)
+        self._check_backbone(encoder, dim, len(texts))
         self.corpus = TokenizedCorpus(texts, self.tokenizer, config.max_length)
         self.batch_size = config.batch_size
         if self.batch_size > len(self.corpus):
@@ -268,7 +314,28 @@ class Trainer:
         self.step = 0
         self.history: Dict[str, List[float]] = defaultdict(list)
         self.collapse_warned = False
+        self._window: List[torch.Tensor] = []  # losses of the steps since the last log (saved, so a resumed run logs the same)
         self.stop_requested = False  # set (e.g. by a Ctrl-C handler) to stop cleanly after the current step
+
+    def _check_backbone(self, encoder: torch.nn.Module, dim: int, n_texts: int) -> None:
+        """Before the first step: --max_length against the encoder's position limit, and the run's
+        memory (weights, optimizer, activations; `validation.training_bytes`) against what is free."""
+        limit = position_limit(encoder)
+        if limit is not None and self.config.max_length > limit:
+            name = self.config.model_name or "the default MiniLM"
+            raise ConfigError(f"max_length {self.config.max_length} is beyond what {name} can read ({limit} positions); use --max_length {limit} or less")
+        cfg = getattr(encoder, "config", None)
+        layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers", None) or getattr(cfg, "layers", 1)
+        n = sum(p.numel() for p in encoder.parameters())
+        n_pred = 2 * self.config.pred_hidden_mult * dim * dim
+        self._check_sizes(2 * n + n_pred, n + n_pred, dim, int(layers), n_texts)
+
+    def _check_sizes(self, n_params: int, n_trainable: int, dim: int, layers: int, n_texts: int) -> None:
+        cfg = self.config
+        batch = min(cfg.batch_size, n_texts)
+        need = training_bytes(n_params, n_trainable, batch, cfg.max_length, dim, layers)
+        what = f"this run ({n_trainable / 1e6:,.0f} M trained parameters, batch {batch} × max_length {cfg.max_length})"
+        check_fits_in_memory(need, self.device, what, "lower --batch_size, --max_length or the model's size")
 
     def _length_multiple(self) -> int:
         """Batches are padded to a length that is a multiple of this: fewer distinct shapes, for the
@@ -369,11 +436,15 @@ class Trainer:
         return z
 
     def fit(self) -> Dict[str, List[float]]:
-        """Train until `config.steps`; checkpoint every `save_every` steps and at the end."""
+        """Train until `config.steps`; checkpoint every `save_every` steps, at the end, and when
+        `stop_requested` is set (Ctrl-C, SIGTERM). Before step 1 the save path is checked and locked
+        (`checkpoint.SaveTarget`); before each save the weights are checked finite."""
         from tqdm.auto import tqdm
 
         cfg = self.config
-        window: List[torch.Tensor] = []
+        if self.target is not None:
+            self.target.run_id = self.run_id
+            self.target.prepare(estimate_bytes(self.model) + 32 * cfg.steps)  # + the history's per-step entries
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress, desc="jepa", unit="step", leave=False)
         batches = self._batches()
         try:
@@ -382,23 +453,42 @@ class Trainer:
                 # the optimizer's LR is a GPU tensor, and reading it would wait for the GPU)
                 lr, m = cfg.lr * self.lr_factor(self.step), self.momentum(self.step)
                 batch = next(batches)
-                window.append(self.train_step(batch))
+                self._window.append(self.train_step(batch))
                 bar.update(1)
                 last = self.step == cfg.steps
                 if self.step % cfg.log_every == 0 or last:
-                    self._log_window(window, batch, lr, m)
-                    window = []
-                if cfg.save_path and ((cfg.save_every and self.step % cfg.save_every == 0) or last or self.stop_requested):
-                    self._check_finite(window)
-                    self.save(cfg.save_path)
+                    self._log_window(self._window, batch, lr, m)
+                    self._window = []
+                if self.target is not None and ((cfg.save_every and self.step % cfg.save_every == 0) or last or self.stop_requested):
+                    self._check_finite(self._window)
+                    self._save_checked()
                 if self.stop_requested:
-                    where = f"; checkpoint saved to {cfg.save_path}" if cfg.save_path else ""
+                    where = f"; checkpoint saved to {self.save_path}" if self.target is not None else ""
                     self.log(f"stopped at step {self.step}{where}")
                     break
         finally:
             bar.close()
             batches.close()
+            if self.target is not None:
+                self.target.release()
         return dict(self.history)
+
+    def _save_checked(self) -> None:
+        """Save through the save-path rules; weights that are no longer finite stop the run."""
+        try:
+            self.target.save(self.state(), self.step)
+        except NonFiniteState as e:
+            raise TrainingDiverged(self._diverged(f"the weights became NaN or infinite by step {self.step} ({e.name})")) from None
+
+    def _diverged(self, what: str) -> str:
+        good = self.target.last_good if self.target is not None else None
+        if good is not None:
+            where = f" The last good checkpoint is {good[0]} (step {good[1]}, of this run, checked finite)."
+        elif self.target is not None:
+            where = " This run saved no checkpoint (none with finite weights)."
+        else:
+            where = ""
+        return f"{what}; training stopped.{where} Try a lower --lr"
 
     def _batches(self):
         """Yield the batches of steps self.step, self.step + 1, … On a GPU, the next batch is prepared
@@ -430,12 +520,11 @@ class Trainer:
                 yield batch
 
     def _finite(self, window: List[torch.Tensor]) -> bool:
-        return not window or bool(torch.isfinite(torch.stack(window)).all())
+        return not window or bool(torch.isfinite(torch.stack([w.float() for w in window])).all())
 
     def _check_finite(self, window: List[torch.Tensor]) -> None:
         if not self._finite(window):
-            where = f"; the last good checkpoint is {self.config.save_path}" if self.config.save_path and os.path.exists(self.config.save_path) else ""
-            raise TrainingDiverged(f"the loss became NaN or infinite by step {self.step}; training stopped{where}. Try a lower --lr")
+            raise TrainingDiverged(self._diverged(f"the loss became NaN or infinite by step {self.step}"))
 
     def _write(self, line: str) -> None:
         """Log lines go to `self.log` (print by default), written around the progress bar."""
@@ -449,8 +538,11 @@ class Trainer:
     def _log_window(self, window: List[torch.Tensor], batch: Batch, lr: float, m: float) -> None:
         self._check_finite(window)
         batch = batch.to(self.device)
-        losses = torch.stack(window).float().cpu().tolist()  # one host sync per log, not per step
-        metrics = collapse_metrics(self.token_embeddings(batch))
+        losses = torch.stack([w.float() for w in window]).cpu().tolist()  # one host sync per log, not per step
+        z = self.token_embeddings(batch)  # (N, D) from the weights after this step's update
+        if not bool(torch.isfinite(z).all()):  # that update blew up, although the loss before it was finite
+            raise TrainingDiverged(self._diverged(f"the weights became NaN or infinite by step {self.step}"))
+        metrics = collapse_metrics(z)
         maskable = batch.attention_mask.bool() & ~special_tokens_mask(batch.input_ids, self.tokenizer.all_special_ids)
         record = {
             "step": self.step, "loss": sum(losses) / len(losses), "lr": lr, "ema_m": m,
@@ -476,6 +568,8 @@ class Trainer:
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
+            "kind": KIND,
+            "run_id": self.run_id,
             "config": dataclasses.asdict(self.config),
             "step": self.step,
             "fingerprint": self.fingerprint,
@@ -485,16 +579,23 @@ class Trainer:
             "rng": rng,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,  # fp16: scale S, growth tracker
             "history": {k: list(v) for k, v in self.history.items()},
+            "window": [float(w) for w in self._window],  # step losses not yet logged
+            "collapse_warned": self.collapse_warned,
         }
 
     def save(self, path: str) -> None:
-        """Atomic checkpoint of everything needed to resume exactly."""
+        """Atomic checkpoint of everything needed to resume exactly, to any path (the save-path rules
+        apply to the checkpoints `fit` writes, at `save_path`)."""
         save_checkpoint(path, self.state())
 
     def resume(self, path: str) -> None:
         """Load a checkpoint written by a run with the same config; training continues at its step."""
         state = load_checkpoint(path, map_location=self.device)
+        check_resumable(state, path, ["format", *self.state()])  # the keys this version writes
         check_compatible(state["config"], dataclasses.asdict(self.config), path)
+        bad = first_nonfinite(state_tensors(state["model"]))
+        if bad is not None:
+            raise CheckpointError(f"{path} holds NaN or infinite weights ({bad}); it cannot be resumed")
         if state.get("fingerprint") != self.fingerprint:
             raise CheckpointError(f"{path} was trained on different text than this run's")
         if state["step"] > self.config.steps:
@@ -519,6 +620,26 @@ class Trainer:
             torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
         self.step = int(state["step"])
         self.history = defaultdict(list, {k: list(v) for k, v in state["history"].items()})
+        self._window = [torch.tensor(x, dtype=torch.float32, device=self.device) for x in state["window"]]
+        self.collapse_warned = bool(state["collapse_warned"])
+        self.run_id = state["run_id"]  # the same run, continued: it may replace its own checkpoints
+        if self.target is not None:
+            self.target.run_id = self.run_id
+            self.target.last_good = (path, self.step)
+
+
+def check_resumable(state: dict, path, state_keys: Optional[Sequence[str]] = None) -> None:
+    """CheckpointError unless `state` is a masked-span checkpoint of this kit version: its kind, the
+    keys of this version's config and (given `state_keys`) of its state; an older or newer kit's
+    missing or extra keys are named."""
+    kind = state.get("kind")
+    if kind is not None and kind != KIND:
+        raise CheckpointError(f"{path} is a checkpoint of the {kind} trainer, not of jepa_lite.train; resume it with python -m jepa_lite.{kind} --resume {path}")
+    if state_keys is not None:
+        check_state_keys(state, state_keys, path)
+    if not isinstance(state.get("config"), dict):
+        raise CheckpointError(f"{path} was written by another version of jepa_lite (no config); resume it with that version, or start a new run")
+    check_state_keys(state["config"], [f.name for f in dataclasses.fields(TrainConfig)], path, "its config")
 
 
 def plain_lrs(state_dict: dict) -> dict:
@@ -571,7 +692,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--warmup_steps", type=int, help=f"(default {d.warmup_steps})")
     a("--log_every", type=int, help=f"(default {d.log_every})")
     a("--save_every", type=int, help=f"checkpoint interval, 0 = only at the end (default {d.save_every})")
-    a("--save_path", help=f"checkpoint file (default {d.save_path})")
+    a("--save_path", help="checkpoint file (default: a new file per run, checkpoints/<model>-<date>-<time>.pt; with --resume, the resumed file)")
+    a("--overwrite", action="store_true", help="may replace another run's checkpoint at --save_path (never a file that is not a checkpoint)")
     a("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     a("--seed", type=int, help=f"(default {d.seed})")
     a("--smoke_test", action="store_true", help="tiny random encoder, local tokenizer, built-in corpus, 200 steps: offline, seconds")
@@ -586,13 +708,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(given: dict) -> TrainConfig:
-    """TrainConfig from the flags the user gave; on --resume the checkpoint's config fills the rest."""
+    """TrainConfig from the flags the user gave; on --resume the checkpoint's config fills the rest,
+    and the run continues in the resumed file unless --save_path names another."""
     given = dict(given)
     resume = given.pop("resume", None)
     if given.pop("no_progress", False):
         given["progress"] = False
     if resume:
-        saved = load_checkpoint(resume)["config"]
+        state = load_checkpoint(resume)
+        check_resumable(state, resume)
+        saved = state["config"]
+        given.setdefault("save_path", resume)
         check_compatible(saved, {**saved, **given}, resume)
         return TrainConfig(**{**saved, **given})
     if given.get("smoke_test"):
@@ -600,44 +726,98 @@ def config_from_args(given: dict) -> TrainConfig:
     return TrainConfig(**given)
 
 
+STOP_SIGNALS = ("SIGINT", "SIGTERM")  # SIGTERM: what a job scheduler or `docker stop` sends
+
+
 @contextlib.contextmanager
-def stop_on_first_interrupt(trainer: Trainer):
-    """First Ctrl-C: finish the current step, checkpoint, stop. A second Ctrl-C interrupts at once."""
+def stop_on_signals(trainer):
+    """The first Ctrl-C or SIGTERM: finish the current step, checkpoint, stop (`trainer.stop_signal`
+    names it). A second one interrupts at once, without saving. `trainer` may also be a function
+    returning the trainer or None: before there is one, a signal interrupts at once (KeyboardInterrupt,
+    with the signal's name in `stop_on_signals.last`), as nothing is there to save."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
 
     def handler(signum, frame):
+        stop_on_signals.last = signal.Signals(signum).name
+        t = trainer() if callable(trainer) else trainer
+        if t is None:
+            raise KeyboardInterrupt
+        trainer_stop(t, signum)
+
+    def trainer_stop(trainer, signum):
         if trainer.stop_requested:
             raise KeyboardInterrupt
         trainer.stop_requested = True
-        print("\nstopping after this step (Ctrl-C again to abort without saving)", file=sys.stderr)
+        trainer.stop_signal = signal.Signals(signum).name
+        again = "Ctrl-C" if signum == signal.SIGINT else "the signal"
+        print(f"\n{trainer.stop_signal}: stopping after this step ({again} again to abort without saving)", file=sys.stderr)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    signums = [getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)]
+    previous = {s: signal.signal(s, handler) for s in signums}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+stop_on_first_interrupt = stop_on_signals  # the earlier name
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line. Exit codes: 0 done; 2 bad input (one `error:` line, before any work);
+    1 the run failed (diverged, or a save failed); 130 / 143 stopped early by Ctrl-C / SIGTERM."""
     args = vars(build_parser().parse_args(argv))
+    stop_on_signals.last = "SIGINT"
+    try:
+        with stop_on_signals(lambda: None):  # until `_run` has a trainer to stop
+            return _run(args)
+    except KeyboardInterrupt:  # before the trainer existed: nothing was written
+        print(f"stopped by {stop_on_signals.last} before training started; nothing written", file=sys.stderr)
+        return 128 + getattr(signal, stop_on_signals.last).value
+
+
+def _run(args: dict) -> int:
+    trainer, first_step = None, 0
     try:
         config = config_from_args(args)
+        if config.save_path not in (None, "auto"):  # another run's checkpoint, refused before any work
+            run_id = load_checkpoint(args["resume"]).get("run_id") if args.get("resume") else None
+            check_save_path(config.save_path, run_id, config.overwrite)
         trainer = Trainer(config)
         if args.get("resume"):
             trainer.resume(args["resume"])
             print(f"resumed from {args['resume']} at step {trainer.step}")
-        with stop_on_first_interrupt(trainer):
+        first_step = trainer.step
+        if trainer.save_path:
+            print(f"checkpoints go to {trainer.save_path}")
+        with stop_on_signals(trainer):  # from here a signal stops the run after its step, with a save
             trainer.fit()
     except (ConfigError, DataError, BackboneError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 1 if trainer is not None and trainer.step > first_step else 2
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    if config.save_path:
-        print(f"done: {trainer.step} steps; checkpoint {config.save_path}")
+        if trainer is None:
+            raise  # main says: nothing written
+        step = f" at step {trainer.step}"
+        good = trainer.target.last_good if trainer.target is not None else None
+        last = f"; the last checkpoint is {good[0]} (step {good[1]})" if good else ""
+        print(f"interrupted{step}, without saving{last}", file=sys.stderr)
+        return 128 + getattr(signal, stop_on_signals.last).value
+    if trainer.step < config.steps:  # stopped early by a signal
+        sig = getattr(trainer, "stop_signal", "SIGINT")
+        saved = f"checkpoint {trainer.save_path}; continue with: python -m jepa_lite.train --resume {trainer.save_path}" if trainer.save_path else "no checkpoint (save_path None)"
+        print(f"stopped early by {sig} at step {trainer.step} of {config.steps}; {saved}", file=sys.stderr)
+        return 128 + getattr(signal, sig, signal.SIGINT).value
+    if trainer.save_path:
+        print(f"done: {trainer.step} steps; checkpoint {trainer.save_path}")
     return 0
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from jepa_lite.checkpoint import load_checkpoint
+import torch
+
+from jepa_lite.checkpoint import load_checkpoint, save_checkpoint
 from jepa_lite.train import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,9 +27,10 @@ def run(argv, capsys):
 
 @pytest.fixture
 def precious(tmp_path):
-    """An existing checkpoint path whose bytes must survive any failed run."""
+    """An existing checkpoint of another run whose bytes must survive any failed run (the runs below
+    pass --overwrite, so that only the bad input stops them)."""
     path = tmp_path / "ckpt.pt"
-    path.write_bytes(b"precious earlier work")
+    save_checkpoint(path, {"kind": "masked_span", "run_id": "earlier", "step": 7, "work": torch.arange(5.0)})
     return path
 
 
@@ -63,13 +66,14 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_one_line_exit_2_nothing_written(case, tmp_path, precious, capsys):
     make_args, expected = BAD_INPUTS[case]
-    code, out, err = run(FAST + make_args(tmp_path) + ["--save_path", str(precious)], capsys)
+    before = precious.read_bytes()
+    code, out, err = run(FAST + make_args(tmp_path) + ["--save_path", str(precious), "--overwrite"], capsys)
     assert code == 2, (case, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert expected in lines[0], lines[0]
     assert "Traceback" not in err + out
-    assert precious.read_bytes() == b"precious earlier work"
+    assert precious.read_bytes() == before
 
 
 def test_model_without_mask_token_names_suitable_models(tmp_path, capsys):

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from jepa_lite import paired
-from jepa_lite.causal_lm import PRED, SEP, CausalLMError, add_pair_tokens, build_pair_tokenizer, check_round_trip
+from jepa_lite.causal_lm import PRED, PREDS, SEP, CausalLMError, add_pair_tokens, build_pair_tokenizer, check_round_trip
 from jepa_lite.diagnostics import linear_map_residual, pca_2d, svd_spectrum
 from jepa_lite.paired import PairedConfig, PairedTrainer, last_hidden, pad_rows
 from jepa_lite.pairs import Pair, PairsError, load_jsonl, regex_pairs, save_jsonl
 
-SMALL = dict(n_train=240, n_test=40, batch_size=16, tiny_dim=64, tiny_layers=2, log_every=10, progress=False)
+SMALL = dict(n_train=240, n_test=40, batch_size=16, tiny_dim=64, tiny_layers=2, log_every=10, progress=False, device="cpu")
 
 
 def small_trainer(**overrides) -> PairedTrainer:
@@ -120,11 +120,13 @@ def test_pred_and_sep_are_single_special_tokens_added_to_the_vocabulary():
     core.pre_tokenizer = pre_tokenizers.Whitespace()
     bare = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>")  # like a hub LM without our tokens
     before = len(bare)
-    assert add_pair_tokens(bare) == 5  # [PAD], [BOS], [EOS], [SEP], [PRED]
-    assert len(bare) == before + 5
+    assert add_pair_tokens(bare) == 20  # [PAD], [BOS], [EOS], [SEP], [PRED_1] … [PRED_16]
+    assert len(bare) == before + 20
     assert add_pair_tokens(bare) == 0  # idempotent
     pred = bare.convert_tokens_to_ids(PRED)
-    assert bare("a [PRED] b", add_special_tokens=False)["input_ids"] == [0, pred, 1]
+    assert bare("a [PRED_1] b", add_special_tokens=False)["input_ids"] == [0, pred, 1]
+    preds = [bare.convert_tokens_to_ids(t) for t in PREDS]
+    assert len(set(preds)) == 16 and bare.unk_token_id not in preds  # distinct tokens, each in the vocabulary
 
 
 def test_a_tokenizer_that_loses_characters_is_refused():
@@ -143,10 +145,11 @@ def test_pred_tokens_are_appended_to_text_only(trainer):
     ids = trainer.ids
     text, code = trainer.train_text[0], trainer.train_code[0]
     view = paired.text_view(text, 3, ids)
-    assert view[-3:] == [ids["pred"]] * 3 and view[-4] == ids["sep"]
-    assert ids["pred"] not in paired.code_view(code, ids)
+    assert view[-3:] == ids["preds"][:3] and view[-4] == ids["sep"]  # [PRED_1] [PRED_2] [PRED_3]
+    assert len(set(view[-3:])) == 3 and ids["pred"] == ids["preds"][0]
+    assert not set(ids["preds"]) & set(paired.code_view(code, ids))
     tokens, labels = paired.lm_row(text, code, ids)
-    assert ids["pred"] not in tokens  # the LM row (what the model generates from) has no [PRED]
+    assert not set(ids["preds"]) & set(tokens)  # the LM row (what the model generates from) has no [PRED_i]
     # only Code and [EOS] are scored by the LM loss
     assert [t for t, l in zip(tokens, labels) if l != paired.IGNORE] == [*code, ids["eos"]]
     assert paired.text_view(text, 0, ids)[-1] == ids["sep"]
@@ -208,8 +211,9 @@ def test_the_jepa_term_is_lambda_times_one_minus_cosine(trainer):
     idx = trainer.batch_indices(0)
     x, y = [], []
     for i in idx:
-        for view, out in ((paired.text_view(trainer.train_text[i], 2, trainer.ids), x), (paired.code_view(trainer.train_code[i], trainer.ids), y)):
-            out.append(last_hidden(trainer.model, torch.tensor([view]), torch.ones(1, len(view), dtype=torch.long))[1][0])
+        for view, out, back in ((paired.text_view(trainer.train_text[i], 2, trainer.ids), x, 0),
+                                (paired.code_view(trainer.train_code[i], trainer.ids), y, 1)):  # code_position "last": before [EOS]
+            out.append(last_hidden(trainer.model, torch.tensor([view]), torch.ones(1, len(view), dtype=torch.long), back)[1][0])
     expected = (1 - torch.nn.functional.cosine_similarity(torch.stack(x), torch.stack(y), dim=-1)).mean()
     torch.testing.assert_close(jepa, expected, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(total, lm + 1.0 * jepa)
@@ -239,7 +243,9 @@ def test_a_short_run_lowers_the_jepa_loss_and_the_lm_loss():
 
 
 def test_config_errors_are_one_line():
-    for bad in (dict(lbd=-1), dict(predictors=-1), dict(loss_dropout=1.0), dict(distance="dot"), dict(lbd=0, gamma=0), dict(steps=0)):
+    for bad in (dict(lbd=-1), dict(predictors=-1), dict(predictors=17), dict(loss_dropout=1.0), dict(distance="dot"),
+                dict(lbd=0, gamma=0), dict(steps=-1), dict(grad_accum=0), dict(views="fused"), dict(lm_tokens="text"),
+                dict(code_position="first"), dict(precision="fp8")):
         with pytest.raises(paired.ConfigError):
             PairedConfig(**bad).validate()
 
@@ -278,7 +284,11 @@ def test_cli_runs_offline_and_reports(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "step    20  lm " in r.stdout and "jepa" in r.stdout
     assert re.search(r"exact match on 17 test pairs: \d\.\d{3}", r.stdout)
-    assert "largest singular value" in r.stdout and "residual" in r.stdout
+    assert "largest singular value" in r.stdout
+    assert re.search(r"retrieval@1 Text → Code among the 17 test pairs: \d\.\d{3} \(chance 0\.059\)", r.stdout)
+    assert re.search(r"cosine of true pairs -?\d\.\d{3}, of shuffled pairs -?\d\.\d{3}: gap -?\d\.\d{3}", r.stdout)
+    # 17 test pairs, D = 128: a linear map would fit any data exactly, so no residual is printed
+    assert "not measured: 8 fitting pairs for 129 unknowns per output" in r.stdout and "residual" not in r.stdout
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,0 +1,153 @@
+"""`python -m jepa_lite.paired`: fine-tune a causal LM with LM + λ·JEPA from the command line.
+
+    python -m jepa_lite.paired --steps 800 --lbd 1                      # built-in regex pairs, tiny model
+    python -m jepa_lite.paired --data train.jsonl --test_data test.jsonl --model random:llama-135m \\
+        --save_path run.pt --save_every 200 --save_dir my_model        # checkpoints, then a HF folder
+    python -m jepa_lite.paired --resume run.pt                          # continue exactly where it stopped
+    python -m jepa_lite.paired --model my_model --test_data test.jsonl --steps 0   # evaluate only
+
+Bad input gets one `error:` line and exit code 2 before any work; the first Ctrl-C (or SIGTERM)
+finishes the step, checkpoints and stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from .causal_lm import CausalLMError, count_parameters
+from .checkpoint import CheckpointError
+from .checkpoint import check_save_path as kit_check_save_path
+from .errors import ConfigError
+from .paired import PairedConfig, PairedTrainer, check_compatible, load_paired_checkpoint
+from .pairs import PairsError
+from .train import _Parser, stop_on_first_interrupt  # _Parser: one-line argparse errors, exit 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = PairedConfig()
+    p = _Parser(prog="python -m jepa_lite.paired", argument_default=argparse.SUPPRESS,
+                description="Fine-tune a causal LM with next-token loss + λ·JEPA on (Text, Code) pairs, offline by default.")
+    a = p.add_argument
+    a("--data", help="JSONL file in the paper's chat format (default: the built-in regex pairs)")
+    a("--test_data", help="separate JSONL test file (then all of --data trains; without it the last --test_fraction of --data tests)")
+    a("--model", help="'tiny' (default), 'random:llama-135m' (SmolLM2-135M shape, random init), a folder written by --save_dir, or a hub name")
+    a("--steps", type=int, help=f"optimizer steps; 0 = only evaluate (default {d.steps})")
+    a("--lbd", type=float, help=f"λ, weight of the JEPA term; 0 = plain fine-tuning (default {d.lbd:g})")
+    a("--predictors", type=int, help=f"k, distinct [PRED_1]…[PRED_k] tokens appended to Text, 0..16 (default {d.predictors})")
+    a("--gamma", type=float, help=f"γ, weight of the LM loss (default {d.gamma:g})")
+    a("--distance", choices=("cosine", "l2"), help="JEPA distance (default cosine)")
+    a("--loss_dropout", type=float, help=f"fraction of steps without the JEPA term (default {d.loss_dropout:g})")
+    a("--lm_tokens", choices=("code", "all"), help="tokens the LM loss scores: code (Code + [EOS], default) or all (what the official runs trained)")
+    a("--code_position", choices=("last", "eos"), help="Enc(Code) at the last Code token (default, the official Llama setting) or at [EOS]")
+    a("--views", choices=("separate", "packed"), help="separate rows (default, readable) or one packed row per pair with a block-causal mask (faster)")
+    a("--batch_size", type=int, help=f"pairs per forward pass (default {d.batch_size})")
+    a("--grad_accum", type=int, help="micro-batches per optimizer step: a step sees batch_size × grad_accum pairs (default 1)")
+    a("--lr", type=float, help=f"peak learning rate (default {d.lr:g})")
+    a("--warmup_steps", type=int, help=f"(default {d.warmup_steps})")
+    a("--test_fraction", type=float, help=f"share of a JSONL file held out for testing (default {d.test_fraction:g})")
+    a("--max_length", type=int, help=f"tokens per row (default {d.max_length})")
+    a("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="auto (default): bf16 on CUDA with native bf16, fp16 + loss scaling on older CUDA GPUs, fp32 on CPU/MPS")
+    a("--device", help="auto (default: CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps")
+    a("--save_path", help="checkpoint file, written atomically every --save_every steps and at the end")
+    a("--save_every", type=int, help="checkpoint interval in steps, 0 = only at the end (default 0)")
+    a("--resume", metavar="PATH", help="continue the run saved in this checkpoint (its settings fill the flags not given)")
+    a("--save_dir", help="at the end, write the model and tokenizer here (save_pretrained, safetensors)")
+    a("--log_every", type=int, help=f"(default {d.log_every})")
+    a("--seed", type=int, help=f"(default {d.seed})")
+    a("--no_progress", dest="progress", action="store_false", help="no progress bar")
+    return p
+
+
+def config_from_args(given: dict) -> PairedConfig:
+    """PairedConfig from the flags given; on --resume the checkpoint's config fills the rest."""
+    if given.get("resume"):
+        saved = load_paired_checkpoint(given["resume"])["config"]
+        check_compatible(saved, {**saved, **given}, given["resume"])
+        return PairedConfig(**{**saved, **given})
+    return PairedConfig(**given)
+
+
+def check_save_path(config: PairedConfig) -> None:
+    """A checkpoint path may replace only a jepa_lite.paired checkpoint (never someone else's file)."""
+    path = config.save_path
+    if not path:
+        return
+    if path == config.resume:
+        kit_check_save_path(path, overwrite=True)  # the kit's file rules (checkpoint.py): e.g. not read-only
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"--save_path {p} is a folder; give a file name")
+    if p.exists():
+        try:
+            load_paired_checkpoint(path)
+        except CheckpointError:
+            raise ConfigError(f"--save_path {p} exists and is not a checkpoint of jepa_lite.paired; choose another path") from None
+    if p.parent.exists() and not p.parent.is_dir():
+        raise ConfigError(f"--save_path {p}: {p.parent} is not a folder")
+    kit_check_save_path(path, overwrite=True)  # the kit's file rules (checkpoint.py): devices, read-only files and folders, …
+
+
+def report(trainer: PairedTrainer) -> List[str]:
+    """The end-of-run summary: accuracy and the geometry of the two views on the test split."""
+    from .diagnostics import pair_geometry
+
+    result = trainer.evaluate()
+    x, y = trainer.embed(trainer.test_pairs, predictors=0)
+    g = pair_geometry(x, y, seed=trainer.config.seed)
+    s = g["spectrum"]
+    if g["residual_heldout"] is None:
+        linear = f"not measured: {g['linear_map_note']}"
+    elif g["relative_residual_heldout"] is None:
+        linear = f"residual {g['residual_heldout']:.3g}; relative: {g['linear_map_note']}"
+    else:
+        linear = (f"held-out residual {g['residual_heldout']:.3g}, relative {g['relative_residual_heldout']:.3f} "
+                  f"(unrelated views would score ≈ {g['relative_residual_unrelated']:.2f} with this many pairs; 0 = a perfect map)")
+    return [
+        f"exact match on {result['total']} test pairs: {result['exact_match']:.3f} ({result['correct']}/{result['total']})",
+        f"retrieval@1 Text → Code among the {g['n']} test pairs: {g['retrieval_at_1']:.3f} (chance {g['chance']:.3f})",
+        f"cosine of true pairs {g['cos_true']:.3f}, of shuffled pairs {g['cos_shuffled']:.3f}: gap {g['cos_gap']:.3f} "
+        "(near 0 with both near 1 = collapse)",
+        f"Enc(Text) − Enc(Code): largest singular value {s[0]:.3g}, 10th {s[min(9, len(s) - 1)]:.3g}, sum {float(s.sum()):.3g}",
+        f"best linear map Enc(Text) → Enc(Code), fitted on half the test pairs, scored on the other half: {linear}",
+    ]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = vars(build_parser().parse_args(argv))
+    try:
+        config = config_from_args(args)
+        config.validate()
+        check_save_path(config)
+        trainer = PairedTrainer(config)
+        n = count_parameters(trainer.model)
+        print(f"{len(trainer.train_pairs)} train / {len(trainer.test_pairs)} test pairs; model '{config.model}' "
+              f"({n / 1e6:.2f} M parameters) on {trainer.device.type} in {trainer.precision.name}; λ={config.lbd:g}, "
+              f"k={config.predictors}, γ={config.gamma:g}, views {config.views}")
+        if config.resume:
+            print(f"resumed from {config.resume} at step {trainer.step}")
+        with stop_on_first_interrupt(trainer):
+            trainer.fit()
+        for line in report(trainer):
+            print(line)
+        if config.save_path and config.steps > 0:
+            print(f"checkpoint {config.save_path} (step {trainer.step})")
+        if config.save_dir and not trainer.stop_requested:
+            print(f"model and tokenizer saved to {config.save_dir} (AutoModelForCausalLM.from_pretrained reloads it)")
+    except (ConfigError, PairsError, CausalLMError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except FloatingPointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

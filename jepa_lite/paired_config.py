@@ -1,0 +1,160 @@
+"""The settings of the paper's objective (`PairedConfig`), its data, and which checkpoints it resumes.
+
+`PairedConfig` is the one place where every setting, its default and its meaning are written; the
+trainer (`paired.py`) and the command line (`paired_cli.py`) read it. Why each default was chosen,
+next to what the official code does, is in the README ("The paper's objective from the command line").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+from .causal_lm import MAX_PREDICTORS, check_save_dir
+from .checkpoint import CheckpointError, load_checkpoint
+from .errors import ConfigError
+from .pairs import Pair, PairsError, load_jsonl, regex_pairs
+from .precision import resolve_precision
+from .train import pick_device
+from .validation import SEED_MAX, check_int_range, check_types
+
+KIND = "paired"  # the "kind" of this trainer's checkpoints (jepa_lite.train writes "masked_span")
+
+
+@dataclass
+class PairedConfig:
+    # data
+    data: Optional[str] = None  # JSONL file in the paper's format; None = the built-in regex pairs
+    test_data: Optional[str] = None  # a separate JSONL test file (the official splits); then all of `data` trains
+    n_train: int = 3000  # built-in pairs for training ...
+    n_test: int = 300  # ... and for the test split (regexes never seen in training)
+    test_fraction: float = 0.1  # share of a JSONL file held out for testing (the last lines), without test_data
+    max_length: int = 128  # longest Text, and longest Code, in tokens with their special tokens; longer ones are truncated
+    # model
+    model: str = "tiny"  # "tiny", "random:llama-135m" (random init, local tokenizer), a folder written by save_dir, or a hub name
+    tiny_dim: int = 128  # hidden size of the "tiny" model
+    tiny_layers: int = 4  # decoder blocks of the "tiny" model
+    # the objective
+    lbd: float = 1.0  # λ, weight of the JEPA term (0 = plain fine-tuning)
+    predictors: int = 0  # k, distinct [PRED_1]…[PRED_k] tokens appended to Text (0 = none; notebook 06 § 6 compares k = 1, 2 with 0)
+    gamma: float = 1.0  # γ, weight of the LM loss (0 = JEPA alone: watch it collapse)
+    distance: str = "cosine"  # "cosine" (the paper's choice) or "l2" (which collapses)
+    loss_dropout: float = 0.0  # fraction of steps that skip the JEPA term
+    lm_tokens: str = "code"  # LM loss on "code" (Code + [EOS]) or "all" (every token: what the official runs trained)
+    code_position: str = "last"  # Enc(Code) at the "last" Code token (official Llama setting) or at "eos"
+    views: str = "separate"  # "separate": three rows per pair (readable); "packed": one row, block-causal mask
+    # optimisation
+    batch_size: int = 32  # pairs per forward pass (a micro-batch when grad_accum > 1)
+    grad_accum: int = 1  # micro-batches per optimizer step: the step sees batch_size · grad_accum pairs
+    lr: float = 2e-3  # peak learning rate (AdamW)
+    weight_decay: float = 0.01
+    steps: int = 800  # optimizer steps; 0 = only evaluate
+    warmup_steps: int = 50  # linear warm-up, then cosine decay to 0
+    grad_clip: float = 1.0
+    precision: str = "auto"  # auto: bf16 on CUDA with native bf16, fp16 + GradScaler on older CUDA GPUs, fp32 on CPU/MPS
+    device: str = "auto"  # "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:N", "mps"
+    # bookkeeping
+    log_every: int = 50  # log losses every this many steps
+    monitor_size: int = 128  # test pairs on which the JEPA loss is monitored (every run, even λ = 0)
+    save_path: Optional[str] = None  # checkpoint file (model, optimizer, scheduler, RNG, history); None = none
+    save_every: int = 0  # checkpoint every this many steps (0 = only at the end)
+    resume: Optional[str] = None  # continue the run saved in this checkpoint
+    save_dir: Optional[str] = None  # at the end, write the model + tokenizer here (save_pretrained, safetensors)
+    seed: int = 0
+    progress: bool = True
+
+    def validate(self) -> None:
+        """Raise ConfigError with a one-line message for any setting that cannot work."""
+        check_types(self)  # every field's type from its annotation, finite floats, 64-bit integers (validation.py)
+        check_int_range("seed", self.seed, 0, SEED_MAX)
+        for name in ("n_train", "n_test", "batch_size", "log_every", "max_length", "monitor_size", "grad_accum"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer; got {v}")
+        for name in ("steps", "save_every", "warmup_steps"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ConfigError(f"{name} must be an integer ≥ 0; got {v}")
+        if self.max_length < 8:
+            raise ConfigError(f"max_length must be at least 8; got {self.max_length}")
+        if not isinstance(self.predictors, int) or not 0 <= self.predictors <= MAX_PREDICTORS:
+            raise ConfigError(f"predictors must be an integer in 0..{MAX_PREDICTORS} (the paper uses 0..4); got {self.predictors}")
+        if not (self.lbd >= 0 and self.gamma >= 0) or math.isinf(self.lbd) or math.isinf(self.gamma):
+            raise ConfigError(f"lbd and gamma must be finite numbers ≥ 0; got lbd={self.lbd}, gamma={self.gamma}")
+        if self.lbd == 0 and self.gamma == 0:
+            raise ConfigError("lbd and gamma are both 0: there would be nothing to train")
+        if not 0 <= self.loss_dropout < 1:
+            raise ConfigError(f"loss_dropout must be in [0, 1); got {self.loss_dropout}")
+        if not 0 < self.test_fraction < 1:
+            raise ConfigError(f"test_fraction must be in (0, 1); got {self.test_fraction}")
+        for name, allowed in (("distance", ("cosine", "l2")), ("lm_tokens", ("code", "all")),
+                              ("code_position", ("last", "eos")), ("views", ("separate", "packed"))):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be {' or '.join(allowed)}; got '{getattr(self, name)}'")
+        if not (self.lr > 0 and math.isfinite(self.lr)) or not self.weight_decay >= 0 or not self.grad_clip > 0:
+            raise ConfigError("lr and grad_clip must be > 0 and weight_decay ≥ 0")
+        resolve_precision(self.precision, pick_device(self.device))  # names a bad precision or device
+        if self.save_dir:
+            check_save_dir(self.save_dir)
+
+
+# Settings that may change when a run is resumed; every other setting must match the checkpoint.
+RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "resume", "save_dir", "device", "precision", "progress", "monitor_size")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: pairs → token ids
+# ---------------------------------------------------------------------------------------------
+def load_pairs(config: PairedConfig) -> tuple[List[Pair], List[Pair]]:
+    """(train, test) pairs: the built-in regex generator or the JSONL file, split by `test_fraction`,
+    or, with `test_data`, all of the training data and the separate test file."""
+    if config.test_data is not None:
+        train = regex_pairs(config.n_train, config.n_test, seed=0)[0] if config.data is None else load_jsonl(config.data)
+        return train, load_jsonl(config.test_data)
+    if config.data is None:
+        return regex_pairs(config.n_train, config.n_test, seed=0)  # the same data for every run seed
+    pairs = load_jsonl(config.data)
+    n_test = max(1, round(len(pairs) * config.test_fraction))
+    if len(pairs) - n_test < 1:
+        raise PairsError(f"{config.data} has {len(pairs)} example(s); at least 2 are needed (one to train, one to test)")
+    return pairs[:-n_test], pairs[-n_test:]
+
+
+def pairs_fingerprint(*splits: Sequence[Pair]) -> str:
+    """A short hash of the pairs, stored in checkpoints to catch resuming on other data."""
+    h = hashlib.sha256()
+    for split in splits:
+        for p in split:
+            h.update(p.text.encode("utf-8") + b"\0" + p.code.encode("utf-8") + b"\n")
+        h.update(b"\1")
+    return h.hexdigest()[:16]
+
+
+def encode(tokenizer, strings: Sequence[str], max_length: int) -> List[List[int]]:
+    """Token ids of each string, no special tokens added (and none parsed out of the text), truncated."""
+    enc = tokenizer(list(strings), add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    return [ids[:max_length] for ids in enc]
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+# ---------------------------------------------------------------------------------------------
+def load_paired_checkpoint(path: str, device="cpu") -> dict:
+    """A checkpoint written by `PairedTrainer.save`; CheckpointError (one line) for any other kind."""
+    state = load_checkpoint(path, map_location=device)
+    kind = state.get("kind", "masked_span" if "mask_ratio" in state.get("config", {}) else None)
+    if kind != KIND:
+        what = "a masked-span checkpoint (jepa_lite.train): resume it with python -m jepa_lite.train" if kind == "masked_span" \
+            else f"not a checkpoint of jepa_lite.paired (kind {kind!r})"
+        raise CheckpointError(f"{path} is {what}")
+    return state
+
+
+def check_compatible(saved: dict, current: dict, path: str) -> None:
+    """CheckpointError naming the first settings where `current` differs from the checkpoint's `saved`."""
+    diffs = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
+    if diffs:
+        shown = ", ".join(f"{k}={saved.get(k)!r} (now {current[k]!r})" for k in diffs[:3])
+        raise CheckpointError(f"{path} was trained with a different config: {shown}")

@@ -1,0 +1,491 @@
+"""The study behind notebook 06: does the JEPA term help, where, and how much? (one command, one file)
+
+Every run fine-tunes the kit's small Llama with `jepa_lite.paired` on the built-in regex pairs and
+is measured the same way: greedy exact match on the training, validation and test splits, and the
+geometry of Pred(Enc(Text)) vs Enc(Code) on the test pairs (`diagnostics.pair_geometry`). Runs
+differ in one setting at a time from a baseline with the same seeds (same batches, same starting
+weights), so each effect is a *paired* difference (`jepa_lite.stats`). The grid:
+
+1. start ∈ {scratch, pretrained} × λ ∈ {0, 0.01, 0.03, 0.1, 0.3, 1, 2, 4} at k = 0, 5 seeds;
+   "pretrained" is the kit's LM-only pretrained model (`jepa_lite.pretrain`, assets/kit_lm),
+   "scratch" the very weights that pretraining started from (same shape, same tokenizer);
+   plus the collapse failure modes (γ = 0; an L2 distance) at λ = 1.
+2. The best λ of each start, chosen on the **validation** split (so the test split never picks
+   it), then at λ = 0 and the best λ, with the first 3 seeds: k ∈ {1, 2} predictor tokens;
+   training-set size ∈ {250, 1000} pairs (next to the full 3,000); the LM loss on every token of the
+   LM row (`lm_tokens="all"`).
+   A λ = 0 run never builds the Text view, so its k does not matter: its baseline is the k = 0 run.
+
+A run is a pure function of (RunSpec, StudyConfig), so runs go to parallel processes:
+
+    python -m jepa_lite.study --out assets/study.json --workers 16 --device cuda   # see the README for times
+    python -m jepa_lite.study --fast --out /tmp/study.json                          # a tiny version, seconds
+
+Reading the file (what notebook 06 does): `load_study()`, `select(study, ...)`, `effect(...)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from .pretrain import ASSETS, KIT_LM, PretrainError, benchmark_splits, load_recipe
+from .stats import bootstrap_interval, mean_sd, paired_t
+
+STUDY_FILE = ASSETS / "study.json"
+KIND = "jepa_lite.study"
+STARTS = ("scratch", "pretrained")
+
+
+class StudyError(ValueError):
+    """A study setting or results file that cannot be used; the message says what to do."""
+
+
+@dataclass
+class StudyConfig:
+    # the grid
+    lbds: Tuple[float, ...] = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 2.0, 4.0)  # λ sweep at k = 0 (0 = LM only)
+    ks: Tuple[int, ...] = (1, 2)  # predictor tokens tried at the best λ
+    sizes: Tuple[int, ...] = (250, 1000)  # smaller training sets tried (the full set is n_train)
+    seeds: Tuple[int, ...] = (0, 1, 2, 3, 4)  # the λ sweep
+    later_seeds: Tuple[int, ...] = (0, 1, 2)  # stage 2 (k, size, lm_tokens): the first 3 seeds, to fit the device budget
+    failure_seeds: Tuple[int, ...] = (0,)  # γ = 0 and L2 runs (collapse shows in one seed)
+    # data: the first n of each split of pretrain.benchmark_splits()
+    n_train: int = 3000
+    n_val: int = 300
+    n_test: int = 300
+    train_eval: int = 300  # training pairs decoded for the training exact match
+    # fine-tuning (jepa_lite.paired)
+    steps: int = 400  # ≈ 4.3 epochs of the full set (the paper fine-tunes 4 epochs)
+    batch_size: int = 32
+    # peak lr per start, picked at λ = 0 on the validation split from {5e-4, 1e-3, 2e-3, 4e-3} (600-step probe)
+    lr: Dict[str, float] = field(default_factory=lambda: {"scratch": 1e-3, "pretrained": 4e-3})
+    warmup_steps: int = 50
+    log_every: int = 100
+    model_dir: str = str(KIT_LM)  # the pretrained start
+    device: str = "cpu"
+    precision: str = "fp32"  # the same arithmetic on the GPU as on a laptop CPU
+
+    @classmethod
+    def fast(cls, **overrides) -> "StudyConfig":
+        """A tiny grid for tests: 2 λ, 2 seeds, 1 k, 1 size, a few steps on few pairs."""
+        tiny = dict(lbds=(0.0, 1.0), ks=(1,), sizes=(16,), seeds=(0, 1), later_seeds=(0, 1), failure_seeds=(0,), n_train=48, n_val=12,
+                    n_test=12, train_eval=12, steps=4, batch_size=8, warmup_steps=1, log_every=2)
+        return cls(**{**tiny, **overrides})
+
+    def validate(self) -> None:
+        if 0.0 not in self.lbds or len(self.lbds) < 2:
+            raise StudyError(f"lbds must hold 0 (the baseline) and at least one λ > 0; got {self.lbds}")
+        if len(self.seeds) < 2 or len(self.later_seeds) < 2 or not set(self.later_seeds) <= set(self.seeds):
+            raise StudyError(f"a paired test needs at least 2 seeds, and later_seeds must be among seeds; got {self.seeds}, {self.later_seeds}")
+        if any(s >= self.n_train or s < 1 for s in self.sizes):
+            raise StudyError(f"sizes must lie between 1 and n_train = {self.n_train}; got {self.sizes}")
+        if not 1 <= self.n_train <= 3000 or not 1 <= self.n_val <= 300 or not 1 <= self.n_test <= 300:
+            raise StudyError("n_train ≤ 3000, n_val ≤ 300 and n_test ≤ 300 (the benchmark's splits)")
+        if self.steps < 1 or self.batch_size < 1:
+            raise StudyError("steps and batch_size must be ≥ 1")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: which part of the study it belongs to, and the settings that differ from the defaults."""
+
+    stage: str  # "lambda", "failure", "k", "size", "lm_tokens"
+    start: str  # "scratch" or "pretrained"
+    lbd: float
+    seed: int
+    predictors: int = 0
+    n_train: int = 0  # 0 = the config's full training set
+    lm_tokens: str = "code"
+    gamma: float = 1.0
+    distance: str = "cosine"
+
+
+# ---------------------------------------------------------------------------------------------
+# The grid
+# ---------------------------------------------------------------------------------------------
+def first_stage(c: StudyConfig) -> List[RunSpec]:
+    """The λ sweep per start, and the failure modes (γ = 0, L2) at λ = 1."""
+    specs = [RunSpec("lambda", s, lbd, seed) for s in STARTS for lbd in c.lbds for seed in c.seeds]
+    specs += [RunSpec("failure", s, 1.0, seed, gamma=0.0) for s in STARTS for seed in c.failure_seeds]
+    specs += [RunSpec("failure", s, 1.0, seed, distance="l2") for s in STARTS for seed in c.failure_seeds]
+    return specs
+
+
+def best_lambdas(runs: Sequence[dict], c: StudyConfig) -> Dict[str, float]:
+    """Per start, the λ > 0 with the highest mean *validation* exact match (ties: the smaller λ)."""
+    best = {}
+    for start in STARTS:
+        means = {lbd: mean_sd([r["exact_match"]["val"] for r in select(runs, stage="lambda", start=start, lbd=lbd)])["mean"]
+                 for lbd in c.lbds if lbd > 0}
+        best[start] = max(sorted(means), key=lambda lbd: means[lbd])
+    return best
+
+
+def second_stage(c: StudyConfig, best: Dict[str, float]) -> List[RunSpec]:
+    """At λ = 0 and each start's best λ: k, training-set size, lm_tokens = "all"."""
+    specs = []
+    for s in STARTS:
+        b = best[s]
+        specs += [RunSpec("k", s, b, seed, predictors=k) for k in c.ks for seed in c.later_seeds]
+        for lbd in (0.0, b):
+            specs += [RunSpec("size", s, lbd, seed, n_train=n) for n in c.sizes for seed in c.later_seeds]
+            specs += [RunSpec("lm_tokens", s, lbd, seed, lm_tokens="all") for seed in c.later_seeds]
+    return specs
+
+
+# ---------------------------------------------------------------------------------------------
+# One run
+# ---------------------------------------------------------------------------------------------
+def prepare(c: StudyConfig, work: Path) -> Dict[str, str]:
+    """Write what the runs read into `work`: the data files and the scratch start. Returns the paths."""
+    from .pairs import save_jsonl
+
+    splits = benchmark_splits()
+    train, val, test = splits["train"][:c.n_train], splits["val"][:c.n_val], splits["test"][:c.n_test]
+    paths = {"model:pretrained": str(Path(c.model_dir)), "model:scratch": str(work / "scratch")}
+    for n in (*c.sizes, c.n_train):
+        save_jsonl(train[:n], work / f"train_{n}.jsonl")
+        paths[f"train:{n}"] = str(work / f"train_{n}.jsonl")
+    for name, pairs in (("val", val), ("test", test)):
+        save_jsonl(pairs, work / f"{name}.jsonl")
+        paths[name] = str(work / f"{name}.jsonl")
+    write_scratch_start(Path(c.model_dir), work / "scratch")
+    return paths
+
+
+def write_scratch_start(model_dir: Path, out: Path) -> None:
+    """The untrained weights pretraining started from (its recipe's seed), with the same tokenizer."""
+    from transformers import AutoTokenizer
+
+    from .pretrain import PretrainConfig, initial_model
+
+    recipe = load_recipe(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = initial_model(PretrainConfig(**recipe["config"]), tokenizer)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def paired_config(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]):
+    """The `PairedConfig` of a run (the agreed fields of jepa_lite.paired)."""
+    from .paired import PairedConfig
+
+    n = spec.n_train or c.n_train
+    return PairedConfig(model=paths[f"model:{spec.start}"], data=paths[f"train:{n}"], test_data=paths["test"],
+                        lbd=spec.lbd, predictors=spec.predictors, gamma=spec.gamma, distance=spec.distance,
+                        lm_tokens=spec.lm_tokens, steps=c.steps, batch_size=c.batch_size, lr=c.lr[spec.start],
+                        warmup_steps=c.warmup_steps, log_every=c.log_every, seed=spec.seed, device=c.device,
+                        precision=c.precision, progress=False)
+
+
+def run_one(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]) -> dict:
+    """Train one run and measure it; returns its record for the results file (plain JSON values)."""
+    import torch
+
+    from .diagnostics import collapse_metrics, pair_geometry, pca_2d
+    from .pairs import load_jsonl
+    from .paired import PairedTrainer
+
+    start = time.perf_counter()
+    config = paired_config(spec, c, paths)
+    trainer = PairedTrainer(config, log=lambda s: None)
+    history = trainer.fit()
+    fit_seconds = time.perf_counter() - start
+    splits = {"train": trainer.train_pairs[:c.train_eval], "val": load_jsonl(paths["val"]), "test": trainer.test_pairs}
+    scores = {name: trainer.evaluate(pairs) for name, pairs in splits.items()}
+    x, y = trainer.embed(trainer.test_pairs)  # Pred(Enc(Text)), Enc(Code): (N, D) each
+    geometry = {k: (v.tolist() if torch.is_tensor(v) else v) for k, v in pair_geometry(x, y, seed=0).items()}
+    record = {
+        **dataclasses.asdict(spec),
+        "n_train": len(trainer.train_pairs),
+        "steps": trainer.step,
+        "lr": config.lr,
+        "exact_match": {k: v["exact_match"] for k, v in scores.items()},
+        "correct": {k: v["correct"] for k, v in scores.items()},
+        "total": {k: v["total"] for k, v in scores.items()},
+        "history": {k: history[k] for k in ("step", "lm_loss", "jepa_loss", "jepa_monitor")},
+        "geometry": geometry,
+        "collapse": {"text": collapse_metrics(x), "code": collapse_metrics(y)},
+        "fit_seconds": fit_seconds,
+        "seconds": time.perf_counter() - start,
+        "paired_config": {k: v for k, v in dataclasses.asdict(config).items() if k not in ("model", "data", "test_data")},
+    }
+    if spec.seed == c.seeds[0]:  # one seed of each setting keeps a picture and a few predictions
+        px, py = pca_2d(x, y)
+        record["pca"] = {"text": px.tolist(), "code": py.tolist()}
+        predictions = trainer.generate([p.text for p in trainer.test_pairs[:6]])
+        record["examples"] = [[p.text, p.code, g] for p, g in zip(trainer.test_pairs[:6], predictions)]
+    return rounded(record)
+
+
+def rounded(value, digits: int = 5):
+    """Floats rounded to `digits` significant digits, everywhere in a JSON-like value (smaller files)."""
+    if isinstance(value, float):
+        return value if not math.isfinite(value) or value == 0 else float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run(args) -> dict:
+    return run_one(*args)
+
+
+def run_many(specs: Sequence[RunSpec], c: StudyConfig, paths: Dict[str, str], workers: int = 1,
+             threads: int = 1, on_result=None) -> List[dict]:
+    """Run `specs` in `workers` processes (spawned; `threads` torch threads each), in any order;
+    returns their records in the order of `specs`. `on_result(record)` is called as each one ends."""
+    if workers <= 1:
+        _worker_init(threads)
+        out = []
+        for s in specs:
+            out.append(run_one(s, c, paths))
+            if on_result:
+                on_result(out[-1])
+        return out
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    records: Dict[int, dict] = {}
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+                             initargs=(threads,)) as pool:
+        futures = {pool.submit(_run, (s, c, paths)): i for i, s in enumerate(specs)}
+        for f in as_completed(futures):
+            records[futures[f]] = f.result()
+            if on_result:
+                on_result(records[futures[f]])
+    return [records[i] for i in range(len(specs))]
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole study, and its file
+# ---------------------------------------------------------------------------------------------
+def spec_key(spec: RunSpec, c: StudyConfig) -> tuple:
+    """What identifies a run in the results file (a RunSpec with its training-set size filled in)."""
+    d = dataclasses.asdict(spec)
+    d["n_train"] = spec.n_train or c.n_train
+    return tuple(sorted(d.items()))
+
+
+def record_key(record: dict) -> tuple:
+    """`spec_key` of the run a record holds."""
+    return tuple(sorted((f.name, record[f.name]) for f in dataclasses.fields(RunSpec)))
+
+
+def planned(study: dict) -> List[RunSpec]:
+    """Every run the study's grid asks for (stage 2 needs its best λ: none before stage 1 is done)."""
+    c = config_of(study)
+    specs = first_stage(c)
+    return specs + (second_stage(c, study["best_lambda"]) if study.get("best_lambda") else [])
+
+
+def missing(study: dict) -> List[RunSpec]:
+    """The planned runs that the file does not hold (an incomplete study says which)."""
+    c, done = config_of(study), {record_key(r) for r in study["runs"]}
+    return [s for s in planned(study) if spec_key(s, c) not in done]
+
+
+def config_of(study: dict) -> StudyConfig:
+    """The StudyConfig a results file was written with."""
+    c = dict(study["config"])
+    for name in ("lbds", "ks", "sizes", "seeds", "later_seeds", "failure_seeds"):
+        c[name] = tuple(c[name])
+    return StudyConfig(**c)
+
+
+def run_study(c: StudyConfig, out: Path, workers: int = 1, threads: int = 1, resume: bool = False, log=print) -> dict:
+    """Both stages; writes `out` after every finished run ("complete": false until the end).
+
+    With `resume`, the runs already in `out` (written with the same config) are kept and skipped.
+    """
+    c.validate()
+    recipe = load_recipe(Path(c.model_dir))
+    begin = time.perf_counter()
+    study = {"kind": KIND, "version": 1, "complete": False, "config": dataclasses.asdict(c),
+             "pretrained": {k: recipe[k] for k in ("command", "final_train_loss", "heldout_loss", "parameters")},
+             "selection": "best λ > 0 per start by mean validation exact match", "best_lambda": None, "runs": []}
+    before = 0.0
+    if resume and out.exists():
+        old = load_study(out)
+        local = ("device", "model_dir")  # where it runs may change; what it runs may not
+        mine = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(c))).items() if k not in local}
+        if mine != {k: v for k, v in old["config"].items() if k not in local}:
+            raise StudyError(f"--resume: {out} was written with another config; name a new --out or drop --resume")
+        study["runs"], before = old["runs"], old.get("seconds", 0.0)
+    done = {record_key(r) for r in study["runs"]}
+
+    def finished(record: dict) -> None:
+        study["runs"].append(record)
+        study["seconds"] = before + time.perf_counter() - begin
+        write_study(study, out)
+        log(f"[{len(study['runs'])}] {record['stage']:9s} {record['start']:10s} λ={record['lbd']:<5g} k={record['predictors']} "
+            f"n={record['n_train']} {record['lm_tokens']} γ={record['gamma']:g} {record['distance']} seed {record['seed']}: "
+            f"test {record['exact_match']['test']:.3f} val {record['exact_match']['val']:.3f} "
+            f"train {record['exact_match']['train']:.3f} ({record['seconds']:.0f} s)")
+
+    with tempfile.TemporaryDirectory(prefix="jepa_lite_study_") as tmp:
+        paths = prepare(c, Path(tmp))
+        run_many([s for s in first_stage(c) if spec_key(s, c) not in done], c, paths, workers, threads, finished)
+        study["best_lambda"] = best_lambdas(study["runs"], c)
+        log(f"best λ on the validation split: {study['best_lambda']}")
+        todo = [s for s in second_stage(c, study["best_lambda"]) if spec_key(s, c) not in done]
+        run_many(todo, c, paths, workers, threads, finished)
+    study["complete"] = True
+    study["seconds"] = before + time.perf_counter() - begin
+    write_study(study, out)
+    return study
+
+
+def check_out(out: Path) -> None:
+    """Only a study file written by the kit may be replaced (users' files are sacred)."""
+    if out.is_dir():
+        raise StudyError(f"--out {out} is a folder; name a .json file")
+    if out.exists():
+        try:
+            kind = json.loads(out.read_text(encoding="utf-8")).get("kind")
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            kind = None
+        if kind != KIND:
+            raise StudyError(f"--out {out} exists and is not a study results file; name a new file")
+    if not out.parent.exists():
+        raise StudyError(f"the folder of --out {out} does not exist")
+
+
+def write_study(study: dict, out: Path) -> None:
+    """Atomic write: a temp file next to `out`, then rename."""
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(study, separators=(",", ":")) + "\n", encoding="utf-8")
+    os.replace(tmp, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the results (notebook 06)
+# ---------------------------------------------------------------------------------------------
+def load_study(path: Path = STUDY_FILE) -> dict:
+    """The study results file, as written by `python -m jepa_lite.study`."""
+    path = Path(path)
+    if not path.is_file():
+        raise StudyError(f"{path} not found: run `python -m jepa_lite.study --out {path}`")
+    study = json.loads(path.read_text(encoding="utf-8"))
+    if study.get("kind") != KIND:
+        raise StudyError(f"{path} is not a study results file")
+    return study
+
+
+def select(study_or_runs, **where) -> List[dict]:
+    """Runs whose fields equal `where` (e.g. stage="lambda", start="pretrained", lbd=0.1), by seed."""
+    runs = study_or_runs["runs"] if isinstance(study_or_runs, dict) else study_or_runs
+    return sorted((r for r in runs if all(r.get(k) == v for k, v in where.items())), key=lambda r: r["seed"])
+
+
+def value(run: dict, metric: str) -> float:
+    """A run's number by dotted name: "exact_match.test", "geometry.retrieval_at_1", "seconds" …"""
+    v = run
+    for part in metric.split("."):
+        v = v[part]
+    return float(v)
+
+
+def baseline_of(study: dict, run: dict) -> dict:
+    """The filters of the λ = 0 runs a run is compared with: same start, size and lm_tokens, k = 0."""
+    stage = {"lambda": "lambda", "failure": "lambda", "k": "lambda", "size": "size", "lm_tokens": "lm_tokens"}[run["stage"]]
+    where = {"stage": stage, "start": run["start"], "lbd": 0.0}
+    if stage == "size":
+        where["n_train"] = run["n_train"]
+    return where
+
+
+def effect(study: dict, metric: str = "exact_match.test", baseline: Optional[dict] = None, **where) -> Dict[str, float]:
+    """Paired effect of the runs `where` against their λ = 0 baseline (or the runs `baseline`) over
+    the seeds both have.
+
+    Returns `stats.paired_t` (diff, ci_low, ci_high, p, …) plus the bootstrap interval
+    ("boot_low", "boot_high"), "seeds", and "within_noise" (the t interval contains 0).
+    """
+    runs = select(study, **where)
+    if not runs:
+        raise StudyError(f"no runs match {where}")
+    base = {r["seed"]: r for r in select(study, **(baseline or baseline_of(study, runs[0])))}
+    seeds = [r["seed"] for r in runs if r["seed"] in base]
+    a = [value(r, metric) for r in runs if r["seed"] in base]
+    b = [value(base[s], metric) for s in seeds]
+    t = paired_t(a, b)
+    boot = bootstrap_interval(a, b)
+    return {**t, "boot_low": boot["low"], "boot_high": boot["high"], "seeds": seeds,
+            "within_noise": t["ci_low"] <= 0 <= t["ci_high"]}
+
+
+def summary(study: dict, metric: str = "exact_match.test", **where) -> Dict[str, float]:
+    """Mean and sd over seeds of `metric` for the runs `where`."""
+    return mean_sd([value(r, metric) for r in select(study, **where)])
+
+
+def lambda_table(study: dict, metric: str = "exact_match.test") -> List[dict]:
+    """One row per (start, λ) of the sweep: mean, sd, and the paired effect against λ = 0 (None at λ = 0)."""
+    rows = []
+    for start in STARTS:
+        for lbd in study["config"]["lbds"]:
+            where = dict(stage="lambda", start=start, lbd=lbd)
+            rows.append({"start": start, "lbd": lbd, **summary(study, metric, **where),
+                         "effect": effect(study, metric, **where) if lbd > 0 else None})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from .train import _Parser  # one-line argparse errors, exit 2
+
+    p = _Parser(prog="python -m jepa_lite.study", description="Run notebook 06's study and write its results file.")
+    p.add_argument("--out", default=str(STUDY_FILE), help=f"results file (default {STUDY_FILE})")
+    p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda: where each run trains (default cpu)")
+    p.add_argument("--steps", type=int, help="fine-tuning steps per run (default 400)")
+    p.add_argument("--model_dir", help=f"the pretrained start (default {KIT_LM})")
+    p.add_argument("--fast", action="store_true", help="a tiny grid, for a quick check")
+    p.add_argument("--resume", action="store_true", help="keep the runs already in --out and run only the missing ones")
+    args = p.parse_args(argv)
+    try:
+        if args.workers < 1 or args.threads < 1:
+            raise StudyError("--workers and --threads must be ≥ 1")
+        over = {k: v for k, v in (("device", args.device), ("steps", args.steps), ("model_dir", args.model_dir)) if v is not None}
+        c = StudyConfig.fast(**over) if args.fast else StudyConfig(**over)
+        if args.resume and Path(args.out).is_file():  # the file's own config, with this machine's device
+            c = dataclasses.replace(config_of(load_study(Path(args.out))), **{"model_dir": str(KIT_LM), **over})
+        c.validate()
+        out = Path(args.out)
+        check_out(out)
+        load_recipe(Path(c.model_dir))
+        study = run_study(c, out, args.workers, args.threads, resume=args.resume)
+    except (StudyError, PretrainError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the results so far are in the file, marked incomplete", file=sys.stderr)
+        return 130
+    print(f"{len(study['runs'])} runs in {study['seconds']:.0f} s; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,377 @@
+"""Notebook 06's view of the study file: the paper's numbers, tables, figures, the verdict, sliders.
+
+Everything here reads `assets/study.json` (written by `python -m jepa_lite.study`) through
+`jepa_lite.study`; nothing trains, so every figure and every sentence the notebook prints comes from
+the same file, in fast mode too. The paper's own figures sit in `PAPER`, cited.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from . import study as st
+
+# arXiv 2509.14252 (Huang, LeCun & Balestriero), NL-RX-SYNTH, exact match in %, Llama-3.2-1B
+PAPER = {
+    "table12": {"baseline": (57.29, 5.32), "llm_jepa": (71.46, 1.34),
+                "setting": "fine-tuning pretrained Llama-3.2-1B, lr 2e-5, λ = 1, k = 1, 5 seeds, 4 epochs"},
+    "table10": {"lbd": {0.0: 57.29, 0.01: 66.83, 0.1: 67.52, 1.0: 70.42}, "gamma0": 0.00, "setting": "k = 0"},
+    "table2": {"baseline": (54.38, 1.70), "llm_jepa": (60.59, 1.01),
+               "setting": "Llama-3.2-1B from random init, λ = 2, k = 3, a 'startswith' metric"},
+}
+START_LABEL = {"scratch": "from scratch", "pretrained": "pretrained (kit LM)"}
+COLOR = {"scratch": "#d95f02", "pretrained": "#1b9e77"}
+
+
+def fmt_effect(e: Dict) -> str:
+    """'Δ +0.012 [−0.010, +0.034], p = 0.21' (95 % paired-t interval)."""
+    return f"Δ {e['diff']:+.3f} [{e['ci_low']:+.3f}, {e['ci_high']:+.3f}], p = {e['p']:.3g}"
+
+
+def word(e: Dict) -> str:
+    """'within noise', 'higher' or 'lower': does the 95 % interval of the paired difference hold 0?"""
+    return "within noise" if e["within_noise"] else ("higher" if e["diff"] > 0 else "lower")
+
+
+# ---------------------------------------------------------------------------------------------
+# What was run
+# ---------------------------------------------------------------------------------------------
+def describe(study: dict) -> List[str]:
+    """Lines that say what the file holds: the grid, the fixed settings, what is missing."""
+    c, missing = study["config"], st.missing(study)
+    lines = [f"{len(study['runs'])} runs, {study['seconds']:.0f} s on the machine that ran them; "
+             f"{c['steps']} steps each, batch {c['batch_size']}, lr {c['lr']}",
+             f"λ sweep at k = 0: λ ∈ {c['lbds']}, seeds {c['seeds']}, both starts",
+             f"best λ > 0 on the validation split: {study['best_lambda']}",
+             f"then at λ = 0 and the best λ, seeds {c['later_seeds']}: k ∈ {c['ks']}, sizes {c['sizes']} "
+             f"(+ the full {c['n_train']}), lm_tokens = 'all'",
+             f"complete: {study['complete']}"]
+    for m in missing:
+        lines.append(f"  not run: {m.stage} {m.start} λ={m.lbd:g} k={m.predictors} n={m.n_train or c['n_train']} "
+                     f"lm_tokens={m.lm_tokens} seed {m.seed}")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# The headline: exact match against λ
+# ---------------------------------------------------------------------------------------------
+def lambda_figure(study: dict, metric: str = "exact_match.test") -> Figure:
+    """Left: test exact match (%) against λ (log axis), one line per start, mean ± sd over seeds,
+    λ = 0 as a band. Right: the paper's Table 10 (k = 0) and Table 12 (λ = 1, k = 1) numbers."""
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=False)
+    lbds = [l for l in study["config"]["lbds"] if l > 0]
+    for start in st.STARTS:
+        rows = {r["lbd"]: r for r in st.lambda_table(study, metric) if r["start"] == start}
+        m = [100 * rows[l]["mean"] for l in lbds]
+        sd = [100 * rows[l]["sd"] for l in lbds]
+        ax.errorbar(lbds, m, yerr=sd, marker="o", capsize=3, color=COLOR[start], label=START_LABEL[start])
+        b = rows[0.0]
+        ax.axhspan(100 * (b["mean"] - b["sd"]), 100 * (b["mean"] + b["sd"]), color=COLOR[start], alpha=0.15)
+        ax.axhline(100 * b["mean"], color=COLOR[start], ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("λ (dashed band: λ = 0, LM only)")
+    ax.set_ylabel("test exact match (%)")
+    ax.set_title(f"this kit: ~1 M-parameter Llama, mean ± sd over {len(study['config']['seeds'])} seeds", fontsize=9)
+    ax.legend(fontsize=8, frameon=False)
+    t10 = PAPER["table10"]["lbd"]
+    bx.plot([l for l in t10 if l > 0], [t10[l] for l in t10 if l > 0], marker="o", color="k", label="Table 10 (k = 0)")
+    bx.axhline(t10[0.0], color="k", ls="--", lw=1, label="λ = 0 (57.29)")
+    m, sd = PAPER["table12"]["llm_jepa"]
+    bx.errorbar([1.0], [m], yerr=[sd], marker="s", color="#7570b3", capsize=3, label="Table 12 (λ = 1, k = 1)")
+    bx.set_xscale("log")
+    bx.set_xlabel("λ")
+    bx.set_title("the paper: Llama-3.2-1B, pretrained, NL-RX-SYNTH", fontsize=9)
+    bx.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def lambda_lines(study: dict, metric: str = "exact_match.test") -> List[str]:
+    """The table behind the figure, one line per (start, λ): mean ± sd and the paired effect."""
+    out = []
+    for r in st.lambda_table(study, metric):
+        e = r["effect"]
+        tail = f"{fmt_effect(e)}  {word(e)}" if e else "(baseline)"
+        out.append(f"{START_LABEL[r['start']]:20s} λ = {r['lbd']:<5g} {r['mean']:.3f} ± {r['sd']:.3f}   {tail}")
+    return out
+
+
+def verdict(study: dict) -> List[str]:
+    """Plain-word findings, each computed from the file (notebook 06 prints them)."""
+    out = []
+    for start in st.STARTS:
+        rows = [r for r in st.lambda_table(study) if r["start"] == start and r["lbd"] > 0]
+        base = next(r for r in st.lambda_table(study) if r["start"] == start and r["lbd"] == 0)
+        up = [r["lbd"] for r in rows if not r["effect"]["within_noise"] and r["effect"]["diff"] > 0]
+        down = [r["lbd"] for r in rows if not r["effect"]["within_noise"] and r["effect"]["diff"] < 0]
+        same = [r["lbd"] for r in rows if r["effect"]["within_noise"]]
+        best = study["best_lambda"][start]
+        e = st.effect(study, stage="lambda", start=start, lbd=best)
+        out.append(f"{START_LABEL[start]}: LM only reaches {base['mean']:.3f} ± {base['sd']:.3f}. "
+                   f"The JEPA term raises test exact match at λ ∈ {up or 'none'}, lowers it at λ ∈ {down or 'none'}, "
+                   f"and is within noise at λ ∈ {same or 'none'}. The λ picked on validation, {best:g}: {fmt_effect(e)} ({word(e)}).")
+    s0, p0 = (st.summary(study, stage="lambda", start=s, lbd=0.0) for s in st.STARTS)
+    out.append(f"The kit's pretrained start fine-tunes to {p0['mean']:.3f} at λ = 0, against {s0['mean']:.3f} from scratch "
+               f"(same shape, same tokenizer, same steps).")
+    return out
+
+
+def paper_lines(study: dict) -> List[str]:
+    """Our numbers next to the paper's, in the same units (%)."""
+    t12, t10, t2 = PAPER["table12"], PAPER["table10"]["lbd"], PAPER["table2"]
+    out = [f"paper, Table 12 ({t12['setting']}): {t12['baseline'][0]:.2f} ± {t12['baseline'][1]:.2f} → "
+           f"{t12['llm_jepa'][0]:.2f} ± {t12['llm_jepa'][1]:.2f}",
+           "paper, Table 10 (k = 0): " + ", ".join(f"λ = {l:g} → {v:.2f}" for l, v in t10.items()),
+           f"paper, Table 2 ({t2['setting']}): {t2['baseline'][0]:.2f} ± {t2['baseline'][1]:.2f} → "
+           f"{t2['llm_jepa'][0]:.2f} ± {t2['llm_jepa'][1]:.2f}"]
+    for start in st.STARTS:
+        cells = [f"λ = {l:g} → {100 * st.summary(study, stage='lambda', start=start, lbd=l)['mean']:.2f}"
+                 for l in (0.0, 0.01, 0.1, 1.0) if l in study["config"]["lbds"]]
+        out.append(f"this kit, {START_LABEL[start]}: " + ", ".join(cells))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 2: size, k, lm_tokens
+# ---------------------------------------------------------------------------------------------
+def size_rows(study: dict) -> List[dict]:
+    """Train and test exact match per (start, λ ∈ {0, best}, size), with the full set from the λ sweep."""
+    c, rows = study["config"], []
+    for start in st.STARTS:
+        for lbd in (0.0, study["best_lambda"][start]):
+            for n in (*c["sizes"], c["n_train"]):
+                where = dict(stage="lambda" if n == c["n_train"] else "size", start=start, lbd=lbd, n_train=n)
+                runs = st.select(study, **where)
+                if runs:
+                    rows.append({"start": start, "lbd": lbd, "n_train": n, "runs": len(runs),
+                                 "train": st.summary(study, "exact_match.train", **where),
+                                 "test": st.summary(study, "exact_match.test", **where)})
+    return rows
+
+
+def size_figure(study: dict) -> Figure:
+    """Train (dotted) and test (solid) exact match against training-set size, per start and λ."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    rows = size_rows(study)
+    for ax, start in zip(axes, st.STARTS):
+        for lbd, shade in zip((0.0, study["best_lambda"][start]), (0.45, 1.0)):
+            mine = [r for r in rows if r["start"] == start and r["lbd"] == lbd]
+            n = [r["n_train"] for r in mine]
+            for split, ls in (("train", ":"), ("test", "-")):
+                ax.errorbar(n, [100 * r[split]["mean"] for r in mine], yerr=[100 * r[split]["sd"] for r in mine],
+                            ls=ls, marker="o", capsize=3, color=COLOR[start], alpha=shade, label=f"λ = {lbd:g}, {split}")
+        ax.set_xscale("log")
+        ax.set_xlabel("training pairs")
+        ax.set_title(START_LABEL[start], fontsize=9)
+        ax.legend(fontsize=7, frameon=False)
+    axes[0].set_ylabel("exact match (%)")
+    fig.tight_layout()
+    return fig
+
+
+def stage2_lines(study: dict) -> List[str]:
+    """Paired effects of k, size and lm_tokens (each against its own λ = 0 baseline), where they ran."""
+    c, out = study["config"], []
+    for start in st.STARTS:
+        best = study["best_lambda"][start]
+        cases = [(f"k = {k} at λ = {best:g} (vs λ = 0, k = 0)", dict(stage="k", start=start, predictors=k)) for k in c["ks"]]
+        cases += [(f"λ = {best:g} at {n} pairs (vs λ = 0 at {n})", dict(stage="size", start=start, lbd=best, n_train=n)) for n in c["sizes"]]
+        cases += [(f"λ = {best:g} with lm_tokens = 'all' (vs λ = 0, 'all')", dict(stage="lm_tokens", start=start, lbd=best))]
+        for label, where in cases:
+            if len(st.select(study, **where)) < 2:
+                out.append(f"{START_LABEL[start]:20s} {label}: not run (see the list above)")
+                continue
+            e = st.effect(study, **where)
+            out.append(f"{START_LABEL[start]:20s} {label}: {fmt_effect(e)}  {word(e)}")
+        runs = st.select(study, stage="lm_tokens", start=start, lbd=0.0)
+        if len(runs) >= 2:
+            e = st.effect(study, baseline=dict(stage="lambda", start=start, lbd=0.0), stage="lm_tokens", start=start, lbd=0.0)
+            out.append(f"{START_LABEL[start]:20s} lm_tokens = 'all' instead of 'code', λ = 0: {fmt_effect(e)}  {word(e)}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Geometry and collapse
+# ---------------------------------------------------------------------------------------------
+GEOMETRY = (("geometry.retrieval_at_1", "retrieval@1 (Text → Code)"), ("geometry.cos_gap", "cos(true) − cos(shuffled)"),
+            ("geometry.cos_true", "cos of true pairs"), ("geometry.relative_residual_heldout", "held-out linear-map residual (relative)"))
+
+
+def geometry_figure(study: dict) -> Figure:
+    """Four geometry measures against λ (log axis; λ = 0 drawn at the left edge), per start."""
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
+    lbds = study["config"]["lbds"]
+    x = [l if l > 0 else min(l for l in lbds if l > 0) / 3 for l in lbds]  # λ = 0 placed left of the smallest λ
+    for ax, (metric, title) in zip(axes, GEOMETRY):
+        for start in st.STARTS:
+            s = [st.summary(study, metric, stage="lambda", start=start, lbd=l) for l in lbds]
+            ax.errorbar(x, [v["mean"] for v in s], yerr=[v["sd"] for v in s], marker="o", capsize=2,
+                        color=COLOR[start], label=START_LABEL[start])
+        if metric.endswith("retrieval_at_1"):
+            ax.axhline(study["runs"][0]["geometry"]["chance"], color="grey", ls=":", label="chance")
+        ax.set_xscale("log")
+        ax.set_xlabel("λ (leftmost point: λ = 0)")
+        ax.set_title(title, fontsize=9)
+    axes[0].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def as_viz_run(record: dict) -> dict:
+    """A study record in the form viz.spectrum_figure / viz.views_pca_figure read."""
+    import torch
+
+    run = {"spectrum": torch.tensor(record["geometry"]["spectrum"])}
+    if "pca" in record:
+        run["views"] = (torch.tensor(record["pca"]["text"]), torch.tensor(record["pca"]["code"]))
+    return run
+
+
+def seed0(study: dict, **where) -> dict:
+    """The first seed's run of a setting (the one that keeps a PCA picture and predictions)."""
+    return st.select(study, **where)[0]
+
+
+def failure_lines(study: dict) -> List[str]:
+    """The collapse failure modes next to the healthy λ = 1 run of the same start and seed."""
+    out = []
+    for start in st.STARTS:
+        for r in st.select(study, stage="failure", start=start):
+            healthy = next(h for h in st.select(study, stage="lambda", start=start, lbd=r["lbd"]) if h["seed"] == r["seed"])
+            for label, run in (("LM + JEPA (γ = 1, cosine)", healthy),
+                               ("JEPA alone (γ = 0)" if r["gamma"] == 0 else "LM + JEPA, L2 distance", r)):
+                g, c = run["geometry"], run["collapse"]["code"]
+                out.append(f"{START_LABEL[start]:20s} {label:26s} seed {run['seed']}: Code std {c['std']:.3f}, mean cos "
+                           f"{c['mean_cos']:.3f}, retrieval@1 {g['retrieval_at_1']:.3f} (chance {g['chance']:.3f}), "
+                           f"cos gap {g['cos_gap']:.3f}, exact match {run['exact_match']['test']:.3f}")
+    return list(dict.fromkeys(out))  # the healthy run appears once per start and seed
+
+
+# ---------------------------------------------------------------------------------------------
+# Sliders over the cached runs
+# ---------------------------------------------------------------------------------------------
+def runs_for(study: dict, start: str, lbd: float, predictors: int, n_train: int) -> Dict:
+    """The runs of a slider setting, or the nearest one the study ran, with a note saying why."""
+    c, note = study["config"], ""
+    best = study["best_lambda"][start]
+    if (predictors or n_train != c["n_train"]) and lbd not in (0.0, best):
+        note = f"k and size were studied at λ = 0 and the best λ ({best:g}) only: showing λ = {best:g}"
+        lbd = best
+    if predictors and lbd == 0.0:
+        note = "at λ = 0 the [PRED] tokens are never trained, so k changes nothing: showing k = 0"
+        predictors = 0
+    if predictors and n_train != c["n_train"]:
+        note, n_train = "k was studied on the full training set only: showing the full set", c["n_train"]
+    if predictors:
+        where = dict(stage="k", start=start, lbd=lbd, predictors=predictors)
+    elif n_train != c["n_train"]:
+        where = dict(stage="size", start=start, lbd=lbd, n_train=n_train)
+    else:
+        where = dict(stage="lambda", start=start, lbd=lbd)
+    runs = st.select(study, **where)
+    if not runs:
+        note = "this setting is in the plan but was not run (see § 4): showing the λ sweep's run"
+        where = dict(stage="lambda", start=start, lbd=lbd)
+        runs = st.select(study, **where)
+    return {"where": where, "runs": runs, "note": note}
+
+
+def render_runs(study: dict, start: str, lbd: float, predictors: int, n_train: int) -> Dict:
+    """Draw one setting: LM-loss and JEPA-monitor curves per seed, and seed 0's spectrum vs λ = 0."""
+    chosen = runs_for(study, start, lbd, predictors, n_train)
+    runs, base = chosen["runs"], st.select(study, stage="lambda", start=start, lbd=0.0)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for r in runs:
+        h = r["history"]
+        axes[0].plot(h["step"], h["lm_loss"], color=COLOR[start], alpha=0.6)
+        axes[1].plot(h["step"], h["jepa_monitor"], color=COLOR[start], alpha=0.6)
+    for r in base:
+        axes[1].plot(r["history"]["step"], r["history"]["jepa_monitor"], color="grey", alpha=0.4, ls="--")
+    axes[0].set_title("LM loss (each line a seed)", fontsize=9)
+    axes[1].set_title("JEPA loss on test pairs (grey: λ = 0)", fontsize=9)
+    axes[2].semilogy(runs[0]["geometry"]["spectrum"], color=COLOR[start], label="this run (first seed)")
+    axes[2].semilogy(base[0]["geometry"]["spectrum"], color="grey", ls="--", label="λ = 0")
+    axes[2].set_title("SVD spectrum of Enc(Text) − Enc(Code)", fontsize=9)
+    axes[2].legend(fontsize=7, frameon=False)
+    for ax in axes[:2]:
+        ax.set_xlabel("step")
+    em = st.mean_sd([r["exact_match"]["test"] for r in runs])
+    fig.suptitle(f"{START_LABEL[start]}, {chosen['where']}: test exact match {em['mean']:.3f} ± {em['sd']:.3f} "
+                 f"over {em['n']} seeds" + (f"\n{chosen['note']}" if chosen["note"] else ""), fontsize=9)
+    fig.tight_layout()
+    plt.show()
+    return {**chosen, "exact_match": em}
+
+
+def study_explorer(study: dict):
+    """Sliders for start, λ, k and training-set size; each move draws the study's runs of that setting."""
+    import ipywidgets as widgets
+
+    from .widgets import _STYLE, _panel
+
+    c = study["config"]
+    controls = {
+        "start": widgets.ToggleButtons(options=list(st.STARTS), value="pretrained", description="start", style=_STYLE),
+        "lbd": widgets.SelectionSlider(options=list(c["lbds"]), value=study["best_lambda"]["pretrained"], description="λ",
+                                       continuous_update=False, style=_STYLE),
+        "predictors": widgets.SelectionSlider(options=[0, *c["ks"]], value=0, description="k", continuous_update=False, style=_STYLE),
+        "n_train": widgets.SelectionSlider(options=[*c["sizes"], c["n_train"]], value=c["n_train"], description="pairs",
+                                           continuous_update=False, style=_STYLE),
+    }
+    return _panel(lambda **v: render_runs(study, **v), controls)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers for the notebook's live cells
+# ---------------------------------------------------------------------------------------------
+def rows_through_model(trainer, step: int = 0) -> int:
+    """How many sequences go through the model to compute the loss of `step` (counted by a hook)."""
+    import torch
+
+    seen = []
+    hook = trainer.model.register_forward_pre_hook(lambda m, args, kwargs: seen.append(kwargs["input_ids"].shape[0]),
+                                                   with_kwargs=True)
+    try:
+        with torch.no_grad():
+            trainer.objective(step)
+    finally:
+        hook.remove()
+    return sum(seen)
+
+
+def continue_text(model_dir, prompts: Sequence[str], max_new_tokens: int = 24) -> List[str]:
+    """Greedy continuations of `prompts` by a causal LM folder (each prompt after [BOS])."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    out = []
+    for p in prompts:
+        ids = torch.tensor([[tok.bos_token_id, *tok(p, add_special_tokens=False)["input_ids"]]])
+        with torch.no_grad():
+            gen = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=tok.eos_token_id,
+                                 pad_token_id=tok.pad_token_id)
+        out.append(p + tok.decode(gen[0, ids.shape[1]:], skip_special_tokens=True))
+    return out
+
+
+def check_paired_t(fn) -> bool:
+    """Exercise: does `fn(a, b)` return the paired t statistic of `stats.paired_t`? Prints why not."""
+    from .stats import paired_t
+
+    cases = [([0.50, 0.52, 0.47, 0.55, 0.49], [0.45, 0.50, 0.46, 0.50, 0.47]), ([0.1, 0.3, 0.2], [0.2, 0.1, 0.25])]
+    for a, b in cases:
+        got = fn(a, b)
+        if got is None or got is Ellipsis:
+            print("not answered yet: write paired_t_statistic(a, b) above")
+            return False
+        want = paired_t(a, b)["t"]
+        if abs(float(got) - want) > 1e-9 * max(1.0, abs(want)):
+            print(f"for a = {a}, b = {b}: got {float(got):.6g}, expected {want:.6g} (d_i = a_i − b_i; s uses n − 1)")
+            return False
+    print("correct: your paired t statistic matches jepa_lite.stats.paired_t")
+    return True

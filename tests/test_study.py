@@ -1,0 +1,163 @@
+"""The study runner and its results file: complete grids, pure runs, paired statistics that are right."""
+
+import dataclasses
+import json
+import math
+
+import pytest
+
+from jepa_lite import stats, study
+from jepa_lite.study import RunSpec, StudyConfig
+
+
+@pytest.fixture(scope="module")
+def fast(tmp_path_factory):
+    """A whole fast study, written by the command line (about half a minute on a laptop CPU)."""
+    out = tmp_path_factory.mktemp("study") / "study.json"
+    assert study.main(["--fast", "--out", str(out)]) == 0
+    return out, study.load_study(out)
+
+
+def test_a_fast_study_holds_every_planned_run_with_its_measures(fast):
+    _, s = fast
+    assert s["complete"] and study.missing(s) == [] and len(s["runs"]) == len(study.planned(s)) == 32
+    c = study.config_of(s)
+    for r in s["runs"]:
+        assert r["steps"] == c.steps and r["history"]["step"][-1] == c.steps
+        for split in ("train", "val", "test"):
+            assert r["exact_match"][split] == pytest.approx(r["correct"][split] / r["total"][split], abs=1e-5)
+        assert r["total"] == {"train": c.train_eval, "val": c.n_val, "test": c.n_test}
+        g = r["geometry"]
+        assert 0 <= g["retrieval_at_1"] <= 1 and g["chance"] == pytest.approx(1 / c.n_test, rel=1e-4)
+        assert len(g["spectrum"]) == c.n_test and g["spectrum"] == sorted(g["spectrum"], reverse=True)
+        assert r["paired_config"]["precision"] == "fp32" and r["lr"] == c.lr[r["start"]]
+    assert s["best_lambda"] == study.best_lambdas(s["runs"], c)
+    sizes = {r["n_train"] for r in study.select(s, stage="size")}
+    assert sizes == set(c.sizes)
+
+
+def test_a_run_is_a_pure_function_of_its_spec(fast, tmp_path):
+    c = StudyConfig.fast()
+    paths = study.prepare(c, tmp_path)
+    spec = RunSpec("lambda", "pretrained", 1.0, seed=1)
+    a, b = study.run_one(spec, c, paths), study.run_one(spec, c, paths)
+    timing = ("seconds", "fit_seconds")
+    assert {k: v for k, v in a.items() if k not in timing} == {k: v for k, v in b.items() if k not in timing}
+    other = study.run_one(dataclasses.replace(spec, seed=0), c, paths)
+    assert other["history"]["lm_loss"] != a["history"]["lm_loss"]  # the seed matters
+
+
+def test_at_lambda_zero_k_changes_nothing_so_k_runs_compare_with_k_0(tmp_path):
+    c = StudyConfig.fast()
+    paths = study.prepare(c, tmp_path)
+    k0 = study.run_one(RunSpec("lambda", "scratch", 0.0, seed=0), c, paths)
+    k2 = study.run_one(RunSpec("k", "scratch", 0.0, seed=0, predictors=2), c, paths)
+    assert k0["history"]["lm_loss"] == k2["history"]["lm_loss"] and k0["exact_match"] == k2["exact_match"]
+
+
+def _run(stage="lambda", start="scratch", lbd=0.0, seed=0, val=0.0, test=0.0, **kw):
+    spec = dataclasses.asdict(RunSpec(stage, start, lbd, seed, **kw))
+    return {**spec, "n_train": spec["n_train"] or 3000, "exact_match": {"val": val, "test": test}}
+
+
+def test_the_best_lambda_is_chosen_on_validation_not_test():
+    c = StudyConfig(lbds=(0.0, 0.1, 1.0), seeds=(0, 1))
+    runs = [_run(start=s, lbd=lbd, seed=i, val=v, test=t) for s in study.STARTS for i in (0, 1)
+            for lbd, v, t in ((0.0, 0.5, 0.5), (0.1, 0.6, 0.1), (1.0, 0.2, 0.9))]
+    assert study.best_lambdas(runs, c) == {"scratch": 0.1, "pretrained": 0.1}
+
+
+def test_an_effect_is_paired_by_seed_against_its_own_baseline():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    base = [0.40, 0.45, 0.42, 0.50, 0.38]
+    jepa = [0.43, 0.47, 0.41, 0.55, 0.40]
+    runs = [_run(lbd=0.0, seed=i, test=v) for i, v in enumerate(base)]
+    runs += [_run(lbd=0.1, seed=i, test=v) for i, v in reversed(list(enumerate(jepa)))]  # any order in the file
+    runs += [_run(stage="size", lbd=0.0, seed=i, test=0.9, n_train=250) for i in range(5)]  # another baseline
+    e = study.effect({"runs": runs}, "exact_match.test", stage="lambda", lbd=0.1)
+    ref = scipy_stats.ttest_rel(jepa, base)
+    assert e["seeds"] == [0, 1, 2, 3, 4] and e["diff"] == pytest.approx(sum(jepa) / 5 - sum(base) / 5)
+    assert e["p"] == pytest.approx(ref.pvalue, rel=1e-9)
+    ci = ref.confidence_interval()
+    assert (e["ci_low"], e["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-7)
+    assert e["within_noise"] == (ci.low <= 0 <= ci.high) and e["boot_low"] <= e["diff"] <= e["boot_high"]
+    # a stage-2 size run is compared with λ = 0 at the same size, over the seeds both have
+    runs += [_run(stage="size", lbd=0.1, seed=i, test=0.8, n_train=250) for i in range(3)]
+    e = study.effect({"runs": runs}, "exact_match.test", stage="size", lbd=0.1, n_train=250)
+    assert e["seeds"] == [0, 1, 2] and e["diff"] == pytest.approx(-0.1) and not e["within_noise"]
+
+
+def test_the_t_distribution_matches_scipy():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for df in (1, 2, 4, 9, 40):
+        for t in (-4.0, -1.0, 0.0, 0.3, 2.0, 12.0):
+            assert stats.t_cdf(t, df) == pytest.approx(scipy_stats.t.cdf(t, df), abs=1e-12)
+        assert stats.t_quantile(0.975, df) == pytest.approx(scipy_stats.t.ppf(0.975, df), rel=1e-9)
+    same = stats.paired_t([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
+    assert same["p"] == 1.0 and same["ci_low"] == same["ci_high"] == 0.0
+    shifted = stats.paired_t([1.5, 2.5, 3.5], [1.0, 2.0, 3.0])  # every difference exactly 0.5
+    assert shifted["p"] == 0.0 and math.isinf(shifted["t"])
+
+
+def test_the_cli_refuses_a_file_it_did_not_write(tmp_path, capsys):
+    mine = tmp_path / "notes.json"
+    mine.write_text('{"my": "data"}')
+    assert study.main(["--fast", "--out", str(mine)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and mine.read_text() == '{"my": "data"}'
+    assert study.main(["--fast", "--out", str(tmp_path / "no" / "s.json")]) == 2
+    assert study.main(["--fast", "--workers", "0"]) == 2
+
+
+def test_resume_runs_only_what_is_missing(fast, tmp_path):
+    out, s = fast
+    cut = dict(s, complete=False, runs=[r for r in s["runs"] if not (r["stage"] == "size" and r["start"] == "pretrained")])
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(cut))
+    assert len(study.missing(study.load_study(path))) == 4
+    lines = []
+    study.run_study(dataclasses.replace(study.config_of(s), model_dir=str(study.KIT_LM)), path, resume=True, log=lines.append)
+    resumed = study.load_study(path)
+    assert resumed["complete"] and study.missing(resumed) == [] and len(lines) == 4 + 1  # 4 runs + the best-λ line
+
+
+def test_the_committed_study_file_is_consistent():
+    s = study.load_study()
+    c = study.config_of(s)
+    assert s["best_lambda"] == study.best_lambdas(s["runs"], c)  # the selection can be checked from the file
+    assert not [m for m in study.missing(s) if m.stage in ("lambda", "failure")]  # stage 1 is complete
+    assert s["complete"] == (study.missing(s) == [])
+    keys = [study.record_key(r) for r in s["runs"]]
+    assert len(keys) == len(set(keys))
+    for r in s["runs"]:
+        assert r["steps"] == c.steps and r["total"]["test"] == c.n_test
+        assert r["exact_match"]["test"] == pytest.approx(r["correct"]["test"] / r["total"]["test"], abs=1e-5)
+    assert s["pretrained"]["heldout_loss"] == study.load_recipe(study.KIT_LM)["heldout_loss"]
+
+
+def test_the_readme_quotes_the_files_own_times_and_counts():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    s, recipe = study.load_study(), study.load_recipe(study.KIT_LM)
+    assert f"took {recipe['seconds']:.0f} s on one H200\nGPU" in readme and recipe["device"] == "cuda"
+    assert f"took {s['seconds']:.0f} s on one H200 with 14 processes" in readme
+    assert f"holds {len(s['runs'])} of the {len(study.planned(s))} planned runs" in readme
+    assert f"before {len(study.missing(s))} runs of\nthe pretrained start's second stage" in readme
+    assert {m.start for m in study.missing(s)} == {"pretrained"} and {m.stage for m in study.missing(s)} <= {"k", "size", "lm_tokens"}
+
+
+def test_the_scratch_start_is_pretrainings_own_initialisation(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    study.write_scratch_start(study.KIT_LM, tmp_path / "scratch")
+    scratch = AutoModelForCausalLM.from_pretrained(tmp_path / "scratch").state_dict()
+    pretrained = AutoModelForCausalLM.from_pretrained(study.KIT_LM).state_dict()
+    from jepa_lite.pretrain import PretrainConfig, Pretrainer
+
+    config = PretrainConfig(**{**study.load_recipe(study.KIT_LM)["config"], "device": "cpu"})
+    start = Pretrainer(config, log=lambda s: None).model.state_dict()
+    assert scratch.keys() == pretrained.keys() == start.keys()
+    assert all(torch.equal(scratch[k], start[k]) for k in start)  # the step-0 weights of the recipe
+    assert not torch.equal(scratch["model.embed_tokens.weight"], pretrained["model.embed_tokens.weight"])
