@@ -39,7 +39,7 @@ if playwright_sync is None or not Path(CHROMIUM).exists():
     missing = "the playwright package" if playwright_sync is None else f"Chromium at {CHROMIUM}"
     if os.environ.get("CI") == "true":
         raise RuntimeError(f"browser test: {missing} is missing in CI; .ci/run should have installed it")
-    pytest.skip(f"browser test skipped: no {missing}; {HOW}", allow_module_level=True)
+    pytest.skip(f"browser test skipped: {missing} is missing; {HOW}", allow_module_level=True)
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ART = Path(os.environ.get("BROWSER_ARTIFACTS", "")) if os.environ.get("BROWSER_ARTIFACTS") else None
