@@ -334,11 +334,179 @@ def run_worker(kind: str, args, data_file: str) -> Dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+# ---------------------------------------------------------------------------------------------
+# Tokenising a big file: today's path against the streamed one (--lines, e.g. 1,000,000)
+# ---------------------------------------------------------------------------------------------
+def write_two_sentence_file(path: str, n_lines: int, seed: int = 0, block: int = 1_000_000) -> None:
+    """`n_lines` lines of 2 random built-in sentences each (~160 bytes, ~35 MiniLM tokens, like a
+    typical user file); past `block` lines the first block repeats, so 10 M lines write in seconds."""
+    rng = random.Random(seed)
+    sentences = builtin_corpus()
+    first = "".join(" ".join(rng.choices(sentences, k=2)) + "\n" for _ in range(min(n_lines, block)))
+    with open(path, "w", encoding="utf-8") as f:
+        for start in range(0, n_lines, block):
+            f.write(first if n_lines - start >= block else "".join(first.splitlines(True)[: n_lines - start]))
+
+
+def todays_tokenisation(path: str, model) -> "object":
+    """The kit's path before streaming, kept faithful: the whole file read as one list of lines
+    (`load_text_file`), the tokenizer called on all of it at once, and the ids gathered in Python
+    lists before one int64 tensor is made."""
+    from .data import load_text_file
+    from .encoders import load_backbone
+
+    texts = load_text_file(path, None)
+    _, tokenizer, _ = load_backbone(model, texts)
+    enc = tokenizer(list(texts), truncation=True, max_length=128, padding=False)["input_ids"]
+    special = set(tokenizer.all_special_ids)
+    keep = [k for k, ids in enumerate(enc) if any(i not in special for i in ids)]
+    flat = torch.tensor([i for k in keep for i in enc[k]], dtype=torch.long)
+    return len(keep), flat.numel()
+
+
+def streamed_tokenisation(path: str, model, cache_folder, rss_steps: int, batch_size: int) -> Dict:
+    """`data.TextFile` + `load_corpus` (into memory, or into a token cache); with `rss_steps`, then
+    train that many steps on the corpus, recording resident memory every 10 steps."""
+    from .data import TextFile, load_corpus
+    from .encoders import load_backbone
+
+    text = TextFile(path, None)
+    _, tokenizer, _ = load_backbone(model, text)
+    corpus = load_corpus(text, tokenizer, 128, cache_folder, log=lambda s: None)
+    result = {"lines": len(corpus), "tokens": corpus.n_tokens(), "rss_after_corpus_mb": resident_mb()}
+    if rss_steps:
+        rss = [(0, resident_mb())]
+        cfg = TrainConfig(model_name=model, text_file=path, max_lines=10**9, token_cache=cache_folder or "off", steps=rss_steps,
+                          log_every=10, batch_size=batch_size, save_path=None, progress=False, device="cpu")  # fmt: skip
+        trainer = Trainer(cfg, texts=text, callbacks=[lambda t, rec: rss.append((t.step, resident_mb()))], log=lambda s: None)
+        rss.append((0, resident_mb()))
+        trainer.fit()
+        result["rss_over_steps"] = rss
+    return result
+
+
+def resident_mb() -> float:
+    """This process's resident memory now (Linux /proc), in MB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def peak_resident_mb() -> float:
+    """This process's peak resident memory so far (the kernel's high-water mark, ru_maxrss), in MB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # Linux reports KB
+
+
+def run_measured(cmd: List[str], limit_gb: float) -> Dict:
+    """Run a tokenisation worker, which reports its own exact peak (`peak_resident_mb`). A worker
+    whose resident memory passes `limit_gb` is stopped there and reported as not finished, with
+    the most it was seen to hold (sampled every 50 ms)."""
+    import threading
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = {"mb": 0.0, "stopped": False}
+
+    def watch():
+        while proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/statm") as f:
+                    seen["mb"] = max(seen["mb"], int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6)
+            except OSError:
+                pass
+            if seen["mb"] > limit_gb * 1e3:
+                seen["stopped"] = True
+                proc.kill()
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - t0
+    if seen["stopped"]:
+        return {"finished": False, "seconds": seconds, "peak_mb": seen["mb"]}
+    if proc.returncode != 0:
+        raise SystemExit(f"error: a tokenisation worker failed:\n{err[-2000:]}")
+    return {"finished": True, "seconds": seconds, **json.loads(out.strip().splitlines()[-1])}
+
+
+def tokenise_worker(args) -> Dict:
+    """One measured tokenisation, in its own process (--_worker today|streamed|cached)."""
+    t0 = time.perf_counter()
+    if args._worker == "today":
+        lines, tokens = todays_tokenisation(args._data, args.model)
+        result = {"lines": lines, "tokens": tokens}
+    else:
+        cache = os.path.join(os.path.dirname(args._data), "cache") if args._worker == "cached" else None
+        result = streamed_tokenisation(args._data, args.model, cache, args.rss_steps if cache else 0, args.batch_size)
+    return {**result, "worker_s": time.perf_counter() - t0, "peak_mb": peak_resident_mb()}
+
+
+def tokenisation_section(args, tmp: str) -> Dict:
+    """Print time and peak resident memory of today's path and the streamed one on an `args.lines`
+    file, against the budget of 1 GB + 4 bytes per token; `--rss_steps` adds a training run on the
+    token cache with resident memory over the steps (`--rss_plot` draws it)."""
+    path = os.path.join(tmp, "two_sentences.txt")
+    write_two_sentence_file(path, args.lines)
+    size_mb = os.path.getsize(path) / 1e6
+    print(f"\ntokenising a {args.lines:,}-line file ({size_mb:,.0f} MB), model {args.model or 'minilm'}, max_length 128, each path in its own process")
+    base = [sys.executable, "-m", "jepa_lite.bench", "--tokenise", "--_data", path, "--batch_size", str(args.batch_size), "--rss_steps", str(args.rss_steps)]
+    base += ["--model", args.model] if args.model else []
+    results = {}
+    kinds = [k for k in TOKENISE_PATHS if k not in args.skip.split(",")]
+    for kind in kinds:
+        r = results[kind] = run_measured(base + ["--_worker", kind], args.rss_limit_gb)
+        if not r["finished"]:
+            print(f"  {kind:9s} stopped after {r['seconds']:6.1f} s at {r['peak_mb']:8,.0f} MB resident (--rss_limit_gb {args.rss_limit_gb:g}), before its first step")
+            continue
+        budget = 1e3 + 4 * r["tokens"] / 1e6
+        print(f"  {kind:9s} {r['seconds']:6.1f} s   peak RSS {r['peak_mb']:8,.0f} MB   {r['tokens']:,} tokens ({r['tokens'] / r['lines']:.1f}/line)   "
+              f"budget 1 GB + 4 B/token = {budget:,.0f} MB: {'within' if r['peak_mb'] <= budget else 'OVER'}")  # fmt: skip
+    done = [k for k in kinds if results[k]["finished"]]
+    if "today" in done and len(done) > 1:
+        for kind in done[1:]:
+            print(f"  {kind} / today: {results[kind]['seconds'] / results['today']['seconds']:.2f}× time, {results[kind]['peak_mb'] / results['today']['peak_mb']:.2f}× peak memory")
+    if args.rss_steps and "cached" in done:
+        rss = results["cached"]["rss_over_steps"]
+        print(f"  training {args.rss_steps} steps on the token cache (batch {args.batch_size}): resident memory {rss[1][1]:,.0f} MB at step 0, "
+              f"{rss[-1][1]:,.0f} MB at step {rss[-1][0]}, range {min(r for _, r in rss[1:]):,.0f}–{max(r for _, r in rss[1:]):,.0f} MB")  # fmt: skip
+        if args.rss_plot:
+            plot_rss(results, args, args.rss_plot)
+            print(f"  plot: {args.rss_plot}")
+    if args.rss_json:
+        Path(args.rss_json).write_text(json.dumps({"lines": args.lines, "size_mb": size_mb, "model": args.model or "minilm", **results}, indent=1))
+    return results
+
+
+def plot_rss(results: Dict, args, path: str) -> None:
+    """Resident memory over training steps on the token cache (small PNG for the README)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, mb = zip(*results["cached"]["rss_over_steps"][1:])
+    fig, ax = plt.subplots(figsize=(6, 2.6), dpi=100)
+    ax.plot(steps, [m / 1e3 for m in mb], marker=".", label="streamed + token cache (this kit)")
+    today = results.get("today")
+    if today and not today["finished"]:
+        ax.axhline(today["peak_mb"] / 1e3, color="tab:red", ls="--", label=f"previous path: stopped at this, still tokenising")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("resident memory (GB)")
+    ax.set_ylim(0, None)
+    ax.set_title(f"training on a {args.lines:,}-line file ({args.model or 'MiniLM'}, batch {args.batch_size})", fontsize=9)
+    ax.legend(fontsize=8, loc="center right")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 class BenchError(RuntimeError):
     """A benchmark that cannot run (or a worker that failed); one line."""
 
 
 SECTIONS = ("masking", "train", "corpus", "original")
+TOKENISE_PATHS = ("today", "streamed", "cached")  # what --skip names with --tokenise
 MAX_LINES = 10_000_000  # generated text lines; each takes ~1 KB in memory (text + token ids)
 
 
@@ -366,6 +534,13 @@ def check_args(args) -> None:
     check_int_range("lines", args.lines, 1, MAX_LINES)
     check_int_range("mask_batch", args.mask_batch, 1)
     skip = set(filter(None, args.skip.split(",")))
+    if args.tokenise:  # its own mode: today's tokenisation against the streamed one (tokenisation_section)
+        check_int_range("rss_steps", args.rss_steps, 0)
+        if skip - set(TOKENISE_PATHS):
+            raise ConfigError(f"with --tokenise, --skip knows {', '.join(TOKENISE_PATHS)}; got {', '.join(sorted(skip - set(TOKENISE_PATHS)))}")
+        if args.rss_plot and Path(args.rss_plot).exists():
+            raise ConfigError(f"--rss_plot {args.rss_plot} exists; the bench does not replace files: give a new name")
+        return
     if "masking" not in skip and 50 * args.mask_batch > args.lines:
         raise ConfigError(f"the masking measurement takes 50 batches of --mask_batch {args.mask_batch} lines: --lines must be at least {50 * args.mask_batch}; got {args.lines}")
     original_steps = min(args.warmup, 10) + args.steps
@@ -406,7 +581,12 @@ def _main(argv=None) -> int:
     p.add_argument("--mask_batch", type=int, default=64, help="batch size of the masking + collate measurement")
     p.add_argument("--peak_tflops", type=float, default=None, help="peak dense bf16 TFLOP/s of the GPU, for MFU")
     p.add_argument("--profile", metavar="FILE", help="also write a torch.profiler table of 5 fast-path steps to FILE")
-    p.add_argument("--skip", default="", help="comma-separated sections to skip: masking, train, corpus, original (the original loop's training run)")
+    p.add_argument("--skip", default="", help="comma-separated sections to skip: masking, train, corpus, original (the original loop's training run); with --tokenise: today, streamed, cached")
+    p.add_argument("--tokenise", action="store_true", help="instead: tokenise a --lines file by today's path and the streamed one (and its token cache), time and peak memory of each")
+    p.add_argument("--rss_steps", type=int, default=0, help="tokenise section: then train this many steps on the token cache, recording resident memory")
+    p.add_argument("--rss_plot", metavar="PNG", help="tokenise section: plot resident memory over those steps")
+    p.add_argument("--rss_json", metavar="FILE", help="tokenise section: write its figures as JSON")
+    p.add_argument("--rss_limit_gb", type=float, default=60.0, help="tokenise section: stop a path whose resident memory passes this")
     p.add_argument("--objective", choices=("masked_span", "paired"), default="masked_span",
                    help="masked_span: jepa_lite.train against the original loop; paired: the paper's objective (jepa_lite.paired), four paths")
     p.add_argument("--_worker", help=argparse.SUPPRESS)
@@ -417,6 +597,9 @@ def _main(argv=None) -> int:
         return paired_main(args)
     check_args(args)
 
+    if args._worker in ("today", "streamed", "cached"):
+        print(json.dumps(tokenise_worker(args)))
+        return 0
     if args._worker:
         texts = Path(args._data).read_text(encoding="utf-8").splitlines()
         result = (worker_original if args._worker == "original" else worker_fast)(args, texts)
@@ -432,6 +615,9 @@ def _main(argv=None) -> int:
     print(f"model {args.model or 'minilm (offline all-MiniLM-L6-v2)'} · batch {args.batch_size} · max_length {args.max_length} · "
           f"{args.steps} timed steps after {args.warmup} warm-up steps · fast path {mode}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
+        if args.tokenise:
+            tokenisation_section(args, tmp)
+            return 0
         lines = mixed_length_lines(args.lines)
         data_file = os.path.join(tmp, "mixed.txt")
         Path(data_file).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -41,6 +41,34 @@ def colab_url(notebook: str) -> str:
     return f"https://colab.research.google.com/github/{path}/blob/main/notebooks/{notebook}"
 
 
+# Colab renders the built-in ipywidgets (sliders, buttons, Output) by itself. Its custom widget
+# manager (`google.colab.output.enable_custom_widget_manager()`) is only for widgets of other packages
+# (ipympl, bqplot, plotly's FigureWidget, …): list such a package here for the notebook that imports
+# it, and that notebook's Colab cell turns the manager on. No notebook needs one today.
+THIRD_PARTY_WIDGETS: dict = {}  # notebook file name -> the widget packages it imports
+
+
+def colab_cell(notebook: str) -> str:
+    """The source of `notebook`'s first code cell: on Colab only, fetch the kit and install it.
+
+    It installs the kit alone (`pip install -e`, no extras, no upgrade), so Colab's torch, numpy,
+    matplotlib and ipywidgets stay as they are: the kit's lowest versions (pyproject.toml) are at or
+    below Colab's (`.ci/colab-pins.txt`; tests/test_colab.py checks both).
+    """
+    lines = [
+        "# On Colab only: fetch the kit and install it (elsewhere it is already installed: pip install -e .)",
+        "import sys",
+        'if "google.colab" in sys.modules:',
+        f'    REPO_URL = "{REPO_URL}"  # the same address as jepa_lite.course.REPO_URL',
+        "    !git clone -q --depth 1 {REPO_URL} /content/jepa_lite",
+        "    !pip install -q -e /content/jepa_lite  # the kit alone: Colab's own packages stay as they are",
+        '    sys.path.insert(0, "/content/jepa_lite")',
+    ]
+    if THIRD_PARTY_WIDGETS.get(notebook):
+        lines += ["    from google.colab import output", "    output.enable_custom_widget_manager()  # for " + ", ".join(THIRD_PARTY_WIDGETS[notebook])]
+    return "\n".join(lines)
+
+
 def seed_everything(seed: int = 0) -> None:
     """Seed Python, NumPy and torch, so that every notebook cell gives the same numbers each run."""
     import numpy as np

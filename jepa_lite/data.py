@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
+import itertools
+import json
 import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Sequence as SequenceABC
-from typing import List, Optional, Sequence
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence
 
+import numpy as np
 import torch
 
 from .masking import mask_batch
@@ -90,32 +95,168 @@ def load_text_file(path: str | os.PathLike, max_lines: Optional[int] = None) -> 
 
 
 # ---------------------------------------------------------------------------------------------
+# Big text files, streamed
+# ---------------------------------------------------------------------------------------------
+def texts_fingerprint(lines: Iterable[str]) -> str:
+    """A short hash of the training lines (sha256 of each line + "\\n"), stored in checkpoints to catch
+    resuming on other text, and in token caches to catch a text file that changed."""
+    h = hashlib.sha256()
+    for t in lines:
+        h.update(t.encode("utf-8") + b"\n")
+    return h.hexdigest()[:16]
+
+
+class TextFile:
+    """The lines `load_text_file` would return (non-blank, stripped, at most `max_lines`), read from
+    disk each time they are iterated instead of held in memory: for files of millions of lines.
+
+    Opening reads the file once, before any other work: it refuses what `load_text_file` refuses (a
+    missing path, a folder, a binary or non-UTF-8 file, a file with no text) with one DataError
+    line, counts the lines (`len`) and computes `fingerprint` (`texts_fingerprint` of the lines).
+    """
+
+    def __init__(self, path: str | os.PathLike, max_lines: Optional[int] = None, progress: bool = False):
+        from tqdm.auto import tqdm
+
+        self.path, self.max_lines = Path(path), max_lines
+        if not self.path.exists():
+            raise DataError(f"text file not found: {self.path}")
+        if not self.path.is_file():
+            raise DataError(f"text file is not a regular file: {self.path}")
+        h, n = hashlib.sha256(), 0
+        size = self.path.stat().st_size
+        with self._open() as f, tqdm(total=size, disable=not progress, desc="reading", unit="B", unit_scale=True, leave=False) as bar:
+            try:
+                if b"\x00" in f.read(65536):
+                    raise DataError(f"{self.path} looks like a binary file (it contains NUL bytes); give a UTF-8 text file, one example per line")
+                f.seek(0)
+                for line in self._lines(f, bar.update):
+                    h.update(line.encode("utf-8") + b"\n")
+                    n += 1
+            except OSError as e:  # an I/O error, or a file that only looks regular (/proc/self/mem)
+                raise DataError(f"cannot read the text file {self.path}: {e.strerror or e}") from None
+        if n == 0:
+            raise DataError(f"{self.path} has no text: it is empty or holds only blank lines")
+        self.n_lines, self.fingerprint = n, h.hexdigest()[:16]
+
+    def _open(self):
+        try:
+            return open(self.path, "rb")
+        except OSError as e:
+            raise DataError(f"cannot read the text file {self.path}: {e.strerror}") from None
+
+    def _lines(self, f, advance=lambda n: None) -> Iterator[str]:
+        # Split on b"\n" (a byte that never occurs inside a multi-byte UTF-8 character), then as
+        # str.splitlines does, so the lines equal load_text_file's for any line endings.
+        n = 0
+        for number, raw in enumerate(f, 1):
+            advance(len(raw))
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{self.path} is not valid UTF-8 (line {number}, byte {e.start}); re-save it as UTF-8 text") from None
+            for line in text.splitlines():
+                line = line.strip()
+                if line:
+                    if self.max_lines is not None and n >= self.max_lines:
+                        return
+                    n += 1
+                    yield line
+
+    def __iter__(self) -> Iterator[str]:
+        with self._open() as f:
+            yield from self._lines(f)
+
+    def __len__(self) -> int:
+        return self.n_lines
+
+    def __bool__(self) -> bool:
+        return True  # never empty: opening refuses a file without text
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    """The smallest unsigned integer type that holds every token id: uint16 up to 65,536 ids, else uint32."""
+    return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
+
+
+def tokenize_lines(lines: Iterable[str], tokenizer, max_length: int, write: Callable[[np.ndarray], object],
+                   n_lines: Optional[int] = None, batch_lines: int = 4096, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Tokenise `lines` `batch_lines` at a time, with the tokenizer's special tokens, truncated to
+    `max_length`, and hand each batch's ids to `write` as one flat array of `token_dtype`.
+
+    Only one batch is ever held as Python lists (the tokenizer's output costs ~100 bytes per
+    token; the flat array 2 or 4). Lines that tokenise to special tokens only are dropped (they
+    have nothing to mask). Returns (lengths of the kept lines, int32 (N,); keep, bool, one entry
+    per line read).
+    """
+    from tqdm.auto import tqdm
+
+    dtype = token_dtype(len(tokenizer))
+    special = np.array(sorted(set(tokenizer.all_special_ids)), dtype=np.int64)
+    lengths, keeps = [], []
+    with tqdm(total=n_lines, disable=not progress, desc="tokenising", unit=" lines", unit_scale=True, leave=False) as bar:
+        for batch in _batched(lines, batch_lines):
+            enc = tokenizer(batch, truncation=True, max_length=max_length, padding=False, return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+            n = np.fromiter(map(len, enc), np.int64, len(enc))  # (b,) tokens per line
+            ids = np.fromiter(itertools.chain.from_iterable(enc), np.int64, int(n.sum()))  # (tokens of the batch,)
+            if ids.size and (ids.min() < 0 or ids.max() >= np.iinfo(dtype).max + 1):
+                raise DataError(f"token ids outside 0..{np.iinfo(dtype).max}: the tokenizer's vocabulary is larger than it reports")
+            line_of = np.repeat(np.arange(len(n)), n)  # (tokens,) which line each token belongs to
+            real = np.bincount(line_of, weights=~np.isin(ids, special), minlength=len(n))  # (b,) non-special tokens
+            keep = real > 0
+            write(ids[keep[line_of]].astype(dtype))
+            lengths.append(n[keep].astype(np.int32))
+            keeps.append(keep)
+            bar.update(len(batch))
+    return np.concatenate(lengths), np.concatenate(keeps)
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    it = iter(items)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
+
+
+# ---------------------------------------------------------------------------------------------
 # Tokenisation, batching
 # ---------------------------------------------------------------------------------------------
 class TokenizedCorpus:
     """Lines tokenised once, with [CLS]/[SEP] (or the model's own special tokens) added and truncated
     to `max_length`.
 
-    Stored as one flat tensor of ids (`flat`) plus where each line starts (`offsets`) and how long it
-    is (`lengths`): 50,000 lines take one tensor, not 50,000 Python lists, and a batch is cut out
-    with a few tensor operations (`padded`). `ids[i]` gives line i as a list. Lines that tokenise to
-    nothing but special tokens are dropped (they have nothing to mask).
+    Stored as one flat array of ids (`flat`, uint16 or uint32: `token_dtype`) plus where each line
+    starts (`offsets`) and how long it is (`lengths`): 50,000 lines take one array, not 50,000
+    Python lists, and a batch is cut out with a few array operations (`padded`). `ids[i]` gives line
+    i as a list. Lines that tokenise to nothing but special tokens are dropped (they have nothing to
+    mask). `texts` holds the kept lines when the corpus was built from a list, else None.
+
+    `flat` lives in memory, or in a memory-mapped token cache on disk (`TokenCache`, for files
+    larger than memory): then only the rows of each batch are read.
     """
 
-    def __init__(self, texts: Sequence[str], tokenizer, max_length: int):
+    def __init__(self, texts: Iterable[str], tokenizer, max_length: int, progress: bool = False):
         if max_length < 4:
             raise DataError(f"max_length must be at least 4; got {max_length}")
-        self.tokenizer = tokenizer
-        self.max_length = max_length
-        enc = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)["input_ids"]
-        special = set(tokenizer.all_special_ids)
-        keep = [k for k, ids in enumerate(enc) if any(i not in special for i in ids)]
-        if not keep:
+        chunks: List[np.ndarray] = []
+        n_lines = len(texts) if hasattr(texts, "__len__") else None
+        lengths, keep = tokenize_lines(texts, tokenizer, max_length, chunks.append, n_lines, progress=progress)
+        self._set(tokenizer, max_length, np.concatenate(chunks), lengths)
+        self.texts = [t for t, k in zip(texts, keep) if k] if isinstance(texts, SequenceABC) else None
+
+    @classmethod
+    def from_arrays(cls, flat, lengths: np.ndarray, tokenizer, max_length: int) -> "TokenizedCorpus":
+        """A corpus over ids already tokenised: `flat` (an array, or `MappedTokens`) and line lengths."""
+        corpus = cls.__new__(cls)
+        corpus._set(tokenizer, max_length, flat, lengths)
+        corpus.texts = None
+        return corpus
+
+    def _set(self, tokenizer, max_length: int, flat, lengths: np.ndarray) -> None:
+        if len(lengths) == 0:
             raise DataError("no line has any token to mask after tokenisation")
-        self.texts = [texts[k] for k in keep]
-        self.lengths = torch.tensor([len(enc[k]) for k in keep], dtype=torch.long)  # (N,)
+        self.tokenizer, self.max_length, self.flat = tokenizer, max_length, flat
+        self.lengths = torch.from_numpy(np.asarray(lengths, dtype=np.int64))  # (N,)
         self.offsets = torch.cumsum(self.lengths, 0) - self.lengths  # (N,) start of each line in `flat`
-        self.flat = torch.tensor([i for k in keep for i in enc[k]], dtype=torch.long)  # (total tokens,)
         self.ids = _Lines(self)
 
     def __len__(self) -> int:
@@ -133,7 +274,7 @@ class TokenizedCorpus:
         col = torch.arange(L)
         attention_mask = col[None, :] < lengths[:, None]  # (B, L)
         index = (self.offsets[rows][:, None] + col[None, :]).clamp_(max=len(self.flat) - 1)  # (B, L) into flat
-        input_ids = self.flat.index_select(0, index.flatten()).view(len(rows), L)
+        input_ids = torch.from_numpy(self.flat[index.numpy()].astype(np.int64))  # (B, L)
         input_ids.masked_fill_(~attention_mask, self.tokenizer.pad_token_id)
         return input_ids, attention_mask.long()
 
@@ -151,7 +292,163 @@ class _Lines(SequenceABC):
         if isinstance(i, slice):
             return [self[k] for k in range(*i.indices(len(self)))]
         start = int(self.c.offsets[i])
-        return self.c.flat[start : start + int(self.c.lengths[i])].tolist()
+        return np.asarray(self.c.flat[start : start + int(self.c.lengths[i])]).tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# The token cache: tokenise a big file once, memory-map it in every later run
+# ---------------------------------------------------------------------------------------------
+CACHE_MAGIC = b"jepa_lite-tokens-v1\n"
+CACHE_HEADER_BYTES = 4096  # magic + JSON description, padded; the token ids start here
+
+
+class MappedTokens:
+    """The token ids of a cache file, read through a memory map opened anew for each access
+    (nanoGPT's habit): the pages a batch touched leave the process with the map, so resident
+    memory stays flat however many lines the run visits. The file stays open (and so readable)
+    for the corpus's lifetime, even if another run replaces the cache meanwhile."""
+
+    def __init__(self, path: Path, dtype: np.dtype, n_tokens: int):
+        self.path, self.dtype, self.n_tokens = path, np.dtype(dtype), n_tokens
+        self.file = open(path, "rb")
+
+    def __len__(self) -> int:
+        return self.n_tokens
+
+    def __getitem__(self, index) -> np.ndarray:
+        tokens = np.memmap(self.file, dtype=self.dtype, mode="r", offset=CACHE_HEADER_BYTES, shape=(self.n_tokens,))
+        out = np.array(tokens[index])  # a copy, so the map can close
+        del tokens
+        return out
+
+
+@dataclass
+class TokenCache:
+    """Where the tokens of one text file live on disk, and what they must match.
+
+    The file name comes from the text file's path, the tokenizer's name and `max_length` (so one
+    cache per file and model, replaced when the text changes); the header records the text's
+    fingerprint (`texts_fingerprint` of its lines), a hash of the whole tokenizer, `max_length`
+    and the sizes. A cache whose header does not match is rebuilt, with a notice.
+
+    Layout: CACHE_MAGIC + JSON header, padded to CACHE_HEADER_BYTES; the ids (`token_dtype`),
+    padded to 8 bytes; then N + 1 int64 line offsets. Written to a temporary file in the same
+    folder and renamed over the old one (atomic), so a killed run never leaves half a cache.
+    """
+
+    path: Path
+    header: dict  # what the cache must hold: fingerprint, tokenizer, max_length, dtype
+
+    @classmethod
+    def for_text(cls, folder: str | os.PathLike, text: TextFile, tokenizer, max_length: int) -> "TokenCache":
+        name = f"{text.path.resolve()}|{text.max_lines}|{type(tokenizer).__name__}|{tokenizer.name_or_path}|{max_length}"
+        key = hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
+        header = {"format": CACHE_MAGIC.decode().strip(), "text": str(text.path), "fingerprint": text.fingerprint,
+                  "tokenizer": tokenizer_fingerprint(tokenizer), "max_length": max_length, "dtype": token_dtype(len(tokenizer)).name}  # fmt: skip
+        return cls(Path(folder) / f"{text.path.stem}.{key}.tokens", header)
+
+    def read_header(self) -> Optional[dict]:
+        """The header of the file at `path`; None if there is none. DataError if a file there is not a
+        token cache (the kit never replaces a file it did not write)."""
+        if not self.path.exists():
+            return None
+        try:
+            with open(self.path, "rb") as f:
+                head = f.read(CACHE_HEADER_BYTES)
+        except OSError as e:
+            raise DataError(f"cannot read the token cache {self.path}: {e.strerror}") from None
+        if not head.startswith(CACHE_MAGIC):
+            raise DataError(f"{self.path} exists and is not a jepa_lite token cache; move it away or name another --token_cache folder")
+        try:
+            return json.loads(head[len(CACHE_MAGIC) :].rstrip(b"\0 ").decode("utf-8"))
+        except ValueError:
+            return {}
+
+    def mismatch(self, found: dict) -> Optional[str]:
+        """Why a cache with header `found` cannot serve this text (None if it can)."""
+        for key, what in (("fingerprint", "different text (the file changed)"), ("tokenizer", "another tokenizer"),
+                          ("max_length", "another max_length"), ("dtype", "another id type")):  # fmt: skip
+            if found.get(key) != self.header[key]:
+                return f"it was built from {what}"
+        itemsize = np.dtype(self.header["dtype"]).itemsize
+        n_lines, n_tokens = found.get("n_lines", -1), found.get("n_tokens", -1)
+        if self.path.stat().st_size != CACHE_HEADER_BYTES + _pad8(n_tokens * itemsize) + 8 * (n_lines + 1):
+            return "it is truncated or damaged"
+        return None
+
+    def load(self, tokenizer, log: Callable[[str], None] = print) -> Optional[TokenizedCorpus]:
+        """The cached corpus, memory-mapped; None (with a notice if a stale cache is there) to rebuild."""
+        found = self.read_header()
+        if found is None:
+            return None
+        why = self.mismatch(found)
+        if why:
+            log(f"note: the token cache {self.path} does not match this run ({why}); rebuilding it")
+            return None
+        n_lines, n_tokens = found["n_lines"], found["n_tokens"]
+        flat = MappedTokens(self.path, np.dtype(found["dtype"]), n_tokens)
+        start = CACHE_HEADER_BYTES + _pad8(n_tokens * flat.dtype.itemsize)
+        offsets = np.fromfile(self.path, dtype=np.int64, count=n_lines + 1, offset=start)  # (N + 1,)
+        return TokenizedCorpus.from_arrays(flat, np.diff(offsets), tokenizer, self.header["max_length"])
+
+    def build(self, text: TextFile, tokenizer, progress: bool = False) -> None:
+        """Tokenise `text` straight into a new cache file (only the offsets are held in memory)."""
+        self.read_header()  # refuses a file that is not a cache, before any work
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(b"\0" * CACHE_HEADER_BYTES)
+                lengths, _ = tokenize_lines(text, tokenizer, self.header["max_length"], f.write, len(text), progress=progress)
+                if len(lengths) == 0:
+                    raise DataError("no line has any token to mask after tokenisation")
+                n_tokens = int(lengths.sum(dtype=np.int64))
+                f.write(b"\0" * (_pad8(f.tell()) - f.tell()))
+                f.write(np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64))  # (N + 1,) offsets
+                head = CACHE_MAGIC + json.dumps({**self.header, "n_lines": len(lengths), "n_tokens": n_tokens}).encode("utf-8")
+                if len(head) > CACHE_HEADER_BYTES:
+                    raise DataError(f"the token cache header is too long (text path of {len(str(text.path))} characters)")
+                f.seek(0)
+                f.write(head)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+def _pad8(n: int) -> int:
+    return -(-n // 8) * 8
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A hash of everything that decides a tokenizer's ids: its full serialisation (fast tokenizers),
+    else its vocabulary; plus its class and special tokens. Stable across calls of the tokenizer."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:  # without the truncation and padding settings, which each call may change
+        body = json.dumps({k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}, sort_keys=True)
+    else:
+        body = json.dumps(sorted(tokenizer.get_vocab().items()))
+    extra = json.dumps([type(tokenizer).__name__, sorted(tokenizer.all_special_ids)])
+    return hashlib.sha256((body + extra).encode("utf-8")).hexdigest()[:16]
+
+
+def load_corpus(texts: Iterable[str], tokenizer, max_length: int, cache_folder: Optional[str | os.PathLike] = None,
+                progress: bool = False, log: Callable[[str], None] = print) -> TokenizedCorpus:  # fmt: skip
+    """The tokenised corpus of `texts`: in memory, or, for a `TextFile` with a `cache_folder`, from
+    its token cache there (built first if missing or stale, reused by later runs and resumes)."""
+    if max_length < 4:
+        raise DataError(f"max_length must be at least 4; got {max_length}")
+    if cache_folder is None or not isinstance(texts, TextFile):
+        return TokenizedCorpus(texts, tokenizer, max_length, progress=progress)
+    cache = TokenCache.for_text(cache_folder, texts, tokenizer, max_length)
+    corpus = cache.load(tokenizer, log)
+    if corpus is None:
+        cache.build(texts, tokenizer, progress=progress)
+        corpus = cache.load(tokenizer, log)
+    return corpus
 
 
 @dataclass
@@ -253,28 +550,33 @@ def make_batch(input_ids, attention_mask, tokenizer, mask_ratio: float, mean_spa
 
 
 def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int, group_by_length: bool = False) -> List[List[int]]:
-    """The batches of one epoch, as lists of line indices.
+    """The batches of one epoch, as lists of line indices (`epoch_batch_table`, as lists)."""
+    return epoch_batch_table(torch.as_tensor(lengths), batch_size, seed, epoch, group_by_length).tolist()
+
+
+def epoch_batch_table(lengths: torch.Tensor, batch_size: int, seed: int, epoch: int, group_by_length: bool = False) -> torch.Tensor:
+    """The batches of one epoch: a (batches, batch_size) tensor of line indices.
 
     A fresh permutation of the lines per epoch, drawn from a generator seeded with (seed, epoch); the
     incomplete last batch is dropped. With `group_by_length`, the permutation is cut into chunks of
-    64 batches, each chunk sorted by line length and split into batches, and the batches shuffled:
-    lines of similar length share a batch, so little compute goes to padding, and batches still come
-    in random order.
+    64 batches, each chunk sorted by line length (stable) and split into batches, and the batches
+    shuffled: lines of similar length share a batch, so little compute goes to padding, and batches
+    still come in random order. Tensors, not lists: 10 million lines take 80 MB, not a gigabyte.
     """
     n_items = len(lengths)
     if batch_size > n_items:
         raise DataError(f"batch_size {batch_size} is larger than the data ({n_items} lines)")
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    perm = torch.randperm(n_items, generator=g).tolist()
     n_batches = n_items // batch_size
-    perm = perm[: n_batches * batch_size]
+    perm = torch.randperm(n_items, generator=g)[: n_batches * batch_size]  # (batches · B,)
     if group_by_length:
         chunk = 64 * batch_size
-        perm = [i for c in range(0, len(perm), chunk) for i in sorted(perm[c : c + chunk], key=lambda i: lengths[i])]
-    batches = [perm[k * batch_size : (k + 1) * batch_size] for k in range(n_batches)]
+        for c in range(0, len(perm), chunk):
+            part = perm[c : c + chunk]
+            perm[c : c + chunk] = part[torch.sort(lengths[part], stable=True).indices]
+    batches = perm.view(n_batches, batch_size)  # (batches, B)
     if group_by_length:
-        order = torch.randperm(n_batches, generator=g).tolist()
-        batches = [batches[k] for k in order]
+        batches = batches[torch.randperm(n_batches, generator=g)]
     return batches
 
 
@@ -301,15 +603,14 @@ class StepBatches:
         self.group_by_length, self.pad_to_multiple_of = group_by_length, pad_to_multiple_of
         self.fixed_pred_index = fixed_pred_index  # pad pred_index to `pred_capacity` (CUDA graphs)
         self.per_epoch = len(corpus) // batch_size
-        self._epoch: tuple[int, list] = (-1, [])  # the batches of the last epoch asked for
+        self._epoch: tuple[int, torch.Tensor] = (-1, torch.empty(0))  # the batches of the last epoch asked for
 
     def lines(self, step: int) -> List[int]:
         """Indices of the corpus lines in the batch of step `step`."""
         epoch, k = divmod(step, self.per_epoch)
         if self._epoch[0] != epoch:
-            lengths = self.corpus.lengths.tolist()
-            self._epoch = (epoch, epoch_batches(lengths, self.batch_size, self.seed, epoch, self.group_by_length))
-        return self._epoch[1][k]
+            self._epoch = (epoch, epoch_batch_table(self.corpus.lengths, self.batch_size, self.seed, epoch, self.group_by_length))
+        return self._epoch[1][k].tolist()
 
     def __getitem__(self, step: int) -> Batch:
         input_ids, attention_mask = self.corpus.padded(self.lines(step), self.pad_to_multiple_of)

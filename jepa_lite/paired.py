@@ -47,6 +47,7 @@ import torch
 from .causal_lm import TinyLMConfig, load_causal_lm, pair_token_ids, save_model_folder
 from .checkpoint import (CheckpointError, NonFiniteState, SaveTarget, check_save_path, estimate_bytes, first_nonfinite,
                          restore_rng_state, rng_state, save_checkpoint, state_tensors)
+from .distributed import all_reduce_gradients, check_batch, setup
 from .errors import ConfigError
 from .paired_config import (KIND, RESUMABLE_CHANGES, PairedConfig, check_compatible, encode, load_paired_checkpoint,  # noqa: F401
                             load_pairs, pairs_fingerprint)
@@ -74,19 +75,21 @@ class PairedTrainer:
     def __init__(self, config: PairedConfig, callbacks: Sequence = (), log=print):
         config.validate()
         self.config = config
-        self.callbacks = list(callbacks)
-        self.log = log
-        self.device = pick_device(config.device)
+        self.dist, device = setup(config.device)  # under torchrun: this rank's process group and device
+        self.callbacks = list(callbacks) if self.dist.is_main else []
+        self.log = log if self.dist.is_main else (lambda line: None)  # rank 0 alone logs
+        self.device = pick_device(device)
         self.precision = resolve_precision(config.precision, self.device)
         # The save-path rules (checkpoint.SaveTarget), as in jepa_lite.train: `run_id` names this run in
         # its checkpoints (`resume` takes over the saved run's); a folder, a device, a read-only file or
         # one that is not a kit checkpoint is refused here, before any work; the rest in `fit`.
         self.run_id = uuid.uuid4().hex[:12]
         self.save_path = config.save_path
-        self.target = SaveTarget(config.save_path, self.run_id, config.overwrite) if config.save_path else None
+        self.target = SaveTarget(config.save_path, self.run_id, config.overwrite) if config.save_path and self.dist.is_main else None  # rank 0 writes
         if self.target is not None:
             check_save_path(config.save_path, overwrite=True)  # whose checkpoint it is can only be told after `resume`
         self.train_pairs, self.test_pairs = load_pairs(config)
+        check_batch(min(config.batch_size * config.grad_accum, len(self.train_pairs)), self.dist)
         self.fingerprint = pairs_fingerprint(self.train_pairs, self.test_pairs)
         torch.manual_seed(config.seed)
         texts = [s for p in self.train_pairs for s in (p.text, p.code)]
@@ -131,6 +134,9 @@ class PairedTrainer:
     def micro_batches(self, step: int) -> List[List[int]]:
         """The batch of `step` cut into grad_accum micro-batches of at most batch_size pairs."""
         idx, bs = self.batch_indices(step), self.config.batch_size
+        if self.dist.enabled:  # this rank's share of the step's global batch (distributed.py)
+            r, W = self.dist.rank, self.dist.world_size
+            idx = idx[r * len(idx) // W : (r + 1) * len(idx) // W]
         return [idx[s:s + bs] for s in range(0, len(idx), bs)]
 
     def jepa_dropped(self, step: int) -> bool:
@@ -238,15 +244,18 @@ class PairedTrainer:
         self.model.train()
         chunks = self.micro_batches(self.step)
         with_jepa = c.lbd > 0 and not self.jepa_dropped(self.step)
-        n_tokens, n_pairs = sum(self.scored_tokens(ch) for ch in chunks), sum(len(ch) for ch in chunks)
+        everything = self.batch_indices(self.step)  # the whole global batch: the counts L is divided by
+        n_tokens, n_pairs = self.scored_tokens(everything), len(everything)
         self.optimizer.zero_grad(set_to_none=True)
         lm_total, jepa_total = 0.0, (0.0 if with_jepa else None)
         for chunk in chunks:
             loss, lm, jepa = self._objective(chunk, with_jepa, n_tokens, n_pairs)
+            loss = loss * self.dist.world_size  # Σ over ranks of the rank's share = the global L; the all-reduce then averages
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             lm_total = lm_total + lm.detach()
             if jepa is not None:
                 jepa_total = jepa_total + jepa.detach()
+        all_reduce_gradients(self.model.parameters(), self.dist)  # as DDP would (distributed.py)
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
@@ -257,6 +266,9 @@ class PairedTrainer:
             self.optimizer.step()
         self.scheduler.step()
         self.step += 1
+        if self.dist.enabled:  # the whole batch's losses, Σ over ranks of each rank's share
+            lm_total = self.dist.sum(lm_total)
+            jepa_total = self.dist.sum(jepa_total) if jepa_total is not None else None
         return lm_total, jepa_total
 
     def fit(self) -> Dict[str, List[float]]:
@@ -272,7 +284,7 @@ class PairedTrainer:
         if self.target is not None and self.step < c.steps:
             self.target.run_id = self.run_id
             self.target.prepare(estimate_bytes(self.model) + 32 * c.steps)  # + the history's per-step entries
-        bar = tqdm(total=c.steps, initial=self.step, disable=not c.progress, desc="LM+JEPA" if c.lbd > 0 else "LM only", leave=False)
+        bar = tqdm(total=c.steps, initial=self.step, disable=not (c.progress and self.dist.is_main), desc="LM+JEPA" if c.lbd > 0 else "LM only", leave=False)
         start = time.perf_counter()
         window = self._window  # the steps not yet logged (a resumed run starts with the saved run's)
         try:
@@ -280,12 +292,16 @@ class PairedTrainer:
                 lr = c.lr * self.lr_factor(self.step)  # this step's LR, computed on the host
                 window.append(self.train_step())
                 bar.update(1)
+                if self.dist.enabled:  # a signal to any rank stops them all after this step
+                    self.stop_requested = self.dist.any(self.stop_requested)
                 last = self.step == c.steps
                 if self.step % c.log_every == 0 or last:
                     self._log(window, lr, time.perf_counter() - start)
                     del window[:]
                 if c.save_path and ((c.save_every and self.step % c.save_every == 0) or last or self.stop_requested):
-                    self._save_checked()  # the unlogged steps go into the checkpoint, checked finite
+                    if self.target is not None:  # rank 0 (the only one with a target) writes
+                        self._save_checked()  # the unlogged steps go into the checkpoint, checked finite
+                    self.dist.barrier()  # the others wait for rank 0's checkpoint
                 if self.stop_requested:
                     self.log(f"stopped at step {self.step}" + (f"; checkpoint saved to {c.save_path}" if c.save_path else ""))
                     break
@@ -294,7 +310,9 @@ class PairedTrainer:
             if self.target is not None:
                 self.target.release()
         if c.save_dir and not self.stop_requested:
-            self.save_pretrained(c.save_dir)
+            if self.dist.is_main:
+                self.save_pretrained(c.save_dir)
+            self.dist.barrier()
         return self.history
 
     def _log(self, window: List[tuple], lr: float, seconds: float) -> None:

@@ -16,8 +16,21 @@ COLORS = {"masked": "#e4572e", "visible": "#cfe8fc", "special": "#d0d0d0", "pad"
 METRIC_LABELS = {"std": "per-dim std (1 = spread, 0 = collapsed)", "mean_cos": "mean pairwise cosine", "rank": "effective rank", "loss": "loss", "norm": "mean ‖z‖"}
 
 
-def draw_tokens(ax, tokens: Sequence[str], status: Sequence[str], max_chars: int = 70, title: str = "") -> None:
-    """Tokens as coloured boxes, wrapped into lines: status "masked" / "visible" / "special" / "pad"."""
+STATUS_LABELS = {"masked": "masked (hidden; loss here)", "visible": "visible", "special": "special (never masked)", "pad": "padding"}
+SCHEME_COLORS = {"sample_span_mask (readable)": "#9ecae1", "mask_spans (vectorised)": "#3182bd", "overshooting (article)": COLORS["masked"]}
+
+
+def status_legend(ax, status: Sequence[str], **kw) -> None:
+    """A legend of the token colours that occur in `status`."""
+    from matplotlib.patches import Patch
+
+    shown = [st for st in ("masked", "visible", "special", "pad") if st in set(status)]
+    ax.legend([Patch(color=COLORS[st]) for st in shown], [STATUS_LABELS[st] for st in shown], frameon=False, fontsize=8, **kw)
+
+
+def draw_tokens(ax, tokens: Sequence[str], status: Sequence[str], max_chars: int = 70, title: str = "", legend: bool = False) -> None:
+    """Tokens as coloured boxes, wrapped into lines: status "masked" / "visible" / "special" / "pad".
+    `legend` adds a key of the colours below the tokens."""
     ax.set_axis_off()
     x, line = 0, 0
     for tok, st in zip(tokens, status):
@@ -29,6 +42,8 @@ def draw_tokens(ax, tokens: Sequence[str], status: Sequence[str], max_chars: int
         x += width + 1
     if title:
         ax.set_title(title, fontsize=10, loc="left")
+    if legend:
+        status_legend(ax, status, loc="upper left", bbox_to_anchor=(0, 1 - 0.28 * (line + 1)), ncol=3)
 
 
 def span_lengths(ax, stats: Dict) -> None:
@@ -58,7 +73,7 @@ def fraction_bars(comparison: Dict[str, Dict], mask_ratio: float) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 2.8))
     names = list(comparison)
     values = [comparison[n]["masked_fraction"] for n in names]
-    ax.barh(names, values, color=["#9ecae1", "#6baed6", COLORS["masked"]][: len(names)])
+    ax.barh(names, values, color=[SCHEME_COLORS.get(n, "#6baed6") for n in names])
     ax.axvline(mask_ratio, color="black", ls="--", label=f"requested {mask_ratio:.2f}")
     for i, v in enumerate(values):
         ax.text(v + 0.005, i, f"{v:.3f}", va="center")
@@ -76,7 +91,7 @@ def run_length_comparison(comparison: Dict[str, Dict], max_len: int = 12) -> Fig
     for i, (name, c) in enumerate(comparison.items()):
         total = max(1, sum(c["runs"].values()))
         ax.bar([k + (i - (len(comparison) - 1) / 2) * width for k in range(1, max_len + 1)],
-               [c["runs"][k] / total for k in range(1, max_len + 1)], width=width, label=name)  # fmt: skip
+               [c["runs"][k] / total for k in range(1, max_len + 1)], width=width, label=name, color=SCHEME_COLORS.get(name))  # fmt: skip
     ax.set_xlabel("length of a masked run (tokens)")
     ax.set_ylabel("fraction of runs")
     ax.legend(fontsize=8, frameon=False)
@@ -102,8 +117,11 @@ def draw_two_views(ax, views: Dict, row: int = 0) -> None:
     """One batch row as a table: target view, context view, attention_mask and pred_mask per position."""
     b = views["batch"]
     L = b.input_ids.shape[1]
+    heights = (1.7, 1.7, 0.8, 0.8)  # the token rows are tall enough for a rotated 10-letter word
+    tops = [sum(heights[:i]) for i in range(4)]
+    centres = [t + h / 2 for t, h in zip(tops, heights)]
     ax.set_xlim(-0.5, L - 0.5)
-    ax.set_ylim(-0.5, 3.5)
+    ax.set_ylim(0, sum(heights))
     ax.invert_yaxis()
     labels = ["target view\n(input_ids)", "context view\n(masked_input_ids)", "attention_mask", "pred_mask\n(loss here)"]
     for j in range(L):
@@ -112,9 +130,9 @@ def draw_two_views(ax, views: Dict, row: int = 0) -> None:
         cells = [(views["target_tokens"][row][j], base), (views["context_tokens"][row][j], COLORS["masked"] if loss else base),
                  (str(int(b.attention_mask[row, j])), base), ("x" if loss else "", COLORS["masked"] if loss else "white")]  # fmt: skip
         for i, (text, color) in enumerate(cells):
-            ax.add_patch(plt.Rectangle((j - 0.48, i - 0.45), 0.96, 0.9, color=color))
-            ax.text(j, i, text, ha="center", va="center", fontsize=7, rotation=90 if i < 2 and len(text) > 3 else 0)
-    ax.set_yticks(range(4), labels, fontsize=8)
+            ax.add_patch(plt.Rectangle((j - 0.48, tops[i] + 0.05), 0.96, heights[i] - 0.1, color=color))
+            ax.text(j, centres[i], text, ha="center", va="center", fontsize=7, rotation=90 if i < 2 and len(text) > 3 else 0)
+    ax.set_yticks(centres, labels, fontsize=8)
     ax.set_xticks(range(L), [str(j) for j in range(L)], fontsize=7)
     n_pad = int((b.attention_mask[row] == 0).sum())
     ax.set_title(f"row {row}: {int(b.pred_mask[row].sum())} loss positions (red), {n_pad} padding positions (pale)", fontsize=9, loc="left")
@@ -125,7 +143,7 @@ def draw_two_views(ax, views: Dict, row: int = 0) -> None:
 def two_views_figure(views: Dict, rows: Sequence[int] = (0, 1)) -> Figure:
     """The rows of a collated batch, both views of each (see `draw_two_views`)."""
     L = views["batch"].input_ids.shape[1]
-    fig, axes = plt.subplots(len(rows), 1, figsize=(max(8, 0.5 * L), 2.7 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(max(8, 0.5 * L), 3.3 * len(rows)), squeeze=False)
     for ax, row in zip(axes[:, 0], rows):
         draw_two_views(ax, views, row)
     axes[-1, 0].set_xlabel("position")
@@ -165,16 +183,30 @@ def schedules_figure(curves: Dict[str, List[float]]) -> Figure:
     return fig
 
 
-def metric_curves(histories: Dict[str, Dict[str, List[float]]], metrics: Sequence[str] = ("loss", "std", "mean_cos", "rank"), highlight: Optional[str] = None) -> Figure:
-    """Training curves of several runs (label → history), one panel per metric."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3))
+LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)))
+MARKERS = ("o", "s", "^", "v", "D")
+
+
+def metric_curves(histories: Dict[str, Dict[str, List[float]]], metrics: Sequence[str] = ("loss", "std", "mean_cos", "rank"),
+                  highlight: Optional[str] = None, title: str = "") -> Figure:
+    """Training curves of several runs (label → history), one panel per metric.
+
+    Each run has its own line style and marker, so runs whose curves coincide (m = 0 and m = 0.5
+    both collapse) stay visible; the ‖z‖ panel ("norm") starts at 0, so a flat line looks flat.
+    `title` says what the runs share (e.g. their EMA momentum)."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.1))
     for ax, metric in zip(axes, metrics):
-        for label, h in histories.items():
+        for i, (label, h) in enumerate(histories.items()):
             faint = highlight is not None and label != highlight
-            ax.plot(h["step"], h[metric], label=label, alpha=0.3 if faint else 1.0, lw=1 if faint else 2)
+            ax.plot(h["step"], h[metric], label=label, alpha=0.35 if faint else 1.0, lw=1.2 if faint else 2,
+                    ls=LINESTYLES[i % len(LINESTYLES)], marker=MARKERS[i % len(MARKERS)], ms=3, markevery=max(1, len(h["step"]) // 10))  # fmt: skip
         ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=9)
         ax.set_xlabel("step")
+        if metric == "norm":
+            ax.set_ylim(0, 1.1 * max(max(h[metric]) for h in histories.values()))
     axes[0].legend(fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -244,6 +276,8 @@ def training_curves(history: Dict[str, List[float]], metrics: Sequence[str] = TR
         ax.set_xlabel("step")
         if total_steps:
             ax.set_xlim(0, total_steps)
+        if metric == "loss":
+            ax.legend(fontsize=7, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -267,13 +301,17 @@ def resume_figure(straight: Sequence[float], resumed: Sequence[float], resume_at
 def draw_similarity(ax, sim, groups: Sequence[str], title: str = "") -> None:
     """A cosine-similarity matrix as a heatmap, with the group (topic) of each row marked on the axes.
 
-    The colour scale spans the off-diagonal values of this matrix (the diagonal, always 1, saturates):
-    encoders differ a lot in their typical cosine, so a shared scale would hide every pattern.
+    The diagonal (every sentence with itself, cosine 1) is left blank, and the colour scale spans the
+    5th to 95th percentile of the other values of this matrix: encoders differ a lot in their typical
+    cosine, so a shared scale, or one stretched to 1 by the diagonal, would hide every pattern.
     """
     import torch
 
-    off = sim[~torch.eye(len(groups), dtype=torch.bool)]
-    im = ax.imshow(sim, cmap="viridis", vmin=float(off.min()), vmax=float(off.max()))
+    eye = torch.eye(len(groups), dtype=torch.bool)
+    off = sim[~eye].float()
+    lo, hi = (float(q) for q in torch.quantile(off, torch.tensor([0.05, 0.95])))
+    shown = sim.float().masked_fill(eye, float("nan"))  # NaN: drawn blank
+    im = ax.imshow(shown, cmap="viridis", vmin=lo, vmax=hi)
     starts = [i for i in range(len(groups)) if i == 0 or groups[i] != groups[i - 1]]
     for s in starts[1:]:
         ax.axhline(s - 0.5, color="white", lw=0.6)
@@ -363,6 +401,8 @@ def views_pca_figure(results: Dict[str, Dict], n_pairs: int = 40) -> Figure:
         ax.set_title(label, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
+        ax.set_xlabel("principal component 1 (both views together)", fontsize=8)
+        ax.set_ylabel("principal component 2", fontsize=8)
     axes[0][0].legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig

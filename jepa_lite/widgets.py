@@ -27,11 +27,14 @@ from .runs import run_history
 _STYLE = {"description_width": "initial"}
 
 
-def _panel(render: Callable[..., Dict], controls: Dict[str, widgets.Widget], initial_render: bool = False) -> widgets.VBox:
-    """VBox(controls, output) whose output redraws `render(**values)` when a control changes.
+def _panel(render: Callable[..., Dict], controls: Dict[str, widgets.Widget]) -> widgets.VBox:
+    """VBox(controls, output): the output holds the one figure of `render(**values)`, redrawn in place.
 
-    The panel's output starts empty unless `initial_render`: call `show(panel)` to display the panel
-    and a static figure of the defaults (which viewers without a widget frontend show too).
+    `ipywidgets.interactive_output` draws the defaults once, inside the output widget, and redraws
+    there (clear_output(wait=True), then `render`) whenever a control changes; `render` ends with
+    `plt.show()`, which hands the figure to that output and closes it. Nothing is ever drawn into the
+    cell itself, so the panel shows exactly one figure, always the current one (ipywidgets 7.7 on
+    Colab and 8.x behave alike here). Display the panel with `show(panel)` or `display(panel)`.
     """
     panel = widgets.VBox()
     panel.render = render
@@ -41,9 +44,7 @@ def _panel(render: Callable[..., Dict], controls: Dict[str, widgets.Widget], ini
     def update(**values):
         panel.last = render(**values)
 
-    out = widgets.interactive_output(update, controls)  # calls update once with the defaults
-    if not initial_render:
-        out.clear_output()
+    out = widgets.interactive_output(update, controls)  # calls update once with the defaults, inside `out`
     panel.out = out
     panel.defaults = {k: w.value for k, w in controls.items()}
     panel.children = (widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap")), out)
@@ -51,12 +52,14 @@ def _panel(render: Callable[..., Dict], controls: Dict[str, widgets.Widget], ini
 
 
 def show(panel: widgets.VBox) -> Dict:
-    """Display the panel, then draw its current settings once as a plain figure (so that a static
-    plot appears even without a widget frontend). Returns the data drawn."""
+    """Display the panel (its controls and its one live figure); return the data of that figure.
+
+    The figure was drawn when the panel was built, into the panel's own output widget: `show` draws
+    nothing more, so no stale copy is left behind after the first slider move."""
     from IPython.display import display
 
     display(panel)
-    return panel.render(**{k: w.value for k, w in panel.controls.items()})
+    return panel.last
 
 
 def _slider(kind, description, value, lo, hi, step, **kw):
@@ -146,29 +149,39 @@ def ema_explorer(steps: int = 400) -> widgets.VBox:
     return _panel(render, controls)
 
 
-def collapse_explorer(momenta: Sequence[float] = (0.0, 0.5, 0.9, 0.99, 0.996), steps: int = 200, value: Optional[float] = None) -> widgets.VBox:
+def collapse_explorer(momenta: Sequence[float] = (0.0, 0.5, 0.9, 0.99, 0.996), steps: int = 200, value: Optional[float] = None,
+                      log_every: int = 20) -> widgets.VBox:
     """Momentum slider → a real training run (tiny encoder, smoke preset) and its collapse metrics.
 
     Runs are cached (`runs.run_history`): each momentum trains once; the curves of every run
-    trained so far stay in the plot, faint, for comparison.
+    trained so far stay in the plot, faint, for comparison. Below the plot, one line per run: its
+    final metrics and whether the trainer's collapse thresholds (`diagnostics.collapse_warning`) fire.
     """
+    from .diagnostics import collapse_warning
+    from .runs import final_metrics
 
     def render(ema_m: float) -> Dict:
-        history = run_history(ema_m=ema_m, steps=steps)
-        shown = {f"m={m:g}": run_history(ema_m=m, steps=steps) for m in momenta if _is_cached(m, steps) or m == ema_m}
-        viz.metric_curves(shown, highlight=f"m={ema_m:g}")
+        history = run_history(ema_m=ema_m, steps=steps, log_every=log_every)
+        shown = {f"m={m:g}": run_history(ema_m=m, steps=steps, log_every=log_every) for m in momenta
+                 if _is_cached(m, steps, log_every) or m == ema_m}  # fmt: skip
+        viz.metric_curves(shown, highlight=f"m={ema_m:g}", title=f"tiny encoder, {steps} steps: the highlighted run is m = {ema_m:g}")
         plt.show()
-        return {"ema_m": ema_m, "history": history, "shown": list(shown)}
+        verdicts = {}
+        for label, h in shown.items():
+            final = final_metrics(h)
+            verdicts[label] = "collapsed" if collapse_warning(final) else "healthy"
+            print(f"{label:8s} std {final['std']:.3f}  mean_cos {final['mean_cos']:.3f}  rank {final['rank']:5.1f}  → {verdicts[label]}")
+        return {"ema_m": ema_m, "history": history, "shown": list(shown), "verdicts": verdicts}
 
     controls = {"ema_m": widgets.SelectionSlider(options=list(momenta), value=value if value is not None else momenta[-1], description="EMA momentum m",
                                                  continuous_update=False, style=_STYLE)}  # fmt: skip
     return _panel(render, controls)
 
 
-def _is_cached(m: float, steps: int) -> bool:
+def _is_cached(m: float, steps: int, log_every: int) -> bool:
     from .runs import cached_runs, run_key
 
-    return run_key({"save_path": None, "progress": False, "ema_m": m, "steps": steps, "predictor": True}) in cached_runs()
+    return run_key({"save_path": None, "progress": False, "ema_m": m, "steps": steps, "log_every": log_every, "predictor": True}) in cached_runs()
 
 
 # ---------------------------------------------------------------------------------------------

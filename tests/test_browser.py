@@ -1,10 +1,12 @@
 """The notebooks as a student meets them: real JupyterLab, real (headless) Chromium.
 
-For notebooks 01, 03, 05 and 06 this test starts JupyterLab on 127.0.0.1 with a token, opens the
-notebook in Chromium driven by Playwright, runs all cells, and checks in the page itself: no error
-outputs; sliders rendered as widgets (not as the text `IntSlider(...)` or "Loading widget...");
-moving a slider redraws the panel's plot; notebook 05's live loss plot is there. JupyterLab and the
-browser are stopped when the module ends, also on failure; every wait is bounded.
+For notebooks 01–06 this test starts JupyterLab on 127.0.0.1 with a token, opens the notebook in
+Chromium driven by Playwright, runs all cells, and checks in the page itself: no error outputs;
+sliders rendered as widgets (not as the text `IntSlider(...)` or "Loading widget..."); notebook 05's
+live loss plot is there; and every slider panel shows exactly one figure, before and after one of
+its sliders moves (and the figure after is a new one). A planted notebook that shows a panel with a
+stale static copy below it must fail that count. JupyterLab and the browser are stopped when the
+module ends, also on failure; every wait is bounded.
 
 Needs Debian's Chromium (`apt-get install chromium`) and `pip install playwright` (no
 `playwright install`: the system Chromium is used). Without them the test is skipped with a message
@@ -37,7 +39,7 @@ if playwright_sync is None or not Path(CHROMIUM).exists():
     missing = "the playwright package" if playwright_sync is None else f"Chromium at {CHROMIUM}"
     if os.environ.get("CI") == "true":
         raise RuntimeError(f"browser test: {missing} is missing in CI; .ci/run should have installed it")
-    pytest.skip(f"browser test skipped: no {missing}; {HOW}", allow_module_level=True)
+    pytest.skip(f"browser test skipped: {missing} is missing; {HOW}", allow_module_level=True)
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ART = Path(os.environ.get("BROWSER_ARTIFACTS", "")) if os.environ.get("BROWSER_ARTIFACTS") else None
@@ -54,6 +56,7 @@ def lab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lab")
     root = tmp / "root"
     shutil.copytree(NOTEBOOKS, root)
+    planted_notebook(root / PLANTED)
     settings = tmp / "settings" / "@jupyterlab"
     (settings / "apputils-extension").mkdir(parents=True)
     (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
@@ -115,12 +118,75 @@ OUTPUTS = """() => window.jupyterapp.shell.currentWidget.content.widgets
   .map(c => ({count: c.model.executionCount, source: c.model.sharedModel.getSource(),
      outputs: c.model.outputs.toJSON().map(o => ({type: o.output_type, ename: o.ename || null,
         evalue: o.evalue || null, png: !!(o.data && o.data['image/png'])}))}))"""
-IMG = ".jp-NotebookPanel .widget-vbox .widget-output img"  # the panel's redrawn figure
+# A slider panel is a code cell whose output holds a widget box with a slider. Its figures are the
+# <img> elements anywhere in that cell's output area: inside the panel's output widget, or beside it
+# (a stale static copy, the bug this test exists to catch).
+PANEL_CELLS = ".jp-NotebookPanel .jp-CodeCell:has(.jp-OutputArea .widget-vbox .widget-slider)"
+FIGURE_SOURCES = """(cell) => Array.from(cell.querySelectorAll('.jp-OutputArea img')).map(i => i.src)"""
+
+PLANTED = "planted_duplicate.ipynb"  # a panel shown the old way: live figure + a static copy below it
 
 
-@pytest.mark.parametrize("name,min_sliders", [
-    ("01_span_masking.ipynb", 3), ("03_ema_target.ipynb", 1), ("05_training.ipynb", 0), ("06_llm_jepa_paper.ipynb", 2)])
-def test_notebook_in_jupyterlab(lab, browser, name, min_sliders):
+def planted_notebook(path: Path) -> None:
+    """A one-panel notebook that displays the panel and then draws its defaults again as a plain figure."""
+    import nbformat
+
+    cells = ["from jepa_lite import course, widgets\nfrom IPython.display import display\nFAST = course.setup()",
+             "panel = widgets.vector_explorer()\ndisplay(panel)\npanel.render(**panel.defaults);"]
+    kernel = nbformat.read(NOTEBOOKS / "01_span_masking.ipynb", as_version=4).metadata  # its kernelspec: no kernel dialog
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells], metadata=kernel), path)
+
+
+def run_notebook(page, url, token, name):
+    """Open `name` in JupyterLab, run all cells, wait for the kernel; return the cells' outputs."""
+    page.goto(f"{url}/lab/tree/{name}?reset&token={token}", wait_until="domcontentloaded")
+    page.wait_for_function(KERNEL_IDLE, timeout=90_000, polling=250)
+    # run all; the command's promise resolves when the last cell finishes (False on error)
+    page.evaluate("async () => await window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_function(KERNEL_IDLE, timeout=600_000, polling=500)
+    return page.evaluate(OUTPUTS)
+
+
+def move_first_slider(page, cell) -> None:
+    """One keyboard step of the panel's first slider (right, or left when it sits at its maximum)."""
+    slider = cell.locator(".widget-slider").first
+    readout = slider.locator(".widget-readout")
+    before = readout.text_content() if readout.count() else None
+    handle = slider.locator(".noUi-handle").first
+    handle.focus()
+    handle.press("ArrowRight")  # one step; continuous_update=False still syncs on keyboard
+    if readout.count() and readout.text_content() == before:
+        handle.press("ArrowLeft")
+
+
+def figures_per_panel(page, limit=None, timeout_ms: int = 120_000) -> list:
+    """For every slider panel (the first `limit` ones): (figures before, figures after one slider
+    step). Waits until the panel's figure has been redrawn (a new image) before counting again."""
+    counts = []
+    cells = page.locator(PANEL_CELLS)
+    for i in range(cells.count() if limit is None else min(limit, cells.count())):
+        cell = cells.nth(i)
+        cell.scroll_into_view_if_needed()
+        page.wait_for_function("(c) => c.querySelectorAll('.jp-OutputArea img').length > 0", arg=cell.element_handle(),
+                               timeout=60_000, polling=200)
+        before = cell.evaluate(FIGURE_SOURCES)
+        move_first_slider(page, cell)
+        page.wait_for_function(
+            "([c, b]) => { const s = Array.from(c.querySelectorAll('.jp-OutputArea img')).map(i => i.src);"
+            " return s.length > 0 && s.some(x => !b.includes(x)); }",
+            arg=[cell.element_handle(), before], timeout=timeout_ms, polling=200)
+        page.wait_for_function(KERNEL_IDLE, timeout=timeout_ms, polling=250)
+        counts.append((len(before), len(cell.evaluate(FIGURE_SOURCES))))
+    return counts
+
+
+# notebook, sliders it must show at least, slider panels it holds
+CASES = [("01_span_masking.ipynb", 3, 1), ("02_two_views.ipynb", 3, 1), ("03_ema_target.ipynb", 2, 2),
+         ("04_cosine_loss.ipynb", 3, 1), ("05_training.ipynb", 1, 1), ("06_llm_jepa_paper.ipynb", 2, 1)]
+
+
+@pytest.mark.parametrize("name,min_sliders,n_panels", CASES)
+def test_notebook_in_jupyterlab(lab, browser, name, min_sliders, n_panels):
     url, token = lab
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
@@ -128,13 +194,7 @@ def test_notebook_in_jupyterlab(lab, browser, name, min_sliders):
     page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(url) else r.abort())
     stem = name.split(".")[0]
     try:
-        page.goto(f"{url}/lab/tree/{name}?reset&token={token}", wait_until="domcontentloaded")
-        page.wait_for_function(KERNEL_IDLE, timeout=90_000, polling=250)
-
-        # run all; the command's promise resolves when the last cell finishes (False on error)
-        page.evaluate("async () => await window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        page.wait_for_function(KERNEL_IDLE, timeout=300_000, polling=500)
-        cells = page.evaluate(OUTPUTS)
+        cells = run_notebook(page, url, token, name)
         if ART:
             ART.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ART / f"{stem}_run.png"), full_page=True)
@@ -145,25 +205,32 @@ def test_notebook_in_jupyterlab(lab, browser, name, min_sliders):
         text = page.locator(".jp-NotebookPanel .jp-Notebook").text_content()
         for bad in ("IntSlider(", "FloatSlider(", "VBox(", "Loading widget", "Error displaying widget"):
             assert bad not in text
-        sliders = page.locator(".jp-NotebookPanel .widget-slider")
-        assert sliders.count() >= min_sliders
+        assert page.locator(".jp-NotebookPanel .widget-slider").count() >= min_sliders
         if name.startswith("05"):  # the live loss plot: the cell that trains with LiveLossPlot shows a figure
             live = [c for c in cells if "history = tiny.fit()" in c["source"]]  # trains with a LiveLossPlot callback
             assert live and any(o["png"] for c in live for o in c["outputs"]), live
-            assert page.locator(".jp-NotebookPanel .jp-OutputArea-output img").count() >= 1
-        if not min_sliders:
-            return
-
-        panel = page.locator(".jp-NotebookPanel .widget-vbox").filter(has=page.locator(".widget-slider")).first
-        panel.scroll_into_view_if_needed()
-        before = panel.locator(".widget-output img").first.get_attribute("src") if panel.locator(
-            ".widget-output img").count() else ""
-        handle = panel.locator(".widget-slider .noUi-handle").first
-        handle.focus()
-        handle.press("ArrowRight")  # one step; continuous_update=False still syncs on keyboard
-        page.wait_for_function("([s, b]) => { const i = document.querySelector(s); return !!i && i.src !== b; }",
-                               arg=[IMG, before], timeout=60_000, polling=200)
+        # notebook 06's panels train a model on demand: only its first panel is moved
+        counts = figures_per_panel(page, limit=1 if name.startswith("06") else None)
+        assert len(counts) == n_panels, counts
+        assert counts == [(1, 1)] * len(counts), f"figures per slider panel (before, after a slider move): {counts}"
         if ART:
-            panel.screenshot(path=str(ART / f"{stem}_panel.png"))
+            page.locator(PANEL_CELLS).first.screenshot(path=str(ART / f"{stem}_panel.png"))
+    finally:
+        ctx.close()
+
+
+def test_the_figure_count_catches_a_planted_duplicate(lab, browser):
+    """The check above can fail: a panel displayed with a static copy of its defaults below it (what
+    `widgets.show` used to do) counts 2 figures, before and after the slider moves."""
+    url, token = lab
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.set_default_timeout(30_000)
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(url) else r.abort())
+    try:
+        cells = run_notebook(page, url, token, PLANTED)
+        assert not [o for c in cells for o in c["outputs"] if o["type"] == "error"]
+        counts = figures_per_panel(page)
+        assert counts == [(2, 2)], counts  # the live figure and the stale copy: not [(1, 1)]
     finally:
         ctx.close()

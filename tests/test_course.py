@@ -9,20 +9,46 @@ from jepa_lite import course, explore
 from jepa_lite.exercises import EXERCISES, check_answer, is_correct
 
 
+# experiment exercises run the library with the notebook's settings; here, small ones
+SMALL = {"01.4": {"n_rows": 40}, "03.4": {"steps": 20}, "04.4": {"steps": 20}, "05.5": {"steps": 20}}
+
+
 @pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
 def test_every_exercise_accepts_its_answer_and_rejects_a_wrong_one(exercise_id, capsys):
-    expected = EXERCISES[exercise_id].expected()
-    assert check_answer(exercise_id, expected) is True
-    wrong = "masked_input_ids" if isinstance(expected, str) else (1, 1) if isinstance(expected, tuple) else expected + 3.0
-    assert check_answer(exercise_id, wrong) is False
-    assert check_answer(exercise_id, ...) is None
+    settings = SMALL.get(exercise_id, {})
+    expected = EXERCISES[exercise_id].expected(**settings)
+    assert check_answer(exercise_id, expected, **settings) is True
+    wrong = "masked_input_ids" if isinstance(expected, str) else (1, 3) if isinstance(expected, tuple) else expected + 3.0
+    assert check_answer(exercise_id, wrong, **settings) is False
+    assert check_answer(exercise_id, ..., **settings) is None
     assert "not answered yet" in capsys.readouterr().out
 
 
 def test_exercise_values():
     assert is_correct("01.1", 0.9) and is_correct("01.2", 0.5625) and is_correct("02.1", 5)
     assert is_correct("02.3", torch.Size([17, 128])) and is_correct("03.1", 693)
-    assert is_correct("03.2", 0.966) and is_correct("04.1", 1) and is_correct("04.2", 0.5)
+    assert is_correct("03.2", 0.966) and is_correct("04.1", 1) and is_correct("04.2", (0.5, 1.0))
+    assert is_correct("02.5", 2) and is_correct("03.4", 0.5, steps=20) is not None
+
+
+def test_checks_accept_equivalent_answers():
+    assert is_correct("03.1", 690)  # the by-hand value 0.69 / (1 − m) that notebook 03 § 2 teaches
+    assert is_correct("03.1", 692.8) and is_correct("03.1", "693") and not is_correct("03.1", 650)
+    assert is_correct("03.2", 1 - 0.69 / 20) and not is_correct("03.2", 0.95)
+    assert is_correct("00.2", "context encoder") and is_correct("00.2", " Context_Encoder ")
+    assert is_correct("02.2", "'input_ids'") and not is_correct("02.2", "masked input ids")
+    assert is_correct("02.3", "(17, 128)") and is_correct("02.3", "17 x 128") and is_correct("02.3", [17, 128])
+    assert not is_correct("02.3", "(17, 128, 1)") and not is_correct("02.3", "(128, 17)")
+    assert is_correct("04.2", "0.5, 1") and not is_correct("04.2", 0.5)  # both distances are asked for
+    assert is_correct("01.1", "9/10") and is_correct("01.1", "0.9") and not is_correct("01.1", True)
+
+
+def test_a_hint_says_hint_once(capsys):
+    for exercise_id in EXERCISES:
+        check_answer(exercise_id, "certainly wrong" if isinstance(EXERCISES[exercise_id].expected(**SMALL.get(exercise_id, {})), str) else -99.0,
+                     **SMALL.get(exercise_id, {}))
+    for line in capsys.readouterr().out.splitlines():
+        assert line.count("Hint") <= 1, line
 
 
 def test_fast_mode_switch(monkeypatch):

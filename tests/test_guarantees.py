@@ -507,6 +507,7 @@ NO_TRAIN = ["--skip", "masking,corpus,original", "--steps", "1", "--warmup", "0"
     (["--lines", "50", "--skip", "masking,corpus"], "--lines must be at least batch_size × (warm-up + steps) = 96"),
     (["--peak_tflops", "inf"], "peak_tflops must be a positive number"),
     (["--skip", "trian"], "--skip knows masking, train, corpus, original; got trian"),
+    (["--tokenise", "--skip", "train"], "with --tokenise, --skip knows today, streamed, cached; got train"),
     (["--device", "tpu"], "unknown device"),
     (["--precision", "fp8"], "invalid choice"),
     (["--max_length", "2"], "max_length must be between 4 and"),

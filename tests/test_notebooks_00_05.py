@@ -40,3 +40,45 @@ def test_training_notebook_uses_the_trainer_callback_and_the_probe():
     assert "callbacks=[live]" in code and "LiveLossPlot" in code
     assert ".resume(" in code and "linear_probe" in code and "similarity_matrix" in code
     assert "with one_thread():" in code
+
+
+COURSE = sorted(HERE.glob("0[0-5]_*.ipynb"))
+
+
+def code_cells(path):
+    return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("path", [p for p in COURSE if not p.name.startswith("00")], ids=lambda p: p.name)
+def test_each_notebook_has_an_implement_it_yourself_and_an_experiment_exercise(path):
+    from jepa_lite.exercises import EXPERIMENTS
+    from jepa_lite.implement import CODING_EXERCISES
+
+    cells = code_cells(path)
+    checks = [i for i, s in enumerate(cells) if s.startswith("check_function(")]
+    assert checks, "no implement-it-yourself exercise"
+    for i in checks:  # a stub the student replaces, then the check of that very function
+        exercise_id, name = re.match(r'check_function\("([\d.]+)", (\w+)\)', cells[i]).groups()
+        assert exercise_id in CODING_EXERCISES and exercise_id.startswith(path.name[:2])
+        assert re.match(rf"(.*\n)*def {name}\(", cells[i - 1]) and "raise NotImplementedError" in cells[i - 1]
+    experiments = [s for s in cells if re.match(r"EXPERIMENT_\w+ = ", s)]
+    assert experiments, "no experiment exercise (a setting to change, run, read)"
+    ids = [re.match(r'check_answer\("([\d.]+)"', s).group(1) for s in cells if s.startswith("check_answer(")]
+    assert [i for i in ids if i in EXPERIMENTS], "no experiment exercise checked"
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.name)
+def test_predictions_are_asked_before_they_are_told_and_solutions_stay_hidden(path):
+    code = "\n".join(code_cells(path))
+    guesses = re.findall(r"^(my_\w+(?:, my_\w+)*) = (.+?)  # ←", code, re.M)
+    assert guesses, "no 'predict, then check' variable"
+    for names, value in guesses:  # nothing pre-filled: a pre-filled guess tells the answer
+        assert value.replace(" ", "") in ("None", ",".join(["None"] * len(names.split(",")))) or re.fullmatch(
+            r"\{(\"\w+\": None, )*\"\w+\": None\}", value), (names, value)
+    assert "show_solution(" not in code and "jepa_lite.solutions" not in code and "import solutions" not in code
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.name)
+def test_every_notebook_links_the_glossary(path):
+    assert "(GLOSSARY.md)" in nbformat.read(path, as_version=4).cells[0].source
+    assert (HERE / "GLOSSARY.md").exists()

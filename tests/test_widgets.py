@@ -111,8 +111,22 @@ def test_collapse_explorer_trains_once_per_momentum_and_caches():
     assert panel.last["history"] is slow  # cached: no retraining
 
 
-def test_show_displays_and_renders_the_current_values(capsys):
+def test_show_displays_and_returns_the_current_values(capsys):
     panel = widgets.vector_explorer()
     panel.controls["angle_deg"].value = 180.0
     data = widgets.show(panel)
     assert data["cosine"] == pytest.approx(2.0, abs=1e-6)
+
+
+def test_show_draws_no_second_figure():
+    """The panel's one figure is drawn inside its output widget; `show` must not draw a static copy
+    beside it (that copy went stale after the first slider move)."""
+    calls = []
+    panel = widgets.vector_explorer()
+    render = panel.render
+    panel.render = lambda **kw: calls.append(kw) or render(**kw)
+    figures = len(plt.get_fignums())
+    widgets.show(panel)
+    assert calls == [] and len(plt.get_fignums()) == figures
+    panel.controls["angle_deg"].value = 90.0  # a slider move redraws inside the output widget
+    assert panel.last["angle_deg"] == 90.0

@@ -1,0 +1,194 @@
+"""The Quick start's launcher, `python -m jepa_lite.lab`: a real JupyterLab server, started as the
+user who runs the tests (root in CI and in containers) and, when that is root, also as an ordinary
+user; each must answer, open the course at 00 and carry the no-news setting. Every wait is bounded and
+the server is stopped at the end, also on failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from jepa_lite import lab
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTIFICATION = "@jupyterlab/apputils-extension:notification"
+
+
+def test_allow_root_only_for_root(tmp_path):
+    as_root = lab.lab_args(ROOT / "notebooks", tmp_path, root=True)
+    as_user = lab.lab_args(ROOT / "notebooks", tmp_path, ["--port", "9999"], root=False)
+    assert "--allow-root" in as_root and "--allow-root" not in as_user
+    assert as_user[-2:] == ["--port", "9999"]  # the user's own arguments come last and win
+    assert f"--LabApp.default_url=/lab/tree/{lab.FIRST_NOTEBOOK}" in as_user
+    assert lab.find_notebooks() == ROOT / "notebooks"
+
+
+def test_settings_folder_keeps_an_installed_override(tmp_path, monkeypatch):
+    app = tmp_path / "app"
+    (app / "settings").mkdir(parents=True)
+    (app / "settings" / "overrides.json").write_text(json.dumps({NOTIFICATION: {"fetchNews": "true"}, "x:y": {"a": 1}}))
+    monkeypatch.setattr("jupyterlab.commands.get_app_dir", lambda: str(app))
+    out = tmp_path / "out"
+    out.mkdir()
+    written = json.loads((lab.write_settings_dir(out) / "overrides.json").read_text())
+    assert written[NOTIFICATION] == {"fetchNews": "true", "checkForUpdates": False}  # theirs wins, ours fills in
+    assert written["x:y"] == {"a": 1}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str):
+    """(status, Location header, body) without following redirects."""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(url, timeout=5) as r:
+            return r.status, r.headers.get("Location"), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Location"), b""
+
+
+def become(user: str):
+    """A preexec_fn that turns the child process into `user`."""
+    entry = pwd.getpwnam(user)
+
+    def preexec():
+        os.setgid(entry.pw_gid)
+        os.setgroups([])
+        os.setuid(entry.pw_uid)
+
+    return preexec
+
+
+def launch_and_check(tmp_path: Path, user: str | None = None, in_browser=None) -> str:
+    """Start the launcher (as `user` if given), check the server, call `in_browser(base_url, token)`
+    if given, stop it; return its log."""
+    home = tmp_path / "home"
+    home.mkdir()
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        for p in [tmp_path, home]:
+            os.chown(p, entry.pw_uid, entry.pw_gid)
+    env = dict(os.environ, HOME=str(home), PYTHONPATH=str(ROOT), JEPA_LITE_FAST="1",
+               JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_DATA_DIR=str(home / "data"),
+               JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))  # fmt: skip
+    preexec = become(user) if user is not None else None
+    port, token = _free_port(), secrets.token_hex(16)
+    cmd = [sys.executable, "-m", "jepa_lite.lab", "--no-browser", "--ServerApp.ip=127.0.0.1", "--LabApp.expose_app_in_browser=True",
+           f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]  # fmt: skip
+    log_path = tmp_path / "lab.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=preexec)  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 90
+            while True:
+                assert proc.poll() is None, f"the launcher exited with {proc.returncode}:\n" + log_path.read_text()[-3000:]
+                try:
+                    if _get(f"{base}/api/status?token={token}")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, "JupyterLab did not answer in 90 s:\n" + log_path.read_text()[-3000:]
+                time.sleep(0.3)
+            status, location, _ = _get(f"{base}/?token={token}")
+            assert status == 302 and location.startswith(f"/lab/tree/{lab.FIRST_NOTEBOOK}"), (status, location)
+            status, _, body = _get(f"{base}/lab/api/settings/{NOTIFICATION}?token={token}")
+            schema = json.loads(body)["schema"]["properties"]
+            # "none" is the setting's own default, which makes JupyterLab ask its news question
+            assert schema["fetchNews"]["default"] == "false" and schema["checkForUpdates"]["default"] is False
+            status, _, body = _get(f"{base}/api/contents/{lab.FIRST_NOTEBOOK}?content=0&token={token}")
+            assert status == 200, "the server's folder is not the course's notebooks/"
+            if in_browser is not None:
+                in_browser(base, token)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(5)
+    return log_path.read_text()
+
+
+def test_launcher_reaches_the_server_as_whoever_runs_it(tmp_path):
+    log = launch_and_check(tmp_path)
+    assert ("--allow-root" in log.splitlines()[0]) == (os.geteuid() == 0)
+    assert "Running as root is not recommended" not in log
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can start the launcher as another user")
+def test_launcher_as_an_ordinary_user_needs_no_allow_root():
+    try:
+        pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user 'nobody' on this machine")
+    try:
+        probe = subprocess.run([sys.executable, "-c", "import jupyterlab, jepa_lite.lab"], cwd="/", env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                               preexec_fn=become("nobody"), capture_output=True, text=True, timeout=60)  # fmt: skip
+    except PermissionError:
+        probe = None
+    if probe is None or probe.returncode != 0:  # e.g. an interpreter under /root, which nobody may read
+        pytest.skip(f"user 'nobody' cannot run this Python ({sys.executable}) or read the kit here")
+    tmp = Path(tempfile.mkdtemp(prefix="jepa_lite_lab_test_"))  # under /tmp, which every user may enter
+    try:
+        log = launch_and_check(tmp, user="nobody")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    assert "--allow-root" not in log.splitlines()[0]
+
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def test_in_the_browser_the_course_opens_at_00_without_the_news_question(tmp_path):
+    """What the student sees: the 00 notebook open, and no "get notified about official Jupyter
+    news?" notification (a plain `jupyter lab` with fresh settings shows it, bottom right)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (the dev extra)")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+
+    def look(base, token):
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, timeout=60_000,
+                                         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])  # fmt: skip
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else r.abort())
+                page.goto(f"{base}/?token={token}", wait_until="domcontentloaded", timeout=60_000)
+                page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=120_000, polling=250)
+                page.evaluate("async () => await window.jupyterapp.restored")
+                title = page.evaluate("() => window.jupyterapp.shell.currentWidget.title.label")
+                assert title == lab.FIRST_NOTEBOOK
+                # the question is asked once the app is restored and the settings are loaded
+                page.wait_for_function("() => !!window.jupyterapp.serviceManager.settings", timeout=30_000)
+                page.wait_for_timeout(3000)
+                assert "official Jupyter news" not in page.locator("body").inner_text()
+            finally:
+                browser.close()
+
+    launch_and_check(tmp_path, in_browser=look)
