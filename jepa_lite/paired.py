@@ -493,8 +493,7 @@ def check_custom_mask(trainer: PairedTrainer) -> None:
 
 
 if __name__ == "__main__":
-    import sys
-
+    from .distributed import exit_process
     from .paired_cli import main
 
-    sys.exit(main())
+    exit_process(main())  # sys.exit, or under torchrun os._exit (distributed.exit_process says why)

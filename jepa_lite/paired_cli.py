@@ -139,4 +139,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .distributed import exit_process
+
+    exit_process(main())  # sys.exit, or under torchrun os._exit (distributed.exit_process says why)

@@ -43,7 +43,7 @@ from .checkpoint import (
 )  # fmt: skip
 from .data import Batch, DataError, StepBatches, TextFile, builtin_corpus, load_corpus, texts_fingerprint
 from .diagnostics import collapse_metrics, collapse_warning
-from .distributed import check_batch, check_in_sync, setup, shard, wrap
+from .distributed import check_batch, check_in_sync, exit_process, setup, shard, wrap
 from .ema import SCHEDULES, momentum_schedule
 from .encoders import BackboneError, TinyConfig, load_backbone
 from .errors import ConfigError
@@ -882,4 +882,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())  # sys.exit, or under torchrun os._exit (distributed.exit_process says why)
