@@ -676,7 +676,7 @@ PAIRED_PATHS = {
 
 def paired_flops(trainer, idx, with_jepa: bool) -> tuple[float, int]:
     """(model FLOPs, real tokens) of one step on the pairs `idx` (formula in `paired_main`'s docstring)."""
-    from .paired_rows import code_view, lm_row, text_view
+    from .paired.rows import code_view, lm_row, text_view
 
     cfg = trainer.model.config
     d, n_layer, vocab = cfg.hidden_size, cfg.num_hidden_layers, cfg.vocab_size

@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from jepa_lite import course, explore
-from jepa_lite.exercises import EXERCISES, check_answer, is_correct
+from jepa_lite import course
+from jepa_lite.course import explore
+from jepa_lite.course.exercises import EXERCISES, check_answer, is_correct
 
 
 # experiment exercises run the library with the notebook's settings; here, small ones

@@ -12,11 +12,11 @@ import nbformat
 import pytest
 import torch
 
-from jepa_lite import explore
+from jepa_lite.course import explore
 from jepa_lite.diagnostics import CollapseThresholds, collapse_warning
 from jepa_lite.ema import half_life
 from jepa_lite.masking import sample_span_mask
-from jepa_lite.runs import final_metrics, run_history
+from jepa_lite.course.runs import final_metrics, run_history
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -99,7 +99,7 @@ def test_05_the_corpus_is_about_9000_tokens():
 
 def test_05_the_tiny_run_dips_early_recovers_and_never_warns():
     """05 § 7: std drops over the first few dozen steps, then climbs back; no collapse warning (fast mode's run)."""
-    from jepa_lite.runs import one_thread
+    from jepa_lite.course.runs import one_thread
     from jepa_lite.train import TrainConfig, Trainer
 
     assert "so it printed no warning" in markdown("05_training.ipynb")
@@ -112,7 +112,7 @@ def test_05_the_tiny_run_dips_early_recovers_and_never_warns():
 
 def test_04_exercise_4_the_l2_run_is_rescued_by_a_slower_target():
     """Exercise 04.4's answer text: the L2 run near collapse at m = 0.9 is healthy at m = 0.99."""
-    from jepa_lite.exercises import EXERCISES
+    from jepa_lite.course.exercises import EXERCISES
 
     assert "near collapse at m = 0.9 (§ 4) is healthy at m = 0.99" in EXERCISES["04.4"].why
     near = final_metrics(run_history(loss="l2", ema_m=0.9, steps=200))
@@ -122,7 +122,7 @@ def test_04_exercise_4_the_l2_run_is_rescued_by_a_slower_target():
 
 def test_05_exercise_5_spans_and_single_tokens_end_close_together():
     """Exercise 05.5's answer text: 'the two runs end within a few thousandths of each other' (fast mode's 100 steps)."""
-    from jepa_lite.exercises import EXERCISES
+    from jepa_lite.course.exercises import EXERCISES
 
     assert "within a few thousandths of each other" in EXERCISES["05.5"].why
     spans, single = (final_metrics(run_history(mean_span_len=s, steps=100))["loss"] for s in (5.0, 1.0))

@@ -114,7 +114,7 @@ def test_torchrun_with_more_processes_than_lines_per_batch_is_refused(tmp_path):
 def write_pairs(path, n=48):
     import json
 
-    from jepa_lite.pairs import regex_pairs
+    from jepa_lite.paired.pairs import regex_pairs
 
     train, test = regex_pairs(n, 16, seed=0)
     rows = [{"messages": [{"role": "system", "content": "regex"}, {"role": "user", "content": p.text}, {"role": "assistant", "content": p.code}]} for p in train + test]

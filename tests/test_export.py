@@ -9,7 +9,7 @@ import torch
 
 from jepa_lite.data import builtin_corpus
 from jepa_lite.export import MARKER, encoder_from_checkpoint, export
-from jepa_lite.probe import sentence_embeddings
+from jepa_lite.course.probe import sentence_embeddings
 from jepa_lite.train import TrainConfig, Trainer
 
 SENTENCES = ["the cat sat on the mat", "a quick brown fox jumps over the lazy dog", "rain"]

@@ -33,7 +33,7 @@ def one_thread():
     """One torch thread here and in the child processes (OMP_NUM_THREADS in `env`): the tiny model gains
     nothing from more, and on busy CI cores spinning threads slow it down many times. A history
     compared bit for bit across processes needs the same thread count on both sides."""
-    from jepa_lite.runs import one_thread as single
+    from jepa_lite.course.runs import one_thread as single
 
     with single():
         yield
@@ -540,7 +540,7 @@ def test_bench_profile_never_replaces_a_file(tmp_path, capsys):
 def test_jsonl_round_trip_of_any_string_save_jsonl_writes(tmp_path):
     import random
 
-    from jepa_lite.pairs import Pair, PairsError, load_jsonl, save_jsonl
+    from jepa_lite.paired.pairs import Pair, PairsError, load_jsonl, save_jsonl
 
     tricky = ["a\u2028b", "c\u2029d", "e\x85f", "g\x0bh\x0ci", "x\x1c\x1d\x1ey", "j\rk\nl\r\nm", "\ufeffbom", "tab\tq\"uote\\", "nul\x00x", "😀 emoji", " spaced "]
     rng = random.Random(0)
@@ -565,7 +565,7 @@ def test_jsonl_round_trip_of_any_string_save_jsonl_writes(tmp_path):
     (["--save_path", "RO/run.pt"], "the folder is read-only"),
 ])  # fmt: skip
 def test_paired_cli_flags_and_save_path_are_one_line(flags, expected, tmp_path, capsys):
-    from jepa_lite.paired_cli import main as paired_main
+    from jepa_lite.paired.cli import main as paired_main
 
     src = tmp_path / "ema.py"
     src.write_bytes((ROOT / "jepa_lite" / "ema.py").read_bytes())

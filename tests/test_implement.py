@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from jepa_lite import implement, solutions
+from jepa_lite.course import implement, solutions
 from jepa_lite.masking import sample_span_length
 
 

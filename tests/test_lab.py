@@ -1,4 +1,4 @@
-"""The Quick start's launcher, `python -m jepa_lite.lab`: a real JupyterLab server, started as the
+"""The Quick start's launcher, `python -m jepa_lite.course.lab`: a real JupyterLab server, started as the
 user who runs the tests (root in CI and in containers) and, when that is root, also as an ordinary
 user; each must answer, open the course at 00 and carry the no-news setting. Every wait is bounded and
 the server is stopped at the end, also on failure."""
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from jepa_lite import lab
+from jepa_lite.course import lab
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTIFICATION = "@jupyterlab/apputils-extension:notification"
@@ -96,7 +96,7 @@ def launch_and_check(tmp_path: Path, user: str | None = None, in_browser=None) -
                JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))  # fmt: skip
     preexec = become(user) if user is not None else None
     port, token = _free_port(), secrets.token_hex(16)
-    cmd = [sys.executable, "-m", "jepa_lite.lab", "--no-browser", "--ServerApp.ip=127.0.0.1", "--LabApp.expose_app_in_browser=True",
+    cmd = [sys.executable, "-m", "jepa_lite.course.lab", "--no-browser", "--ServerApp.ip=127.0.0.1", "--LabApp.expose_app_in_browser=True",
            f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]  # fmt: skip
     log_path = tmp_path / "lab.log"
     with open(log_path, "wb") as log:
@@ -148,7 +148,7 @@ def test_launcher_as_an_ordinary_user_needs_no_allow_root():
     except KeyError:
         pytest.skip("no user 'nobody' on this machine")
     try:
-        probe = subprocess.run([sys.executable, "-c", "import jupyterlab, jepa_lite.lab"], cwd="/", env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        probe = subprocess.run([sys.executable, "-c", "import jupyterlab, jepa_lite.course.lab"], cwd="/", env=dict(os.environ, PYTHONPATH=str(ROOT)),
                                preexec_fn=become("nobody"), capture_output=True, text=True, timeout=60)  # fmt: skip
     except PermissionError:
         probe = None

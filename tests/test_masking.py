@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from jepa_lite.data import pad_ids
-from jepa_lite.explore import run_lengths  # Counter of masked-run lengths over all rows
+from jepa_lite.course.explore import run_lengths  # Counter of masked-run lengths over all rows
 from jepa_lite.masking import mask_batch, mask_spans, sample_span_length, sample_span_mask, special_tokens_mask
 
 

@@ -8,7 +8,8 @@ import nbformat
 import pytest
 
 import test_notebooks_import_library as conventions
-from jepa_lite import pretrain, study, study_view
+from jepa_lite.paired import pretrain, study
+from jepa_lite.course import study_view
 from jepa_lite.paired import PairedConfig, PairedTrainer
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "06_llm_jepa_paper.ipynb"
@@ -165,7 +166,7 @@ def test_a_step_with_the_jepa_term_runs_three_rows_per_pair():
 
 
 def test_the_paired_t_exercise_checker_can_fail(capsys):
-    from jepa_lite.stats import paired_t
+    from jepa_lite.paired.stats import paired_t
 
     assert study_view.check_paired_t(lambda a, b: paired_t(a, b)["t"])
     assert not study_view.check_paired_t(lambda a, b: ...)

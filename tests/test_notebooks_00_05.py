@@ -51,8 +51,8 @@ def code_cells(path):
 
 @pytest.mark.parametrize("path", [p for p in COURSE if not p.name.startswith("00")], ids=lambda p: p.name)
 def test_each_notebook_has_an_implement_it_yourself_and_an_experiment_exercise(path):
-    from jepa_lite.exercises import EXPERIMENTS
-    from jepa_lite.implement import CODING_EXERCISES
+    from jepa_lite.course.exercises import EXPERIMENTS
+    from jepa_lite.course.implement import CODING_EXERCISES
 
     cells = code_cells(path)
     checks = [i for i, s in enumerate(cells) if s.startswith("check_function(")]
@@ -75,7 +75,7 @@ def test_predictions_are_asked_before_they_are_told_and_solutions_stay_hidden(pa
     for names, value in guesses:  # nothing pre-filled: a pre-filled guess tells the answer
         assert value.replace(" ", "") in ("None", ",".join(["None"] * len(names.split(",")))) or re.fullmatch(
             r"\{(\"\w+\": None, )*\"\w+\": None\}", value), (names, value)
-    assert "show_solution(" not in code and "jepa_lite.solutions" not in code and "import solutions" not in code
+    assert "show_solution(" not in code and "jepa_lite.course.solutions" not in code and "import solutions" not in code
 
 
 @pytest.mark.parametrize("path", COURSE, ids=lambda p: p.name)

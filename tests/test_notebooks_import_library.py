@@ -17,7 +17,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 import jepa_lite
 from jepa_lite import course
-from jepa_lite.exercises import EXERCISES
+from jepa_lite.course.exercises import EXERCISES
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("0[1-4]_*.ipynb"))
 ALWAYS_FORBIDDEN = {"sample_span_mask", "mask_spans", "ema_update", "cosine_distance", "JEPA", "Trainer", "collate"}

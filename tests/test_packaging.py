@@ -48,9 +48,9 @@ def test_quick_start_opens_the_course_with_the_launcher():
     readme = (ROOT / "README.md").read_text()
     quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     run_kit = re.search(r"\*\*Run the kit\*\*.*?```bash\n(.+?)\n```", quick, re.S).group(1)
-    assert run_kit.endswith(".venv/bin/python -m jepa_lite.lab")
+    assert run_kit.endswith(".venv/bin/python -m jepa_lite.course.lab")
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["jepa-lite-lab"] == "jepa_lite.lab:main"
+    assert scripts["jepa-lite-lab"] == "jepa_lite.course.lab:main"
 
 
 def floors_file() -> dict:

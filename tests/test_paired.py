@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from jepa_lite import paired
-from jepa_lite.causal_lm import PRED, PREDS, SEP, CausalLMError, add_pair_tokens, build_pair_tokenizer, check_round_trip
+from jepa_lite.paired.causal_lm import PRED, PREDS, SEP, CausalLMError, add_pair_tokens, build_pair_tokenizer, check_round_trip
 from jepa_lite.diagnostics import linear_map_residual, pca_2d, svd_spectrum
 from jepa_lite.paired import PairedConfig, PairedTrainer, last_hidden, pad_rows
-from jepa_lite.pairs import Pair, PairsError, load_jsonl, regex_pairs, save_jsonl
+from jepa_lite.paired.pairs import Pair, PairsError, load_jsonl, regex_pairs, save_jsonl
 
 SMALL = dict(n_train=240, n_test=40, batch_size=16, tiny_dim=64, tiny_layers=2, log_every=10, progress=False, device="cpu")
 
@@ -312,7 +312,7 @@ def test_cli_names_the_bad_jsonl_line(tmp_path):
 
 
 def test_a_local_causal_lm_folder_loads_offline(tmp_path, trainer):
-    from jepa_lite.causal_lm import load_causal_lm
+    from jepa_lite.paired.causal_lm import load_causal_lm
 
     trainer.model.save_pretrained(tmp_path / "lm")
     trainer.tokenizer.save_pretrained(tmp_path / "lm")

@@ -14,8 +14,8 @@ import torch
 from test_guarantees import env, lock_held_by_another_process, one_error_line, one_thread, run  # noqa: F401 (one_thread: autouse fixture)
 
 from jepa_lite.checkpoint import first_nonfinite, load_checkpoint, save_checkpoint, state_tensors
-from jepa_lite.paired_cli import main as paired_main
-from jepa_lite.pairs import regex_pairs, save_jsonl
+from jepa_lite.paired.cli import main as paired_main
+from jepa_lite.paired.pairs import regex_pairs, save_jsonl
 
 
 @pytest.fixture

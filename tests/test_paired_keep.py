@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from jepa_lite import paired
-from jepa_lite.causal_lm import KIT_FILE, PREDS, SEP, CausalLMError, check_save_dir, llama_135m
+from jepa_lite.paired.causal_lm import KIT_FILE, PREDS, SEP, CausalLMError, check_save_dir, llama_135m
 from jepa_lite.paired import PairedConfig, PairedTrainer
-from jepa_lite.pairs import regex_pairs, save_jsonl
+from jepa_lite.paired.pairs import regex_pairs, save_jsonl
 
 SMALL = dict(n_train=200, n_test=24, batch_size=16, tiny_dim=48, tiny_layers=2, log_every=5, progress=False, device="cpu")
 
@@ -111,7 +111,7 @@ def test_random_llama_135m_has_smollm2_135m_shape():
 
 
 def test_random_llama_135m_is_built_offline_with_the_kit_tokenizer():
-    from jepa_lite.causal_lm import load_causal_lm
+    from jepa_lite.paired.causal_lm import load_causal_lm
 
     with torch.device("meta"):
         model, tok = load_causal_lm("random:llama-135m", ["lines with a digit", ".*[0-9].*"] * 3)

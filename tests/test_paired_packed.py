@@ -7,7 +7,8 @@ import sys
 import pytest
 import torch
 
-from jepa_lite import paired, paired_cli
+from jepa_lite import paired
+from jepa_lite.paired import cli as paired_cli
 from jepa_lite.checkpoint import CheckpointError, save_checkpoint
 from jepa_lite.errors import ConfigError
 from jepa_lite.paired import PairedConfig, PairedTrainer
@@ -138,7 +139,7 @@ def test_resume_refuses_a_masked_span_checkpoint_and_other_data(tmp_path):
     small(steps=2, save_path=str(ckpt)).fit()
     with pytest.raises(CheckpointError, match="different config: lbd"):
         small(steps=4, lbd=0.5, resume=str(ckpt))
-    from jepa_lite.pairs import regex_pairs, save_jsonl
+    from jepa_lite.paired.pairs import regex_pairs, save_jsonl
 
     train, test = regex_pairs(60, 10, seed=1)
     data = tmp_path / "pairs.jsonl"
@@ -203,7 +204,7 @@ def test_the_4d_padding_mask_of_the_gpu_path_computes_what_the_2d_mask_computes(
 
 
 def test_cli_resume_continues_from_the_checkpoint_with_its_settings(tmp_path):
-    from jepa_lite.pairs import regex_pairs, save_jsonl
+    from jepa_lite.paired.pairs import regex_pairs, save_jsonl
 
     train, test = regex_pairs(80, 10, seed=5)
     save_jsonl(train + test, tmp_path / "pairs.jsonl")

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from jepa_lite import pretrain
-from jepa_lite.causal_lm import load_causal_lm, pair_token_ids
-from jepa_lite.pretrain import KIT_LM, PretrainConfig, Pretrainer, benchmark_splits, load_recipe, pretraining_corpus
+from jepa_lite.paired import pretrain
+from jepa_lite.paired.causal_lm import load_causal_lm, pair_token_ids
+from jepa_lite.paired.pretrain import KIT_LM, PretrainConfig, Pretrainer, benchmark_splits, load_recipe, pretraining_corpus
 
 RECIPE = load_recipe(KIT_LM)
 

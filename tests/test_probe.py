@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from jepa_lite import probe
+from jepa_lite.course import probe
 from jepa_lite.data import builtin_labelled_corpus
 from jepa_lite.encoders import TinyConfig, TinyEncoder
 

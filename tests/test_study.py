@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from jepa_lite import stats, study
-from jepa_lite.study import RunSpec, StudyConfig
+from jepa_lite.paired import stats, study
+from jepa_lite.paired.study import RunSpec, StudyConfig
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ def test_the_scratch_start_is_pretrainings_own_initialisation(tmp_path):
     study.write_scratch_start(study.KIT_LM, tmp_path / "scratch")
     scratch = AutoModelForCausalLM.from_pretrained(tmp_path / "scratch").state_dict()
     pretrained = AutoModelForCausalLM.from_pretrained(study.KIT_LM).state_dict()
-    from jepa_lite.pretrain import PretrainConfig, Pretrainer
+    from jepa_lite.paired.pretrain import PretrainConfig, Pretrainer
 
     config = PretrainConfig(**{**study.load_recipe(study.KIT_LM)["config"], "device": "cpu"})
     start = Pretrainer(config, log=lambda s: None).model.state_dict()

@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from jepa_lite import course, viz, widgets
+from jepa_lite import course
+from jepa_lite.course import viz, widgets
 from jepa_lite.train import TrainConfig, Trainer, lr_factor
 
 

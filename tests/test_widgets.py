@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from jepa_lite import viz, widgets
+from jepa_lite.course import viz, widgets
 
 
 @pytest.fixture(autouse=True)

@@ -4,10 +4,10 @@ Every run fine-tunes the kit's small Llama with `jepa_lite.paired` on the built-
 is measured the same way: greedy exact match on the training, validation and test splits, and the
 geometry of Pred(Enc(Text)) vs Enc(Code) on the test pairs (`diagnostics.pair_geometry`). Runs
 differ in one setting at a time from a baseline with the same seeds (same batches, same starting
-weights), so each effect is a *paired* difference (`jepa_lite.stats`). The grid:
+weights), so each effect is a *paired* difference (`jepa_lite.paired.stats`). The grid:
 
 1. start ∈ {scratch, pretrained} × λ ∈ {0, 0.01, 0.03, 0.1, 0.3, 1, 2, 4} at k = 0, 5 seeds;
-   "pretrained" is the kit's LM-only pretrained model (`jepa_lite.pretrain`, assets/kit_lm),
+   "pretrained" is the kit's LM-only pretrained model (`jepa_lite.paired.pretrain`, assets/kit_lm),
    "scratch" the very weights that pretraining started from (same shape, same tokenizer);
    plus the collapse failure modes (γ = 0; an L2 distance) at λ = 1.
 2. The best λ of each start, chosen on the **validation** split (so the test split never picks
@@ -18,8 +18,8 @@ weights), so each effect is a *paired* difference (`jepa_lite.stats`). The grid:
 
 A run is a pure function of (RunSpec, StudyConfig), so runs go to parallel processes:
 
-    python -m jepa_lite.study --out assets/study.json --workers 16 --device cuda   # see the README for times
-    python -m jepa_lite.study --fast --out /tmp/study.json                          # a tiny version, seconds
+    python -m jepa_lite.paired.study --out assets/study.json --workers 16 --device cuda   # see the README for times
+    python -m jepa_lite.paired.study --fast --out /tmp/study.json                          # a tiny version, seconds
 
 Reading the file (what notebook 06 does): `load_study()`, `select(study, ...)`, `effect(...)`.
 """
@@ -178,7 +178,7 @@ def write_scratch_start(model_dir: Path, out: Path) -> None:
 
 def paired_config(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]):
     """The `PairedConfig` of a run (the agreed fields of jepa_lite.paired)."""
-    from .paired import PairedConfig
+    from . import PairedConfig
 
     n = spec.n_train or c.n_train
     return PairedConfig(model=paths[f"model:{spec.start}"], data=paths[f"train:{n}"], test_data=paths["test"],
@@ -192,9 +192,9 @@ def run_one(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]) -> dict:
     """Train one run and measure it; returns its record for the results file (plain JSON values)."""
     import torch
 
-    from .diagnostics import collapse_metrics, pair_geometry, pca_2d
+    from ..diagnostics import collapse_metrics, pair_geometry, pca_2d
     from .pairs import load_jsonl
-    from .paired import PairedTrainer
+    from . import PairedTrainer
 
     start = time.perf_counter()
     config = paired_config(spec, c, paths)
@@ -380,10 +380,10 @@ def write_study(study: dict, out: Path) -> None:
 # Reading the results (notebook 06)
 # ---------------------------------------------------------------------------------------------
 def load_study(path: Path = STUDY_FILE) -> dict:
-    """The study results file, as written by `python -m jepa_lite.study`."""
+    """The study results file, as written by `python -m jepa_lite.paired.study`."""
     path = Path(path)
     if not path.is_file():
-        raise StudyError(f"{path} not found: run `python -m jepa_lite.study --out {path}`")
+        raise StudyError(f"{path} not found: run `python -m jepa_lite.paired.study --out {path}`")
     study = json.loads(path.read_text(encoding="utf-8"))
     if study.get("kind") != KIND:
         raise StudyError(f"{path} is not a study results file")
@@ -453,9 +453,9 @@ def lambda_table(study: dict, metric: str = "exact_match.test") -> List[dict]:
 # Command line
 # ---------------------------------------------------------------------------------------------
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from .train import _Parser  # one-line argparse errors, exit 2
+    from ..train import _Parser  # one-line argparse errors, exit 2
 
-    p = _Parser(prog="python -m jepa_lite.study", description="Run notebook 06's study and write its results file.")
+    p = _Parser(prog="python -m jepa_lite.paired.study", description="Run notebook 06's study and write its results file.")
     p.add_argument("--out", default=str(STUDY_FILE), help=f"results file (default {STUDY_FILE})")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")

@@ -110,9 +110,9 @@ def check_setup(minilm: bool = True) -> dict:
 
     import torch
 
-    from .data import DataError, builtin_labelled_corpus
-    from .encoders import BackboneError, count_parameters, load_backbone
-    from .train import pick_device
+    from ..data import DataError, builtin_labelled_corpus
+    from ..encoders import BackboneError, count_parameters, load_backbone
+    from ..train import pick_device
 
     results: dict = {"torch": torch.__version__, "device": str(pick_device("auto"))}
     print(f"torch {results['torch']}; the trainer's device='auto' picks: {results['device']}")

@@ -32,7 +32,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .encoders import _first_line, local_or_hub
+from ..encoders import _first_line, local_or_hub
 
 MAX_PREDICTORS = 16  # the config's limit on k
 SEP = "[SEP]"

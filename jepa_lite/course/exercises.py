@@ -181,7 +181,7 @@ MOMENTA = (0.0, 0.5, 0.9, 0.99, 0.996)  # the momenta of notebook 03's collapse 
 
 def _smallest_healthy_momentum(steps: int = 200, log_every: int = 20) -> float:
     """The smallest m of MOMENTA whose run ends without the trainer's collapse warning."""
-    from .diagnostics import collapse_warning
+    from ..diagnostics import collapse_warning
     from .runs import final_metrics, run_history
 
     for m in MOMENTA:

@@ -20,8 +20,10 @@ from typing import Callable, Dict, Optional, Sequence
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
-from . import explore, viz
-from .data import builtin_labelled_corpus
+from . import explore
+
+from . import viz
+from ..data import builtin_labelled_corpus
 from .runs import run_history
 
 _STYLE = {"description_width": "initial"}
@@ -157,7 +159,7 @@ def collapse_explorer(momenta: Sequence[float] = (0.0, 0.5, 0.9, 0.99, 0.996), s
     trained so far stay in the plot, faint, for comparison. Below the plot, one line per run: its
     final metrics and whether the trainer's collapse thresholds (`diagnostics.collapse_warning`) fire.
     """
-    from .diagnostics import collapse_warning
+    from ..diagnostics import collapse_warning
     from .runs import final_metrics
 
     def render(ema_m: float) -> Dict:

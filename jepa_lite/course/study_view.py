@@ -1,7 +1,7 @@
 """Notebook 06's view of the study file: the paper's numbers, tables, figures, the verdict, sliders.
 
-Everything here reads `assets/study.json` (written by `python -m jepa_lite.study`) through
-`jepa_lite.study`; nothing trains, so every figure and every sentence the notebook prints comes from
+Everything here reads `assets/study.json` (written by `python -m jepa_lite.paired.study`) through
+`jepa_lite.paired.study`; nothing trains, so every figure and every sentence the notebook prints comes from
 the same file, in fast mode too. The paper's own figures sit in `PAPER`, cited.
 """
 
@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Sequence
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from . import study as st
+from ..paired import study as st
 
 # arXiv 2509.14252 (Huang, LeCun & Balestriero), NL-RX-SYNTH, exact match in %, Llama-3.2-1B
 PAPER = {
@@ -361,7 +361,7 @@ def continue_text(model_dir, prompts: Sequence[str], max_new_tokens: int = 24) -
 
 def check_paired_t(fn) -> bool:
     """Exercise: does `fn(a, b)` return the paired t statistic of `stats.paired_t`? Prints why not."""
-    from .stats import paired_t
+    from ..paired.stats import paired_t
 
     cases = [([0.50, 0.52, 0.47, 0.55, 0.49], [0.45, 0.50, 0.46, 0.50, 0.47]), ([0.1, 0.3, 0.2], [0.2, 0.1, 0.25])]
     for a, b in cases:
@@ -373,5 +373,5 @@ def check_paired_t(fn) -> bool:
         if abs(float(got) - want) > 1e-9 * max(1.0, abs(want)):
             print(f"for a = {a}, b = {b}: got {float(got):.6g}, expected {want:.6g} (d_i = a_i − b_i; s uses n − 1)")
             return False
-    print("correct: your paired t statistic matches jepa_lite.stats.paired_t")
+    print("correct: your paired t statistic matches jepa_lite.paired.stats.paired_t")
     return True

@@ -29,7 +29,7 @@ from typing import List, Sequence
 import torch
 import torch.nn.functional as F
 
-from .losses import get_loss
+from ..losses import get_loss
 
 IGNORE = -100  # label of a position the LM loss does not score
 

@@ -1,4 +1,4 @@
-"""Open the course in JupyterLab with one command that works for everyone: `python -m jepa_lite.lab`.
+"""Open the course in JupyterLab with one command that works for everyone: `python -m jepa_lite.course.lab`.
 
 What it adds to a plain `jupyter lab notebooks/`:
 
@@ -10,7 +10,7 @@ What it adds to a plain `jupyter lab notebooks/`:
   settings are not touched;
 - **the course at 00**: the server's folder is `notebooks/` and the browser opens `00_overview.ipynb`.
 
-Any other argument is handed to JupyterLab unchanged: `python -m jepa_lite.lab --port 8899 --no-browser`.
+Any other argument is handed to JupyterLab unchanged: `python -m jepa_lite.course.lab --port 8899 --no-browser`.
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 from .causal_lm import MAX_PREDICTORS, check_save_dir
-from .checkpoint import CheckpointError, check_config_compatible, load_checkpoint
-from .errors import ConfigError
+from ..checkpoint import CheckpointError, check_config_compatible, load_checkpoint
+from ..errors import ConfigError
 from .pairs import Pair, PairsError, load_jsonl, regex_pairs
-from .precision import resolve_precision
-from .train import pick_device
-from .validation import SEED_MAX, check_int_range, check_types
+from ..precision import resolve_precision
+from ..train import pick_device
+from ..validation import SEED_MAX, check_int_range, check_types
 
 KIND = "paired"  # the "kind" of this trainer's checkpoints (jepa_lite.train writes "masked_span")
 

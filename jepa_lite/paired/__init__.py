@@ -45,18 +45,18 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from .causal_lm import TinyLMConfig, load_causal_lm, pair_token_ids, save_model_folder
-from .checkpoint import (CheckpointError, NonFiniteState, SaveTarget, check_save_path, estimate_bytes, first_nonfinite,
+from ..checkpoint import (CheckpointError, NonFiniteState, SaveTarget, check_save_path, estimate_bytes, first_nonfinite,
                          restore_rng_state, rng_state, save_checkpoint, state_tensors)
-from .distributed import all_reduce_gradients, check_batch, setup
-from .errors import ConfigError
-from .paired_config import (KIND, RESUMABLE_CHANGES, PairedConfig, check_compatible, encode, load_paired_checkpoint,  # noqa: F401
+from ..distributed import all_reduce_gradients, check_batch, setup
+from ..errors import ConfigError
+from .config import (KIND, RESUMABLE_CHANGES, PairedConfig, check_compatible, encode, load_paired_checkpoint,  # noqa: F401
                             load_pairs, pairs_fingerprint)
 from .pairs import Pair
-from .paired_rows import (IGNORE, CUSTOM_MASK_IMPLEMENTATIONS, attention_implementation, block_causal_mask, code_back,  # noqa: F401
+from .rows import (IGNORE, CUSTOM_MASK_IMPLEMENTATIONS, attention_implementation, block_causal_mask, code_back,  # noqa: F401
                           code_view, jepa_distance, last_hidden, last_token_index, lm_loss, lm_loss_sum, lm_row,
                           pack_rows, packed_enc_index, packed_pair_rows, pad_rows, position_ids, run_model, text_view)
-from .precision import resolve_precision
-from .train import TrainingDiverged, diverged_message, lr_factor, pick_device
+from ..precision import resolve_precision
+from ..train import TrainingDiverged, diverged_message, lr_factor, pick_device
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,7 +338,7 @@ class PairedTrainer:
     # -- checkpoints and the kept model ---------------------------------------------------------
     def state(self) -> dict:
         """Everything a resumed run needs to continue exactly (`kind` = "paired")."""
-        from .train import plain_lrs
+        from ..train import plain_lrs
 
         return {"kind": KIND, "run_id": self.run_id, "config": dataclasses.asdict(self.config), "step": self.step, "fingerprint": self.fingerprint,
                 "model": self.model.state_dict(), "optimizer": plain_lrs(self.optimizer.state_dict()),
@@ -493,7 +493,7 @@ def check_custom_mask(trainer: PairedTrainer) -> None:
 
 
 if __name__ == "__main__":
-    from .distributed import exit_process
-    from .paired_cli import main
+    from ..distributed import exit_process
+    from .cli import main
 
     exit_process(main())  # sys.exit, or under torchrun os._exit (distributed.exit_process says why)

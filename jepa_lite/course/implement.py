@@ -9,7 +9,7 @@ which runs the student's function against the library on fixed, seeded inputs an
 **properties**, in order: the invariants the tests/ suite pins for the library's own version (same
 statistics, same values, same gradients). The first property that fails is named, with what was
 seen and a hint; nothing else is printed, and the worked solution never is (teachers:
-`jepa_lite.solutions.show_solution("01.3")`).
+`jepa_lite.course.solutions.show_solution("01.3")`).
 
 A property is a function `check(fn) -> None | str`: None when it holds, else one line saying what
 was seen. Exceptions raised by the student's function are reported as that property's failure.
@@ -25,9 +25,9 @@ from typing import Callable, List, Optional
 
 import torch
 
-from . import masking
-from .ema import ema_update
-from .losses import cosine_distance
+from .. import masking
+from ..ema import ema_update
+from ..losses import cosine_distance
 
 
 @dataclass
@@ -403,7 +403,7 @@ _LAB = {}
 def _lab_trainer():
     """A tiny-encoder Trainer on the CPU, built once per session, and its state right after set-up."""
     if not _LAB:
-        from .train import TrainConfig, Trainer
+        from ..train import TrainConfig, Trainer
 
         trainer = Trainer(TrainConfig.smoke(save_path=None, progress=False, device="cpu", steps=50, warmup_steps=1), log=lambda s: None)
         _LAB["trainer"] = trainer

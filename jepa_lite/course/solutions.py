@@ -2,7 +2,7 @@
 
 Notebooks never print these. A teacher (or a student who has given up) asks explicitly:
 
-    from jepa_lite.solutions import show_solution
+    from jepa_lite.course.solutions import show_solution
     show_solution("03.3")          # prints the worked solution of exercise 03.3
 
 Each solution is written the way the notebook's section explains it, as plain loops or a few
@@ -18,7 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .masking import mask_spans, sample_span_length, special_tokens_mask
+from ..masking import mask_spans, sample_span_length, special_tokens_mask
 
 
 def span_mask_solution(maskable, mask_ratio, mean_span_len, generator=None):
@@ -83,5 +83,5 @@ def show_solution(exercise_id: str) -> None:
     """Print the worked solution of coding exercise `exercise_id` (e.g. "03.3")."""
     if exercise_id not in SOLUTIONS:
         raise KeyError(f"no worked solution for '{exercise_id}'; known: {', '.join(SOLUTIONS)}")
-    print(f"# worked solution of exercise {exercise_id} (jepa_lite/solutions.py)\n")
+    print(f"# worked solution of exercise {exercise_id} (jepa_lite/course/solutions.py)\n")
     print(inspect.getsource(SOLUTIONS[exercise_id]))

@@ -21,12 +21,12 @@ import sys
 from typing import List, Optional, Sequence
 
 from .causal_lm import CausalLMError, count_parameters
-from .checkpoint import CheckpointError, read_header
-from .checkpoint import check_save_path as kit_check_save_path
-from .errors import ConfigError
-from .paired import PairedConfig, PairedTrainer, check_compatible, load_paired_checkpoint
+from ..checkpoint import CheckpointError, read_header
+from ..checkpoint import check_save_path as kit_check_save_path
+from ..errors import ConfigError
+from . import PairedConfig, PairedTrainer, check_compatible, load_paired_checkpoint
 from .pairs import PairsError
-from .train import _Parser, run_cli  # _Parser: one-line argparse errors, exit 2
+from ..train import _Parser, run_cli  # _Parser: one-line argparse errors, exit 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +86,7 @@ def check_save_path(config: PairedConfig) -> None:
 
 def report(trainer: PairedTrainer) -> List[str]:
     """The end-of-run summary: accuracy and the geometry of the two views on the test split."""
-    from .diagnostics import pair_geometry
+    from ..diagnostics import pair_geometry
 
     result = trainer.evaluate()
     x, y = trainer.embed(trainer.test_pairs, predictors=0)
@@ -139,6 +139,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    from .distributed import exit_process
+    from ..distributed import exit_process
 
     exit_process(main())  # sys.exit, or under torchrun os._exit (distributed.exit_process says why)

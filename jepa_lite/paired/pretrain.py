@@ -5,7 +5,7 @@ Every headline result of the LLM-JEPA paper (arXiv 2509.14252) fine-tunes a *pre
 built. To study that setting in miniature, the kit pretrains its small Llama itself, with the
 next-token loss alone, on documents that are never the fine-tuning pairs:
 
-* English descriptions of regexes, one per document, drawn from the grammar of `jepa_lite.pairs`;
+* English descriptions of regexes, one per document, drawn from the grammar of `jepa_lite.paired.pairs`;
 * regexes, one per document, drawn independently (so no document holds a description next to its
   regex: the model learns both languages, not the mapping between them);
 * the course's own English sentences (`assets/corpus/sentences.tsv`).
@@ -18,7 +18,7 @@ fine-tuning pair. Each document is one row `[BOS] document [EOS]`, every token a
 
 Command line (writes the model folder, with `recipe.json` holding the recipe and the loss reached):
 
-    python -m jepa_lite.pretrain --out assets/kit_lm --device cuda   # recipe.json records how long it took
+    python -m jepa_lite.paired.pretrain --out assets/kit_lm --device cuda   # recipe.json records how long it took
     python -m jepa_lite.paired --model assets/kit_lm ...      # fine-tune it with the paper's objective
 
 How this differs from a web-scale LLM: ~1 M parameters instead of ~1 B, ~10⁶ tokens of two narrow
@@ -42,9 +42,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from ..data import ASSETS_DIR
 from .pairs import Pair, regex_pairs, sample_regex_pair
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = ASSETS_DIR  # the repository's assets/ folder (data.ASSETS_DIR)
 KIT_LM = ASSETS / "kit_lm"  # the shipped pretrained model folder
 SENTENCES = ASSETS / "corpus" / "sentences.tsv"
 RECIPE = "recipe.json"
@@ -193,8 +194,8 @@ class Pretrainer:
     """LM-only pretraining: rows `[BOS] doc [EOS]`, every real token after [BOS] scored."""
 
     def __init__(self, config: PretrainConfig, log=print):
-        from .paired import IGNORE  # label of an unscored position
-        from .train import lr_factor, pick_device
+        from . import IGNORE  # label of an unscored position
+        from ..train import lr_factor, pick_device
 
         config.validate()
         self.config, self.log, self.ignore = config, log, IGNORE
@@ -223,7 +224,7 @@ class Pretrainer:
 
     def loss_on(self, rows: Sequence[List[int]]) -> torch.Tensor:
         """Mean next-token cross-entropy over the real tokens of `[BOS] doc [EOS]` rows."""
-        from .paired import lm_loss, pad_rows, position_ids
+        from . import lm_loss, pad_rows, position_ids
 
         t = self.tokenizer
         full = [[t.bos_token_id, *r, t.eos_token_id] for r in rows]
@@ -285,7 +286,7 @@ class Pretrainer:
         tail = self.history["loss"][-5:]
         recipe = {
             "kind": "jepa_lite.pretrain",
-            "command": "python -m jepa_lite.pretrain " + " ".join(config_to_args(self.config)),
+            "command": "python -m jepa_lite.paired.pretrain " + " ".join(config_to_args(self.config)),
             "config": dataclasses.asdict(self.config),
             "corpus": {"documents": len(self.train_docs) + len(self.heldout_docs), "train_documents": len(self.train_docs),
                        "heldout_documents": len(self.heldout_docs), "train_tokens": sum(len(r) + 1 for r in self.train_ids),
@@ -319,7 +320,7 @@ def load_recipe(model_dir: Path = KIT_LM) -> dict:
     """The recipe.json of a pretrained folder (raises PretrainError if there is none)."""
     path = Path(model_dir) / RECIPE
     if not path.is_file():
-        raise PretrainError(f"{path} not found: run `python -m jepa_lite.pretrain --out {model_dir}` first")
+        raise PretrainError(f"{path} not found: run `python -m jepa_lite.paired.pretrain --out {model_dir}` first")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -348,10 +349,10 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
 # Command line
 # ---------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from .train import _Parser  # one-line argparse errors, exit 2
+    from ..train import _Parser  # one-line argparse errors, exit 2
 
     d = PretrainConfig()
-    p = _Parser(prog="python -m jepa_lite.pretrain", description="LM-only pretraining of the kit's small causal LM, offline.")
+    p = _Parser(prog="python -m jepa_lite.paired.pretrain", description="LM-only pretraining of the kit's small causal LM, offline.")
     p.add_argument("--out", default=str(KIT_LM), help=f"model folder to write (default {KIT_LM})")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier pretraining result in --out")
     for f in dataclasses.fields(PretrainConfig):

@@ -17,7 +17,7 @@ from typing import Dict, List, Sequence
 
 import torch
 
-from .train import TrainConfig, Trainer
+from ..train import TrainConfig, Trainer
 
 _CACHE: Dict[tuple, Dict[str, List[float]]] = {}
 
@@ -98,8 +98,8 @@ def paired_run(**overrides) -> dict:
     """
     import time
 
-    from .diagnostics import collapse_metrics, linear_map_residual, pca_2d, svd_spectrum
-    from .paired import PairedConfig, PairedTrainer
+    from ..diagnostics import collapse_metrics, linear_map_residual, pca_2d, svd_spectrum
+    from ..paired import PairedConfig, PairedTrainer
 
     overrides = {"progress": False, **overrides}
     key = run_key(overrides)

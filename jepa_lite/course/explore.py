@@ -14,10 +14,10 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from .data import builtin_corpus, collate, pad_ids
-from .ema import ema_update, half_life, momentum_schedule, SCHEDULES
-from .losses import get_loss
-from .masking import check_masking_args, mask_spans, sample_span_length, sample_span_mask, special_tokens_mask
+from ..data import builtin_corpus, collate, pad_ids
+from ..ema import ema_update, half_life, momentum_schedule, SCHEDULES
+from ..losses import get_loss
+from ..masking import check_masking_args, mask_spans, sample_span_length, sample_span_mask, special_tokens_mask
 
 DEFAULT_SENTENCE = "The old dog sleeps by the front door every afternoon, waiting for the children to come home."
 
@@ -30,13 +30,13 @@ def load_tokenizer(name: str = "minilm"):
     """An offline tokenizer: "minilm" (the BERT WordPiece vocabulary of the offline MiniLM package)
     or "tiny" (the WordPiece tokenizer `load_backbone("tiny")` trains on the built-in corpus)."""
     if name == "tiny":
-        from .encoders import build_local_tokenizer
+        from ..encoders import build_local_tokenizer
 
         return build_local_tokenizer(builtin_corpus())
     if name == "minilm":
         from transformers import AutoTokenizer
 
-        from .encoders import minilm_path
+        from ..encoders import minilm_path
 
         return AutoTokenizer.from_pretrained(str(minilm_path()))
     raise ValueError(f"unknown tokenizer '{name}'; use 'minilm' or 'tiny'")
@@ -293,7 +293,7 @@ def paired_rows(trainer, index: int = 0, predictors: Optional[int] = None) -> Di
     In the LM row, tokens scored by the LM loss are marked with a trailing *. Built with the paired
     objective's own row functions (`paired.lm_row`, `paired.text_view`, `paired.code_view`).
     """
-    from .paired import IGNORE, code_view, lm_row, text_view
+    from ..paired import IGNORE, code_view, lm_row, text_view
 
     k = trainer.config.predictors if predictors is None else predictors
     text, code, ids = trainer.train_text[index], trainer.train_code[index], trainer.ids
