@@ -131,7 +131,7 @@ def planted_notebook(path: Path) -> None:
     """A one-panel notebook that displays the panel and then draws its defaults again as a plain figure."""
     import nbformat
 
-    cells = ["from jepa_lite import course, widgets\nfrom IPython.display import display\nFAST = course.setup()",
+    cells = ["from jepa_lite import course\nfrom jepa_lite.course import widgets\nfrom IPython.display import display\nFAST = course.setup()",
              "panel = widgets.vector_explorer()\ndisplay(panel)\npanel.render(**panel.defaults);"]
     kernel = nbformat.read(NOTEBOOKS / "01_span_masking.ipynb", as_version=4).metadata  # its kernelspec: no kernel dialog
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells], metadata=kernel), path)

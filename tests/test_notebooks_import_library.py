@@ -26,8 +26,10 @@ ALWAYS_FORBIDDEN = {"sample_span_mask", "mask_spans", "ema_update", "cosine_dist
 def library_names() -> set:
     """Every function and class defined in a jepa_lite module."""
     names = set()
-    for info in pkgutil.iter_modules(jepa_lite.__path__):
-        module = importlib.import_module(f"jepa_lite.{info.name}")
+    for info in pkgutil.walk_packages(jepa_lite.__path__, "jepa_lite."):  # the subpackages' modules too
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
         for name, obj in vars(module).items():
             if (inspect.isfunction(obj) or inspect.isclass(obj)) and getattr(obj, "__module__", "") == module.__name__:
                 names.add(name)

@@ -36,7 +36,7 @@ def is_root() -> bool:
 def find_notebooks(start: Optional[Path] = None) -> Optional[Path]:
     """The course's `notebooks/` folder: beside the jepa_lite package (a clone installed with
     `pip install -e .`), else under the current folder. None when neither holds the course."""
-    here = Path(__file__).resolve().parent.parent / "notebooks"
+    here = Path(__file__).resolve().parents[2] / "notebooks"  # jepa_lite/course/lab.py → the repository
     for folder in (here, (start or Path.cwd()) / "notebooks", start or Path.cwd()):
         if (folder / FIRST_NOTEBOOK).is_file():
             return folder
