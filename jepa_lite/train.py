@@ -480,15 +480,16 @@ class Trainer:
                 batch = next(batches)
                 self._window.append(self.train_step(batch))
                 bar.update(1)
-                # Read the flag once per step: a signal handler may set it at any moment, and every rank
-                # must take the same branch below (a rank that alone went on to save would wait in a
-                # collective the others never join). A signal to any rank stops them all after this step.
-                stop = self.dist.any(self.stop_requested)
-                self.stop_requested = self.stop_requested or stop
                 last = self.step == cfg.steps
                 if self.step % cfg.log_every == 0 or last:
                     self._log_window(self._window, batch, lr, m)
                     self._window = []
+                # Read the flag once per step: a signal handler may set it at any moment, and every rank
+                # must take the same branch below (a rank that alone went on to save would wait in a
+                # collective the others never join). A signal to any rank stops them all after this step
+                # (read after the log step, whose callbacks may ask for a stop too).
+                stop = self.dist.any(self.stop_requested)
+                self.stop_requested = self.stop_requested or stop
                 if self.save_path and ((cfg.save_every and self.step % cfg.save_every == 0) or last or stop):
                     self._check_finite(self._window)
                     if self.dist.enabled:  # what rank 0 saves is every rank's state

@@ -292,15 +292,16 @@ class PairedTrainer:
                 lr = c.lr * self.lr_factor(self.step)  # this step's LR, computed on the host
                 window.append(self.train_step())
                 bar.update(1)
-                # Read the flag once per step: a signal handler may set it at any moment, and every rank
-                # must take the same branch below (a rank that alone went on to save would wait in a
-                # collective the others never join). A signal to any rank stops them all after this step.
-                stop = self.dist.any(self.stop_requested)
-                self.stop_requested = self.stop_requested or stop
                 last = self.step == c.steps
                 if self.step % c.log_every == 0 or last:
                     self._log(window, lr, time.perf_counter() - start)
                     del window[:]
+                # Read the flag once per step: a signal handler may set it at any moment, and every rank
+                # must take the same branch below (a rank that alone went on to save would wait in a
+                # collective the others never join). A signal to any rank stops them all after this step
+                # (read after the log step, whose callbacks may ask for a stop too).
+                stop = self.dist.any(self.stop_requested)
+                self.stop_requested = self.stop_requested or stop
                 if c.save_path and ((c.save_every and self.step % c.save_every == 0) or last or stop):
                     if self.target is not None:  # rank 0 (the only one with a target) writes
                         self._save_checked()  # the unlogged steps go into the checkpoint, checked finite
