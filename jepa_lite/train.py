@@ -728,7 +728,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--ema_schedule", choices=SCHEDULES, help="momentum schedule from --ema_m to --ema_m_final (default constant)")
     a("--ema_m_final", type=float, help=f"final momentum of the linear/cosine schedules (default {d.ema_m_final})")
     a("--pred_hidden_mult", type=int, help=f"predictor width in multiples of the hidden size (default {d.pred_hidden_mult})")
-    a("--batch_size", type=int, help=f"(default {d.batch_size})")
+    a("--batch_size", type=int, help=f"lines per optimizer step (default {d.batch_size}); under torchrun the global batch, all processes "
+      "together: a multiple of their number, each process trains on batch_size / processes of the lines")
     a("--lr", type=float, help=f"peak learning rate (default {d.lr})")
     a("--weight_decay", type=float, help=f"(default {d.weight_decay})")
     a("--steps", type=int, help=f"optimizer steps (default {d.steps})")

@@ -1,6 +1,7 @@
 """The command line: every bad input ends with one line on stderr, exit code 2, and nothing written."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -157,3 +158,24 @@ def test_any_local_masked_encoder_folder_trains(tmp_path, capsys):
     assert code == 0, err
     assert "step      3 | loss" in out
     assert load_checkpoint(tmp_path / "c.pt")["model"]["predictor.net.0.weight"].shape == (4 * 64, 64)
+
+
+def help_entry(module: str, flag: str) -> str:
+    """The `--help` text of one flag of `python -m module`, from a real process, on one line."""
+    r = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    entries = re.split(r"\n  (?=-)", r.stdout.split("\noptions:\n", 1)[1])  # one entry per flag
+    [entry] = [e for e in entries if e.startswith(f"{flag} ")]
+    return " ".join(entry.split())
+
+
+def test_help_says_batch_size_is_the_global_batch_under_torchrun():
+    """Under torchrun --batch_size is what all processes train on together (distributed.shard, check_batch);
+    for the paired trainer the global batch of a step is batch_size × grad_accum pairs (micro_batches)."""
+    train = help_entry("jepa_lite.train", "--batch_size")
+    assert "lines per optimizer step" in train and "under torchrun the global batch, all processes together" in train
+    assert "a multiple of their number" in train and "batch_size / processes" in train
+    paired = help_entry("jepa_lite.paired", "--batch_size")
+    assert "batch_size × grad_accum pairs, under torchrun in all processes together (the global batch)" in paired
+    accum = help_entry("jepa_lite.paired", "--grad_accum")
+    assert "must be a multiple of the processes" in accum and "passes of at most batch_size pairs" in accum

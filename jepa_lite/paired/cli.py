@@ -46,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     a("--lm_tokens", choices=("code", "all"), help="tokens the LM loss scores: code (Code + [EOS], default) or all (what the official runs trained)")
     a("--code_position", choices=("last", "eos"), help="Enc(Code) at the last Code token (default, the official Llama setting) or at [EOS]")
     a("--views", choices=("separate", "packed"), help="separate rows (default, readable) or one packed row per pair with a block-causal mask (faster)")
-    a("--batch_size", type=int, help=f"pairs per forward pass (default {d.batch_size})")
-    a("--grad_accum", type=int, help="micro-batches per optimizer step: a step sees batch_size × grad_accum pairs (default 1)")
+    a("--batch_size", type=int, help=f"pairs per forward pass (default {d.batch_size}); an optimizer step trains on batch_size × grad_accum "
+      "pairs, under torchrun in all processes together (the global batch)")
+    a("--grad_accum", type=int, help="micro-batches per optimizer step: a step sees batch_size × grad_accum pairs (default 1); under torchrun "
+      "that global batch must be a multiple of the processes, each process takes an equal share of it, in passes of at most batch_size pairs")
     a("--lr", type=float, help=f"peak learning rate (default {d.lr:g})")
     a("--warmup_steps", type=int, help=f"(default {d.warmup_steps})")
     a("--test_fraction", type=float, help=f"share of a JSONL file held out for testing (default {d.test_fraction:g})")
