@@ -376,7 +376,7 @@ def streamed_tokenisation(path: str, model, cache_folder, rss_steps: int, batch_
     result = {"lines": len(corpus), "tokens": corpus.n_tokens(), "rss_after_corpus_mb": resident_mb()}
     if rss_steps:
         rss = [(0, resident_mb())]
-        cfg = TrainConfig(model_name=model, text_file=path, max_lines=10**9, token_cache=cache_folder or "off", steps=rss_steps,
+        cfg = TrainConfig(model_name=model, text_file=path, token_cache=cache_folder or "off", steps=rss_steps,
                           log_every=10, batch_size=batch_size, save_path=None, progress=False, device="cpu")  # fmt: skip
         trainer = Trainer(cfg, texts=text, callbacks=[lambda t, rec: rss.append((t.step, resident_mb()))], log=lambda s: None)
         rss.append((0, resident_mb()))

@@ -113,12 +113,14 @@ class TextFile:
     Opening reads the file once, before any other work: it refuses what `load_text_file` refuses (a
     missing path, a folder, a binary or non-UTF-8 file, a file with no text) with one DataError
     line, counts the lines (`len`) and computes `fingerprint` (`texts_fingerprint` of the lines).
+    `cut` is True when `max_lines` stopped the reading while the file had more non-blank lines.
     """
 
     def __init__(self, path: str | os.PathLike, max_lines: Optional[int] = None, progress: bool = False):
         from tqdm.auto import tqdm
 
         self.path, self.max_lines = Path(path), max_lines
+        self.cut = False  # set by _lines on meeting a line past max_lines
         if not self.path.exists():
             raise DataError(f"text file not found: {self.path}")
         if not self.path.is_file():
@@ -159,6 +161,7 @@ class TextFile:
                 line = line.strip()
                 if line:
                     if self.max_lines is not None and n >= self.max_lines:
+                        self.cut = True
                         return
                     n += 1
                     yield line

@@ -64,7 +64,7 @@ class TrainConfig:
     # data
     model_name: Optional[str] = None  # None = offline pretrained MiniLM; "tiny"; "random:bert"; hub name or folder
     text_file: Optional[str] = None  # one example per line; None = the kit's built-in corpus
-    max_lines: int = 50_000  # read at most this many non-blank lines of text_file
+    max_lines: Optional[int] = None  # None = every non-blank line of text_file; N = at most the first N (on purpose: big files stream, see data.TextFile)
     max_length: int = 128  # tokens per line, [CLS]/[SEP] included; longer lines are truncated
     # masking
     mask_ratio: float = 0.3  # fraction of maskable tokens hidden from the context encoder
@@ -121,6 +121,8 @@ class TrainConfig:
         positive = ["max_length", "steps", "batch_size", "log_every", "pred_hidden_mult", "max_lines", "tiny_dim", "tiny_layers"]
         for name in positive:
             value = getattr(self, name)
+            if name == "max_lines" and value is None:  # the whole file
+                continue
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer; got {value}")
         if self.max_length < 4:
@@ -154,6 +156,17 @@ RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "overwrite
 AUTO_CACHE_BYTES = 64 << 20  # token_cache="auto" caches text files from this size on
 KIND = "masked_span"  # the "kind" of this trainer's checkpoints (jepa_lite.paired writes "paired")
 MAX_LENGTH = 1 << 20  # no encoder reads a million tokens; the position limit of the model is checked too
+
+
+def lines_read_notice(text: TextFile, kept: int) -> str:
+    """The log line that says how much of the text file a run trains on: all of it, or the first
+    `--max_lines` lines when the file has more (never a silent cut), and how many lines were kept
+    (lines that tokenise to special tokens only are dropped: nothing to mask)."""
+    if text.cut:
+        what = f"text: the first {len(text):,} lines of {text.path} (--max_lines {text.max_lines}; the file has more)"
+    else:
+        what = f"text: {len(text):,} lines of {text.path} (the whole file)"
+    return what if kept == len(text) else f"{what}, {kept:,} of them with tokens to mask"
 
 
 def resolve_save_path(config: TrainConfig) -> Optional[str]:
@@ -272,6 +285,8 @@ class Trainer:
         self.corpus = load_corpus(texts, self.tokenizer, config.max_length, cache, self.progress, self._write)
         if cache and self.dist.is_main:
             self.dist.barrier()
+        if isinstance(texts, TextFile):
+            self._write(lines_read_notice(texts, len(self.corpus)))
         self.batch_size = config.batch_size
         if self.batch_size > len(self.corpus):
             self.batch_size = len(self.corpus)
@@ -719,7 +734,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = p.add_argument
     a("--model_name", help="encoder: omit for the offline pretrained MiniLM; 'tiny'; 'random:bert'; a hub name or local folder")
     a("--text_file", help="UTF-8 text, one example per line (default: the kit's built-in corpus)")
-    a("--max_lines", type=int, help=f"read at most this many lines (default {d.max_lines})")
+    a("--max_lines", type=int, help="read only the first N non-blank lines of --text_file (default: all of them; the run prints how many it read)")
     a("--token_cache", metavar="auto|off|DIR", help="token cache of the text file: auto = files of 64 MiB or more, next to the checkpoint (default); off; or a folder")
     a("--max_length", type=int, help=f"tokens per line (default {d.max_length})")
     a("--mask_ratio", type=float, help=f"fraction of tokens masked, in (0, 1) (default {d.mask_ratio})")
