@@ -503,8 +503,8 @@ class Batch:
 def pred_capacity(batch_size: int, length: int, mask_ratio: float) -> int:
     """The most positions `masking.mask_batch` can mask in a (batch_size, length) batch, plus slack.
 
-    A row with n maskable tokens gets k = max(1, ⌊mask_ratio·n + U⌋) masked positions, U < 1, and
-    n ≤ length, so k ≤ ⌈mask_ratio·length⌉ + 1 (the +1 also absorbs float rounding). A function of
+    A row with n maskable tokens gets b = max(1, ⌊mask_ratio·n + U⌋) masked positions (its budget), U < 1,
+    and n ≤ length, so b ≤ ⌈mask_ratio·length⌉ + 1 (the +1 also absorbs float rounding). A function of
     the shape alone: the CUDA-graph path pads `pred_index` to this size (`Batch.with_pred_capacity`).
     """
     return batch_size * (math.ceil(mask_ratio * length) + 1)

@@ -8,17 +8,17 @@ The sampling process (the same in both versions below):
 
 1. The *maskable* positions of a row are its real tokens minus special tokens ([CLS], [SEP], [PAD],
    ...). Let n be their number.
-2. The row's budget is  k = ⌊mask_ratio · n + U⌋,  U ~ Uniform(0, 1)   (stochastic rounding, so that
-   E[k] = mask_ratio · n exactly), and at least 1 when n > 0.
-3. Repeat until k positions are masked:
+2. The row's budget is  b = ⌊mask_ratio · n + U⌋,  U ~ Uniform(0, 1)   (stochastic rounding, so that
+   E[b] = mask_ratio · n exactly), and at least 1 when n > 0.
+3. Repeat until b positions are masked:
      - draw a span length  ℓ ~ Geometric(p = 1 / mean_span_len)  on {1, 2, ...}, the discrete
        exponential law: P(ℓ) = p (1 − p)^(ℓ−1), E[ℓ] = mean_span_len. It is sampled as ℓ = ⌈E⌉ with
        E ~ Exponential(rate λ = −ln(1 − p)).
      - pick a start uniformly among the maskable positions not yet masked;
      - mask the positions start, start+1, ... for ℓ steps, stopping early at a special token, at the
-       end of the row, or when the budget k is reached.
+       end of the row, or when the budget b is reached.
 
-Because each span is clipped to the remaining budget, a row ends with exactly k masked positions:
+Because each span is clipped to the remaining budget, a row ends with exactly b masked positions:
 the masked fraction is unbiased. (The article's script overshoots: it adds whole spans until it has
 *at least* its target, which masked 0.369 of the tokens when asked for 0.30.)
 
@@ -78,8 +78,8 @@ def sample_span_mask(
         generator: optional torch.Generator for reproducibility.
 
     Returns:
-        BoolTensor of the row's length, True at masked positions. Exactly k positions are True with
-        k = max(1, ⌊mask_ratio · n + U⌋), n = number of maskable positions (0 if n = 0).
+        BoolTensor of the row's length, True at masked positions. Exactly b positions are True with
+        b = max(1, ⌊mask_ratio · n + U⌋), n = number of maskable positions (0 if n = 0).
     """
     check_masking_args(mask_ratio, mean_span_len)
     maskable = [bool(x) for x in maskable]

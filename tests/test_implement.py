@@ -56,9 +56,9 @@ def single_tokens(maskable, mask_ratio, mean_span_len, generator=None):
     """Right budget, but scattered single tokens instead of spans."""
     n = sum(maskable)
     idx = [i for i, ok in enumerate(maskable) if ok]
-    k = 0 if n == 0 else max(1, math.floor(mask_ratio * n + torch.rand((), generator=generator).item()))
+    b = 0 if n == 0 else max(1, math.floor(mask_ratio * n + torch.rand((), generator=generator).item()))
     mask = torch.zeros(len(maskable), dtype=torch.bool)
-    for j in torch.randperm(n, generator=generator)[:k].tolist():
+    for j in torch.randperm(n, generator=generator)[:b].tolist():
         mask[idx[j]] = True
     return mask
 

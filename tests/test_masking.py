@@ -44,7 +44,7 @@ def test_specials_and_padding_never_masked_and_every_row_has_a_mask(tokenized):
 
 
 def test_exact_budget_per_row():
-    """Each row masks exactly max(1, floor(r·n + U)) tokens: floor(r·n) or floor(r·n) + 1."""
+    """Each row masks exactly its budget b = max(1, floor(r·n + U)) tokens: floor(r·n) or floor(r·n) + 1."""
     maskable = torch.ones(500, 40, dtype=torch.bool)
     maskable[:, 0] = maskable[:, 30:] = False  # [CLS] and padding
     n = 29

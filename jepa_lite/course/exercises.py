@@ -210,7 +210,7 @@ EXERCISES.update({
         "Build § 1's two-line batch with mask_ratio = 0.05: how many loss positions does it hold?",
         _loss_positions_at_005,
         "Run explore.two_views(tokenizer, lines, mask_ratio=0.05, mean_span_len=3, seed=0) and read views['n_loss_positions'].",
-        "2: 0.05 · n is below 1 for both lines, and every line with a maskable token gets at least one: k = max(1, ⌊r·n + U⌋).",
+        "2: 0.05 · n is below 1 for both lines, and every line with a maskable token gets at least one: b = max(1, ⌊r·n + U⌋).",
         abs_tol=0,
     ),
     "03.4": Exercise(

@@ -91,10 +91,10 @@ def _span_specials(fn):
 def _span_budget(fn):
     rows = _rows(2, 200, 30, 0.15) + [[False] * 5, [False, True, True, False]]
     for row, mask in zip(rows, _masks(fn, rows, 0.3, 5.0)):
-        n, k = sum(row), int(mask.sum())
+        n, b = sum(row), int(mask.sum())
         allowed = {0} if n == 0 else {max(1, math.floor(0.3 * n)), max(1, math.ceil(0.3 * n))}
-        if k not in allowed:
-            return f"a row with n = {n} maskable tokens got {k} masked; allowed b: {sorted(allowed)}"
+        if b not in allowed:
+            return f"a row with n = {n} maskable tokens got {b} masked; allowed b: {sorted(allowed)}"
 
 
 def _span_unbiased(fn):

@@ -34,7 +34,7 @@ def span_mask_solution(maskable, mask_ratio, mean_span_len, generator=None):
         span = sample_span_length(mean_span_len, generator)  # ℓ ~ Geometric(1 / mean_span_len)
         free = [i for i in range(length) if maskable[i] and not mask[i]]
         i = free[torch.randint(len(free), (), generator=generator).item()]  # a start among free positions
-        while span > 0 and i < length and maskable[i] and masked < budget:  # stop at a special, the end, or k
+        while span > 0 and i < length and maskable[i] and masked < budget:  # stop at a special, the end, or b
             if not mask[i]:
                 mask[i] = True
                 masked += 1
