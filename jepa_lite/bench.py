@@ -592,13 +592,13 @@ def _main(argv=None) -> int:
     p.add_argument("--rss_json", metavar="FILE", help="tokenise section: write its figures as JSON")
     p.add_argument("--rss_limit_gb", type=float, default=60.0, help="tokenise section: stop a path whose resident memory passes this")
     p.add_argument("--objective", choices=("masked_span", "paired"), default="masked_span",
-                   help="masked_span: jepa_lite.train against the original loop; paired: the paper's objective (jepa_lite.paired), four paths")
+                   help="masked_span: jepa_lite.train against the original loop; paired: the paper's objective, four paths (python -m jepa_lite.paired.bench)")
     p.add_argument("--_worker", help=argparse.SUPPRESS)
     p.add_argument("--_data", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.objective == "paired" or (args._worker or "").startswith("paired:"):
+    if args.objective == "paired":
         check_common_args(args)
-        return paired_main(args)
+        return hand_over_paired(args)
     check_args(args)
 
     if args._worker in ("today", "streamed", "cached"):
@@ -667,119 +667,21 @@ def _main(argv=None) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# The paper's objective (--objective paired)
+# The paper's objective (--objective paired): jepa_lite/paired/bench.py, in a process of its own
 # ---------------------------------------------------------------------------------------------
-# name → (label, PairedConfig overrides). Same model, data, batches and batch size in every path.
-PAIRED_PATHS = {
-    "lm_only": ("LM only (λ = 0)", dict(lbd=0.0)),
-    "separate": ("LM + JEPA, separate rows (3 per pair)", dict(lbd=1.0, views="separate")),
-    "packed": ("LM + JEPA, packed (1 row per pair)", dict(lbd=1.0, views="packed")),
-    "dropout": ("LM + JEPA, separate, loss dropout 0.5", dict(lbd=1.0, views="separate", loss_dropout=0.5)),
-}
+PAIRED_FLAGS = ("model", "batch_size", "max_length", "steps", "warmup", "device", "precision", "peak_tflops")  # what it reads
 
 
-def paired_flops(trainer, idx, with_jepa: bool) -> tuple[float, int]:
-    """(model FLOPs, real tokens) of one step on the pairs `idx` (formula in `paired_main`'s docstring)."""
-    from .paired.rows import code_view, lm_row, text_view
-
-    cfg = trainer.model.config
-    d, n_layer, vocab = cfg.hidden_size, cfg.num_hidden_layers, cfg.vocab_size
-    emb = sum(m.weight.numel() for m in trainer.model.modules() if isinstance(m, nn.Embedding))
-    n = sum(p.numel() for p in trainer.model.parameters()) - emb + vocab * d  # + the LM head's product (tied weights)
-    lengths = []
-    for i in idx:
-        lengths.append(len(lm_row(trainer.train_text[i], trainer.train_code[i], trainer.ids)[0]))
-        if with_jepa:
-            if trainer.config.views == "separate" or trainer.config.predictors > 0:
-                lengths.append(len(text_view(trainer.train_text[i], trainer.config.predictors, trainer.ids)))
-            lengths.append(len(code_view(trainer.train_code[i], trainer.ids)))
-    T = sum(lengths)
-    return 6 * n * T + 12 * n_layer * d * sum(ell * ell for ell in lengths), T
-
-
-def paired_worker(args, name: str) -> Dict:
-    """Time `--steps` optimizer steps of one path after `--warmup` untimed ones, in this process."""
-    from .paired import PairedConfig, PairedTrainer
-
-    threads = os.environ.get("OMP_NUM_THREADS")
-    if threads:
-        torch.set_num_threads(int(threads))
-    _, overrides = PAIRED_PATHS[name]
-    config = PairedConfig(model=args.model or "tiny", batch_size=args.batch_size, max_length=args.max_length, device=args.device,
-                          precision=args.precision, steps=args.warmup + args.steps, progress=False, predictors=0, **overrides)
-    trainer = PairedTrainer(config, log=lambda s: None)
-    device = trainer.device
-    for _ in range(args.warmup):
-        trainer.train_step()
-    sync(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    flops = tokens = lm_tokens = 0
-    first = trainer.step
-    for s in range(first, first + args.steps):
-        idx = trainer.batch_indices(s)
-        with_jepa = config.lbd > 0 and not trainer.jepa_dropped(s)
-        f, t = paired_flops(trainer, idx, with_jepa)
-        flops, tokens = flops + f, tokens + t
-        lm_tokens += sum(len(trainer.train_text[i]) + len(trainer.train_code[i]) + 3 for i in idx)
-    losses = []
-    t0 = time.perf_counter()
-    for _ in range(args.steps):
-        losses.append(trainer.train_step()[0])
-    sync(device)
-    seconds = time.perf_counter() - t0
-    return {"name": name, "step_s": seconds / args.steps, "lm_tokens_per_s": lm_tokens / seconds, "tokens_per_s": tokens / seconds,
-            "tflops": flops / seconds / 1e12, "peak_mb": peak_memory_mb(device), "precision": trainer.precision.name,
-            "loss": float(torch.stack(losses).float().mean()), "device": describe(device),
-            "parameters": sum(p.numel() for p in trainer.model.parameters())}
-
-
-def paired_main(args) -> int:
-    """LM-only step against LM + JEPA (separate rows, packed, loss dropout 0.5): same model, data
-    (the built-in regex pairs, k = 0) and batches; each path in its own process (its own peak memory).
-
-        FLOPs per step = Σ_rows (6·N·ℓ + 12·n_layer·d·ℓ²)
-          rows: every row the step runs (LM rows; with the JEPA term the Text and Code views, or the
-          blocks of a packed row — its Text view is the LM row's prefix when k = 0, so not counted),
-          ℓ = real tokens of the row or block (padding and the packed mask's empty blocks excluded),
-          N = parameters outside the embeddings + vocabulary × d (the LM head's product),
-          6·N·ℓ: forward (2Nℓ) and backward (4Nℓ); 12·n_layer·d·ℓ²: attention scores and weighted
-          sums (4ℓ²d per layer forward, ×3 with the backward).
-        MFU = FLOPs per second / peak dense bf16 FLOPs of the GPU (H100/H200 SXM: 989 TFLOP/s).
-
-    Throughput is quoted as LM tokens/s: real tokens of the LM rows, the same work in every path, so
-    the ratios compare what each way of adding the JEPA term costs.
-    """
-    if args._worker:
-        print(json.dumps(paired_worker(args, args._worker.split(":", 1)[1])))
-        return 0
-    device = pick_device(args.device)
-    print(f"jepa_lite benchmark, paired objective · device {describe(device)} · torch {torch.__version__} · "
-          f"{os.environ.get('OMP_NUM_THREADS') or torch.get_num_threads()} CPU threads")
-    print(f"model {args.model or 'tiny'} · batch {args.batch_size} pairs · built-in regex pairs · k = 0 · "
-          f"{args.steps} timed steps after {args.warmup} warm-up steps")
-    results = {}
-    for name in PAIRED_PATHS:
-        cmd = [sys.executable, "-m", "jepa_lite.bench", "--_worker", f"paired:{name}"]
-        for k in ("model", "batch_size", "max_length", "steps", "warmup", "device", "precision"):
-            if getattr(args, k) is not None:
-                cmd += [f"--{k}", str(getattr(args, k))]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            last = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1].removeprefix("error: ")
-            raise BenchError(f"the paired worker '{name}' failed: {last}")
-        results[name] = json.loads(r.stdout.strip().splitlines()[-1])
-    base = results["lm_only"]
-    peak = peak_tflops(device, args.peak_tflops)
-    print(f"{base['parameters'] / 1e6:.1f} M parameters, {base['precision']}")
-    for name, (label, _) in PAIRED_PATHS.items():
-        r = results[name]
-        mfu = f"   {100 * r['tflops'] / peak:5.1f}% MFU" if peak else ""
-        print(f"  {label:40s} {r['step_s'] * 1e3:8.1f} ms/step ({r['step_s'] / base['step_s']:.2f}× LM only)   "
-              f"{r['lm_tokens_per_s']:10,.0f} LM tok/s   {r['tokens_per_s']:10,.0f} tok/s processed   "
-              f"peak memory {r['peak_mb']:8,.0f} MB ({r['peak_mb'] / base['peak_mb']:.2f}×){mfu}")
-    print(f"packed LM + JEPA / LM only: {results['packed']['step_s'] / base['step_s']:.2f}× step time (target ≤ 1.5×)")
-    return 0
+def hand_over_paired(args) -> int:
+    """`--objective paired`: run `python -m jepa_lite.paired.bench` with the flags it reads, its output
+    and exit code as they are. A process of its own, so that the core never imports the paper's code
+    (the arrows point one way: jepa_lite.paired uses the core, never the reverse)."""
+    cmd = [sys.executable, "-m", "jepa_lite.paired.bench"]
+    for k in PAIRED_FLAGS:
+        if getattr(args, k) is not None:
+            cmd += [f"--{k}", str(getattr(args, k))]
+    sys.stdout.flush()
+    return subprocess.call(cmd)
 
 
 def describe(device: torch.device) -> str:
