@@ -96,3 +96,60 @@ def test_probe_on_pretrained_minilm_beats_a_random_tiny_encoder():
     minilm_acc = probe.linear_probe(probe.sentence_embeddings(minilm, minilm_tok, texts), topics, split).test_acc
     assert minilm_acc > 0.9
     assert tiny_acc < 0.5
+
+
+# The figures under the README's course table: notebook 05 § 11 in full mode, via assets/probe_scores.json
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCORES = json.loads((ROOT / probe.SCORES_FILE).read_text(encoding="utf-8"))
+
+
+def test_readme_probe_figures_match_the_committed_scores():
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    m = re.search(r"almost perfectly \((\d\.\d+) on held-out sentences\).*?stays near chance \((\d\.\d+), chance (\d\.\d+)\)", text)
+    assert m, "the README's probe sentence under the course table changed: update this test"
+    minilm, tiny, chance = m.groups()
+    s = SCORES["scores"]
+    assert SCORES["written_by"] == "jepa_lite.course.probe" and SCORES["mode"] == "full"
+    digits = lambda quoted: len(quoted.split(".")[1])  # noqa: E731
+    # "a short JEPA fine-tune leaves that unchanged": both MiniLM scores round to the quoted figure
+    for name in ("MiniLM, pretrained", "MiniLM, after JEPA"):
+        assert f"{s[name]['test_acc']:.{digits(minilm)}f}" == minilm, (name, s[name])
+    assert f"{s['tiny, after JEPA']['test_acc']:.{digits(tiny)}f}" == tiny
+    assert f"{s['tiny, after JEPA']['chance']:.{digits(chance)}f}" == chance
+
+
+def test_the_scores_file_follows_notebook_05s_full_mode():
+    """notebook_05_scores repeats notebook 05's recipe; this fails when the notebook's settings move."""
+    source = "\n".join("".join(c["source"]) for c in json.loads((ROOT / "notebooks" / "05_training.ipynb").read_text(encoding="utf-8"))["cells"])
+    assert f"STEPS = course.pick(fast=100, full={probe.NOTEBOOK_05_FULL['tiny_steps']})" in source
+    assert f"MINILM_STEPS = course.pick(fast=20, full={probe.NOTEBOOK_05_FULL['minilm_steps']})" in source
+    assert "cfg = TrainConfig.smoke(steps=STEPS, log_every=10, save_path=None, progress=False)" in source
+    assert "mini_cfg = TrainConfig(steps=MINILM_STEPS, warmup_steps=MINILM_STEPS // 10, max_length=64, log_every=5, save_path=None, progress=False)" in source
+    assert "split = probe.train_test_split(topics, test_fraction=0.25, seed=0)" in source
+    assert {k: SCORES[k] for k in probe.NOTEBOOK_05_FULL} == probe.NOTEBOOK_05_FULL
+
+
+def test_the_committed_scores_are_what_the_code_computes():
+    """Recomputed here: the tiny encoder before and after its 400 JEPA steps, pretrained MiniLM, the bag
+    of words (MiniLM's 100-step fine-tune is left to the file: minutes on 2 cores). Equal on the torch
+    that wrote the file; elsewhere within one of the 120 test sentences (other kernels, other sums)."""
+    now = probe.notebook_05_scores(**probe.NOTEBOOK_05_FULL, minilm="pretrained")
+    assert set(now) == set(SCORES["scores"]) - {"MiniLM, after JEPA"}
+    for name, r in now.items():
+        saved = SCORES["scores"][name]
+        if SCORES["torch"] == torch.__version__:
+            assert r == saved, name
+        else:
+            assert abs(r["test_acc"] - saved["test_acc"]) <= 1 / 120 + 1e-6, (name, r, saved)
+
+
+def test_the_scores_command_replaces_only_its_own_file(tmp_path, capsys):
+    foreign = tmp_path / "scores.json"
+    foreign.write_text('{"mine": true}')
+    assert probe.main(["--out", str(foreign)]) == 2
+    assert "was not written by jepa_lite.course.probe" in capsys.readouterr().err
+    assert foreign.read_text() == '{"mine": true}'

@@ -189,3 +189,86 @@ def block_contrast(sim: torch.Tensor, groups: Sequence) -> Dict[str, float]:
     within = float(sim[same & off_diag].mean())
     between = float(sim[~same].mean())
     return {"within": within, "between": between, "contrast": within - between}
+
+
+# ---------------------------------------------------------------------------------------------
+# The scores the README quotes: notebook 05 § 11 in full mode, as a file
+# ---------------------------------------------------------------------------------------------
+SCORES_FILE = "assets/probe_scores.json"  # relative to the repository root; written by `python -m jepa_lite.course.probe`
+NOTEBOOK_05_FULL = {"tiny_steps": 400, "minilm_steps": 100}  # notebook 05's STEPS and MINILM_STEPS in full mode
+
+
+def notebook_05_scores(tiny_steps: int = 400, minilm_steps: int = 100, minilm: Optional[str] = "fine-tuned") -> Dict[str, dict]:
+    """The linear probes of notebook 05 § 11, computed as its cells compute them: the tiny encoder
+    (`TrainConfig.smoke`, `tiny_steps` steps, log every 10) before and after JEPA; MiniLM (the default
+    backbone, `minilm_steps` steps, warm-up a tenth, max_length 64, log every 5) before and after its
+    fine-tune (`minilm="pretrained"`: before only; None: no MiniLM); a bag of words over the tiny
+    tokenizer; all on the fixed split `train_test_split(topics, 0.25, seed=0)`, on the CPU, training
+    on one thread as the notebook does.
+
+    Returns {name: {"test_acc", "train_acc", "chance", "n_test"}} under the notebook's names.
+    """
+    from ..data import builtin_labelled_corpus
+    from ..train import TrainConfig, Trainer
+    from .runs import one_thread
+
+    if minilm not in ("fine-tuned", "pretrained", None):
+        raise ValueError(f"minilm must be 'fine-tuned', 'pretrained' or None; got {minilm!r}")
+    texts, topics = builtin_labelled_corpus()
+    split = train_test_split(topics, test_fraction=0.25, seed=0)
+    quiet = lambda line: None  # noqa: E731
+    emb = {}
+    tiny = Trainer(TrainConfig.smoke(steps=tiny_steps, log_every=10, save_path=None, progress=False, device="cpu"), log=quiet)
+    emb["tiny, random init"] = sentence_embeddings(tiny.model.context_encoder, tiny.tokenizer, texts)
+    with one_thread():
+        tiny.fit()
+    emb["tiny, after JEPA"] = sentence_embeddings(tiny.model.context_encoder, tiny.tokenizer, texts)
+    if minilm:
+        cfg = TrainConfig(steps=minilm_steps, warmup_steps=minilm_steps // 10, max_length=64, log_every=5, save_path=None, progress=False, device="cpu")
+        mini = Trainer(cfg, log=quiet)
+        emb["MiniLM, pretrained"] = sentence_embeddings(mini.model.context_encoder, mini.tokenizer, texts)
+    if minilm == "fine-tuned":
+        with one_thread():
+            mini.fit()
+        emb["MiniLM, after JEPA"] = sentence_embeddings(mini.model.context_encoder, mini.tokenizer, texts)
+    emb["bag of words (no encoder)"] = token_count_features(tiny.tokenizer, texts)
+    out = {}
+    for name, x in emb.items():
+        r = linear_probe(x, topics, split)
+        out[name] = {"test_acc": r.test_acc, "train_acc": r.train_acc, "chance": r.chance, "n_test": r.n_test}
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """`python -m jepa_lite.course.probe [--out FILE]`: compute `notebook_05_scores` in full mode and
+    write them as JSON (default SCORES_FILE), the file the README's probe figures are tested against.
+    Replaces only a file this command wrote."""
+    import argparse
+    import json
+    import sys
+    from pathlib import Path
+
+    p = argparse.ArgumentParser(prog="python -m jepa_lite.course.probe", description=main.__doc__.split("\n\n")[0])
+    p.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / SCORES_FILE))
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    marker = "jepa_lite.course.probe"
+    if out.exists():
+        try:
+            ours = json.loads(out.read_text(encoding="utf-8")).get("written_by") == marker
+        except (ValueError, AttributeError, OSError):
+            ours = False
+        if not ours:
+            print(f"error: {out} exists and was not written by {marker}; give another --out", file=sys.stderr)
+            return 2
+    scores = notebook_05_scores(**NOTEBOOK_05_FULL)
+    about = {"written_by": marker, "mode": "full", **NOTEBOOK_05_FULL, "torch": torch.__version__}
+    out.write_text(json.dumps({**about, "scores": scores}, indent=1) + "\n", encoding="utf-8")
+    for name, s in scores.items():
+        print(f"{name:26s} test accuracy {s['test_acc']:.3f} (train {s['train_acc']:.3f}, chance {s['chance']:.3f}, {s['n_test']} test examples)")
+    print(f"written: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
