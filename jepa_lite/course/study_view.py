@@ -396,7 +396,9 @@ def render_runs(study: dict, start: str, lbd: float, predictors: int, n_train: i
     for ax in axes[:2]:
         ax.set_xlabel("step")
     em = st.mean_sd([r["exact_match"]["test"] for r in runs])
-    fig.suptitle(f"{START_LABEL[start]}, {chosen['where']}: test exact match {em['mean']:.3f} ± {em['sd']:.3f} "
+    r0 = runs[0]
+    shown = f"λ = {r0['lbd']:g}, k = {r0['predictors']}, {r0['n_train']} pairs, {r0['steps']} steps"
+    fig.suptitle(f"{START_LABEL[start]}, {shown}: test exact match {em['mean']:.3f} ± {em['sd']:.3f} "
                  f"over {em['n']} seeds" + (f"\n{chosen['note']}" if chosen["note"] else ""), fontsize=9)
     fig.tight_layout()
     plt.show()
