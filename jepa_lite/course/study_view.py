@@ -138,39 +138,55 @@ def paper_lines(study: dict) -> List[str]:
 # ---------------------------------------------------------------------------------------------
 # Stage 2: size, k, lm_tokens
 # ---------------------------------------------------------------------------------------------
-def size_rows(study: dict) -> List[dict]:
-    """Train and test exact match per (start, λ ∈ {0, best}, size), every size trained `long_steps`."""
-    c, rows = study["config"], []
+def _train_test_rows(study: dict, key: str, settings: Dict[float, Dict], extra=None) -> List[dict]:
+    """Train and test exact match per (start, λ ∈ {0, best}, value of `key`); `settings[value](start,
+    lbd)` gives the filter of that cell's runs. Cells without runs are left out."""
+    rows = []
     for start in st.STARTS:
         for lbd in (0.0, study["best_lambda"][start]):
-            for n in (*c["sizes"], c["n_train"]):
-                where = dict(stage="size", start=start, lbd=lbd, n_train=n)
+            for v, where_of in settings.items():
+                where = where_of(start, lbd)
                 runs = st.select(study, **where)
                 if runs:
-                    rows.append({"start": start, "lbd": lbd, "n_train": n, "runs": len(runs),
+                    rows.append({"start": start, "lbd": lbd, key: v, "runs": len(runs), **(extra(v) if extra else {}),
                                  "train": st.summary(study, "exact_match.train", **where),
                                  "test": st.summary(study, "exact_match.test", **where)})
     return rows
 
 
-def size_figure(study: dict) -> Figure:
-    """Train (dotted) and test (solid) exact match against training-set size, per start and λ."""
+def _train_test_figure(study: dict, rows: List[dict], key: str, xlabel: str, ticks=None) -> Figure:
+    """Train (dotted) and test (solid) exact match against `key` (log axis), one panel per start,
+    λ = 0 faint and the best λ strong."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-    rows = size_rows(study)
     for ax, start in zip(axes, st.STARTS):
         for lbd, shade in zip((0.0, study["best_lambda"][start]), (0.45, 1.0)):
             mine = [r for r in rows if r["start"] == start and r["lbd"] == lbd]
-            n = [r["n_train"] for r in mine]
             for split, ls in (("train", ":"), ("test", "-")):
-                ax.errorbar(n, [100 * r[split]["mean"] for r in mine], yerr=[100 * r[split]["sd"] for r in mine],
+                ax.errorbar([r[key] for r in mine], [100 * r[split]["mean"] for r in mine], yerr=[100 * r[split]["sd"] for r in mine],
                             ls=ls, marker="o", capsize=3, color=COLOR[start], alpha=shade, label=f"λ = {lbd:g}, {split}")
         ax.set_xscale("log")
-        ax.set_xlabel("training pairs")
+        if ticks:
+            ax.set_xticks(*ticks)
+            ax.minorticks_off()
+        ax.set_xlabel(xlabel)
         ax.set_title(START_LABEL[start], fontsize=9)
         ax.legend(fontsize=7, frameon=False)
     axes[0].set_ylabel("exact match (%)")
     fig.tight_layout()
     return fig
+
+
+def size_rows(study: dict) -> List[dict]:
+    """Train and test exact match per (start, λ ∈ {0, best}, size), every size trained `long_steps`."""
+    c = study["config"]
+    settings = {n: (lambda start, lbd, n=n: dict(stage="size", start=start, lbd=lbd, n_train=n)) for n in (*c["sizes"], c["n_train"])}
+    return _train_test_rows(study, "n_train", settings)
+
+
+def size_figure(study: dict) -> Figure:
+    """Train (dotted) and test (solid) exact match against training-set size, per start and λ."""
+    sizes = sorted({r["n_train"] for r in size_rows(study)})
+    return _train_test_figure(study, size_rows(study), "n_train", "training pairs", (sizes, [str(n) for n in sizes]))
 
 
 def budget_where(study: dict, start: str, lbd: float, steps: int) -> Dict:
@@ -183,38 +199,16 @@ def budget_where(study: dict, start: str, lbd: float, steps: int) -> Dict:
 
 def budget_rows(study: dict) -> List[dict]:
     """Train and test exact match of the full set per (start, λ ∈ {0, best}, steps trained)."""
-    c, rows = study["config"], []
-    for start in st.STARTS:
-        for lbd in (0.0, study["best_lambda"][start]):
-            for steps in (c["steps"], c["long_steps"], c["longest_steps"]):
-                where = budget_where(study, start, lbd, steps)
-                rows.append({"start": start, "lbd": lbd, "steps": steps, "epochs": steps * c["batch_size"] / c["n_train"],
-                             "runs": len(st.select(study, **where)),
-                             "train": st.summary(study, "exact_match.train", **where),
-                             "test": st.summary(study, "exact_match.test", **where)})
-    return rows
+    c = study["config"]
+    settings = {n: (lambda start, lbd, n=n: budget_where(study, start, lbd, n)) for n in (c["steps"], c["long_steps"], c["longest_steps"])}
+    return _train_test_rows(study, "steps", settings, extra=lambda n: {"epochs": n * c["batch_size"] / c["n_train"]})
 
 
 def budget_figure(study: dict) -> Figure:
     """Train (dotted) and test (solid) exact match of the full set against steps trained, per start and λ."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     rows = budget_rows(study)
-    for ax, start in zip(axes, st.STARTS):
-        for lbd, shade in zip((0.0, study["best_lambda"][start]), (0.45, 1.0)):
-            mine = [r for r in rows if r["start"] == start and r["lbd"] == lbd]
-            for split, ls in (("train", ":"), ("test", "-")):
-                ax.errorbar([r["steps"] for r in mine], [100 * r[split]["mean"] for r in mine],
-                            yerr=[100 * r[split]["sd"] for r in mine], ls=ls, marker="o", capsize=3, color=COLOR[start],
-                            alpha=shade, label=f"λ = {lbd:g}, {split}")
-        ax.set_xscale("log")
-        ax.set_xticks([r["steps"] for r in rows[:3]], [f"{r['steps']}\n({r['epochs']:.0f} epochs)" for r in rows[:3]])
-        ax.minorticks_off()
-        ax.set_xlabel("fine-tuning steps on the full training set")
-        ax.set_title(START_LABEL[start], fontsize=9)
-        ax.legend(fontsize=7, frameon=False)
-    axes[0].set_ylabel("exact match (%)")
-    fig.tight_layout()
-    return fig
+    ticks = ([r["steps"] for r in rows[:3]], [f"{r['steps']}\n({r['epochs']:.0f} epochs)" for r in rows[:3]])
+    return _train_test_figure(study, rows, "steps", "fine-tuning steps on the full training set", ticks)
 
 
 def convergence_lines(study: dict) -> List[str]:
