@@ -20,10 +20,11 @@ def fast(tmp_path_factory):
 
 def test_a_fast_study_holds_every_planned_run_with_its_measures(fast):
     _, s = fast
-    assert s["complete"] and study.missing(s) == [] and len(s["runs"]) == len(study.planned(s)) == 32
+    assert s["complete"] and study.missing(s) == [] and len(s["runs"]) == len(study.planned(s)) == 40
     c = study.config_of(s)
     for r in s["runs"]:
-        assert r["steps"] == c.steps and r["history"]["step"][-1] == c.steps
+        steps = c.long_steps if r["stage"] == "size" else c.steps  # the size stage trains to convergence
+        assert r["steps"] == steps and r["history"]["step"][-1] == steps
         for split in ("train", "val", "test"):
             assert r["exact_match"][split] == pytest.approx(r["correct"][split] / r["total"][split], abs=1e-5)
         assert r["total"] == {"train": c.train_eval, "val": c.n_val, "test": c.n_test}
@@ -33,7 +34,7 @@ def test_a_fast_study_holds_every_planned_run_with_its_measures(fast):
         assert r["paired_config"]["precision"] == "fp32" and r["lr"] == c.lr[r["start"]]
     assert s["best_lambda"] == study.best_lambdas(s["runs"], c)
     sizes = {r["n_train"] for r in study.select(s, stage="size")}
-    assert sizes == set(c.sizes)
+    assert sizes == {*c.sizes, c.n_train}  # the full set too, at long_steps
 
 
 def test_a_run_is_a_pure_function_of_its_spec(fast, tmp_path):
@@ -114,11 +115,11 @@ def test_resume_runs_only_what_is_missing(fast, tmp_path):
     cut = dict(s, complete=False, runs=[r for r in s["runs"] if not (r["stage"] == "size" and r["start"] == "pretrained")])
     path = tmp_path / "study.json"
     path.write_text(json.dumps(cut))
-    assert len(study.missing(study.load_study(path))) == 4
+    assert len(study.missing(study.load_study(path))) == 8  # 2 λ × 2 sizes × 2 seeds
     lines = []
     study.run_study(dataclasses.replace(study.config_of(s), model_dir=str(study.KIT_LM)), path, resume=True, log=lines.append)
     resumed = study.load_study(path)
-    assert resumed["complete"] and study.missing(resumed) == [] and len(lines) == 4 + 1  # 4 runs + the best-λ line
+    assert resumed["complete"] and study.missing(resumed) == [] and len(lines) == 8 + 1  # 8 runs + the best-λ line
 
 
 def test_the_committed_study_file_is_consistent():
@@ -130,7 +131,7 @@ def test_the_committed_study_file_is_consistent():
     keys = [study.record_key(r) for r in s["runs"]]
     assert len(keys) == len(set(keys))
     for r in s["runs"]:
-        assert r["steps"] == c.steps and r["total"]["test"] == c.n_test
+        assert r["steps"] == (c.long_steps if r["stage"] == "size" else c.steps) and r["total"]["test"] == c.n_test
         assert r["exact_match"]["test"] == pytest.approx(r["correct"]["test"] / r["total"]["test"], abs=1e-5)
     assert s["pretrained"]["heldout_loss"] == study.load_recipe(study.KIT_LM)["heldout_loss"]
 

@@ -12,8 +12,13 @@ weights), so each effect is a *paired* difference (`jepa_lite.paired.stats`). Th
    plus the collapse failure modes (γ = 0; an L2 distance) at λ = 1.
 2. The best λ of each start, chosen on the **validation** split (so the test split never picks
    it), then at λ = 0 and the best λ, with the first 3 seeds: k ∈ {1, 2} predictor tokens;
-   training-set size ∈ {250, 1000} pairs (next to the full 3,000); the LM loss on every token of the
-   LM row (`lm_tokens="all"`).
+   the LM loss on every token of the LM row (`lm_tokens="all"`); and training-set size ∈ {250,
+   1000, the full 3,000} pairs trained to convergence (`long_steps`, 3× the sweep's steps: every size
+   reaches a training exact match near 1 and a flat LM loss, which each record's history shows).
+   The sweep itself trains the paper's budget (~4 epochs of the full set, Table 12 fine-tunes 4).
+3. Longer still (`longest_steps`, 9× the sweep's): the full set at λ = 0 and the best λ, per start —
+   does a start that has not converged at `long_steps` catch up, and does the JEPA term resist
+   over-fitting (the paper's App. A.3) when training goes on long after the training set is learnt?
    A λ = 0 run never builds the Text view, so its k does not matter: its baseline is the k = 0 run.
 
 A run is a pure function of (RunSpec, StudyConfig), so runs go to parallel processes:
@@ -66,6 +71,8 @@ class StudyConfig:
     train_eval: int = 300  # training pairs decoded for the training exact match
     # fine-tuning (jepa_lite.paired)
     steps: int = 400  # ≈ 4.3 epochs of the full set (the paper fine-tunes 4 epochs)
+    long_steps: int = 1200  # the size stage, to convergence: ≈ 13 epochs of the full set, ≈ 150 of 250 pairs
+    longest_steps: int = 3600  # stage 3: ≈ 38 epochs of the full set
     batch_size: int = 32
     # peak lr per start, picked at λ = 0 on the validation split from {5e-4, 1e-3, 2e-3, 4e-3} (600-step probe)
     lr: Dict[str, float] = field(default_factory=lambda: {"scratch": 1e-3, "pretrained": 4e-3})
@@ -79,7 +86,7 @@ class StudyConfig:
     def fast(cls, **overrides) -> "StudyConfig":
         """A tiny grid for tests: 2 λ, 2 seeds, 1 k, 1 size, a few steps on few pairs."""
         tiny = dict(lbds=(0.0, 1.0), ks=(1,), sizes=(16,), seeds=(0, 1), later_seeds=(0, 1), failure_seeds=(0,), n_train=48, n_val=12,
-                    n_test=12, train_eval=12, steps=4, batch_size=8, warmup_steps=1, log_every=2)
+                    n_test=12, train_eval=12, steps=4, long_steps=6, longest_steps=8, batch_size=8, warmup_steps=1, log_every=2)
         return cls(**{**tiny, **overrides})
 
     def validate(self) -> None:
@@ -91,20 +98,21 @@ class StudyConfig:
             raise StudyError(f"sizes must lie between 1 and n_train = {self.n_train}; got {self.sizes}")
         if not 1 <= self.n_train <= 3000 or not 1 <= self.n_val <= 300 or not 1 <= self.n_test <= 300:
             raise StudyError("n_train ≤ 3000, n_val ≤ 300 and n_test ≤ 300 (the benchmark's splits)")
-        if self.steps < 1 or self.batch_size < 1:
-            raise StudyError("steps and batch_size must be ≥ 1")
+        if min(self.steps, self.long_steps, self.longest_steps, self.batch_size) < 1:
+            raise StudyError("steps, long_steps, longest_steps and batch_size must be ≥ 1")
 
 
 @dataclass(frozen=True)
 class RunSpec:
     """One run: which part of the study it belongs to, and the settings that differ from the defaults."""
 
-    stage: str  # "lambda", "failure", "k", "size", "lm_tokens"
+    stage: str  # "lambda", "failure", "k", "size", "lm_tokens", "long"
     start: str  # "scratch" or "pretrained"
     lbd: float
     seed: int
     predictors: int = 0
     n_train: int = 0  # 0 = the config's full training set
+    steps: int = 0  # 0 = the config's steps
     lm_tokens: str = "code"
     gamma: float = 1.0
     distance: str = "cosine"
@@ -138,8 +146,10 @@ def second_stage(c: StudyConfig, best: Dict[str, float]) -> List[RunSpec]:
         b = best[s]
         specs += [RunSpec("k", s, b, seed, predictors=k) for k in c.ks for seed in c.later_seeds]
         for lbd in (0.0, b):
-            specs += [RunSpec("size", s, lbd, seed, n_train=n) for n in c.sizes for seed in c.later_seeds]
             specs += [RunSpec("lm_tokens", s, lbd, seed, lm_tokens="all") for seed in c.later_seeds]
+            specs += [RunSpec("size", s, lbd, seed, n_train=n, steps=c.long_steps)
+                      for n in (*c.sizes, c.n_train) for seed in c.later_seeds]
+            specs += [RunSpec("long", s, lbd, seed, steps=c.longest_steps) for seed in c.later_seeds]
     return specs
 
 
@@ -183,7 +193,7 @@ def paired_config(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]):
     n = spec.n_train or c.n_train
     return PairedConfig(model=paths[f"model:{spec.start}"], data=paths[f"train:{n}"], test_data=paths["test"],
                         lbd=spec.lbd, predictors=spec.predictors, gamma=spec.gamma, distance=spec.distance,
-                        lm_tokens=spec.lm_tokens, steps=c.steps, batch_size=c.batch_size, lr=c.lr[spec.start],
+                        lm_tokens=spec.lm_tokens, steps=spec.steps or c.steps, batch_size=c.batch_size, lr=c.lr[spec.start],
                         warmup_steps=c.warmup_steps, log_every=c.log_every, seed=spec.seed, device=c.device,
                         precision=c.precision, progress=False)
 
@@ -279,9 +289,9 @@ def run_many(specs: Sequence[RunSpec], c: StudyConfig, paths: Dict[str, str], wo
 # The whole study, and its file
 # ---------------------------------------------------------------------------------------------
 def spec_key(spec: RunSpec, c: StudyConfig) -> tuple:
-    """What identifies a run in the results file (a RunSpec with its training-set size filled in)."""
+    """What identifies a run in the results file (a RunSpec with its training-set size and steps filled in)."""
     d = dataclasses.asdict(spec)
-    d["n_train"] = spec.n_train or c.n_train
+    d["n_train"], d["steps"] = spec.n_train or c.n_train, spec.steps or c.steps
     return tuple(sorted(d.items()))
 
 
@@ -406,10 +416,11 @@ def value(run: dict, metric: str) -> float:
 
 def baseline_of(study: dict, run: dict) -> dict:
     """The filters of the λ = 0 runs a run is compared with: same start, size and lm_tokens, k = 0."""
-    stage = {"lambda": "lambda", "failure": "lambda", "k": "lambda", "size": "size", "lm_tokens": "lm_tokens"}[run["stage"]]
+    stage = {"lambda": "lambda", "failure": "lambda", "k": "lambda", "size": "size", "lm_tokens": "lm_tokens",
+             "long": "long"}[run["stage"]]
     where = {"stage": stage, "start": run["start"], "lbd": 0.0}
     if stage == "size":
-        where["n_train"] = run["n_train"]
+        where["n_train"], where["steps"] = run["n_train"], run["steps"]
     return where
 
 
