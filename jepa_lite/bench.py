@@ -656,6 +656,7 @@ def _main(argv=None) -> int:
         if len(args.precision) > 1:
             raise ConfigError(f"with --objective paired, --precision takes one value; got {','.join(args.precision)}")
         args.precision = args.precision[0]
+        resolve_precision(args.precision, pick_device(args.device))  # e.g. fp16 on the CPU: refused before any work
         return paired_main(args)
     check_args(args)
 

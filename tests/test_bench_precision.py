@@ -46,6 +46,7 @@ def test_precision_list_parses_one_or_several_names():
     (["--precision", "bf16,bf16"], "names a precision twice"),
     (["--objective", "paired", "--precision", "fp32,bf16"], "with --objective paired, --precision takes one value"),
     (["--device", "cpu", "--precision", "fp16"] + QUICK[:-2], "precision fp16 needs a CUDA GPU; this run is on cpu"),
+    (["--objective", "paired", "--device", "cpu", "--precision", "fp16"], "precision fp16 needs a CUDA GPU; this run is on cpu"),
 ])  # fmt: skip
 def test_bad_precisions_are_one_error_line_before_any_work(flags, expected, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
