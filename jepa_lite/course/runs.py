@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Dict, List, Sequence
+from typing import Dict, List
 
 import torch
 
@@ -79,72 +79,3 @@ def cached_runs() -> Dict[tuple, Dict[str, List[float]]]:
 def final_metrics(history: Dict[str, List[float]]) -> Dict[str, float]:
     """The last logged loss, std, mean_cos, rank and norm of a run."""
     return {k: history[k][-1] for k in ("loss", "std", "mean_cos", "rank", "norm") if history.get(k)}
-
-
-# ---------------------------------------------------------------------------------------------
-# Notebook 06: runs of the paper's objective (jepa_lite.paired)
-# ---------------------------------------------------------------------------------------------
-_PAIRED_CACHE: Dict[tuple, dict] = {}
-
-
-def paired_run(**overrides) -> dict:
-    """Train `PairedTrainer(PairedConfig(**overrides))` once (cached by settings) and measure it.
-
-    Returns {"config", "history", "exact_match", "spectrum", "residual", "views", "collapse",
-    "seconds", "examples"}: the training history; exact-match accuracy of greedy decoding on the
-    test split; for X = Enc(Text) (read at [SEP], k = 0) and Y = Enc(Code) on the test split, the
-    singular values of X − Y, the least-squares residual of the best linear map X → Y, a joint 2-D
-    PCA of both views, and their collapse metrics; the seconds it took; and a few predictions.
-    """
-    import time
-
-    from ..diagnostics import collapse_metrics, linear_map_residual, pca_2d, svd_spectrum
-    from ..paired import PairedConfig, PairedTrainer
-
-    overrides = {"progress": False, **overrides}
-    key = run_key(overrides)
-    if key in _PAIRED_CACHE:
-        return _PAIRED_CACHE[key]
-    start = time.perf_counter()
-    with one_thread():
-        trainer = PairedTrainer(PairedConfig(**overrides), log=lambda s: None)
-        history = trainer.fit()
-        x, y = trainer.embed(trainer.test_pairs, predictors=0)
-        predictions = trainer.generate([p.text for p in trainer.test_pairs])
-    correct = [pred == p.code for pred, p in zip(predictions, trainer.test_pairs)]
-    result = {
-        "config": dict(overrides),
-        "history": history,
-        "exact_match": sum(correct) / len(correct),
-        "spectrum": svd_spectrum(x, y),
-        "residual": linear_map_residual(x, y),
-        "views": pca_2d(x, y),
-        "collapse": {"Text": collapse_metrics(x), "Code": collapse_metrics(y)},
-        "seconds": time.perf_counter() - start,
-        "examples": [(p.text, p.code, pred) for p, pred in zip(trainer.test_pairs[:6], predictions[:6])],
-    }
-    _PAIRED_CACHE[key] = result
-    return result
-
-
-def is_paired_cached(**overrides) -> bool:
-    """Has `paired_run(**overrides)` already been trained in this session?"""
-    return run_key({"progress": False, **overrides}) in _PAIRED_CACHE
-
-
-def seed_summary(results: Sequence[dict]) -> Dict[str, float]:
-    """Mean and standard deviation over runs (seeds) of exact match, residual and spectrum sum."""
-    import statistics
-
-    def stats(values):
-        values = list(values)
-        return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-    out = {"runs": len(results)}
-    for name, values in (("exact_match", [r["exact_match"] for r in results]),
-                         ("relative_residual", [r["residual"]["relative"] for r in results]),
-                         ("spectrum_sum", [float(r["spectrum"].sum()) for r in results]),
-                         ("final_lm_loss", [r["history"]["lm_loss"][-1] for r in results]),
-                         ("final_jepa_monitor", [r["history"]["jepa_monitor"][-1] for r in results])):
-        out[name], out[name + "_std"] = stats(values)
-    return out

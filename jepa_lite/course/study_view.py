@@ -46,12 +46,13 @@ def describe(study: dict) -> List[str]:
              f"{c['steps']} steps each, batch {c['batch_size']}, lr {c['lr']}",
              f"λ sweep at k = 0: λ ∈ {c['lbds']}, seeds {c['seeds']}, both starts",
              f"best λ > 0 on the validation split: {study['best_lambda']}",
-             f"then at λ = 0 and the best λ, seeds {c['later_seeds']}: k ∈ {c['ks']}, sizes {c['sizes']} "
-             f"(+ the full {c['n_train']}), lm_tokens = 'all'",
+             f"then at λ = 0 and the best λ, seeds {c['later_seeds']}: k ∈ {c['ks']} and lm_tokens = 'all' "
+             f"({c['steps']} steps); sizes {c['sizes']} + the full {c['n_train']} trained {c['long_steps']} steps; "
+             f"the full set trained {c['longest_steps']} steps",
              f"complete: {study['complete']}"]
     for m in missing:
         lines.append(f"  not run: {m.stage} {m.start} λ={m.lbd:g} k={m.predictors} n={m.n_train or c['n_train']} "
-                     f"lm_tokens={m.lm_tokens} seed {m.seed}")
+                     f"steps={m.steps or c['steps']} lm_tokens={m.lm_tokens} seed {m.seed}")
     return lines
 
 
@@ -115,7 +116,7 @@ def verdict(study: dict) -> List[str]:
                    f"and is within noise at λ ∈ {same or 'none'}. The λ picked on validation, {best:g}: {fmt_effect(e)} ({word(e)}).")
     s0, p0 = (st.summary(study, stage="lambda", start=s, lbd=0.0) for s in st.STARTS)
     out.append(f"The kit's pretrained start fine-tunes to {p0['mean']:.3f} at λ = 0, against {s0['mean']:.3f} from scratch "
-               f"(same shape, same tokenizer, same steps).")
+               f"(same shape, same tokenizer, {study['config']['steps']} steps each).")
     return out
 
 
@@ -137,34 +138,37 @@ def paper_lines(study: dict) -> List[str]:
 # ---------------------------------------------------------------------------------------------
 # Stage 2: size, k, lm_tokens
 # ---------------------------------------------------------------------------------------------
-def size_rows(study: dict) -> List[dict]:
-    """Train and test exact match per (start, λ ∈ {0, best}, size), with the full set from the λ sweep."""
-    c, rows = study["config"], []
+def _train_test_rows(study: dict, key: str, settings: Dict[float, Dict], extra=None) -> List[dict]:
+    """Train and test exact match per (start, λ ∈ {0, best}, value of `key`); `settings[value](start,
+    lbd)` gives the filter of that cell's runs. Cells without runs are left out."""
+    rows = []
     for start in st.STARTS:
         for lbd in (0.0, study["best_lambda"][start]):
-            for n in (*c["sizes"], c["n_train"]):
-                where = dict(stage="lambda" if n == c["n_train"] else "size", start=start, lbd=lbd, n_train=n)
+            for v, where_of in settings.items():
+                where = where_of(start, lbd)
                 runs = st.select(study, **where)
                 if runs:
-                    rows.append({"start": start, "lbd": lbd, "n_train": n, "runs": len(runs),
+                    rows.append({"start": start, "lbd": lbd, key: v, "runs": len(runs), **(extra(v) if extra else {}),
                                  "train": st.summary(study, "exact_match.train", **where),
                                  "test": st.summary(study, "exact_match.test", **where)})
     return rows
 
 
-def size_figure(study: dict) -> Figure:
-    """Train (dotted) and test (solid) exact match against training-set size, per start and λ."""
+def _train_test_figure(study: dict, rows: List[dict], key: str, xlabel: str, ticks=None) -> Figure:
+    """Train (dotted) and test (solid) exact match against `key` (log axis), one panel per start,
+    λ = 0 faint and the best λ strong."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-    rows = size_rows(study)
     for ax, start in zip(axes, st.STARTS):
         for lbd, shade in zip((0.0, study["best_lambda"][start]), (0.45, 1.0)):
             mine = [r for r in rows if r["start"] == start and r["lbd"] == lbd]
-            n = [r["n_train"] for r in mine]
             for split, ls in (("train", ":"), ("test", "-")):
-                ax.errorbar(n, [100 * r[split]["mean"] for r in mine], yerr=[100 * r[split]["sd"] for r in mine],
+                ax.errorbar([r[key] for r in mine], [100 * r[split]["mean"] for r in mine], yerr=[100 * r[split]["sd"] for r in mine],
                             ls=ls, marker="o", capsize=3, color=COLOR[start], alpha=shade, label=f"λ = {lbd:g}, {split}")
         ax.set_xscale("log")
-        ax.set_xlabel("training pairs")
+        if ticks:
+            ax.set_xticks(*ticks)
+            ax.minorticks_off()
+        ax.set_xlabel(xlabel)
         ax.set_title(START_LABEL[start], fontsize=9)
         ax.legend(fontsize=7, frameon=False)
     axes[0].set_ylabel("exact match (%)")
@@ -172,13 +176,86 @@ def size_figure(study: dict) -> Figure:
     return fig
 
 
+def size_rows(study: dict) -> List[dict]:
+    """Train and test exact match per (start, λ ∈ {0, best}, size), every size trained `long_steps`."""
+    c = study["config"]
+    settings = {n: (lambda start, lbd, n=n: dict(stage="size", start=start, lbd=lbd, n_train=n)) for n in (*c["sizes"], c["n_train"])}
+    return _train_test_rows(study, "n_train", settings)
+
+
+def size_figure(study: dict) -> Figure:
+    """Train (dotted) and test (solid) exact match against training-set size, per start and λ."""
+    sizes = sorted({r["n_train"] for r in size_rows(study)})
+    return _train_test_figure(study, size_rows(study), "n_train", "training pairs", (sizes, [str(n) for n in sizes]))
+
+
+def budget_where(study: dict, start: str, lbd: float, steps: int) -> Dict:
+    """The filter of the full-set runs trained `steps` steps: the λ sweep, the size stage or stage 3."""
+    c = study["config"]
+    stage = {c["steps"]: "lambda", c["long_steps"]: "size", c["longest_steps"]: "long"}[steps]
+    where = dict(stage=stage, start=start, lbd=lbd, n_train=c["n_train"])
+    return where if stage == "lambda" else {**where, "steps": steps}
+
+
+def budget_rows(study: dict) -> List[dict]:
+    """Train and test exact match of the full set per (start, λ ∈ {0, best}, steps trained)."""
+    c = study["config"]
+    settings = {n: (lambda start, lbd, n=n: budget_where(study, start, lbd, n)) for n in (c["steps"], c["long_steps"], c["longest_steps"])}
+    return _train_test_rows(study, "steps", settings, extra=lambda n: {"epochs": n * c["batch_size"] / c["n_train"]})
+
+
+def budget_figure(study: dict) -> Figure:
+    """Train (dotted) and test (solid) exact match of the full set against steps trained, per start and λ."""
+    rows = budget_rows(study)
+    ticks = ([r["steps"] for r in rows[:3]], [f"{r['steps']}\n({r['epochs']:.0f} epochs)" for r in rows[:3]])
+    return _train_test_figure(study, rows, "steps", "fine-tuning steps on the full training set", ticks)
+
+
+def convergence_lines(study: dict) -> List[str]:
+    """Trained longer: each start's full-set test exact match per budget, the pretrained start against
+    scratch at each budget, and the best λ against λ = 0 at each size and budget (paired over seeds)."""
+    c, out = study["config"], []
+    budgets = (c["steps"], c["long_steps"], c["longest_steps"])
+    for start in st.STARTS:
+        cells = [f"{st.summary(study, **budget_where(study, start, 0.0, n))['mean']:.3f} at {n}" for n in budgets]
+        out.append(f"{START_LABEL[start]:20s} λ = 0, full set, test exact match: " + " → ".join(cells) + " steps")
+    for n in budgets:
+        e = st.effect(study, baseline=budget_where(study, "scratch", 0.0, n), **budget_where(study, "pretrained", 0.0, n))
+        out.append(f"pretrained − scratch at λ = 0, {n} steps: {fmt_effect(e)}  {word(e)}")
+    for start in st.STARTS:
+        best = study["best_lambda"][start]
+        cases = [(f"λ = {best:g} at {n} pairs, {c['long_steps']} steps", dict(stage="size", start=start, lbd=best, n_train=n,
+                                                                              steps=c["long_steps"]))
+                 for n in (*c["sizes"], c["n_train"])]
+        cases.append((f"λ = {best:g}, full set, {c['longest_steps']} steps", budget_where(study, start, best, c["longest_steps"])))
+        for label, where in cases:
+            e = st.effect(study, **where)
+            out.append(f"{START_LABEL[start]:20s} {label} (vs λ = 0): {fmt_effect(e)}  {word(e)}")
+    return out
+
+
+def weight_scale_lines(model_dir) -> List[str]:
+    """RMS of a few weight matrices of the pretrained folder against the initialisation it started from."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..paired.pretrain import PretrainConfig, initial_model, load_recipe
+
+    trained = dict(AutoModelForCausalLM.from_pretrained(model_dir).named_parameters())
+    init = dict(initial_model(PretrainConfig(**load_recipe(model_dir)["config"]), AutoTokenizer.from_pretrained(model_dir)).named_parameters())
+    out = []
+    for name in ("model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight",
+                 "model.layers.0.mlp.down_proj.weight"):
+        a, b = (float(t[name].detach().pow(2).mean().sqrt()) for t in (trained, init))
+        out.append(f"{name:40s} RMS {b:.4f} at initialisation → {a:.4f} after pretraining ({a / b:.1f}×)")
+    return out
+
+
 def stage2_lines(study: dict) -> List[str]:
-    """Paired effects of k, size and lm_tokens (each against its own λ = 0 baseline), where they ran."""
+    """Paired effects of k and lm_tokens at the sweep's budget (each against its own λ = 0 baseline)."""
     c, out = study["config"], []
     for start in st.STARTS:
         best = study["best_lambda"][start]
         cases = [(f"k = {k} at λ = {best:g} (vs λ = 0, k = 0)", dict(stage="k", start=start, predictors=k)) for k in c["ks"]]
-        cases += [(f"λ = {best:g} at {n} pairs (vs λ = 0 at {n})", dict(stage="size", start=start, lbd=best, n_train=n)) for n in c["sizes"]]
         cases += [(f"λ = {best:g} with lm_tokens = 'all' (vs λ = 0, 'all')", dict(stage="lm_tokens", start=start, lbd=best))]
         for label, where in cases:
             if len(st.select(study, **where)) < 2:
@@ -253,36 +330,50 @@ def failure_lines(study: dict) -> List[str]:
 # ---------------------------------------------------------------------------------------------
 # Sliders over the cached runs
 # ---------------------------------------------------------------------------------------------
-def runs_for(study: dict, start: str, lbd: float, predictors: int, n_train: int) -> Dict:
-    """The runs of a slider setting, or the nearest one the study ran, with a note saying why."""
-    c, note = study["config"], ""
+def runs_for(study: dict, start: str, lbd: float, predictors: int, n_train: int, steps: Optional[int] = None) -> Dict:
+    """The runs of a slider setting, or the nearest one the study ran, with a note saying why.
+
+    The grid is not a full product: the λ sweep ran every λ on the full set at `steps`; k ran at the
+    best λ at `steps`; the sizes ran at λ = 0 and the best λ for `long_steps`; the full set also ran
+    `longest_steps` at λ = 0 and the best λ. A setting outside it moves to the nearest one inside."""
+    c, notes = study["config"], []
+    steps = steps or c["steps"]
     best = study["best_lambda"][start]
-    if (predictors or n_train != c["n_train"]) and lbd not in (0.0, best):
-        note = f"k and size were studied at λ = 0 and the best λ ({best:g}) only: showing λ = {best:g}"
+    if (predictors or n_train != c["n_train"] or steps != c["steps"]) and lbd not in (0.0, best):
+        notes.append(f"k, size and longer training were studied at λ = 0 and the best λ ({best:g}) only: showing λ = {best:g}")
         lbd = best
     if predictors and lbd == 0.0:
-        note = "at λ = 0 the [PRED] tokens are never trained, so k changes nothing: showing k = 0"
+        notes.append("at λ = 0 the [PRED] tokens are never trained, so k changes nothing: showing k = 0")
         predictors = 0
-    if predictors and n_train != c["n_train"]:
-        note, n_train = "k was studied on the full training set only: showing the full set", c["n_train"]
+    if predictors and (n_train != c["n_train"] or steps != c["steps"]):
+        notes.append(f"k was studied on the full training set at {c['steps']} steps only: showing that")
+        n_train, steps = c["n_train"], c["steps"]
+    if n_train != c["n_train"] and steps != c["long_steps"]:
+        notes.append(f"the sizes were trained {c['long_steps']} steps (to convergence): showing {c['long_steps']} steps")
+        steps = c["long_steps"]
     if predictors:
         where = dict(stage="k", start=start, lbd=lbd, predictors=predictors)
-    elif n_train != c["n_train"]:
-        where = dict(stage="size", start=start, lbd=lbd, n_train=n_train)
-    else:
+    elif steps == c["steps"]:
         where = dict(stage="lambda", start=start, lbd=lbd)
+    elif steps == c["long_steps"]:
+        where = dict(stage="size", start=start, lbd=lbd, n_train=n_train, steps=steps)
+    else:
+        where = dict(stage="long", start=start, lbd=lbd, steps=steps)
     runs = st.select(study, **where)
     if not runs:
-        note = "this setting is in the plan but was not run (see § 4): showing the λ sweep's run"
+        notes.append("this setting is in the plan but was not run (see § 4): showing the λ sweep's run")
         where = dict(stage="lambda", start=start, lbd=lbd)
         runs = st.select(study, **where)
-    return {"where": where, "runs": runs, "note": note}
+    return {"where": where, "runs": runs, "note": "; ".join(notes)}
 
 
-def render_runs(study: dict, start: str, lbd: float, predictors: int, n_train: int) -> Dict:
+def render_runs(study: dict, start: str, lbd: float, predictors: int, n_train: int, steps: Optional[int] = None) -> Dict:
     """Draw one setting: LM-loss and JEPA-monitor curves per seed, and seed 0's spectrum vs λ = 0."""
-    chosen = runs_for(study, start, lbd, predictors, n_train)
-    runs, base = chosen["runs"], st.select(study, stage="lambda", start=start, lbd=0.0)
+    chosen = runs_for(study, start, lbd, predictors, n_train, steps)
+    base_where = dict(chosen["where"], lbd=0.0)
+    if base_where["stage"] == "k":  # k's baseline is the sweep's λ = 0 (k does nothing there)
+        base_where = dict(stage="lambda", start=start, lbd=0.0)
+    runs, base = chosen["runs"], st.select(study, **base_where)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     for r in runs:
         h = r["history"]
@@ -299,7 +390,9 @@ def render_runs(study: dict, start: str, lbd: float, predictors: int, n_train: i
     for ax in axes[:2]:
         ax.set_xlabel("step")
     em = st.mean_sd([r["exact_match"]["test"] for r in runs])
-    fig.suptitle(f"{START_LABEL[start]}, {chosen['where']}: test exact match {em['mean']:.3f} ± {em['sd']:.3f} "
+    r0 = runs[0]
+    shown = f"λ = {r0['lbd']:g}, k = {r0['predictors']}, {r0['n_train']} pairs, {r0['steps']} steps"
+    fig.suptitle(f"{START_LABEL[start]}, {shown}: test exact match {em['mean']:.3f} ± {em['sd']:.3f} "
                  f"over {em['n']} seeds" + (f"\n{chosen['note']}" if chosen["note"] else ""), fontsize=9)
     fig.tight_layout()
     plt.show()
@@ -307,7 +400,7 @@ def render_runs(study: dict, start: str, lbd: float, predictors: int, n_train: i
 
 
 def study_explorer(study: dict):
-    """Sliders for start, λ, k and training-set size; each move draws the study's runs of that setting."""
+    """Sliders for start, λ, k, training-set size and steps; each move draws the study's runs of that setting."""
     import ipywidgets as widgets
 
     from .widgets import _STYLE, _panel
@@ -320,6 +413,8 @@ def study_explorer(study: dict):
         "predictors": widgets.SelectionSlider(options=[0, *c["ks"]], value=0, description="k", continuous_update=False, style=_STYLE),
         "n_train": widgets.SelectionSlider(options=[*c["sizes"], c["n_train"]], value=c["n_train"], description="pairs",
                                            continuous_update=False, style=_STYLE),
+        "steps": widgets.SelectionSlider(options=[c["steps"], c["long_steps"], c["longest_steps"]], value=c["steps"],
+                                         description="steps", continuous_update=False, style=_STYLE),
     }
     return _panel(lambda **v: render_runs(study, **v), controls)
 

@@ -356,7 +356,7 @@ def probe_bars(accuracies: Dict[str, float], chance: float, title: str = "linear
 
 
 # ---------------------------------------------------------------------------------------------
-# 06 — the paper's objective (results of runs.paired_run)
+# 06 — the paper's objective
 # ---------------------------------------------------------------------------------------------
 def paired_curves(results: Dict[str, Dict]) -> Figure:
     """LM loss and JEPA loss on test pairs during training, one line per run (label → result)."""

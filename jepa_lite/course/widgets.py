@@ -285,37 +285,3 @@ def similarity_explorer(embeddings: Dict[str, "object"], topics: Sequence[str], 
         "per_topic": _slider(widgets.IntSlider, "sentences per topic", per_topic, 2, 12, 1),
     }
     return _panel(render, controls)
-
-
-# ---------------------------------------------------------------------------------------------
-# 06 — the paper's objective
-# ---------------------------------------------------------------------------------------------
-def paired_explorer(lbds: Sequence[float] = (0.0, 0.5, 1.0, 2.0, 4.0), ks: Sequence[int] = (0, 1, 2, 4),
-                    value: tuple = (1.0, 0), **run_settings) -> widgets.VBox:
-    """Sliders λ and k → a real LM + λ·JEPA run (`runs.paired_run`, cached) against the LM-only run.
-
-    Shows both runs' LM loss and test JEPA loss, and prints their exact match and how well a linear
-    map links the two views. A setting not trained yet trains when chosen (tens of seconds on a
-    laptop CPU; the notebook pre-trains the common ones). With λ = 0 the [PRED] tokens are never
-    trained, so k does not matter there: λ = 0 always shows the LM-only run.
-    """
-    from .runs import paired_run
-
-    def render(lbd: float, predictors: int) -> Dict:
-        k = predictors if lbd > 0 else 0
-        base = paired_run(lbd=0.0, predictors=0, **run_settings)
-        run = paired_run(lbd=lbd, predictors=k, **run_settings)
-        label = "LM only (λ = 0)" if lbd == 0 else f"LM + JEPA, λ = {lbd:g}, k = {k}"
-        shown = {"LM only (λ = 0)": base} if lbd == 0 else {"LM only (λ = 0)": base, label: run}
-        viz.paired_curves(shown)
-        plt.show()
-        for name, r in shown.items():
-            print(f"{name:28s} exact match {r['exact_match']:.3f}   linear-map residual (relative) "
-                  f"{r['residual']['relative']:.3f}   Σ singular values of X − Y {float(r['spectrum'].sum()):.3g}")
-        return {"lbd": lbd, "predictors": k, "run": run, "baseline": base}
-
-    controls = {
-        "lbd": widgets.SelectionSlider(options=list(lbds), value=value[0], description="λ (JEPA weight)", continuous_update=False, style=_STYLE),
-        "predictors": widgets.SelectionSlider(options=list(ks), value=value[1], description="k ([PRED] tokens)", continuous_update=False, style=_STYLE),
-    }
-    return _panel(render, controls)

@@ -460,6 +460,30 @@ def lambda_table(study: dict, metric: str = "exact_match.test") -> List[dict]:
     return rows
 
 
+def estimate_seconds(timed: dict, study: dict, workers: int = 2) -> Dict[str, float]:
+    """How long `study`'s whole grid would take where `timed` was run (a partial study file written
+    there, e.g. `--device cpu --workers 2` stopped after a few runs).
+
+    Seconds per step are measured separately for λ = 0 runs (the LM row only) and λ > 0 runs (the
+    views too) from `timed`'s runs, then multiplied by the steps of each kind that `study` holds:
+
+        estimate = (Σ steps(λ = 0) · t₀ + Σ steps(λ > 0) · t₁) / workers
+
+    The evaluation after each run is included in its seconds, spread over its steps.
+    """
+    per_step = {}
+    for kind, pick in (("lm_only", lambda r: r["lbd"] == 0), ("with_jepa", lambda r: r["lbd"] > 0)):
+        runs = [r for r in timed["runs"] if pick(r)]
+        if not runs:
+            raise StudyError(f"the timing file has no {kind} run: let it run longer")
+        per_step[kind] = sum(r["seconds"] for r in runs) / sum(r["steps"] for r in runs)
+    steps = {"lm_only": sum(r["steps"] for r in study["runs"] if r["lbd"] == 0),
+             "with_jepa": sum(r["steps"] for r in study["runs"] if r["lbd"] > 0)}
+    total = sum(steps[k] * per_step[k] for k in steps) / workers
+    return {"seconds": total, "hours": total / 3600, "per_step": per_step, "steps": steps,
+            "timed_runs": len(timed["runs"]), "workers": workers}
+
+
 # ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
