@@ -9,35 +9,23 @@
 #
 # It downloads torch 2.11 from PyPI (with its CUDA libraries, a few GB) and takes long on 2 cores:
 # run it by hand, not in CI. Exit code: pytest's (0 = passed), 3 = a pin was changed by the install.
+# The venv set-up is shared with .ci/floors.sh (.ci/venv.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-/tmp/jepa_lite_colab}
 PINS=.ci/colab-pins.txt
 
-echo "+ fresh venv $VENV ($("$PYTHON" --version))"
-rm -rf "$VENV"
-"$PYTHON" -m venv "$VENV"
-pip=("$VENV/bin/python" -m pip)
-"${pip[@]}" install -q --upgrade pip
+source .ci/venv.sh
+fresh_venv "$VENV"
 echo "+ Colab's pins: $(grep -v '^#' "$PINS" | tr '\n' ' ')"
 "${pip[@]}" install -q -r "$PINS"
-"${pip[@]}" freeze > "$VENV/before.txt"
 
 echo "+ the Colab cell's install: pip install -e ."
 "${pip[@]}" install -q -e .
-"${pip[@]}" freeze > "$VENV/after.txt"
-changed=0
-while read -r pin; do
-  name=${pin%%==*}
-  now=$(tr "_" "-" < "$VENV/after.txt" | grep -i "^${name}==" || true)
-  if [ "${now,,}" != "${pin,,}" ]; then echo "changed by the install: $pin -> ${now:-removed}" >&2; changed=1; fi
-done < <(grep -v '^#' "$PINS" | grep .)
-[ "$changed" = 0 ] || exit 3
+installed_exactly "$PINS" || { echo "colab.sh: the kit's install changed Colab's pins (above)" >&2; exit 3; }
 echo "+ pins unchanged by the kit's install"
 
 # the test runner, held to the pins as well (nbval brings nbformat and jupyter_client; ipykernel runs notebooks)
 "${pip[@]}" install -q -c "$PINS" pytest nbval ipykernel
-cmd="JEPA_LITE_FAST=1 $VENV/bin/python -m pytest --nbval-lax tests notebooks --ignore=tests/test_browser.py --ignore=tests/test_lab.py -p no:cacheprovider"
-echo "+ $cmd"
-bash -c "$cmd"
+fast_suite "$VENV" --ignore=tests/test_browser.py --ignore=tests/test_lab.py

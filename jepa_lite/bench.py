@@ -3,6 +3,7 @@
     python -m jepa_lite.bench                                   # CPU: MiniLM-L6, batch 8
     python -m jepa_lite.bench --model random:distilbert --batch_size 64 --device cuda
     python -m jepa_lite.bench --model random:bert --batch_size 512 --device cuda --compile --warmup 150
+    python -m jepa_lite.bench --model random:distilbert --batch_size 64 --device cuda --precision fp32,bf16,fp16
 
 Both paths train the same model on the same text with the same batch size and max length. The
 *original loop* is our re-implementation of the article's minimal script, kept faithful to what makes
@@ -16,6 +17,13 @@ length (`jepa_lite.graphs`). The fast path's warm-up runs `fit()` itself for `--
 more: until every padded length of the timed steps has been met twice with CUDA graphs (once to
 compile, once to record its graph) or once on the CPU in bf16 (oneDNN builds its kernels for each
 new shape), so that no such one-time cost falls in the timed steps.
+
+`--precision` takes one precision or several (one fast-path row each, every row in its own process,
+beside the one original-loop row). `fp16` is fp16 autocast with a GradScaler (loss scaling), what
+`precision="auto"` picks on CUDA GPUs without native bf16 (T4, V100); its row adds the loss scale
+before and after the timed steps and how many of them the scaler skipped (gradients that overflowed).
+The kit never trains in fp16 on the CPU or MPS, so there the fp16 row is printed as not run, with the
+reason, and nothing is timed for it; asked alone there, fp16 is refused (one `error:` line).
 
 Throughput is counted in **real tokens**: tokens of the text, padding excluded. On CUDA the benchmark
 also reports the model FLOP utilisation (MFU) counted on real tokens:
@@ -57,6 +65,8 @@ import torch.nn.functional as F
 from .data import DataError, TokenizedCorpus, builtin_corpus, make_batch, step_generator
 from .encoders import BackboneError
 from .errors import ConfigError
+from .precision import CHOICES as PRECISIONS
+from .precision import resolve_precision
 from .train import TrainConfig, Trainer, _Parser, pick_device
 
 PEAK_BF16_TFLOPS = {"H100 SXM": 989.4, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "A10": 125.0}
@@ -205,7 +215,7 @@ def worker_fast(args, texts: List[str]) -> Dict:
     cfg = TrainConfig(
         model_name=args.model, batch_size=args.batch_size, max_length=args.max_length, steps=args.warmup + args.steps,
         warmup_steps=0, log_every=args.warmup + args.steps, save_path=None, device=args.device, progress=False,
-        compile=args.compile, cuda_graphs=args.cuda_graphs, lr=2e-5, ema_m=0.99, precision=args.precision,
+        compile=args.compile, cuda_graphs=args.cuda_graphs, lr=2e-5, ema_m=0.99, precision=args.precision[0],
     )  # fmt: skip
     torch.manual_seed(0)
     trainer = Trainer(cfg, texts=texts, log=lambda s: None)
@@ -224,6 +234,7 @@ def worker_fast(args, texts: List[str]) -> Dict:
     if args.profile:
         profile_steps(trainer, warmup, args.profile)
     lengths = [trainer.corpus.lengths[trainer.batch_lines(s)].tolist() for s in range(warmup, warmup + args.steps)]
+    scale0, taken0 = scaler_state(trainer)
     sync(trainer.device)
     t0 = time.perf_counter()
 
@@ -236,11 +247,24 @@ def worker_fast(args, texts: List[str]) -> Dict:
     timed = history["step_loss"][warmup:]
     out["loss"] = sum(timed) / len(timed)
     out["warmup_steps"], out["warmup_s"] = warmup, warmup_s
-    out["precision"] = str(trainer.autocast_dtype or "fp32")
+    out["precision"], out["cuda_graphs"] = trainer.precision.name, trainer.static_shapes
+    if trainer.scaler is not None:  # fp16: the loss scale S before and after the timed steps, and the steps it skipped
+        scale1, taken1 = scaler_state(trainer)
+        out["scale"], out["skipped_steps"] = [scale0, scale1], args.steps - (taken1 - taken0)
     if trainer.device.type == "cuda":
         flops = sum(flops_per_step(trainer.model.context_encoder, trainer.model.predictor, x, cfg.mask_ratio) for x in lengths)
         out["tflops"] = flops / seconds / 1e12
     return out
+
+
+def scaler_state(trainer: Trainer) -> tuple:
+    """(loss scale S, optimizer steps taken so far) of an fp16 run; (None, None) without a GradScaler.
+    A step whose scaled gradients overflowed is skipped (GradScaler does not call AdamW, or fused
+    AdamW undoes its step count), so AdamW's step count lags the trainer's by the skipped steps."""
+    if trainer.scaler is None:
+        return None, None
+    steps = [int(st["step"]) for st in trainer.optimizer.state.values() if "step" in st]
+    return float(trainer.scaler.get_scale()), max(steps, default=0)
 
 
 def warmup_covering(trainer: Trainer, warmup: int, steps: int) -> int:
@@ -316,9 +340,9 @@ def peak_tflops(device: torch.device, override: float | None) -> float | None:
     return None
 
 
-def run_worker(kind: str, args, data_file: str) -> Dict:
-    cmd = [sys.executable, "-m", "jepa_lite.bench", "--_worker", kind, "--_data", data_file]
-    for k in ("model", "batch_size", "max_length", "steps", "warmup", "device", "sdpa", "precision"):
+def run_worker(kind: str, args, data_file: str, precision: str = "auto") -> Dict:
+    cmd = [sys.executable, "-m", "jepa_lite.bench", "--_worker", kind, "--_data", data_file, "--precision", precision]
+    for k in ("model", "batch_size", "max_length", "steps", "warmup", "device", "sdpa"):
         if getattr(args, k) is not None:
             cmd += [f"--{k}", str(getattr(args, k))]
     if args.compile:
@@ -513,6 +537,38 @@ TOKENISE_PATHS = ("today", "streamed", "cached")  # what --skip names with --tok
 MAX_LINES = 10_000_000  # generated text lines; each takes ~1 KB in memory (text + token ids)
 
 
+def precision_list(value: str) -> List[str]:
+    """argparse type of --precision: one of PRECISIONS or a comma-separated list of them (one row each)."""
+    names = [v.strip() for v in value.split(",")]
+    bad = [v for v in names if v not in PRECISIONS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"invalid choice: '{value}' (choose from {', '.join(PRECISIONS)}, or a comma-separated list of them)")
+    if len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(f"'{value}' names a precision twice")
+    return names
+
+
+def precision_rows(args, device: torch.device) -> tuple:
+    """The fast path's rows: (precisions to run, [(precision, why it is not run)]), before any work.
+
+    fp16 is for CUDA: fp16 autocast with a GradScaler (loss scaling) is what an older GPU (T4, V100)
+    trains in. On the CPU or MPS the kit refuses fp16 (slower and less exact than fp32 there), so a
+    bench that also runs other rows prints the fp16 row as not run, with that reason, instead of
+    timing something no run of the kit does; a bench asked for fp16 alone stops with one error line."""
+    run, skipped, errors = [], [], []
+    for name in args.precision:
+        try:
+            resolve_precision(name, device)
+            run.append(name)
+        except ConfigError as e:
+            errors.append(str(e))
+            skipped.append((name, f"fp16 autocast + GradScaler is for CUDA GPUs (the kit's path on GPUs without native bf16: T4, V100); "
+                                  f"on the {device.type} the kit refuses it (slower and less exact than fp32), so there is nothing to time"))
+    if not run:
+        raise ConfigError(errors[0])
+    return run, skipped
+
+
 def check_common_args(args) -> None:
     """ConfigError (one line) for the flags every objective reads."""
     from .validation import check_int_range
@@ -530,10 +586,11 @@ def check_args(args) -> None:
     from .validation import check_fits_in_memory, check_int_range
 
     check_common_args(args)
-    TrainConfig(
-        model_name=args.model, batch_size=args.batch_size, max_length=args.max_length, steps=args.warmup + args.steps,
-        device=args.device, precision=args.precision, save_path=None,
-    ).validate()  # fmt: skip
+    for precision in precision_rows(args, pick_device(args.device))[0]:
+        TrainConfig(
+            model_name=args.model, batch_size=args.batch_size, max_length=args.max_length, steps=args.warmup + args.steps,
+            device=args.device, precision=precision, save_path=None,
+        ).validate()  # fmt: skip
     check_int_range("lines", args.lines, 1, MAX_LINES)
     check_int_range("mask_batch", args.mask_batch, 1)
     skip = set(filter(None, args.skip.split(",")))
@@ -580,7 +637,9 @@ def _main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--compile", action="store_true", help="torch.compile the fast path (on CUDA with CUDA graphs)")
     p.add_argument("--no_cuda_graphs", dest="cuda_graphs", action="store_false", help="with --compile on CUDA: compile only, no CUDA graphs")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto", help="fast path precision (auto: bf16 on CUDA, fp32 on CPU)")
+    p.add_argument("--precision", type=precision_list, default=["auto"], metavar="{auto,fp32,bf16,fp16}[,...]",
+                   help="fast path precision, or several (one row each, e.g. fp32,bf16,fp16); auto: bf16 on CUDA GPUs with native bf16, "
+                        "fp16 + GradScaler on older ones, fp32 on the CPU; fp16 needs CUDA (on the CPU its row says so and is not run)")
     p.add_argument("--lines", type=int, default=50_000, help="lines of the generated text file")
     p.add_argument("--mask_batch", type=int, default=64, help="batch size of the masking + collate measurement")
     p.add_argument("--peak_tflops", type=float, default=None, help="peak dense bf16 TFLOP/s of the GPU, for MFU")
@@ -598,6 +657,10 @@ def _main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.objective == "paired":
         check_common_args(args)
+        if len(args.precision) > 1:
+            raise ConfigError(f"with --objective paired, --precision takes one value; got {','.join(args.precision)}")
+        args.precision = args.precision[0]
+        resolve_precision(args.precision, pick_device(args.device))  # e.g. fp16 on the CPU: refused before any work
         return hand_over_paired(args)
     check_args(args)
 
@@ -638,20 +701,30 @@ def _main(argv=None) -> int:
             print(f"  original (tokenise + per-token loops) {r['original']:10,.0f} rows/s")
             print(f"  fast (pre-tokenised, vectorised)      {r['fast']:10,.0f} rows/s   ratio {r['fast'] / r['original']:.1f}×")
 
+        run, not_run = precision_rows(args, device)
         if "train" not in skip:
             orig = None if "original" in skip else run_worker("original", args, data_file)
-            fast = run_worker("fast", args, data_file)
-            print(f"\ntraining on the {len(lines):,}-line text, real (non-padding) tokens per second (fast path in {fast['precision']})")
-            print(f"  (fast path warm-up: {fast['warmup_steps']} steps in {fast['warmup_s']:.0f} s, one-time costs per length included: compiling, recording graphs, building oneDNN kernels)")
-            if orig:
-                print(f"  original loop  {orig['tokens_per_s']:10,.0f} tok/s   {orig['step_s'] * 1e3:8.1f} ms/step   peak memory {orig['peak_mb']:8,.0f} MB   mean loss {orig['loss']:.4f}")
-            print(f"  fast path      {fast['tokens_per_s']:10,.0f} tok/s   {fast['step_s'] * 1e3:8.1f} ms/step   peak memory {fast['peak_mb']:8,.0f} MB   mean loss {fast['loss']:.4f}")
-            if orig:
-                print(f"  ratio          {fast['tokens_per_s'] / orig['tokens_per_s']:.2f}× tokens/s, {fast['peak_mb'] / orig['peak_mb']:.2f}× memory")
+            rows = [(p, run_worker("fast", args if i == 0 else no_profile(args), data_file, p)) for i, p in enumerate(run)]
+            print(f"\ntraining on the {len(lines):,}-line text, real (non-padding) tokens per second")
+            warm = "; ".join(f"{r['precision']} {r['warmup_steps']} steps in {r['warmup_s']:.0f} s" for _, r in rows)
+            print(f"  (fast path warm-up: {warm}; one-time costs per length included: compiling, recording graphs, building oneDNN kernels)")
             peak = peak_tflops(device, args.peak_tflops)
-            if "tflops" in fast:
-                mfu = f" = {100 * fast['tflops'] / peak:.1f}% MFU of {peak:.0f} TFLOP/s bf16 peak" if peak else " (peak unknown: pass --peak_tflops)"
-                print(f"  fast path model FLOPs on real tokens ({fast['precision']}): {fast['tflops']:.1f} TFLOP/s{mfu}")
+            graphs = args.compile and args.cuda_graphs and device.type == "cuda"
+            labels = [fast_label(a, r, graphs) for a, r in rows] + [fast_label(a, None, graphs) for a, _ in not_run]
+            w = max(len(x) for x in labels + ["original loop (fp32)"])
+            if orig:
+                print(f"  {'original loop (fp32)':{w}s}  {orig['tokens_per_s']:10,.0f} tok/s   {orig['step_s'] * 1e3:8.1f} ms/step   peak memory {orig['peak_mb']:8,.0f} MB   mean loss {orig['loss']:.4f}")
+            for label, (asked, fast) in zip(labels, rows):
+                ratio = f"   ratio {fast['tokens_per_s'] / orig['tokens_per_s']:.2f}× tok/s, {fast['peak_mb'] / orig['peak_mb']:.2f}× memory" if orig else ""
+                print(f"  {label:{w}s}  {fast['tokens_per_s']:10,.0f} tok/s   {fast['step_s'] * 1e3:8.1f} ms/step   peak memory {fast['peak_mb']:8,.0f} MB   mean loss {fast['loss']:.4f}{ratio}")
+                if "scale" in fast:
+                    print(f"  {'':{w}s}  GradScaler over the timed steps: loss scale {fast['scale'][0]:,.0f} → {fast['scale'][1]:,.0f}, "
+                          f"{fast['skipped_steps']} of {args.steps} steps skipped (their fp16 gradients overflowed)")
+                if "tflops" in fast:
+                    mfu = f" = {100 * fast['tflops'] / peak:.1f}% MFU of {peak:.0f} TFLOP/s dense bf16 peak" if peak else " (peak unknown: pass --peak_tflops)"
+                    print(f"  {'':{w}s}  model FLOPs on real tokens: {fast['tflops']:.1f} TFLOP/s{mfu}")
+            for label, (asked, why) in zip(labels[len(rows):], not_run):
+                print(f"  {label:{w}s}  not run: {why}")
 
         if "corpus" not in skip:
             builtin = builtin_corpus()
@@ -659,7 +732,7 @@ def _main(argv=None) -> int:
             big_file, small_file = os.path.join(tmp, "big.txt"), os.path.join(tmp, "small.txt")
             Path(big_file).write_text("\n".join(big) + "\n", encoding="utf-8")
             Path(small_file).write_text("\n".join(builtin) + "\n", encoding="utf-8")
-            small_r, big_r = run_worker("fast", args, small_file), run_worker("fast", args, big_file)
+            small_r, big_r = (run_worker("fast", no_profile(args), f, run[0]) for f in (small_file, big_file))
             print(f"\nfast path, built-in corpus ({len(builtin)} lines) vs a {args.lines:,}-line file of the same sentences")
             print(f"  built-in {small_r['tokens_per_s']:10,.0f} tok/s   {args.lines:,}-line file {big_r['tokens_per_s']:10,.0f} tok/s   "
                   f"ratio {big_r['tokens_per_s'] / small_r['tokens_per_s']:.2f}")  # fmt: skip
@@ -682,6 +755,21 @@ def hand_over_paired(args) -> int:
             cmd += [f"--{k}", str(getattr(args, k))]
     sys.stdout.flush()
     return subprocess.call(cmd)
+
+
+def fast_label(asked: str, result: Dict | None, graphs_asked: bool) -> str:
+    """A fast-path row's name: its precision (what auto resolved to), what fp16 adds, and whether it
+    ran without the CUDA graphs the header announces (the trainer replays none with a GradScaler)."""
+    name = result["precision"] if result else asked
+    label = f"fast path {name}" + (" + GradScaler" if name == "fp16" else "") + (" (auto)" if asked == "auto" else "")
+    if result and graphs_asked and not result["cuda_graphs"]:
+        label += ", no CUDA graphs"
+    return label
+
+
+def no_profile(args):
+    """args without --profile: only the first fast-path row writes the profile."""
+    return argparse.Namespace(**{**vars(args), "profile": None})
 
 
 def describe(device: torch.device) -> str:

@@ -101,6 +101,16 @@ def _register_tiny() -> None:
 _register_tiny()  # importing jepa_lite.export lets AutoModel load tiny exports without trust_remote_code
 
 
+def _not_custom_code() -> None:
+    """Keep the kit's classes out of `save_pretrained`'s custom-code copy. Loading a tiny export with
+    trust_remote_code (sentence-transformers does, below) calls `register_for_auto_class()` on the
+    classes the two-line modeling file re-exports, which are the kit's own; a later save_pretrained
+    then copies export.py and every module it imports into the folder and points auto_map there
+    (transformers 5.0 did, and could not load that folder back: it missed the nested imports)."""
+    JepaLiteTinyConfig._auto_class = None
+    JepaLiteTinyModel._auto_class = None
+
+
 # ---------------------------------------------------------------------------------------------
 # Checkpoint → encoder + tokenizer
 # ---------------------------------------------------------------------------------------------
@@ -170,6 +180,7 @@ def export(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, which: str
     if tiny:  # where AutoModel finds the code with trust_remote_code=True
         encoder.config.auto_map = {"AutoConfig": "modeling_jepa_lite_tiny.JepaLiteTinyConfig", "AutoModel": "modeling_jepa_lite_tiny.JepaLiteTinyModel"}
         (out / TINY_MODELING).write_text('"""The jepa_lite tiny encoder (needs jepa_lite installed)."""\nfrom jepa_lite.export import JepaLiteTinyConfig, JepaLiteTinyModel\n')
+    _not_custom_code()
     encoder.save_pretrained(out, safe_serialization=True)
     tokenizer.model_max_length = cfg["max_length"]
     tokenizer.save_pretrained(out)
@@ -195,6 +206,7 @@ def _write_sentence_transformers(out: Path, max_length: int, tiny: bool) -> None
     kwargs = {"trust_remote_code": True} if tiny else {}
     transformer = Transformer(str(out), max_seq_length=max_length, model_kwargs=kwargs, config_kwargs=kwargs, processor_kwargs=kwargs)
     dim = transformer.get_embedding_dimension() if hasattr(transformer, "get_embedding_dimension") else transformer.get_word_embedding_dimension()
+    _not_custom_code()
     SentenceTransformer(modules=[transformer, Pooling(dim, pooling_mode="mean")]).save(str(out))
 
 

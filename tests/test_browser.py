@@ -8,6 +8,20 @@ its sliders moves (and the figure after is a new one). A planted notebook that s
 stale static copy below it must fail that count. JupyterLab and the browser are stopped when the
 module ends, also on failure; every wait is bounded.
 
+The classic look: Jupyter Notebook 7 (`pip install notebook`; the `/tree` page and one notebook per
+tab at `/notebooks/...`, what most students know as "Jupyter Notebook") gets the same check on one
+notebook with a panel (01) and on the planted duplicate, in fast mode like the rest. Notebook 7 is
+built from JupyterLab's own components, so a notebook's cells, outputs and widgets carry the same
+classes and the same `window.jupyterapp` commands as in JupyterLab; what differs is the page (its
+URL, its shell: one document, no side panels). Without the `notebook` package (7 or newer) those two
+tests are skipped with a message (in CI, where the dev extra installs it, that is a failure).
+
+Colab's front end is not covered: it is Google's own page, served only from colab.research.google.com,
+which no test here can reach (no network). What stands in for it is `.ci/colab.sh`: the kernel side
+at Colab's versions (ipywidgets 7.7.1, torch, transformers, matplotlib, numpy as `.ci/colab-pins.txt`
+pins them), every notebook run and every widget callback tested headless; how Colab draws those
+built-in widgets is not tested.
+
 Needs Debian's Chromium (`apt-get install chromium`) and `pip install playwright` (no
 `playwright install`: the system Chromium is used). Without them the test is skipped with a message
 — except in CI (CI=true), where `.ci/run` installs them and a missing browser is a failure.
@@ -15,6 +29,7 @@ Screenshots go to $BROWSER_ARTIFACTS when set (CI: test-artifacts/browser).
 """
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import secrets
@@ -51,9 +66,45 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def notebook7_missing() -> str | None:
+    """Why Jupyter Notebook 7 cannot be tested here, or None."""
+    try:
+        version = importlib.metadata.version("notebook")
+    except importlib.metadata.PackageNotFoundError:
+        return "the notebook package is not installed (pip install 'notebook>=7')"
+    if int(version.split(".")[0]) < 7:
+        return f"notebook {version} is the old classic Notebook (6.x); this test drives Notebook 7 (pip install 'notebook>=7')"
+    return None
+
+
+# the two front ends: how to start each on a folder, and the URL of a notebook in it
+FRONT_ENDS = {
+    "jupyterlab": (["-m", "jupyterlab", "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+                    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"], "/lab/tree/{name}?reset"),
+    "notebook": (["-m", "notebook", "--JupyterNotebookApp.expose_app_in_browser=True"], "/notebooks/{name}"),
+}
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("lab")
+    yield from serve(tmp_path_factory, "jupyterlab")
+
+
+@pytest.fixture(scope="module")
+def classic(tmp_path_factory):
+    """Jupyter Notebook 7 on the same notebooks (skipped where the package is missing, except in CI)."""
+    why = notebook7_missing()
+    if why:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"classic Notebook test: {why}; in CI the dev extra should have installed it")
+        pytest.skip(f"classic Notebook test skipped: {why}")
+    yield from serve(tmp_path_factory, "notebook")
+
+
+def serve(tmp_path_factory, front_end: str):
+    """Start `front_end` on a copy of notebooks/ (plus the planted notebook) with a token; yield
+    (base URL, token, URL pattern of a notebook); stop it and its kernels at the end."""
+    tmp = tmp_path_factory.mktemp(front_end)
     root = tmp / "root"
     shutil.copytree(NOTEBOOKS, root)
     planted_notebook(root / PLANTED)
@@ -69,24 +120,23 @@ def lab(tmp_path_factory):
                JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"))
     port, token = _free_port(), secrets.token_hex(16)
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+    args, pattern = FRONT_ENDS[front_end]
+    cmd = [sys.executable, *args, "--no-browser", "--allow-root",
            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    log = open(tmp / "lab.log", "wb")
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"]
+    log = open(tmp / f"{front_end}.log", "wb")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert proc.poll() is None, (tmp / "lab.log").read_text()[-3000:]
+            assert proc.poll() is None, (tmp / f"{front_end}.log").read_text()[-3000:]
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2):
                     break
             except Exception:
-                assert time.monotonic() < deadline, "JupyterLab did not start in 60 s"
+                assert time.monotonic() < deadline, f"{front_end} did not start in 60 s"
                 time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}", token
+        yield f"http://127.0.0.1:{port}", token, pattern
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)  # server + its kernels
@@ -137,9 +187,10 @@ def planted_notebook(path: Path) -> None:
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells], metadata=kernel), path)
 
 
-def run_notebook(page, url, token, name):
-    """Open `name` in JupyterLab, run all cells, wait for the kernel; return the cells' outputs."""
-    page.goto(f"{url}/lab/tree/{name}?reset&token={token}", wait_until="domcontentloaded")
+def run_notebook(page, server, name):
+    """Open `name` in the server's front end, run all cells, wait for the kernel; return the cells' outputs."""
+    url, token, pattern = server
+    page.goto(f"{url}{pattern.format(name=name)}{'&' if '?' in pattern else '?'}token={token}", wait_until="domcontentloaded")
     page.wait_for_function(KERNEL_IDLE, timeout=90_000, polling=250)
     # run all; the command's promise resolves when the last cell finishes (False on error)
     page.evaluate("async () => await window.jupyterapp.commands.execute('notebook:run-all-cells')")
@@ -148,15 +199,24 @@ def run_notebook(page, url, token, name):
 
 
 def move_first_slider(page, cell) -> None:
-    """One keyboard step of the panel's first slider (right, or left when it sits at its maximum)."""
-    slider = cell.locator(".widget-slider").first
-    readout = slider.locator(".widget-readout")
-    before = readout.text_content() if readout.count() else None
-    handle = slider.locator(".noUi-handle").first
-    handle.focus()
-    handle.press("ArrowRight")  # one step; continuous_update=False still syncs on keyboard
-    if readout.count() and readout.text_content() == before:
-        handle.press("ArrowLeft")
+    """Drag the panel's first slider with the mouse, as a student does, by the fewest pixels that
+    change its value (right, or left when it sits at its maximum); the value is sent on release.
+    (Not the arrow keys: Notebook 7 binds ArrowRight in command mode to "move to the heading below",
+    which takes the key from the focused slider there.)"""
+    handle = cell.locator(".widget-slider").first.locator(".noUi-handle").first
+    handle.scroll_into_view_if_needed()
+    now, top = handle.get_attribute("aria-valuenow"), handle.get_attribute("aria-valuemax")
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    sign = -1 if float(now) >= float(top) else 1
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for dx in range(1, 600):
+        page.mouse.move(x + sign * dx, y)
+        if handle.get_attribute("aria-valuenow") != now:
+            break
+    page.mouse.up()
+    assert handle.get_attribute("aria-valuenow") != now, f"the slider did not move from {now} in a {dx}-pixel drag"
 
 
 def figures_per_panel(page, limit=None, timeout_ms: int = 120_000) -> list:
@@ -185,16 +245,20 @@ CASES = [("01_span_masking.ipynb", 3, 1), ("02_two_views.ipynb", 3, 1), ("03_ema
          ("04_cosine_loss.ipynb", 3, 1), ("05_training.ipynb", 1, 1), ("06_llm_jepa_paper.ipynb", 2, 1)]
 
 
-@pytest.mark.parametrize("name,min_sliders,n_panels", CASES)
-def test_notebook_in_jupyterlab(lab, browser, name, min_sliders, n_panels):
-    url, token = lab
+def new_page(browser, url):
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
     page.set_default_timeout(30_000)
     page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(url) else r.abort())
-    stem = name.split(".")[0]
+    return ctx, page
+
+
+def check_notebook(browser, server, name, min_sliders, n_panels, shots: str = "") -> None:
+    """Run `name` in the server's front end and check what the module docstring lists."""
+    ctx, page = new_page(browser, server[0])
+    stem = shots + name.split(".")[0]
     try:
-        cells = run_notebook(page, url, token, name)
+        cells = run_notebook(page, server, name)
         if ART:
             ART.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ART / f"{stem}_run.png"), full_page=True)
@@ -219,18 +283,35 @@ def test_notebook_in_jupyterlab(lab, browser, name, min_sliders, n_panels):
         ctx.close()
 
 
+def count_planted(browser, server) -> list:
+    """(figures before, after a slider move) of the planted notebook's one panel."""
+    ctx, page = new_page(browser, server[0])
+    try:
+        cells = run_notebook(page, server, PLANTED)
+        assert not [o for c in cells for o in c["outputs"] if o["type"] == "error"]
+        return figures_per_panel(page)
+    finally:
+        ctx.close()
+
+
+@pytest.mark.parametrize("name,min_sliders,n_panels", CASES)
+def test_notebook_in_jupyterlab(lab, browser, name, min_sliders, n_panels):
+    check_notebook(browser, lab, name, min_sliders, n_panels)
+
+
 def test_the_figure_count_catches_a_planted_duplicate(lab, browser):
     """The check above can fail: a panel displayed with a static copy of its defaults below it (what
     `widgets.show` used to do) counts 2 figures, before and after the slider moves."""
-    url, token = lab
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = ctx.new_page()
-    page.set_default_timeout(30_000)
-    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(url) else r.abort())
-    try:
-        cells = run_notebook(page, url, token, PLANTED)
-        assert not [o for c in cells for o in c["outputs"] if o["type"] == "error"]
-        counts = figures_per_panel(page)
-        assert counts == [(2, 2)], counts  # the live figure and the stale copy: not [(1, 1)]
-    finally:
-        ctx.close()
+    assert count_planted(browser, lab) == [(2, 2)]  # the live figure and the stale copy: not [(1, 1)]
+
+
+CLASSIC_CASES = [c for c in CASES if c[0].startswith("01")]  # one notebook with a panel: CI time stays small
+
+
+@pytest.mark.parametrize("name,min_sliders,n_panels", CLASSIC_CASES)
+def test_notebook_in_classic_notebook(classic, browser, name, min_sliders, n_panels):
+    check_notebook(browser, classic, name, min_sliders, n_panels, shots="classic_")
+
+
+def test_the_figure_count_catches_a_planted_duplicate_in_classic_notebook(classic, browser):
+    assert count_planted(browser, classic) == [(2, 2)]

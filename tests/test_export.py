@@ -68,6 +68,9 @@ def test_tiny_export_loads_as_a_transformers_model(tmp_path, tiny_run):
 
     ckpt, trainer = tiny_run
     out = export(ckpt, tmp_path / "tiny_out", log=lambda s: None)
+    # its only code is the two-line modeling file (no copies of the kit's modules, which transformers 5.0 could not load back)
+    assert [f.name for f in out.glob("*.py")] == ["modeling_jepa_lite_tiny.py"]
+    assert json.loads((out / "config.json").read_text())["auto_map"]["AutoConfig"] == "modeling_jepa_lite_tiny.JepaLiteTinyConfig"
     model = AutoModel.from_pretrained(out, trust_remote_code=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert tokenizer.get_vocab() == trainer.tokenizer.get_vocab()

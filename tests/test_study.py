@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -161,3 +162,78 @@ def test_the_scratch_start_is_pretrainings_own_initialisation(tmp_path):
     assert scratch.keys() == pretrained.keys() == start.keys()
     assert all(torch.equal(scratch[k], start[k]) for k in start)  # the step-0 weights of the recipe
     assert not torch.equal(scratch["model.embed_tokens.weight"], pretrained["model.embed_tokens.weight"])
+
+
+def _children(pid):
+    """Process ids whose parent is `pid` (from /proc)."""
+    import os
+
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d))
+    return out
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to find the worker processes")
+def test_sigterm_stops_the_study_and_its_workers_at_once(tmp_path):
+    """A stopped study leaves no worker computing, writes nothing more, and says so (exit 130).
+    (Before: the main process waited for every queued run, and the workers ran on unseen.)"""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "s.json"
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen([sys.executable, "-m", "jepa_lite.paired.study", "--fast", "--workers", "2", "--out", str(out)],
+                            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if len(json.loads(out.read_text())["runs"]) >= 2:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
+    workers = _children(proc.pid)
+    assert proc.poll() is None and workers, "the study ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130 and "interrupted" in err
+    kept = json.loads(out.read_text())
+    assert not kept["complete"] and 2 <= len(kept["runs"]) < len(study.planned(kept) or [0] * 99)
+    time.sleep(3)
+    assert not [p for p in workers if _alive(p)]
+    assert json.loads(out.read_text()) == kept  # nothing written after the stop
+
+
+def test_the_readme_quotes_the_cpu_estimate_the_timing_file_gives():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    timed = study.load_study(root / "assets" / "bench" / "study_cpu_2cores.json")
+    assert timed["config"]["device"] == "cpu" and not timed["complete"]
+    e = study.estimate_seconds(timed, study.load_study(), workers=2)
+    assert f"about {e['hours']:.1f} hours on 2 cores" in readme and f"from {e['timed_runs']} runs timed" in readme
+    assert f"{e['per_step']['lm_only']:.2f} s per step LM only, {e['per_step']['with_jepa']:.2f} s with the" in readme
+    assert f"the grid's {e['steps']['lm_only'] + e['steps']['with_jepa']:,} steps" in readme
+    with pytest.raises(study.StudyError):  # a timing file without a λ > 0 run cannot estimate
+        study.estimate_seconds(dict(timed, runs=[r for r in timed["runs"] if r["lbd"] == 0]), study.load_study())

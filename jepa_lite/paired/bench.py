@@ -24,6 +24,8 @@ from ..bench import BenchError, check_common_args, describe, peak_memory_mb, pea
 from ..data import DataError
 from ..encoders import BackboneError
 from ..errors import ConfigError
+from ..precision import CHOICES as PRECISIONS
+from ..precision import resolve_precision
 from ..train import _Parser
 from . import PairedConfig, PairedTrainer
 from .rows import code_view, lm_row, text_view
@@ -146,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=10, help="timed steps per path")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto (default), fp32, bf16, or fp16 (CUDA only: autocast + GradScaler)")
     p.add_argument("--peak_tflops", type=float, default=None, help="peak dense bf16 TFLOP/s of the GPU, for MFU")
     p.add_argument("--_worker", help=argparse.SUPPRESS)
     return p
@@ -157,6 +159,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         check_common_args(args)
+        resolve_precision(args.precision, pick_device(args.device))  # e.g. fp16 on the CPU: refused before any work
         return paired_main(args)
     except (ConfigError, DataError, BackboneError, BenchError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -36,6 +36,7 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -255,14 +256,19 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run(args) -> dict:
-    return run_one(*args)
+def _run(args) -> tuple:
+    index, spec, c, paths = args
+    return index, run_one(spec, c, paths)
 
 
 def run_many(specs: Sequence[RunSpec], c: StudyConfig, paths: Dict[str, str], workers: int = 1,
              threads: int = 1, on_result=None) -> List[dict]:
     """Run `specs` in `workers` processes (spawned; `threads` torch threads each), in any order;
-    returns their records in the order of `specs`. `on_result(record)` is called as each one ends."""
+    returns their records in the order of `specs`. `on_result(record)` is called as each one ends.
+
+    If anything interrupts the loop (Ctrl-C, the SIGTERM that `main` turns into KeyboardInterrupt, a
+    failed run), the workers are terminated at once: no run goes on computing after the command has
+    stopped, and the runs already handed to `on_result` are all that is kept."""
     if workers <= 1:
         _worker_init(threads)
         out = []
@@ -272,16 +278,18 @@ def run_many(specs: Sequence[RunSpec], c: StudyConfig, paths: Dict[str, str], wo
                 on_result(out[-1])
         return out
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     records: Dict[int, dict] = {}
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-                             initargs=(threads,)) as pool:
-        futures = {pool.submit(_run, (s, c, paths)): i for i, s in enumerate(specs)}
-        for f in as_completed(futures):
-            records[futures[f]] = f.result()
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(threads,))
+    try:
+        for index, record in pool.imap_unordered(_run, [(i, s, c, paths) for i, s in enumerate(specs)]):
+            records[index] = record
             if on_result:
-                on_result(records[futures[f]])
+                on_result(record)
+        pool.close()
+        pool.join()
+    finally:
+        pool.terminate()  # a no-op after a clean close/join; stops the workers on any interruption
     return [records[i] for i in range(len(specs))]
 
 
@@ -487,6 +495,10 @@ def estimate_seconds(timed: dict, study: dict, workers: int = 2) -> Dict[str, fl
 # ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from ..train import _Parser  # one-line argparse errors, exit 2
 
@@ -500,6 +512,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--fast", action="store_true", help="a tiny grid, for a quick check")
     p.add_argument("--resume", action="store_true", help="keep the runs already in --out and run only the missing ones")
     args = p.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the study like Ctrl-C (workers included)
     try:
         if args.workers < 1 or args.threads < 1:
             raise StudyError("--workers and --threads must be ≥ 1")
@@ -518,6 +531,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the results so far are in the file, marked incomplete", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(f"{len(study['runs'])} runs in {study['seconds']:.0f} s; wrote {out}")
     return 0
 

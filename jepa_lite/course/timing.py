@@ -1,0 +1,125 @@
+"""How long each notebook takes to run, top to bottom, in a fresh kernel: the README's run-time column.
+
+    python -m jepa_lite.course.timing --out assets/bench/notebook_times.json          # every notebook, full and fast
+    python -m jepa_lite.course.timing --only 06_llm_jepa_paper --modes full           # one notebook, one mode
+
+Each notebook is executed with `nbclient` in a new kernel started in `notebooks/` (as JupyterLab
+would), offline, with `JEPA_LITE_FAST=1` for fast mode and without it for full mode; the time is the
+wall-clock time of executing every cell (kernel start excluded), so reading time is not included.
+Nothing is written into the notebooks. The results file records the machine (CPU count, torch
+threads) and the versions, since times are only comparable on the same machine: measure on an idle
+one, all notebooks in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+from . import FAST_ENV
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+TIMES_FILE = Path(__file__).resolve().parents[2] / "assets" / "bench" / "notebook_times.json"
+MODES = ("full", "fast")
+
+
+def notebook_paths(only: Sequence[str] = ()) -> Dict[str, Path]:
+    """{name: path} of the course notebooks (00_… to 06_…), or of the names in `only`."""
+    paths = {p.stem: p for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))}
+    unknown = [n for n in only if n not in paths]
+    if unknown:
+        raise ValueError(f"no notebook named {', '.join(unknown)}; the notebooks are {', '.join(paths)}")
+    return {n: paths[n] for n in only} if only else paths
+
+
+def time_notebook(path: Path, mode: str, timeout: int = 1800) -> float:
+    """Seconds to execute every cell of `path` in a fresh kernel, in `mode` ("full" or "fast")."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    env = {k: v for k, v in os.environ.items() if k != FAST_ENV}
+    if mode == "fast":
+        env[FAST_ENV] = "1"
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    with _environment(env):
+        with client.setup_kernel():
+            start = time.perf_counter()
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+            return time.perf_counter() - start
+
+
+class _environment:
+    """Run a block with os.environ replaced by `env` (the kernel inherits the environment it starts in)."""
+
+    def __init__(self, env: Dict[str, str]):
+        self.env = env
+
+    def __enter__(self):
+        self.saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(self.env)
+
+    def __exit__(self, *exc):
+        os.environ.clear()
+        os.environ.update(self.saved)
+
+
+def machine() -> Dict:
+    """What the times depend on: CPU count, torch threads, Python and package versions."""
+    import torch
+    import transformers
+
+    return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "torch": torch.__version__, "transformers": transformers.__version__, "platform": platform.platform()}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from ..train import _Parser  # one-line argparse errors, exit 2
+
+    p = _Parser(prog="python -m jepa_lite.course.timing", description="Time every notebook, top to bottom, in a fresh kernel.")
+    p.add_argument("--out", help=f"write the times as JSON here (e.g. {TIMES_FILE}); default: print only")
+    p.add_argument("--only", nargs="+", default=(), help="notebook names (e.g. 06_llm_jepa_paper); default: all")
+    p.add_argument("--modes", nargs="+", default=MODES, choices=MODES, help="full and/or fast (default both)")
+    args = p.parse_args(argv)
+    try:
+        paths = notebook_paths(args.only)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else None
+    if out is not None and (out.is_dir() or not out.parent.is_dir()):
+        print(f"error: --out {out} must be a file in an existing folder", file=sys.stderr)
+        return 2
+    if out is not None and out.exists():
+        try:
+            ok = json.loads(out.read_text(encoding="utf-8")).get("kind") == "jepa_lite.notebook_times"
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            ok = False
+        if not ok:
+            print(f"error: --out {out} exists and is not a notebook-times file; name a new file", file=sys.stderr)
+            return 2
+    times: Dict[str, Dict[str, float]] = {}
+    for name, path in paths.items():
+        for mode in args.modes:
+            seconds = time_notebook(path, mode)
+            times.setdefault(name, {})[mode] = round(seconds, 1)
+            print(f"{name:22s} {mode:4s} {seconds:7.1f} s", flush=True)
+    if out is not None:
+        record = {"kind": "jepa_lite.notebook_times", "date": time.strftime("%Y-%m-%d"), "machine": machine(), "seconds": times}
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, out)
+        print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
