@@ -508,13 +508,11 @@ def tokenisation_section(args, tmp: str) -> Dict:
 
 def plot_rss(results: Dict, args, path: str) -> None:
     """Resident memory over training steps on the token cache (small PNG for the README)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no backend is chosen and no figure stays open
 
     steps, mb = zip(*results["cached"]["rss_over_steps"][1:])
-    fig, ax = plt.subplots(figsize=(6, 2.6), dpi=100)
+    fig = Figure(figsize=(6, 2.6), dpi=100)
+    ax = fig.subplots()
     ax.plot(steps, [m / 1e3 for m in mb], marker=".", label="streamed + token cache (this kit)")
     today = results.get("today")
     if today and not today["finished"]:

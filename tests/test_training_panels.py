@@ -38,6 +38,7 @@ def logged_line(fig, panel: int = 0):
 
 
 def test_live_loss_plot_redraws_with_each_record():
+    plt.close("all")  # figures other tests left open would be counted below
     live = widgets.LiveLossPlot()
     live(fake_trainer(2), {})
     first = live.figure
