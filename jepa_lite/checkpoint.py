@@ -29,6 +29,7 @@ The save-path rules (`SaveTarget`, for any trainer):
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import shutil
@@ -207,6 +208,26 @@ def estimate_bytes(*modules: torch.nn.Module, optimizer_slots: int = 2) -> int:
         total += sum(t.numel() * t.element_size() for t in m.state_dict().values())
         total += optimizer_slots * 4 * sum(p.numel() for p in m.parameters() if p.requires_grad)
     return total + (1 << 20)  # config, history, RNG states, zip headers
+
+
+# ---------------------------------------------------------------------------------------------
+# Small JSON results files (the study, the notebook times, the probe scores)
+# ---------------------------------------------------------------------------------------------
+def json_marked(path: str | os.PathLike, field: str, value: str) -> bool:
+    """True when `path` is a JSON object whose `field` is `value`: a results file the kit wrote, which
+    a command may replace; anything else (another file, unreadable, not JSON) is the user's."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8")).get(field) == value
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+        return False
+
+
+def write_json(path: str | os.PathLike, obj: Any, **dumps) -> None:
+    """Write `obj` as JSON to `path` atomically: a temporary file next to it, then a rename."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, **dumps) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -248,19 +248,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import sys
     from pathlib import Path
 
+    from ..checkpoint import json_marked
+
     p = argparse.ArgumentParser(prog="python -m jepa_lite.course.probe", description=main.__doc__.split("\n\n")[0])
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / SCORES_FILE))
     args = p.parse_args(argv)
     out = Path(args.out)
     marker = "jepa_lite.course.probe"
-    if out.exists():
-        try:
-            ours = json.loads(out.read_text(encoding="utf-8")).get("written_by") == marker
-        except (ValueError, AttributeError, OSError):
-            ours = False
-        if not ours:
-            print(f"error: {out} exists and was not written by {marker}; give another --out", file=sys.stderr)
-            return 2
+    if out.exists() and not json_marked(out, "written_by", marker):
+        print(f"error: {out} exists and was not written by {marker}; give another --out", file=sys.stderr)
+        return 2
     scores = notebook_05_scores(**NOTEBOOK_05_FULL)
     about = {"written_by": marker, "mode": "full", **NOTEBOOK_05_FULL, "torch": torch.__version__}
     out.write_text(json.dumps({**about, "scores": scores}, indent=1) + "\n", encoding="utf-8")

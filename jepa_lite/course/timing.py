@@ -13,8 +13,6 @@ one, all notebooks in one run.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import sys
@@ -22,11 +20,15 @@ import time
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
+from unittest import mock
+
+from ..checkpoint import json_marked, write_json
 from . import FAST_ENV
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 TIMES_FILE = Path(__file__).resolve().parents[2] / "assets" / "bench" / "notebook_times.json"
 MODES = ("full", "fast")
+KIND = "jepa_lite.notebook_times"  # marks the results file
 
 
 def notebook_paths(only: Sequence[str] = ()) -> Dict[str, Path]:
@@ -48,28 +50,12 @@ def time_notebook(path: Path, mode: str, timeout: int = 1800) -> float:
     if mode == "fast":
         env[FAST_ENV] = "1"
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
-    with _environment(env):
+    with mock.patch.dict(os.environ, env, clear=True):  # the kernel inherits the environment it starts in
         with client.setup_kernel():
             start = time.perf_counter()
             for index, cell in enumerate(nb.cells):
                 client.execute_cell(cell, index)
             return time.perf_counter() - start
-
-
-class _environment:
-    """Run a block with os.environ replaced by `env` (the kernel inherits the environment it starts in)."""
-
-    def __init__(self, env: Dict[str, str]):
-        self.env = env
-
-    def __enter__(self):
-        self.saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(self.env)
-
-    def __exit__(self, *exc):
-        os.environ.clear()
-        os.environ.update(self.saved)
 
 
 def machine() -> Dict:
@@ -98,14 +84,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if out is not None and (out.is_dir() or not out.parent.is_dir()):
         print(f"error: --out {out} must be a file in an existing folder", file=sys.stderr)
         return 2
-    if out is not None and out.exists():
-        try:
-            ok = json.loads(out.read_text(encoding="utf-8")).get("kind") == "jepa_lite.notebook_times"
-        except (ValueError, UnicodeDecodeError, AttributeError):
-            ok = False
-        if not ok:
-            print(f"error: --out {out} exists and is not a notebook-times file; name a new file", file=sys.stderr)
-            return 2
+    if out is not None and out.exists() and not json_marked(out, "kind", KIND):
+        print(f"error: --out {out} exists and is not a notebook-times file; name a new file", file=sys.stderr)
+        return 2
     times: Dict[str, Dict[str, float]] = {}
     for name, path in paths.items():
         for mode in args.modes:
@@ -113,10 +94,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             times.setdefault(name, {})[mode] = round(seconds, 1)
             print(f"{name:22s} {mode:4s} {seconds:7.1f} s", flush=True)
     if out is not None:
-        record = {"kind": "jepa_lite.notebook_times", "date": time.strftime("%Y-%m-%d"), "machine": machine(), "seconds": times}
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, out)
+        write_json(out, {"kind": KIND, "date": time.strftime("%Y-%m-%d"), "machine": machine(), "seconds": times}, indent=1)
         print(f"wrote {out}")
     return 0
 

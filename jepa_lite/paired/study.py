@@ -31,19 +31,18 @@ Reading the file (what notebook 06 does): `load_study()`, `select(study, ...)`, 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
-import os
 import signal
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..checkpoint import json_marked, write_json
 from .pretrain import ASSETS, KIT_LM, PretrainError, benchmark_splits, load_recipe
 from .stats import bootstrap_interval, mean_sd, paired_t
 
@@ -376,22 +375,15 @@ def check_out(out: Path) -> None:
     """Only a study file written by the kit may be replaced (users' files are sacred)."""
     if out.is_dir():
         raise StudyError(f"--out {out} is a folder; name a .json file")
-    if out.exists():
-        try:
-            kind = json.loads(out.read_text(encoding="utf-8")).get("kind")
-        except (ValueError, UnicodeDecodeError, AttributeError):
-            kind = None
-        if kind != KIND:
-            raise StudyError(f"--out {out} exists and is not a study results file; name a new file")
+    if out.exists() and not json_marked(out, "kind", KIND):
+        raise StudyError(f"--out {out} exists and is not a study results file; name a new file")
     if not out.parent.exists():
         raise StudyError(f"the folder of --out {out} does not exist")
 
 
 def write_study(study: dict, out: Path) -> None:
     """Atomic write: a temp file next to `out`, then rename."""
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(study, separators=(",", ":")) + "\n", encoding="utf-8")
-    os.replace(tmp, out)
+    write_json(out, study, separators=(",", ":"))
 
 
 # ---------------------------------------------------------------------------------------------
