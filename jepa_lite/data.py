@@ -33,6 +33,7 @@ import torch
 from .masking import mask_batch
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+RESOURCES_DIR = Path(__file__).resolve().parent / "resources"  # package data: ships inside the wheel
 BUILTIN_CORPUS = ASSETS_DIR / "corpus" / "sentences.tsv"
 
 
