@@ -245,3 +245,86 @@ def size_lines(study: dict) -> List[str]:
     return [f"{START_LABEL[r['start']]:20s} {r['n_train']:5d} pairs: λ = 0 {r['lm_only']['mean']:.3f}, "
             f"λ = {r['best_lbd']:g} {r['jepa']['mean']:.3f}   {fmt_comparison(r['comparison'])}"
             for r in size_rows(study)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Why the kit's own pairs behave differently: the two corpora measured side by side
+# ---------------------------------------------------------------------------------------------
+def corpus_measures(train, test) -> Dict[str, float]:
+    """Plain counts of a paired corpus: size, distinct texts and codes, words, how many test regexes
+    occur in training."""
+    words = [p.text.split() for p in train]
+    codes = {p.code for p in train}
+    return {"train_pairs": len(train), "distinct_codes": len(codes),
+            "texts_per_code": len({p.text for p in train}) / len(codes),
+            "vocabulary": len({w for ws in words for w in ws}), "words_per_text": sum(map(len, words)) / len(words),
+            "code_chars": sum(len(p.code) for p in train) / len(train),
+            "test_codes_in_train": sum(p.code in codes for p in test) / len(test)}
+
+
+def start_loss(pairs, model_dir, lm_tokens: str = "code", n: int = 300) -> float:
+    """The pretrained start's mean next-token loss (nats per scored token) on the first n pairs, before any
+    fine-tuning: how familiar the corpus looks to it."""
+    import tempfile
+
+    import torch
+
+    from ..paired import PairedConfig, PairedTrainer
+    from ..paired.pairs import save_jsonl
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/pairs.jsonl"
+        save_jsonl(pairs[:n], path)
+        trainer = PairedTrainer(PairedConfig(model=str(model_dir), data=path, test_data=path, steps=0, lm_tokens=lm_tokens,
+                                             device="cpu", precision="fp32", progress=False), log=lambda s: None)
+        trainer.model.eval()
+        with torch.no_grad():
+            lm, _ = trainer.losses(list(range(len(trainer.train_pairs))), with_jepa=False)
+    return float(lm)
+
+
+def contrast_rows(generated: dict, nlrx_results: dict, model_dir) -> Dict[str, Dict[str, float]]:
+    """The two corpora side by side: counts (`corpus_measures`), the pretrained start's loss on each
+    (Code tokens, and the whole row), and each study's λ = 0 exact match (train and test) at the
+    paper's budget, from the results files."""
+    from ..paired import nlrx
+    from ..paired import study as st
+    from ..paired.pretrain import benchmark_splits
+
+    b, s = benchmark_splits(), nlrx.splits()
+    out = {"kit's generated pairs": corpus_measures(b["train"], b["test"]),
+           "NL-RX-SYNTH": corpus_measures(s["train"], s["test"])}
+    for name, val in (("kit's generated pairs", b["val"]), ("NL-RX-SYNTH", s["val"])):
+        out[name]["start_loss_code"] = start_loss(val, model_dir, "code")
+        out[name]["start_loss_row"] = start_loss(val, model_dir, "all")
+    for start in ns.STARTS:
+        gen = st.select(generated, stage="lambda", start=start, lbd=0.0)
+        out["kit's generated pairs"][f"{start}_train_em"] = mean_sd([r["exact_match"]["train"] for r in gen])["mean"]
+        out["kit's generated pairs"][f"{start}_test_em"] = mean_sd([r["exact_match"]["test"] for r in gen])["mean"]
+        tuned = ns.tuned_runs(nlrx_results, start, 0.0)
+        out["NL-RX-SYNTH"][f"{start}_train_em"] = mean_sd([r["exact_match"]["train"] for r in tuned])["mean"]
+        out["NL-RX-SYNTH"][f"{start}_test_em"] = mean_sd([r["exact_match"]["test"] for r in tuned])["mean"]
+    return out
+
+
+CONTRAST_LABELS = {
+    "train_pairs": ("training pairs", "{:.0f}"), "distinct_codes": ("distinct regexes in training", "{:.0f}"),
+    "texts_per_code": ("descriptions per regex", "{:.2f}"), "vocabulary": ("distinct words in descriptions", "{:.0f}"),
+    "words_per_text": ("words per description", "{:.1f}"), "code_chars": ("characters per regex", "{:.1f}"),
+    "test_codes_in_train": ("test regexes also in training", "{:.1%}"),
+    "start_loss_code": ("pretrained start's loss on the regexes (nats/token)", "{:.2f}"),
+    "start_loss_row": ("pretrained start's loss on the whole row", "{:.2f}"),
+    "scratch_train_em": ("λ = 0 from scratch: train exact match", "{:.3f}"),
+    "scratch_test_em": ("λ = 0 from scratch: test exact match", "{:.3f}"),
+    "pretrained_train_em": ("λ = 0 pretrained: train exact match", "{:.3f}"),
+    "pretrained_test_em": ("λ = 0 pretrained: test exact match", "{:.3f}"),
+}
+
+
+def contrast_lines(rows: Dict[str, Dict[str, float]]) -> List[str]:
+    """`contrast_rows` as a two-column table."""
+    names = list(rows)
+    out = [f"{'':52s} {names[0]:>22s} {names[1]:>14s}"]
+    for key, (label, fmt) in CONTRAST_LABELS.items():
+        out.append(f"{label:52s} {fmt.format(rows[names[0]][key]):>22s} {fmt.format(rows[names[1]][key]):>14s}")
+    return out
