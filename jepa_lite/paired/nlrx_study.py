@@ -18,8 +18,8 @@ that suits λ = 1, the term looks like it helps when it only repairs the rate. S
 Every run fine-tunes for `epochs` passes over its training set (the paper fine-tunes 4 epochs) with
 `jepa_lite.paired` in fp32, and is scored by greedy exact match on the validation split (1,000 pairs
 carved from the official training file, `nlrx.splits`) and once on the official test file (2,000).
-"scratch" is the untrained Llama that `assets/kit_lm`'s pretraining started from; "pretrained" is
-`assets/kit_lm` (LM-only pretraining on the kit's own generated text, which holds no NL-RX test or
+"scratch" is the untrained Llama that the shipped `kit_lm`'s pretraining started from; "pretrained" is
+the shipped `kit_lm` (LM-only pretraining on the kit's own generated text, which holds no NL-RX test or
 validation pair: `tests/test_nlrx.py`).
 
     python -m jepa_lite.paired.nlrx_study --workers 16 --device cuda --resume   # the GPU machine, in pieces
