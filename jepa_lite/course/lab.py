@@ -78,8 +78,11 @@ def copy_course(course: Path, work: Path) -> Dict[str, List[str]]:
             done["same" if target.read_bytes() == source.read_bytes() else "kept"].append(source.name)
             continue
         partial = work / f".{source.name}.copying"  # a copy cut short never poses as the student's file
-        shutil.copyfile(source, partial)
-        os.replace(partial, target)
+        try:
+            shutil.copyfile(source, partial)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
         done["copied"].append(source.name)
     return done
 
@@ -167,7 +170,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ImportError:
         print('error: JupyterLab is not installed here; install the kit with its notebooks extra: pip install -e ".[notebooks]"', file=sys.stderr)
         return 2
-    done = copy_course(notebooks, work)
+    try:
+        done = copy_course(notebooks, work)
+    except OSError as e:  # a full disk, a folder that turned read-only
+        print(f"error: could not copy the course into {work}: {e.strerror or e}", file=sys.stderr)
+        return 2
     print(f"jepa_lite: your copy of the course is {work} ({len(done['copied'])} files copied now)", flush=True)
     for name in done["kept"]:
         print(f"jepa_lite: kept your {name} (it differs from the course's; delete it to get the course's again)", flush=True)
