@@ -46,6 +46,8 @@ def build(src: Path, out: Path, sdist: bool) -> Path:
     kind = "sdist" if sdist else "wheel"
     r = run([sys.executable, "-c", f"from setuptools import build_meta as b; print(b.build_{kind}({str(out)!r}))"],
             cwd=src, env=dict(os.environ, PYTHONPATH=""))  # fmt: skip
+    # a data folder under jepa_lite/ that pyproject.toml's packages does not list: setuptools warns it may be left out
+    assert "is absent from the `packages` configuration" not in r.stderr, r.stderr[-3000:]
     return out / r.stdout.strip().splitlines()[-1]
 
 
