@@ -87,30 +87,28 @@ def _status(url: str) -> int:
         return e.code
 
 
-def test_the_installed_wheel_works_outside_the_repository(wheel, tmp_path):
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory):
+    """(python of a fresh venv holding the wheel, a user's folder outside the repository, the environment)."""
     whl, _ = wheel
-    venv, user = tmp_path / "venv", tmp_path / "user"
+    tmp = tmp_path_factory.mktemp("installed")
+    venv, user = tmp / "venv", tmp / "user"
     user.mkdir()
-    run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path, env=os.environ)
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp, env=os.environ)
     python = venv / "bin" / "python"
     run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(whl)],
-        cwd=tmp_path, env=os.environ)  # fmt: skip
+        cwd=tmp, env=os.environ)  # fmt: skip
     own = Path(run([python, "-c", "import site; print(site.getsitepackages()[0])"], cwd=user, env=os.environ).stdout.strip())
     (own / "zz_dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")  # read after its own
-    from jupyterlab.commands import get_app_dir
-
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(JEPA_LITE_FAST="1", HF_HUB_OFFLINE="1", HOME=str(tmp_path / "home"), JUPYTERLAB_DIR=get_app_dir(),
-               JUPYTER_CONFIG_DIR=str(tmp_path / "home" / "config"), JUPYTER_DATA_DIR=str(tmp_path / "home" / "data"),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "home" / "runtime"))  # fmt: skip
+    env.update(JEPA_LITE_FAST="1", HF_HUB_OFFLINE="1", HOME=str(tmp / "home"), JUPYTER_CONFIG_DIR=str(tmp / "home" / "config"),
+               JUPYTER_DATA_DIR=str(tmp / "home" / "data"), JUPYTER_RUNTIME_DIR=str(tmp / "home" / "runtime"))  # fmt: skip
+    return python, user, env
 
-    # TrainConfig.smoke() and a Trainer on it read the packaged corpus; jepa_lite is the wheel's
-    code = ("import jepa_lite; from jepa_lite.train import TrainConfig, Trainer; "
-            "t = Trainer(TrainConfig.smoke(steps=2, save_path=None, progress=False), log=lambda s: None); t.fit(); "
-            "print(jepa_lite.__file__, len(t.corpus))")  # fmt: skip
-    where, lines = run([python, "-c", code], cwd=user, env=env).stdout.split()[-2:]
-    assert Path(where).is_relative_to(own) and int(lines) == 480
 
+def test_the_installed_wheel_trains_outside_the_repository(installed):
+    python, user, env = installed
+    own = python.parent.parent
     out = run([python, "-m", "jepa_lite.train", "--smoke_test", "--steps", "2", "--log_every", "1", "--no_progress"], cwd=user, env=env)
     assert "done: 2 steps" in out.stdout
 
@@ -119,12 +117,27 @@ def test_the_installed_wheel_works_outside_the_repository(wheel, tmp_path):
     train, test = regex_pairs(8, 2, seed=0)
     save_jsonl(train, user / "train.jsonl")
     save_jsonl(test, user / "test.jsonl")
-    out = run([python, "-m", "jepa_lite.paired", "--model", "kit_lm", "--data", "train.jsonl", "--test_data", "test.jsonl",
-               "--steps", "2", "--batch_size", "4", "--lbd", "1", "--device", "cpu", "--no_progress"], cwd=user, env=env)  # fmt: skip
-    assert "model 'kit_lm'" in out.stdout and "exact match on 2 test pairs" in out.stdout
+    # one process (each start imports torch and transformers): TrainConfig.smoke() and a Trainer on it
+    # read the packaged corpus, from the wheel's jepa_lite; then the paired trainer on the shipped kit_lm
+    paired = ["--model", "kit_lm", "--data", "train.jsonl", "--test_data", "test.jsonl", "--steps", "2", "--batch_size", "4",
+              "--lbd", "1", "--device", "cpu", "--no_progress"]  # fmt: skip
+    code = ("import sys, jepa_lite; from jepa_lite.train import TrainConfig, Trainer; from jepa_lite.paired.cli import main; "
+            "t = Trainer(TrainConfig.smoke(steps=2, save_path=None, progress=False), log=lambda s: None); t.fit(); "
+            f"print('smoke', jepa_lite.__file__, len(t.corpus), flush=True); sys.exit(main({paired!r}))")  # fmt: skip
+    out = run([python, "-c", code], cwd=user, env=env).stdout
+    where, lines = next(line for line in out.splitlines() if line.startswith("smoke ")).split()[1:]
+    assert Path(where).resolve().is_relative_to(own.resolve()) and int(lines) == 480
+    assert "model 'kit_lm'" in out and "exact match on 2 test pairs" in out
 
+
+def test_the_installed_launcher_copies_the_course_and_starts(installed):
+    pytest.importorskip("jupyterlab", reason="the launcher needs JupyterLab (the notebooks extra)")
+    from jupyterlab.commands import get_app_dir
+
+    python, user, env = installed
+    env = dict(env, JUPYTERLAB_DIR=get_app_dir())  # the built app lives in the dependencies' environment
     port, token = _free_port(), secrets.token_hex(16)
-    lab = subprocess.Popen([venv / "bin" / "jepa-lite-lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+    lab = subprocess.Popen([python.parent / "jepa-lite-lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
                             "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"],
                            cwd=user, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     try:
