@@ -192,7 +192,7 @@ def block_contrast(sim: torch.Tensor, groups: Sequence) -> Dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The scores the README quotes: notebook 05 § 11 in full mode, as a file
+# The scores the teaching guide quotes (docs/teaching.md): notebook 05 § 11 in full mode, as a file
 # ---------------------------------------------------------------------------------------------
 SCORES_FILE = "assets/probe_scores.json"  # relative to the repository root; written by `python -m jepa_lite.course.probe`
 NOTEBOOK_05_FULL = {"tiny_steps": 400, "minilm_steps": 100}  # notebook 05's STEPS and MINILM_STEPS in full mode
@@ -241,7 +241,7 @@ def notebook_05_scores(tiny_steps: int = 400, minilm_steps: int = 100, minilm: O
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """`python -m jepa_lite.course.probe [--out FILE]`: compute `notebook_05_scores` in full mode and
-    write them as JSON (default SCORES_FILE), the file the README's probe figures are tested against.
+    write them as JSON (default SCORES_FILE), the file the teaching guide's probe figures are tested against.
     Replaces only a file this command wrote."""
     import argparse
     import json
