@@ -260,6 +260,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if out.exists() and not json_marked(out, "written_by", marker):
         print(f"error: {out} exists and was not written by {marker}; give another --out", file=sys.stderr)
         return 2
+    from ..encoders import BackboneError, check_minilm_weights, minilm_path
+
+    try:  # the scores need the offline MiniLM: say so before the tiny runs, not after them
+        check_minilm_weights(minilm_path())
+    except BackboneError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     scores = notebook_05_scores(**NOTEBOOK_05_FULL)
     about = {"written_by": marker, "mode": "full", **NOTEBOOK_05_FULL, "torch": torch.__version__}
     out.write_text(json.dumps({**about, "scores": scores}, indent=1) + "\n", encoding="utf-8")
