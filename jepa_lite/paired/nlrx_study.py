@@ -75,6 +75,7 @@ class NlrxConfig:
     epochs: float = 4.0  # passes over the training set (the paper fine-tunes 4 epochs)
     batch_size: int = 32
     warmup: float = 0.06  # share of the steps spent warming up (50 of 875 at the full size)
+    views: str = "packed"  # one row per pair (tested equal to the three separate rows; ~2× faster with λ > 0)
     generate_batch: int = 500  # texts decoded at once when scoring
     log_every: int = 125
     model_dir: str = str(KIT_LM)
@@ -84,7 +85,7 @@ class NlrxConfig:
     @classmethod
     def fast(cls, **overrides) -> "NlrxConfig":
         """A tiny grid for tests: 2 λ, 2 rates, 2 seeds, 1 size, a few steps on few pairs."""
-        tiny = dict(lbds=(0.0, 1.0), lrs=(1e-3, 4e-3), sweep_seeds=(0,), seeds=(0, 1), sizes=(16,), n_val=12,
+        tiny = dict(lbds=(0.0, 1.0), lrs=(1e-3, 4e-3), sweep_seeds=(0,), seeds=(0, 1), sizes=(16,), n_val=12, views="separate",
                     n_train=48, n_test=12, train_eval=12, epochs=0.5, batch_size=8, log_every=2)
         return cls(**{**tiny, **overrides})
 
@@ -219,7 +220,8 @@ def run_one(spec: RunSpec, c: NlrxConfig, paths: Dict[str, str]) -> dict:
     steps = c.steps_for(n)
     config = PairedConfig(model=paths[f"model:{spec.start}"], data=data, test_data=paths["test"], lbd=spec.lbd,
                           lr=spec.lr, steps=steps, batch_size=c.batch_size, warmup_steps=max(1, round(c.warmup * steps)),
-                          log_every=c.log_every, seed=spec.seed, device=c.device, precision=c.precision, progress=False)
+                          log_every=c.log_every, seed=spec.seed, device=c.device, precision=c.precision, views=c.views,
+                          progress=False)
     trainer = PairedTrainer(config, log=lambda s: None)
     history = trainer.fit()
     fit_seconds = time.perf_counter() - begin
