@@ -119,3 +119,8 @@ def test_readme_colab_links_are_the_kits_one_address():
     assert colab == {course.colab_url(n + ".ipynb") for n in names}  # no other Colab address anywhere
     assert text.count("**That address is a placeholder:**") == 1
     assert f"`{course.REPO_URL}`" in text and "`REPO_URL`" in text
+
+
+def test_the_testing_page_states_these_limits():
+    text = " ".join((ROOT / "docs" / "testing.md").read_text(encoding="utf-8").split())
+    assert f"a map of at most {README_MAX_CHARS:,} characters, with prose lines of at most {PROSE_MAX} characters" in text
