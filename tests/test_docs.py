@@ -124,3 +124,11 @@ def test_readme_colab_links_are_the_kits_one_address():
 def test_the_testing_page_states_these_limits():
     text = " ".join((ROOT / "docs" / "testing.md").read_text(encoding="utf-8").split())
     assert f"a map of at most {README_MAX_CHARS:,} characters, with prose lines of at most {PROSE_MAX} characters" in text
+
+
+def test_the_commands_the_readme_names_are_installed():
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    named = set(re.findall(r"`(jepa-lite-[a-z]+)`", README.read_text(encoding="utf-8")))
+    assert named and named <= set(scripts), named - set(scripts)

@@ -50,6 +50,10 @@ def test_the_installed_weights_are_the_ones_the_kit_records():
     assert encoders.check_minilm_weights(folder) == folder
     encoder, tokenizer, dim = encoders.load_backbone(None)
     assert dim == 384 and encoder.config.num_hidden_layers == 6 and len(tokenizer) == 30522
+    layers, millions = encoder.config.num_hidden_layers, encoders.count_parameters(encoder) / 1e6
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())  # the figures the README quotes
+    assert f"all-MiniLM-L6-v2 ({layers} layers, hidden {dim}, {millions:.1f} M parameters)" in readme
+    assert f"all-MiniLM-L6-v2: pretrained, {layers} layers, hidden {dim}, {millions:.1f} M parameters" in (ROOT / "docs" / "models.md").read_text()
 
 
 def test_other_weights_are_refused_in_one_line_naming_the_file(other_weights):
