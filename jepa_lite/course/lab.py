@@ -131,11 +131,17 @@ def write_settings_dir(folder: Path) -> Path:
     return folder
 
 
+class LabError(Exception):
+    """Why the launcher cannot start, in one line that says what to do."""
+
+
 def split_course_dir(args: Sequence[str]) -> tuple[Optional[str], List[str]]:
     """(--course_dir's value or None, the other arguments): `--course_dir DIR` or `--course_dir=DIR`."""
     rest, value, i = [], None, 0
     while i < len(args):
-        if args[i] == "--course_dir" and i + 1 < len(args):
+        if args[i] == "--course_dir":
+            if i + 1 == len(args):
+                raise LabError("--course_dir needs a folder")
             value, i = args[i + 1], i + 2
             continue
         if args[i].startswith("--course_dir="):
@@ -146,34 +152,37 @@ def split_course_dir(args: Sequence[str]) -> tuple[Optional[str], List[str]]:
     return value, rest
 
 
+def course_folders(course_dir: Optional[str]) -> tuple[Path, Path]:
+    """(the course as shipped, the student's working folder), both checked before anything is written."""
+    notebooks = find_notebooks()
+    if notebooks is None:
+        raise LabError(f"no course here: {FIRST_NOTEBOOK} is neither beside the jepa_lite package nor in ./notebooks; "
+                       "reinstall the kit (its notebooks are package data) or run this from the repository folder")  # fmt: skip
+    work = Path(course_dir).expanduser().resolve() if course_dir else working_folder(notebooks)
+    problem = check_working_folder(work)
+    if problem:
+        raise LabError(problem)
+    return notebooks, work
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     extra = list(sys.argv[1:] if argv is None else argv)
     if extra[:1] in (["-h"], ["--help"]):
         print(__doc__.strip())
         return 0
-    if extra and extra[-1] == "--course_dir":
-        print("error: --course_dir needs a folder", file=sys.stderr)
-        return 2
-    course_dir, extra = split_course_dir(extra)
-    notebooks = find_notebooks()
-    if notebooks is None:
-        print(f"error: no course here: {FIRST_NOTEBOOK} is neither beside the jepa_lite package nor in ./notebooks; "
-              "reinstall the kit (its notebooks are package data) or run this from the repository folder", file=sys.stderr)  # fmt: skip
-        return 2
-    work = Path(course_dir).expanduser().resolve() if course_dir else working_folder(notebooks)
-    problem = check_working_folder(work)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
     try:
-        from jupyterlab.labapp import LabApp
-    except ImportError:
-        print('error: JupyterLab is not installed here; install the kit with its notebooks extra: pip install -e ".[notebooks]"', file=sys.stderr)
-        return 2
-    try:
-        done = copy_course(notebooks, work)
-    except OSError as e:  # a full disk, a folder that turned read-only
-        print(f"error: could not copy the course into {work}: {e.strerror or e}", file=sys.stderr)
+        course_dir, extra = split_course_dir(extra)
+        notebooks, work = course_folders(course_dir)
+        try:
+            from jupyterlab.labapp import LabApp
+        except ImportError:
+            raise LabError('JupyterLab is not installed here; install the kit with its notebooks extra: pip install -e ".[notebooks]"') from None
+        try:
+            done = copy_course(notebooks, work)
+        except OSError as e:  # a full disk, a folder that turned read-only
+            raise LabError(f"could not copy the course into {work}: {e.strerror or e}") from None
+    except LabError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"jepa_lite: your copy of the course is {work} ({len(done['copied'])} files copied now)", flush=True)
     for name in done["kept"]:
