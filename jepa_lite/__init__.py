@@ -1,6 +1,7 @@
 """jepa_lite — a small, readable LLM-JEPA training core for teaching, in three rooms.
 
 The training core (jepa_lite/, one concept per file; it imports neither room below):
+    nano          the whole algorithm on one page (read it after the course), tested equal to the trainer
     masking       span masking (readable loop + vectorised batch version)
     data          corpora, streamed tokenisation, the token cache, the two views of a batch
     encoders      backbones: offline MiniLM, tiny random encoder, any HF masked encoder
