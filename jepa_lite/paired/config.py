@@ -1,7 +1,7 @@
 """The settings of the paper's objective (`PairedConfig`), its data, and which checkpoints it resumes.
 
 `PairedConfig` is the one place where every setting, its default and its meaning are written; the
-trainer (`paired.py`) and the command line (`paired_cli.py`) read it. Why each default was chosen,
+trainer (`trainer.py`) and the command line (`cli.py`) read it. Why each default was chosen,
 next to what the official code does, is in the README ("The paper's objective from the command line").
 """
 
