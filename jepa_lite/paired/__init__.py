@@ -31,7 +31,8 @@ Where each part lives (this file is the index: it holds no code of its own):
     causal_lm.py   the causal LM and its tokenizer ([SEP], [PRED_1] … [PRED_16]), the kept model folder
     nlrx.py        the official NL-RX-SYNTH split shipped with the kit
     pretrain.py    the kit's own small pretrained LM (notebook 06's pretrained start)
-    study.py, stats.py   notebook 06's study and its paired statistics
+    study.py, stats.py   notebook 06's study on the kit's own pairs, and its paired statistics
+    nlrx_study.py  notebook 06's study on NL-RX-SYNTH (learning rate per λ, seeds, data sizes)
     bench.py       the paired trainer's benchmark (`python -m jepa_lite.bench --objective paired`)
 
     trainer = PairedTrainer(PairedConfig(lbd=1.0, predictors=0, steps=800))
