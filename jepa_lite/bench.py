@@ -67,7 +67,8 @@ from .encoders import BackboneError
 from .errors import ConfigError
 from .precision import CHOICES as PRECISIONS
 from .precision import resolve_precision
-from .train import TrainConfig, Trainer, _Parser, pick_device
+from .cli import _Parser
+from .train import TrainConfig, Trainer, pick_device
 
 PEAK_BF16_TFLOPS = {"H100 SXM": 989.4, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "A10": 125.0}
 

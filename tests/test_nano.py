@@ -88,10 +88,12 @@ def test_cosine_loss_is_the_kits():
     assert nano.cosine_loss(pred, 3.0 * pred).item() == pytest.approx(0.0, abs=1e-6)
 
 
-def test_lr_factor_is_the_trainers():
+def test_lr_factor_lives_once_and_is_the_trainers():
+    from jepa_lite.paired import trainer as paired_trainer
     from jepa_lite.train import lr_factor
 
-    assert all(nano.lr_factor(s, 7, 50) == lr_factor(s, 7, 50) for s in range(52))
+    assert lr_factor is nano.lr_factor and paired_trainer.lr_factor is nano.lr_factor  # one formula, both trainers
+    assert [round(nano.lr_factor(s, 4, 12), 6) for s in (0, 3, 4, 8, 12, 20)] == [0.25, 1.0, 1.0, 0.5, 0.0, 0.0]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,7 +31,10 @@ from .rows import (IGNORE, CUSTOM_MASK_IMPLEMENTATIONS, attention_implementation
                           code_view, jepa_distance, last_hidden, last_token_index, lm_loss, lm_loss_sum, lm_row,
                           pack_rows, packed_enc_index, packed_pair_rows, pad_rows, position_ids, run_model, text_view)
 from ..precision import resolve_precision
-from ..train import TrainingDiverged, diverged_message, lr_factor, pick_device
+from ..config import pick_device
+from ..errors import TrainingDiverged
+from ..nano import lr_factor
+from ..train import diverged_message, plain_lrs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,8 +320,6 @@ class PairedTrainer:
     # -- checkpoints and the kept model ---------------------------------------------------------
     def state(self) -> dict:
         """Everything a resumed run needs to continue exactly (`kind` = "paired")."""
-        from ..train import plain_lrs
-
         return {"kind": KIND, "run_id": self.run_id, "config": dataclasses.asdict(self.config), "step": self.step, "fingerprint": self.fingerprint,
                 "model": self.model.state_dict(), "optimizer": plain_lrs(self.optimizer.state_dict()),
                 "scheduler": plain_lrs(self.scheduler.state_dict()), "scaler": self.scaler.state_dict() if self.scaler else None,
