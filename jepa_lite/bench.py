@@ -275,7 +275,7 @@ def warmup_covering(trainer: Trainer, warmup: int, steps: int) -> int:
     - twice with CUDA graphs: a length's first step runs the compiled code to warm it up and its
       second records the graph (both far slower than a replay);
     - once on the CPU in bf16: oneDNN JIT-compiles its matrix-product kernels for each new shape
-      (see `Trainer._length_multiple`).
+      (see `fastpath.length_multiple`).
     Otherwise `warmup` as given. (The original loop, in fp32, has no such cost: on the CPU it
     took 376–378 ms per step on 20 batches, whether it met them for the first time or again.)"""
     need = 2 if trainer.static_shapes else 1 if trainer.device.type == "cpu" and trainer.pad_to_multiple_of > 1 else 0
