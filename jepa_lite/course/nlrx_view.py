@@ -328,3 +328,17 @@ def contrast_lines(rows: Dict[str, Dict[str, float]]) -> List[str]:
     for key, (label, fmt) in CONTRAST_LABELS.items():
         out.append(f"{label:52s} {fmt.format(rows[names[0]][key]):>22s} {fmt.format(rows[names[1]][key]):>14s}")
     return out
+
+
+def overlap_lines(model_dir) -> List[str]:
+    """How many NL-RX-SYNTH pairs share their Text or their Code with a document of the pretraining corpus
+    of `model_dir` (rebuilt from its recipe), per split."""
+    from ..paired import nlrx
+    from ..paired.pretrain import PretrainConfig, load_recipe, pretraining_corpus
+
+    docs = set(pretraining_corpus(PretrainConfig(**load_recipe(model_dir)["config"])))
+    out = []
+    for name, pairs in nlrx.splits().items():
+        seen = sum(p.text in docs or p.code in docs for p in pairs)
+        out.append(f"NL-RX-SYNTH {name:5s}: {seen} of {len(pairs)} pairs share a Text or a Code with the pretraining corpus")
+    return out
