@@ -17,7 +17,7 @@ from ..checkpoint import CheckpointError, check_config_compatible, load_checkpoi
 from ..errors import ConfigError
 from .pairs import Pair, PairsError, load_jsonl, regex_pairs
 from ..precision import resolve_precision
-from ..train import pick_device
+from ..config import pick_device
 from ..validation import SEED_MAX, check_int_range, check_types
 
 KIND = "paired"  # the "kind" of this trainer's checkpoints (jepa_lite.train writes "masked_span")
