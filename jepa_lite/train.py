@@ -329,26 +329,34 @@ class Trainer:
                 stop = self.dist.any(self.stop_requested)
                 self.stop_requested = self.stop_requested or stop
                 if self.save_path and ((cfg.save_every and self.step % cfg.save_every == 0) or last or stop):
-                    self._check_finite(self._window)
-                    if self.dist.enabled:  # what rank 0 saves is every rank's state
-                        check_in_sync(self.model.target_encoder, self.dist, "target encoder")
-                    if self.target is not None:
-                        self._save_checked()
-                    self.dist.barrier()  # the others wait for rank 0's checkpoint
+                    self._save_all_ranks()
                 if stop:
                     where = f"; checkpoint saved to {self.save_path}" if self.target is not None else ""
                     self.log(f"stopped at step {self.step}{where}")
                     break
             if self.dist.enabled:  # the EMA targets, updated by each rank on its own, must still agree
-                digests = check_in_sync(self.model.target_encoder, self.dist, "target encoder")
-                if self.dist.is_main:
-                    self._write(f"ranks in sync: target encoder sha256 {', '.join(digests)} on the {self.dist.world_size} ranks")
+                self._check_ranks_in_sync()
         finally:
             bar.close()
             batches.close()
             if self.target is not None:
                 self.target.release()
         return dict(self.history)
+
+    def _save_all_ranks(self) -> None:
+        """A checkpoint step: the unlogged losses checked finite, every rank's target encoder checked
+        equal (what rank 0 saves is every rank's state), rank 0 saves, the others wait for it."""
+        self._check_finite(self._window)
+        if self.dist.enabled:
+            check_in_sync(self.model.target_encoder, self.dist, "target encoder")
+        if self.target is not None:
+            self._save_checked()
+        self.dist.barrier()
+
+    def _check_ranks_in_sync(self) -> None:
+        digests = check_in_sync(self.model.target_encoder, self.dist, "target encoder")
+        if self.dist.is_main:
+            self._write(f"ranks in sync: target encoder sha256 {', '.join(digests)} on the {self.dist.world_size} ranks")
 
     def _save_checked(self) -> None:
         """Save through the save-path rules; weights that are no longer finite stop the run."""
@@ -360,11 +368,8 @@ class Trainer:
     def _diverged(self, what: str) -> str:
         return diverged_message(self.target, what)
 
-    def _finite(self, window: List[torch.Tensor]) -> bool:
-        return not window or bool(torch.isfinite(torch.stack([w.float() for w in window])).all())
-
     def _check_finite(self, window: List[torch.Tensor]) -> None:
-        if not self._finite(window):
+        if window and not bool(torch.isfinite(torch.stack([w.float() for w in window])).all()):
             raise TrainingDiverged(self._diverged(f"the loss became NaN or infinite by step {self.step}"))
 
     def _write(self, line: str) -> None:
