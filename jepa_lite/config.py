@@ -20,6 +20,7 @@ import torch
 from .checkpoint import CheckpointError, check_config_compatible, check_state_keys
 from .ema import SCHEDULES
 from .errors import ConfigError
+from .losses import LOSSES
 from .masking import check_masking_args
 from .precision import resolve_precision
 from .validation import SEED_MAX, check_int_range, check_types
@@ -111,8 +112,8 @@ class TrainConfig:
             raise ConfigError(f"weight_decay must be ≥ 0; got {self.weight_decay}")
         if not self.grad_clip > 0:
             raise ConfigError(f"grad_clip must be > 0; got {self.grad_clip}")
-        if self.loss not in ("cosine", "l2", "mse", "smooth_l1"):
-            raise ConfigError(f"loss must be cosine, l2, mse or smooth_l1; got '{self.loss}'")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be {', '.join(list(LOSSES)[:-1])} or {list(LOSSES)[-1]}; got '{self.loss}'")
         resolve_precision(self.precision, pick_device(self.device))  # e.g. fp16 on the CPU: refused here
 
 
