@@ -438,7 +438,7 @@ def _interrupt(signum, frame):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from ..train import _Parser  # one-line argparse errors, exit 2
+    from ..cli import _Parser  # one-line argparse errors, exit 2
 
     p = _Parser(prog="python -m jepa_lite.paired.nlrx_study",
                 description="Run notebook 06's study on NL-RX-SYNTH and write its results file.")
