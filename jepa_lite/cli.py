@@ -29,13 +29,34 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
+TRAIN_EXAMPLES = """examples:
+  jepa-lite-train --smoke_test                                   # seconds, offline: check the set-up
+  jepa-lite-train --data my_text.txt --steps 2000 --save_path runs/my.pt
+  jepa-lite-train --resume runs/my.pt                            # continue a stopped run exactly
+(jepa-lite-train is the same as python -m jepa_lite.train)"""
+# The names both command lines used before they shared one vocabulary (--model, --data): still accepted.
+OLD_NAMES = {"--model_name": "--model", "--text_file": "--data"}
+
+
+def note_old_names(argv: Sequence[str]) -> None:
+    """One `note:` line per old option name in argv (they keep working)."""
+    for arg in argv:
+        old = arg.split("=", 1)[0]
+        if old in OLD_NAMES:
+            print(f"note: {old} is now called {OLD_NAMES[old]}; the old name still works")  # stdout: errors stay one line
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
-    p = _Parser(prog="python -m jepa_lite.train", description="Train a masked-span JEPA on text, offline by default.", argument_default=argparse.SUPPRESS)
+    p = _Parser(prog="python -m jepa_lite.train", description="Train a masked-span JEPA on text, offline by default.",
+                argument_default=argparse.SUPPRESS, epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     a = p.add_argument
-    a("--model_name", help="encoder: omit for the offline pretrained MiniLM; 'tiny'; 'random:bert'; a hub name or local folder")
-    a("--text_file", help="UTF-8 text, one example per line (default: the kit's built-in corpus)")
-    a("--max_lines", type=int, help="read only the first N non-blank lines of --text_file (default: all of them; the run prints how many it read)")
+    a("--model", "--model_name", dest="model_name", metavar="MODEL",
+      help="encoder: omit for the offline pretrained MiniLM; 'tiny'; 'random:bert'; a hub name or local folder "
+      "(--model_name is its old name, still accepted)")
+    a("--data", "--text_file", dest="text_file", metavar="FILE",
+      help="UTF-8 text, one example per line (default: the kit's built-in corpus; --text_file is its old name, still accepted)")
+    a("--max_lines", type=int, help="read only the first N non-blank lines of --data (default: all of them; the run prints how many it read)")
     a("--token_cache", metavar="auto|off|DIR", help="token cache of the text file: auto = files of 64 MiB or more, next to the checkpoint (default); off; or a folder")
     a("--max_length", type=int, help=f"tokens per line (default {d.max_length})")
     a("--mask_ratio", type=float, help=f"fraction of tokens masked, in (0, 1) (default {d.mask_ratio})")
@@ -181,6 +202,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """The command line (`run_cli`). Exit codes: 0 done; 2 bad input (one `error:` line, before any
     work); 1 the run failed (diverged, or a save failed); 130 / 143 stopped early by Ctrl-C / SIGTERM."""
     args = vars(build_parser().parse_args(argv))
+    note_old_names(sys.argv[1:] if argv is None else argv)
 
     def build() -> Trainer:
         config = config_from_args(args)

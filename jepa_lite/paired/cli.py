@@ -29,9 +29,16 @@ from .pairs import PairsError
 from ..cli import _Parser, run_cli  # _Parser: one-line argparse errors, exit 2
 
 
+EXAMPLES = """examples:
+  jepa-lite-paired --model kit_lm --steps 50                     # the kit's pretrained small LM on the built-in pairs
+  jepa-lite-paired --model kit_lm --data train.jsonl --test_data test.jsonl --lbd 0.3 --save_dir my_model
+(jepa-lite-paired is the same as python -m jepa_lite.paired; the data format is in docs/paper.md)"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = PairedConfig()
-    p = _Parser(prog="python -m jepa_lite.paired", argument_default=argparse.SUPPRESS,
+    p = _Parser(prog="python -m jepa_lite.paired", argument_default=argparse.SUPPRESS, epilog=EXAMPLES,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
                 description="Fine-tune a causal LM with next-token loss + λ·JEPA on (Text, Code) pairs, offline by default.")
     a = p.add_argument
     a("--data", help="JSONL file in the paper's chat format (default: the built-in regex pairs)")
