@@ -107,10 +107,16 @@ def no_room(e: Optional[BaseException]) -> Optional[str]:
     is a full disk, a quota or a file-size limit; None otherwise."""
     seen = 0
     while e is not None and seen < 5:
-        if isinstance(e, OSError) and e.errno in _NO_ROOM:
-            return {errno.EFBIG: "file too large for this process's file-size limit (ulimit -f)"}.get(e.errno, "no space left on the device")
+        code = e.errno if isinstance(e, OSError) else _rust_errno(str(e))  # safetensors' writer says "(os error 27)"
+        if code in _NO_ROOM:
+            return {errno.EFBIG: "file too large for this process's file-size limit (ulimit -f)"}.get(code, "no space left on the device")
         e, seen = e.__cause__ or e.__context__, seen + 1
     return None
+
+
+def _rust_errno(message: str) -> Optional[int]:
+    m = re.search(r"\(os error (\d+)\)", message)
+    return int(m[1]) if m else None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from .causal_lm import TinyLMConfig, load_causal_lm, pair_token_ids, save_model_folder
+from .causal_lm import TinyLMConfig, check_save_dir, load_causal_lm, pair_token_ids, save_model_folder
 from ..checkpoint import (CheckpointError, NonFiniteState, SaveTarget, check_save_path, estimate_bytes, first_nonfinite,
                          restore_rng_state, rng_state, save_checkpoint, state_tensors)
 from ..distributed import all_reduce_gradients, check_batch, setup
@@ -281,6 +281,8 @@ class PairedTrainer:
         c = self.config
         from tqdm.auto import tqdm
 
+        if c.save_dir and self.dist.is_main and self.step < c.steps:  # the kept model's folder: writable, room
+            check_save_dir(c.save_dir, estimate_bytes(self.model, optimizer_slots=0))
         if self.target is not None and self.step < c.steps:
             self.target.run_id = self.run_id
             self.target.prepare(estimate_bytes(self.model) + 32 * c.steps)  # + the history's per-step entries
