@@ -340,17 +340,24 @@ def peak_tflops(device: torch.device, override: float | None) -> float | None:
     return None
 
 
-def run_worker(kind: str, args, data_file: str, precision: str = "auto") -> Dict:
-    cmd = [sys.executable, "-m", "jepa_lite.bench", "--_worker", kind, "--_data", data_file, "--precision", precision]
-    for k in ("model", "batch_size", "max_length", "steps", "warmup", "device", "sdpa"):
+def worker_argv(kind: str, args, data_file: str, precision: str = "auto") -> List[str]:
+    """The bench's flags for a `kind` worker process: every flag its run or its `check_args` reads,
+    so the worker accepts exactly what the parent accepted (--lines, --skip, --mask_batch included)."""
+    argv = ["--_worker", kind, "--_data", data_file, "--precision", precision]
+    for k in ("model", "batch_size", "max_length", "steps", "warmup", "device", "sdpa", "lines", "mask_batch", "skip"):
         if getattr(args, k) is not None:
-            cmd += [f"--{k}", str(getattr(args, k))]
+            argv += [f"--{k}", str(getattr(args, k))]
     if args.compile:
-        cmd.append("--compile")
+        argv.append("--compile")
     if not args.cuda_graphs:
-        cmd.append("--no_cuda_graphs")
+        argv.append("--no_cuda_graphs")
     if args.profile and kind == "fast":
-        cmd += ["--profile", args.profile]
+        argv += ["--profile", args.profile]
+    return argv
+
+
+def run_worker(kind: str, args, data_file: str, precision: str = "auto") -> Dict:
+    cmd = [sys.executable, "-m", "jepa_lite.bench"] + worker_argv(kind, args, data_file, precision)
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:  # its last line: the worker's own `error:` line, or the end of a traceback
         last = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1].removeprefix("error: ")
@@ -624,7 +631,7 @@ def main(argv=None) -> int:
         return 2
 
 
-def _main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m jepa_lite.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="backbone as in jepa_lite.train (default: the offline MiniLM-L6)")
     p.add_argument("--batch_size", type=int, default=8)
@@ -652,7 +659,11 @@ def _main(argv=None) -> int:
                    help="masked_span: jepa_lite.train against the original loop; paired: the paper's objective, four paths (python -m jepa_lite.paired.bench)")
     p.add_argument("--_worker", help=argparse.SUPPRESS)
     p.add_argument("--_data", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    return p
+
+
+def _main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     if args.objective == "paired":
         check_common_args(args)
         if len(args.precision) > 1:

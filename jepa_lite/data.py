@@ -32,9 +32,8 @@ import torch
 
 from .masking import mask_batch
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 RESOURCES_DIR = Path(__file__).resolve().parent / "resources"  # package data: ships inside the wheel
-BUILTIN_CORPUS = ASSETS_DIR / "corpus" / "sentences.tsv"
+BUILTIN_CORPUS = RESOURCES_DIR / "corpus" / "sentences.tsv"
 
 
 class DataError(ValueError):
@@ -52,8 +51,8 @@ def builtin_labelled_corpus() -> tuple[List[str], List[str]]:
     """
     if not BUILTIN_CORPUS.is_file():
         raise DataError(
-            f"the built-in corpus {BUILTIN_CORPUS} is missing; install the kit from its repository "
-            "(pip install -e .) so that assets/ sits next to jepa_lite/"
+            f"the built-in corpus {BUILTIN_CORPUS} is missing: the installed jepa_lite lacks its package data; "
+            "reinstall it (pip install --force-reinstall jepa_lite, or pip install -e . in a clone)"
         )
     with open(BUILTIN_CORPUS, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))

@@ -41,7 +41,7 @@ def test_a_changed_file_is_refused(tmp_path, monkeypatch):
 
 
 def test_pretrained_start_never_saw_test_or_validation():
-    """The kit's pretraining corpus (assets/kit_lm's recipe) holds no Text or Code of the test file or
+    """The kit's pretraining corpus (jepa_lite/resources/kit_lm's recipe) holds no Text or Code of the test file or
     of the validation split; SEEN_IN_PRETRAINING lists exactly the training lines it does hold."""
     from jepa_lite.paired.pretrain import PretrainConfig, fingerprint, load_recipe, pretraining_corpus
 

@@ -103,7 +103,7 @@ def _effects(start):
 
 
 def test_the_prose_claims_hold_in_the_study_file():
-    """Each qualitative sentence of the notebook's text, checked against assets/study.json."""
+    """Each qualitative sentence of the notebook's text, checked against jepa_lite/resources/study.json."""
     scratch, pre = _effects("scratch"), _effects("pretrained")
     # § 4: "From scratch, small λ (up to 0.1) is within noise ... from λ = 0.3 upwards it lowers exact match clearly"
     assert all(scratch[l]["within_noise"] for l in (0.01, 0.03, 0.1))

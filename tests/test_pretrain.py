@@ -1,4 +1,4 @@
-"""The kit's pretrained LM (assets/kit_lm): its corpus never holds the benchmark, its recipe reproduces."""
+"""The kit's pretrained LM (jepa_lite/resources/kit_lm): its corpus never holds the benchmark, its recipe reproduces."""
 
 import json
 from pathlib import Path
@@ -99,3 +99,16 @@ def test_cli_writes_a_loadable_folder_with_its_recipe(tmp_path):
     assert pretrain.reproduce_first_steps(recipe, 2) == pytest.approx(recipe["first_losses"], abs=1e-5)
     model, tokenizer = load_causal_lm(str(out))
     assert model.config.hidden_size == 16
+
+
+def test_the_shipped_model_has_a_short_name_and_the_old_clone_path_still_works(tmp_path, monkeypatch, capsys):
+    from jepa_lite.paired.causal_lm import packaged_folder
+
+    monkeypatch.chdir(tmp_path)  # where the user runs: no assets/ folder here
+    assert packaged_folder("kit_lm") == KIT_LM and (KIT_LM / "model.safetensors").is_file()
+    assert capsys.readouterr().err == ""
+    for old in ("assets/kit_lm", "./assets/kit_lm/"):
+        assert packaged_folder(old) == KIT_LM
+        assert capsys.readouterr().err.strip() == f"note: '{old}' is now package data; reading the shipped 'kit_lm' (say --model kit_lm)"
+    (tmp_path / "assets" / "kit_lm").mkdir(parents=True)  # a folder of the user's own by that name wins
+    assert packaged_folder("assets/kit_lm") is None and packaged_folder("tiny") is None and packaged_folder("gpt2") is None

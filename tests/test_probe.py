@@ -98,13 +98,13 @@ def test_probe_on_pretrained_minilm_beats_a_random_tiny_encoder():
     assert tiny_acc < 0.5
 
 
-# The figures under the README's course table: notebook 05 § 11 in full mode, via assets/probe_scores.json
+# The figures under the README's course table: notebook 05 § 11 in full mode, via jepa_lite/resources/probe_scores.json
 import json
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SCORES = json.loads((ROOT / probe.SCORES_FILE).read_text(encoding="utf-8"))
+SCORES = json.loads(probe.SCORES_FILE.read_text(encoding="utf-8"))
 
 
 def test_readme_probe_figures_match_the_committed_scores():

@@ -26,6 +26,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from ..data import RESOURCES_DIR
+
 
 # ---------------------------------------------------------------------------------------------
 # Sentence embeddings
@@ -194,7 +196,7 @@ def block_contrast(sim: torch.Tensor, groups: Sequence) -> Dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 # The scores the README quotes: notebook 05 § 11 in full mode, as a file
 # ---------------------------------------------------------------------------------------------
-SCORES_FILE = "assets/probe_scores.json"  # relative to the repository root; written by `python -m jepa_lite.course.probe`
+SCORES_FILE = RESOURCES_DIR / "probe_scores.json"  # package data; written by `python -m jepa_lite.course.probe`
 NOTEBOOK_05_FULL = {"tiny_steps": 400, "minilm_steps": 100}  # notebook 05's STEPS and MINILM_STEPS in full mode
 
 
@@ -251,7 +253,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from ..writer import PathLock, WriteError, check_writable, write_json
 
     p = argparse.ArgumentParser(prog="python -m jepa_lite.course.probe", description=main.__doc__.split("\n\n")[0])
-    p.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / SCORES_FILE))
+    p.add_argument("--out", default=str(SCORES_FILE))
     args = p.parse_args(argv)
     out = Path(args.out)
     marker = "jepa_lite.course.probe"

@@ -1,6 +1,6 @@
 """Notebook 06's view of the study file: the paper's numbers, tables, figures, the verdict, sliders.
 
-Everything here reads `assets/study.json` (written by `python -m jepa_lite.paired.study`) through
+Everything here reads `jepa_lite/resources/study.json` (written by `python -m jepa_lite.paired.study`) through
 `jepa_lite.paired.study`; nothing trains, so every figure and every sentence the notebook prints comes from
 the same file, in fast mode too. The paper's own figures sit in `PAPER`, cited.
 """

@@ -383,15 +383,18 @@ def spectrum_figure(results: Dict[str, Dict]) -> Figure:
         ax.semilogy(range(1, len(s) + 1), s.clamp(min=1e-8).tolist(), label=label, lw=2)
     ax.set_xlabel("index of the singular value")
     ax.set_ylabel("singular value")
-    ax.set_title("SVD of Enc(Text) − Enc(Code) (smaller = the views agree)", fontsize=9)
+    ax.set_title("SVD of Enc(Text) − Enc(Code): smaller = the views agree, or collapsed to one point", fontsize=9)
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 
 
 def views_pca_figure(results: Dict[str, Dict], n_pairs: int = 40) -> Figure:
-    """Joint 2-D PCA of Enc(Text) (circles) and Enc(Code) (crosses), a grey line joining each pair."""
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.8), squeeze=False)
+    """Joint 2-D PCA of Enc(Text) (circles) and Enc(Code) (crosses), a grey line joining each pair.
+
+    The panels share their axes, with tick values: a run whose points sit in a small patch is close to
+    collapse, whatever its panel would look like zoomed in."""
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.8), squeeze=False, sharex=True, sharey=True)
     for ax, (label, r) in zip(axes[0], results.items()):
         x, y = (v[:n_pairs] for v in r["views"])
         for a, b in zip(x.tolist(), y.tolist()):
@@ -399,8 +402,7 @@ def views_pca_figure(results: Dict[str, Dict], n_pairs: int = 40) -> Figure:
         ax.scatter(x[:, 0], x[:, 1], s=18, color=COLORS["online"], label="Enc(Text)", zorder=2)
         ax.scatter(y[:, 0], y[:, 1], s=22, marker="x", color=COLORS["target"], label="Enc(Code)", zorder=3)
         ax.set_title(label, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.tick_params(labelsize=7)
         ax.set_xlabel("principal component 1 (both views together)", fontsize=8)
         ax.set_ylabel("principal component 2", fontsize=8)
     axes[0][0].legend(fontsize=8, frameon=False)

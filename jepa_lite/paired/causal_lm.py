@@ -10,6 +10,8 @@
 | "random:llama-135m"          | random weights in the shape of SmolLM2-135M (30 layers,   | no: same local tokenizer         |
 |                              | hidden 576, 9 heads, 3 KV heads), for GPU runs and the    |                                  |
 |                              | benchmark                                                 |                                  |
+| "kit_lm"                     | the kit's own LM-only pretrained small Llama, shipped in  | no: package data                 |
+|                              | the package (`jepa_lite/resources/kit_lm`)                |                                  |
 | a folder written by          | the fine-tuned model and tokenizer of an earlier run      | no                               |
 | `--save_dir` (save_pretrained)|                                                          |                                  |
 | a hub name or a local folder | that causal LM and its tokenizer, e.g. "gpt2",            | only for a hub name you give     |
@@ -26,12 +28,15 @@ that does not give back exactly the Code it was given.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
 
+from ..data import RESOURCES_DIR
 from ..encoders import _first_line, local_or_hub
 
 MAX_PREDICTORS = 16  # the config's limit on k
@@ -40,6 +45,20 @@ PREDS = tuple(f"[PRED_{i}]" for i in range(1, MAX_PREDICTORS + 1))  # [PRED_1] â
 PRED = PREDS[0]  # the first predictor token (k = 1 uses only it)
 PAD, BOS, EOS = "[PAD]", "[BOS]", "[EOS]"
 RANDOM_SIZES = ("random:llama-135m",)
+PACKAGED = {"kit_lm": RESOURCES_DIR / "kit_lm"}  # short names of the model folders the package ships
+OLD_PATHS = {"assets/kit_lm": "kit_lm"}  # where a clone kept them before they became package data
+
+
+def packaged_folder(name: str) -> Optional[Path]:
+    """The shipped folder that `name` means ("kit_lm"; the old clone path "assets/kit_lm" too, with a
+    note on stderr, unless such a folder exists where the user runs), else None."""
+    if name in PACKAGED:
+        return PACKAGED[name]
+    short = OLD_PATHS.get(Path(name).as_posix().rstrip("/").removeprefix("./"))
+    if short is None or Path(name).is_dir():
+        return None
+    print(f"note: '{name}' is now package data; reading the shipped '{short}' (say --model {short})", file=sys.stderr)
+    return PACKAGED[short]
 
 
 class CausalLMError(ValueError):
@@ -159,6 +178,7 @@ def load_causal_lm(name: str = "tiny", texts: Sequence[str] = (), codes: Sequenc
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    name = str(packaged_folder(name) or name)
     if name == "tiny" or name in RANDOM_SIZES:
         cfg = (tiny or TinyLMConfig()) if name == "tiny" else llama_135m()
         tokenizer = build_pair_tokenizer(texts, cfg.min_count)

@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = p.add_argument
     a("--data", help="JSONL file in the paper's chat format (default: the built-in regex pairs)")
     a("--test_data", help="separate JSONL test file (then all of --data trains; without it the last --test_fraction of --data tests)")
-    a("--model", help="'tiny' (default), 'random:llama-135m' (SmolLM2-135M shape, random init), a folder written by --save_dir, or a hub name")
+    a("--model", help="'tiny' (default), 'random:llama-135m' (SmolLM2-135M shape, random init), 'kit_lm' (the kit's pretrained small LM, shipped), a folder written by --save_dir, or a hub name")
     a("--steps", type=int, help=f"optimizer steps; 0 = only evaluate (default {d.steps})")
     a("--lbd", type=float, help=f"λ, weight of the JEPA term; 0 = plain fine-tuning (default {d.lbd:g})")
     a("--predictors", type=int, help=f"k, distinct [PRED_1]…[PRED_k] tokens appended to Text, 0..16 (default {d.predictors})")

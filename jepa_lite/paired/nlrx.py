@@ -36,7 +36,7 @@ SHA256 = {"train": "ca959f108fb5a9c363910bca46cd9de69ead3bac016ed2564c74be39ba63
           "test": "acfce67c9284bb97dc0b89ad9412b00f6464faf2dfbd2581dd4930140716e45d"}
 SIZES = {"train": 8000, "test": 2000}
 # 0-based lines of synth_train.jsonl whose Text or Code is a document of the kit's pretraining corpus
-# (assets/kit_lm's recipe; tests/test_nlrx.py recomputes the list). None of the test file's 2,000 is.
+# (jepa_lite/resources/kit_lm's recipe; tests/test_nlrx.py recomputes the list). None of the test file's 2,000 is.
 SEEN_IN_PRETRAINING = (729, 1145, 2341, 2361, 3928, 3938, 4371, 4965, 5741, 7001, 7567, 7659, 7898)
 N_VAL = 1000  # validation pairs carved from the training file
 VAL_SEED = 2509  # the carve-out's seed (the paper's arXiv number)

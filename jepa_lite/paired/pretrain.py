@@ -8,7 +8,7 @@ next-token loss alone, on documents that are never the fine-tuning pairs:
 * English descriptions of regexes, one per document, drawn from the grammar of `jepa_lite.paired.pairs`;
 * regexes, one per document, drawn independently (so no document holds a description next to its
   regex: the model learns both languages, not the mapping between them);
-* the course's own English sentences (`assets/corpus/sentences.tsv`).
+* the course's own English sentences (`jepa_lite/resources/corpus/sentences.tsv`).
 
 Any description or regex that belongs to the fine-tuning benchmark (`benchmark_splits()`: the train,
 validation and test splits the study uses) is left out, so pretraining never sees a test regex or a
@@ -18,8 +18,8 @@ fine-tuning pair. Each document is one row `[BOS] document [EOS]`, every token a
 
 Command line (writes the model folder, with `recipe.json` holding the recipe and the loss reached):
 
-    python -m jepa_lite.paired.pretrain --out assets/kit_lm --device cuda   # recipe.json records how long it took
-    python -m jepa_lite.paired --model assets/kit_lm ...      # fine-tune it with the paper's objective
+    python -m jepa_lite.paired.pretrain --out jepa_lite/resources/kit_lm --device cuda  # recipe.json records how long it took
+    python -m jepa_lite.paired --model kit_lm ...   # fine-tune the shipped folder (its short name) with the paper's objective
 
 How this differs from a web-scale LLM: ~1 M parameters instead of ~1 B, ~10⁶ tokens of two narrow
 languages instead of ~10¹³ tokens of the web, a vocabulary counted from this corpus. It knows what
@@ -42,11 +42,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..data import ASSETS_DIR
+from ..data import RESOURCES_DIR
 from .pairs import Pair, regex_pairs, sample_regex_pair
 
-ASSETS = ASSETS_DIR  # the repository's assets/ folder (data.ASSETS_DIR)
-KIT_LM = ASSETS / "kit_lm"  # the shipped pretrained model folder
+ASSETS = RESOURCES_DIR  # the kit's package data, jepa_lite/resources/ (it ships inside the wheel)
+KIT_LM = ASSETS / "kit_lm"  # the shipped pretrained model folder (`--model kit_lm` names it)
 SENTENCES = ASSETS / "corpus" / "sentences.tsv"
 RECIPE = "recipe.json"
 N_PRED_TOKENS = 16  # distinct predictor tokens [PRED_1] … [PRED_16], as jepa_lite.paired uses them

@@ -257,23 +257,26 @@ def _worker_init(threads: int) -> None:
 
 
 def _run(args) -> tuple:
-    index, spec, c, paths = args
-    return index, run_one(spec, c, paths)
+    index, spec, c, paths, runner = args
+    return index, runner(spec, c, paths)
 
 
-def run_many(specs: Sequence[RunSpec], c: StudyConfig, paths: Dict[str, str], workers: int = 1,
-             threads: int = 1, on_result=None) -> List[dict]:
+def run_many(specs: Sequence, c, paths: Dict[str, str], workers: int = 1,
+             threads: int = 1, on_result=None, runner=None) -> List[dict]:
     """Run `specs` in `workers` processes (spawned; `threads` torch threads each), in any order;
     returns their records in the order of `specs`. `on_result(record)` is called as each one ends.
+    `runner(spec, c, paths) -> record` trains and measures one run (default `run_one`; a module-level
+    function, so that spawned workers can import it).
 
     If anything interrupts the loop (Ctrl-C, the SIGTERM that `main` turns into KeyboardInterrupt, a
     failed run), the workers are terminated at once: no run goes on computing after the command has
     stopped, and the runs already handed to `on_result` are all that is kept."""
+    runner = runner or run_one
     if workers <= 1:
         _worker_init(threads)
         out = []
         for s in specs:
-            out.append(run_one(s, c, paths))
+            out.append(runner(s, c, paths))
             if on_result:
                 on_result(out[-1])
         return out
@@ -282,7 +285,7 @@ def run_many(specs: Sequence[RunSpec], c: StudyConfig, paths: Dict[str, str], wo
     records: Dict[int, dict] = {}
     pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(threads,))
     try:
-        for index, record in pool.imap_unordered(_run, [(i, s, c, paths) for i, s in enumerate(specs)]):
+        for index, record in pool.imap_unordered(_run, [(i, s, c, paths, runner) for i, s in enumerate(specs)]):
             records[index] = record
             if on_result:
                 on_result(record)

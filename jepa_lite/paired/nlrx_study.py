@@ -1,0 +1,470 @@
+"""The replication in miniature: LLM-JEPA on the paper's own data (NL-RX-SYNTH), the paper's protocol.
+
+Does the JEPA term `λ·(1 − cos(Pred(Enc(Text)), Enc(Code)))` help the kit's small Llama learn to write
+regexes from English, as it helped Llama-3.2-1B in the paper (arXiv 2509.14252, Table 12: 57.29 → 71.46
+exact match)? A method's gain can be an under-tuned baseline's loss: if λ = 0 runs at a learning rate
+that suits λ = 1, the term looks like it helps when it only repairs the rate. So, as the paper does,
+**every setting gets its own learning rate**, chosen on a validation split, before settings are compared:
+
+1. `lr` stage — per start ∈ {scratch, pretrained}, per λ ∈ {0, 0.01, 0.03, 0.1, 0.3, 1, 2, 4}, per
+   learning rate in `lrs`: `sweep_seeds` runs. Each (start, λ) keeps the rate with the best mean
+   **validation** exact match (`best_lrs`).
+2. `lambda` stage — each (start, λ) at its own best rate, the remaining seeds up to 10. Each λ is
+   compared with λ = 0 (also at *its* best rate), seed for seed: the paired difference in **test**
+   exact match, its 95 % interval and the count of seeds that moved up (`comparison`).
+3. `size` stage — training sets of `sizes` pairs (and the full 7,000) at λ = 0 and each start's best λ
+   (chosen on validation), same rates, 10 seeds: does the term matter more when data is scarce?
+
+Every run fine-tunes for `epochs` passes over its training set (the paper fine-tunes 4 epochs) with
+`jepa_lite.paired` in fp32, and is scored by greedy exact match on the validation split (1,000 pairs
+carved from the official training file, `nlrx.splits`) and once on the official test file (2,000).
+"scratch" is the untrained Llama that the shipped `kit_lm`'s pretraining started from; "pretrained" is
+the shipped `kit_lm` (LM-only pretraining on the kit's own generated text, which holds no NL-RX test or
+validation pair: `tests/test_nlrx.py`).
+
+    python -m jepa_lite.paired.nlrx_study --workers 16 --device cuda --resume   # the GPU machine, in pieces
+    python -m jepa_lite.paired.nlrx_study --fast --out /tmp/nlrx.json             # a tiny version, seconds
+
+Reading the file (notebook 06): `load()`, `tuned_runs()`, `comparison()`, `lr_curve()`, `verdict()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..checkpoint import json_marked, write_json
+from ..data import RESOURCES_DIR
+from . import nlrx
+from .pretrain import KIT_LM, PretrainError, load_recipe
+from .stats import bootstrap_interval, mean_sd, paired_t
+from .study import STARTS, StudyError, rounded, run_many, write_scratch_start
+
+RESULTS_FILE = RESOURCES_DIR / "study_nlrx.json"
+KIND = "jepa_lite.study_nlrx"
+# The paper's NL-RX-SYNTH numbers for Llama-3.2-1B (arXiv 2509.14252): the fine-tuning baseline and the
+# LLM-JEPA runs (Table 12 at its tuned λ; Table 10 at smaller λ), exact match in %.
+PAPER = {"baseline": 57.29, "llm_jepa": 71.46, "by_lambda": {0.1: 67.52, 0.01: 66.83}}
+# "No effect" is said only where the 95 % interval excludes a gain this large: the smallest gain the
+# paper reports on this benchmark (λ = 0.01, Table 10), as a fraction.
+MARGIN = round((min(PAPER["by_lambda"].values()) - PAPER["baseline"]) / 100, 4)
+
+
+@dataclass
+class NlrxConfig:
+    # the grid
+    lbds: Tuple[float, ...] = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 2.0, 4.0)  # λ (0 = plain fine-tuning)
+    lrs: Tuple[float, ...] = (1e-3, 2e-3, 4e-3, 8e-3)  # peak learning rates swept for every (start, λ)
+    sweep_seeds: Tuple[int, ...] = (0, 1)  # seeds of the learning-rate sweep
+    seeds: Tuple[int, ...] = tuple(range(10))  # seeds of each comparison (the sweep's seeds are reused)
+    sizes: Tuple[int, ...] = (500, 2000)  # smaller training sets (the first n training pairs)
+    # data (nlrx.splits): 7,000 training pairs, 1,000 validation, the 2,000 official test pairs
+    n_val: int = nlrx.N_VAL
+    n_train: int = 0  # 0 = every training pair; the fast grid uses fewer
+    n_test: int = 0  # 0 = the whole test file
+    train_eval: int = 500  # training pairs decoded for the training exact match
+    # fine-tuning (jepa_lite.paired)
+    epochs: float = 4.0  # passes over the training set (the paper fine-tunes 4 epochs)
+    batch_size: int = 32
+    warmup: float = 0.06  # share of the steps spent warming up (50 of 875 at the full size)
+    views: str = "packed"  # one row per pair (tested equal to the three separate rows; ~2× faster with λ > 0)
+    generate_batch: int = 500  # texts decoded at once when scoring
+    log_every: int = 125
+    model_dir: str = str(KIT_LM)
+    device: str = "cpu"
+    precision: str = "fp32"  # the same arithmetic on the GPU as on a laptop CPU
+
+    @classmethod
+    def fast(cls, **overrides) -> "NlrxConfig":
+        """A tiny grid for tests: 2 λ, 2 rates, 2 seeds, 1 size, a few steps on few pairs."""
+        tiny = dict(lbds=(0.0, 1.0), lrs=(1e-3, 4e-3), sweep_seeds=(0,), seeds=(0, 1), sizes=(16,), n_val=12, views="separate",
+                    n_train=48, n_test=12, train_eval=12, epochs=0.5, batch_size=8, log_every=2)
+        return cls(**{**tiny, **overrides})
+
+    def validate(self) -> None:
+        if 0.0 not in self.lbds or len(self.lbds) < 2:
+            raise StudyError(f"lbds must hold 0 (the baseline) and at least one λ > 0; got {self.lbds}")
+        if not self.lrs or min(self.lrs) <= 0:
+            raise StudyError(f"lrs must be positive learning rates; got {self.lrs}")
+        if len(self.seeds) < 2 or not set(self.sweep_seeds) <= set(self.seeds) or not self.sweep_seeds:
+            raise StudyError(f"a paired test needs ≥ 2 seeds, and sweep_seeds must be among seeds; got {self.seeds}")
+        if self.epochs <= 0 or self.batch_size < 1 or not 0 <= self.warmup < 1:
+            raise StudyError("epochs > 0, batch_size ≥ 1 and 0 ≤ warmup < 1")
+        full = 8000 - self.n_val
+        if self.n_train < 0 or self.n_train > full or any(not 1 <= n < (self.n_train or full) for n in self.sizes):
+            raise StudyError(f"n_train ≤ {full} and each size below it; got {self.n_train}, {self.sizes}")
+
+    def steps_for(self, n_train: int) -> int:
+        """Optimizer steps for `epochs` passes over n_train pairs: ⌈epochs · n / batch_size⌉."""
+        return max(1, math.ceil(self.epochs * n_train / self.batch_size))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: its stage and the settings that differ between runs."""
+
+    stage: str  # "lr", "lambda", "size"
+    start: str  # "scratch" or "pretrained"
+    lbd: float
+    lr: float
+    seed: int
+    n_train: int = 0  # 0 = the full training split
+
+
+def lam(lbd: float) -> str:
+    """A λ as the key of a JSON object ("0", "0.01", …)."""
+    return f"{lbd:g}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The grid, stage by stage
+# ---------------------------------------------------------------------------------------------
+def sweep_stage(c: NlrxConfig) -> List[RunSpec]:
+    """Every (start, λ, learning rate) with the sweep's seeds."""
+    return [RunSpec("lr", s, lbd, lr, seed) for s in STARTS for lbd in c.lbds for lr in c.lrs for seed in c.sweep_seeds]
+
+
+def best_lrs(runs: Sequence[dict], c: NlrxConfig) -> Dict[str, Dict[str, float]]:
+    """{start: {λ: the rate with the highest mean validation exact match}} over the sweep (ties: smaller rate)."""
+    best: Dict[str, Dict[str, float]] = {}
+    for s in STARTS:
+        best[s] = {}
+        for lbd in c.lbds:
+            means = {lr: mean_sd([r["exact_match"]["val"] for r in runs
+                                  if r["stage"] == "lr" and r["start"] == s and r["lbd"] == lbd and r["lr"] == lr])["mean"]
+                     for lr in c.lrs}
+            best[s][lam(lbd)] = max(sorted(means), key=lambda lr: means[lr])
+    return best
+
+
+def lambda_stage(c: NlrxConfig, best_lr: Dict[str, Dict[str, float]]) -> List[RunSpec]:
+    """Each (start, λ) at its best rate, the seeds the sweep did not run."""
+    return [RunSpec("lambda", s, lbd, best_lr[s][lam(lbd)], seed)
+            for s in STARTS for lbd in c.lbds for seed in c.seeds if seed not in c.sweep_seeds]
+
+
+def best_lambdas(runs: Sequence[dict], c: NlrxConfig, best_lr) -> Dict[str, float]:
+    """Per start, the λ > 0 with the highest mean validation exact match at its best rate (ties: smaller λ)."""
+    best = {}
+    for s in STARTS:
+        means = {lbd: mean_sd([r["exact_match"]["val"] for r in _tuned(runs, best_lr, s, lbd)])["mean"]
+                 for lbd in c.lbds if lbd > 0}
+        best[s] = max(sorted(means), key=lambda lbd: means[lbd])
+    return best
+
+
+def size_stage(c: NlrxConfig, best_lr, best_lambda) -> List[RunSpec]:
+    """λ = 0 and each start's best λ, at their best rates, on the smaller training sets."""
+    return [RunSpec("size", s, lbd, best_lr[s][lam(lbd)], seed, n_train=n)
+            for s in STARTS for lbd in (0.0, best_lambda[s]) for n in c.sizes for seed in c.seeds]
+
+
+def planned(study: dict) -> List[RunSpec]:
+    """Every run the grid asks for so far (later stages need the choices of the earlier ones)."""
+    c = config_of(study)
+    specs = sweep_stage(c)
+    if study.get("best_lr"):
+        specs += lambda_stage(c, study["best_lr"])
+    if study.get("best_lambda"):
+        specs += size_stage(c, study["best_lr"], study["best_lambda"])
+    return specs
+
+
+# ---------------------------------------------------------------------------------------------
+# One run
+# ---------------------------------------------------------------------------------------------
+def prepare(c: NlrxConfig, work: Path) -> Dict[str, str]:
+    """Write the splits and the scratch start into `work`; returns their paths."""
+    from .pairs import save_jsonl
+
+    s = nlrx.splits(c.n_val)
+    train = s["train"][:c.n_train or None]
+    paths = {"model:pretrained": str(Path(c.model_dir)), "model:scratch": str(work / "scratch")}
+    for n in (*c.sizes, len(train)):
+        paths[f"train:{n}"] = str(work / f"train_{n}.jsonl")
+        save_jsonl(train[:n], paths[f"train:{n}"])
+    paths["train:0"] = paths[f"train:{len(train)}"]
+    for name, pairs in (("val", s["val"]), ("test", s["test"][:c.n_test or None])):
+        paths[name] = str(work / f"{name}.jsonl")
+        save_jsonl(pairs, paths[name])
+    write_scratch_start(Path(c.model_dir), work / "scratch")
+    return paths
+
+
+def exact_match(trainer, pairs, batch_size: int) -> dict:
+    """Greedy decoding of each pair's Code from its Text; exact string match."""
+    predictions = trainer.generate([p.text for p in pairs], batch_size=batch_size)
+    correct = sum(g == p.code for g, p in zip(predictions, pairs))
+    return {"exact_match": correct / len(pairs), "correct": correct, "total": len(pairs)}
+
+
+def run_one(spec: RunSpec, c: NlrxConfig, paths: Dict[str, str]) -> dict:
+    """Train one run and measure it; returns its record (plain JSON values)."""
+    import torch
+
+    from ..diagnostics import collapse_metrics, pair_geometry
+    from . import PairedConfig, PairedTrainer
+    from .pairs import load_jsonl
+
+    begin = time.perf_counter()
+    data = paths[f"train:{spec.n_train}"]
+    n = len(load_jsonl(data))
+    steps = c.steps_for(n)
+    config = PairedConfig(model=paths[f"model:{spec.start}"], data=data, test_data=paths["test"], lbd=spec.lbd,
+                          lr=spec.lr, steps=steps, batch_size=c.batch_size, warmup_steps=max(1, round(c.warmup * steps)),
+                          log_every=c.log_every, seed=spec.seed, device=c.device, precision=c.precision, views=c.views,
+                          progress=False)
+    trainer = PairedTrainer(config, log=lambda s: None)
+    history = trainer.fit()
+    fit_seconds = time.perf_counter() - begin
+    splits = {"train": trainer.train_pairs[:c.train_eval], "val": load_jsonl(paths["val"]), "test": trainer.test_pairs}
+    scores = {name: exact_match(trainer, pairs, c.generate_batch) for name, pairs in splits.items()}
+    x, y = trainer.embed(trainer.test_pairs)  # Pred(Enc(Text)), Enc(Code): (N, D) each
+    geometry = {k: (v.tolist() if torch.is_tensor(v) else v) for k, v in pair_geometry(x, y, seed=0).items()}
+    record = {
+        **dataclasses.asdict(spec), "n_train": n, "steps": trainer.step,
+        "exact_match": {k: v["exact_match"] for k, v in scores.items()},
+        "correct": {k: v["correct"] for k, v in scores.items()},
+        "total": {k: v["total"] for k, v in scores.items()},
+        "history": {k: history[k] for k in ("step", "lm_loss", "jepa_loss", "jepa_monitor")},
+        "geometry": geometry,
+        "collapse": {"text": collapse_metrics(x), "code": collapse_metrics(y)},
+        "fit_seconds": fit_seconds, "seconds": time.perf_counter() - begin,
+    }
+    if spec.seed == c.seeds[0]:  # one seed of each setting keeps a few predictions
+        predictions = trainer.generate([p.text for p in trainer.test_pairs[:6]])
+        record["examples"] = [[p.text, p.code, g] for p, g in zip(trainer.test_pairs[:6], predictions)]
+    return rounded(record)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole study, and its file
+# ---------------------------------------------------------------------------------------------
+def spec_key(spec: RunSpec, c: NlrxConfig) -> tuple:
+    """What identifies a run in the results file."""
+    return tuple(sorted(dataclasses.asdict(spec).items()))
+
+
+def record_key(record: dict, c: NlrxConfig) -> tuple:
+    """`spec_key` of the run a record holds (its n_train back to 0 when it is the full set)."""
+    d = {f.name: record[f.name] for f in dataclasses.fields(RunSpec)}
+    d["n_train"] = d["n_train"] if record["stage"] == "size" else 0
+    return tuple(sorted(d.items()))
+
+
+def config_of(study: dict) -> NlrxConfig:
+    """The NlrxConfig a results file was written with."""
+    c = dict(study["config"])
+    for name in ("lbds", "lrs", "sweep_seeds", "seeds", "sizes"):
+        c[name] = tuple(c[name])
+    return NlrxConfig(**c)
+
+
+def missing(study: dict) -> List[RunSpec]:
+    """The planned runs the file does not hold yet."""
+    c = config_of(study)
+    done = {record_key(r, c) for r in study["runs"]}
+    return [s for s in planned(study) if spec_key(s, c) not in done]
+
+
+def _slow_first(specs: List[RunSpec]) -> List[RunSpec]:
+    """λ > 0 runs (three rows per pair) and large training sets first: fewer idle workers at the end."""
+    return sorted(specs, key=lambda s: (s.lbd == 0, s.n_train != 0, s.n_train))
+
+
+def run_study(c: NlrxConfig, out: Path, workers: int = 1, threads: int = 1, resume: bool = False, log=print) -> dict:
+    """All three stages; writes `out` after every finished run ("complete": false until the end)."""
+    c.validate()
+    recipe = load_recipe(Path(c.model_dir))
+    begin = time.perf_counter()
+    study = {"kind": KIND, "version": 1, "complete": False, "config": dataclasses.asdict(c),
+             "data": {"source": "galilai-group/llm-jepa datasets/synth_{train,test}.jsonl", "sha256": nlrx.SHA256,
+                      "val_seed": nlrx.VAL_SEED},
+             "pretrained": {k: recipe[k] for k in ("command", "final_train_loss", "heldout_loss", "parameters")},
+             "selection": "per (start, λ) the rate with the best mean validation exact match over the sweep seeds; "
+                          "per start the λ > 0 with the best mean validation exact match at its rate",
+             "best_lr": None, "best_lambda": None, "runs": [], "sittings": []}
+    before = 0.0
+    if resume and out.exists():
+        old = load(out)
+        local = ("device", "model_dir")  # where it runs may change; what it runs may not
+        mine = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(c))).items() if k not in local}
+        if mine != {k: v for k, v in old["config"].items() if k not in local}:
+            raise StudyError(f"--resume: {out} was written with another config; name a new --out or drop --resume")
+        study["runs"], before, study["sittings"] = old["runs"], old.get("seconds", 0.0), old.get("sittings", [])
+    study["sittings"].append({"workers": workers, "device": c.device, "runs_before": len(study["runs"]), "seconds": 0.0})
+    done = {record_key(r, c) for r in study["runs"]}
+
+    def finished(record: dict) -> None:
+        study["runs"].append(record)
+        study["sittings"][-1]["seconds"] = time.perf_counter() - begin
+        study["seconds"] = before + time.perf_counter() - begin
+        write_json(out, study, separators=(",", ":"))
+        log(f"[{len(study['runs'])}] {record['stage']:6s} {record['start']:10s} λ={record['lbd']:<5g} lr={record['lr']:g} "
+            f"n={record['n_train']} seed {record['seed']}: test {record['exact_match']['test']:.3f} "
+            f"val {record['exact_match']['val']:.3f} train {record['exact_match']['train']:.3f} ({record['seconds']:.0f} s)")
+
+    def todo(specs):
+        return _slow_first([s for s in specs if spec_key(s, c) not in done])
+
+    with tempfile.TemporaryDirectory(prefix="jepa_lite_nlrx_") as tmp:
+        paths = prepare(c, Path(tmp))
+        run_many(todo(sweep_stage(c)), c, paths, workers, threads, finished, runner=run_one)
+        study["best_lr"] = best_lrs(study["runs"], c)
+        log(f"best rate per (start, λ) on the validation split: {study['best_lr']}")
+        run_many(todo(lambda_stage(c, study["best_lr"])), c, paths, workers, threads, finished, runner=run_one)
+        study["best_lambda"] = best_lambdas(study["runs"], c, study["best_lr"])
+        log(f"best λ per start on the validation split: {study['best_lambda']}")
+        run_many(todo(size_stage(c, study["best_lr"], study["best_lambda"])), c, paths, workers, threads, finished,
+                 runner=run_one)
+    study["complete"] = True
+    study["seconds"] = before + time.perf_counter() - begin
+    write_json(out, study, separators=(",", ":"))
+    return study
+
+
+def check_out(out: Path) -> None:
+    """Only a results file written by this study may be replaced (users' files are sacred)."""
+    if out.is_dir():
+        raise StudyError(f"--out {out} is a folder; name a .json file")
+    if out.exists() and not json_marked(out, "kind", KIND):
+        raise StudyError(f"--out {out} exists and is not an NL-RX study results file; name a new file")
+    if not out.parent.exists():
+        raise StudyError(f"the folder of --out {out} does not exist")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the results (notebook 06)
+# ---------------------------------------------------------------------------------------------
+def load(path: Path = RESULTS_FILE) -> dict:
+    """The results file, as written by `python -m jepa_lite.paired.nlrx_study`."""
+    path = Path(path)
+    if not path.is_file():
+        raise StudyError(f"{path} not found: run `python -m jepa_lite.paired.nlrx_study --out {path}`")
+    try:
+        study = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise StudyError(f"{path} is damaged ({e}); run the study again or restore the file") from None
+    if not isinstance(study, dict) or study.get("kind") != KIND:
+        raise StudyError(f"{path} is not an NL-RX study results file")
+    return study
+
+
+def _tuned(runs: Sequence[dict], best_lr, start: str, lbd: float, n_train: int = 0) -> List[dict]:
+    """The full-size runs of (start, λ) at its best rate (the sweep's seeds and the lambda stage's), by seed;
+    with n_train, that size stage's runs."""
+    rate = best_lr[start][lam(lbd)]
+    if n_train:
+        stages, pick = ("size",), lambda r: r["n_train"] == n_train
+    else:
+        stages, pick = ("lr", "lambda"), lambda r: True
+    return sorted((r for r in runs if r["stage"] in stages and r["start"] == start and r["lbd"] == lbd
+                   and r["lr"] == rate and pick(r)), key=lambda r: r["seed"])
+
+
+def tuned_runs(study: dict, start: str, lbd: float, n_train: int = 0) -> List[dict]:
+    """The runs of (start, λ) at its own best learning rate (all seeds), or of one smaller training set."""
+    return _tuned(study["runs"], study["best_lr"], start, lbd, n_train)
+
+
+def comparison(study: dict, start: str, lbd: float, metric: str = "test", n_train: int = 0) -> dict:
+    """λ against λ = 0, each at its own best rate, paired by seed: exact match on `metric` ("test", "val").
+
+    Returns the means, `stats.paired_t` of the differences (diff, ci_low, ci_high, p, …), the bootstrap
+    interval, the seeds, how many moved up, and `verdict`.
+    """
+    a = {r["seed"]: r["exact_match"][metric] for r in tuned_runs(study, start, lbd, n_train)}
+    b = {r["seed"]: r["exact_match"][metric] for r in tuned_runs(study, start, 0.0, n_train)}
+    seeds = sorted(set(a) & set(b))
+    if len(seeds) < 2:
+        raise StudyError(f"fewer than 2 seeds of {start} λ = {lbd:g} (n_train {n_train or 'all'}) and its baseline")
+    xa, xb = [a[s] for s in seeds], [b[s] for s in seeds]
+    t = paired_t(xa, xb)
+    boot = bootstrap_interval(xa, xb)
+    out = {**t, "boot_low": boot["low"], "boot_high": boot["high"], "seeds": seeds,
+           "up": sum(x > y for x, y in zip(xa, xb)), "mean": mean_sd(xa)["mean"], "baseline": mean_sd(xb)["mean"],
+           "lr": study["best_lr"][start][lam(lbd)], "baseline_lr": study["best_lr"][start][lam(0.0)]}
+    out["verdict"] = verdict(out)
+    return out
+
+
+def verdict(c: dict, margin: float = MARGIN) -> str:
+    """Words for a paired difference's 95 % interval [ci_low, ci_high]:
+
+    "helps" (the interval lies above 0), "hurts" (below 0), "no gain of the paper's size" (it holds 0
+    and excludes a gain ≥ `margin`, the smallest the paper reports), otherwise "can't tell"."""
+    if c["ci_low"] > 0:
+        return "helps"
+    if c["ci_high"] < 0:
+        return "hurts"
+    return "no gain of the paper's size" if c["ci_high"] < margin else "can't tell"
+
+
+def lr_curve(study: dict, start: str, lbd: float, metric: str = "test") -> Dict[str, list]:
+    """Exact match against learning rate for one (start, λ), over the sweep's seeds: {"lr", "mean", "sd"}."""
+    c = config_of(study)
+    out = {"lr": [], "mean": [], "sd": []}
+    for lr in c.lrs:
+        xs = [r["exact_match"][metric] for r in study["runs"]
+              if r["stage"] == "lr" and r["start"] == start and r["lbd"] == lbd and r["lr"] == lr]
+        if xs:
+            m = mean_sd(xs)
+            out["lr"].append(lr), out["mean"].append(m["mean"]), out["sd"].append(m["sd"])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from ..train import _Parser  # one-line argparse errors, exit 2
+
+    p = _Parser(prog="python -m jepa_lite.paired.nlrx_study",
+                description="Run notebook 06's study on NL-RX-SYNTH and write its results file.")
+    p.add_argument("--out", default=str(RESULTS_FILE), help=f"results file (default {RESULTS_FILE})")
+    p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda: where each run trains (default cpu)")
+    p.add_argument("--model_dir", help=f"the pretrained start (default {KIT_LM})")
+    p.add_argument("--fast", action="store_true", help="a tiny grid, for a quick check")
+    p.add_argument("--resume", action="store_true", help="keep the runs already in --out and run only the missing ones")
+    args = p.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the study like Ctrl-C (workers included)
+    try:
+        if args.workers < 1 or args.threads < 1:
+            raise StudyError("--workers and --threads must be ≥ 1")
+        over = {k: v for k, v in (("device", args.device), ("model_dir", args.model_dir)) if v is not None}
+        c = NlrxConfig.fast(**over) if args.fast else NlrxConfig(**over)
+        out = Path(args.out)
+        check_out(out)
+        if args.resume and out.is_file():  # the file's own config, with this machine's device
+            c = dataclasses.replace(config_of(load(out)), **{"model_dir": str(KIT_LM), **over})
+        c.validate()
+        load_recipe(Path(c.model_dir))
+        study = run_study(c, out, args.workers, args.threads, resume=args.resume)
+    except (StudyError, PretrainError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the results so far are in the file, marked incomplete", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(f"{len(study['runs'])} runs in {study['seconds']:.0f} s; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

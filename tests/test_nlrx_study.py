@@ -1,0 +1,114 @@
+"""The NL-RX-SYNTH study: each λ at its own learning rate, chosen on validation; paired comparisons; resume."""
+
+import dataclasses
+import json
+
+import pytest
+
+from jepa_lite.paired import nlrx_study as ns
+from jepa_lite.paired.nlrx_study import NlrxConfig, RunSpec
+
+TINY = dict(lbds=(0.0, 1.0), lrs=(2e-3,), sweep_seeds=(0,), seeds=(0, 1), sizes=(), epochs=0.25)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A whole tiny study (8 runs of 2 steps each), written by `run_study`."""
+    out = tmp_path_factory.mktemp("nlrx") / "study.json"
+    c = NlrxConfig.fast(**TINY)
+    lines = []
+    s = ns.run_study(c, out, log=lines.append)
+    return out, s, lines
+
+
+def test_a_tiny_study_holds_every_planned_run(tiny):
+    out, s, _ = tiny
+    assert s["complete"] and ns.missing(s) == [] and len(s["runs"]) == len(ns.planned(s)) == 8
+    assert ns.load(out) == json.loads(json.dumps(s))
+    c = ns.config_of(s)
+    for r in s["runs"]:
+        assert r["steps"] == c.steps_for(c.n_train) == r["history"]["step"][-1] == 2
+        assert r["total"] == {"train": c.train_eval, "val": c.n_val, "test": c.n_test}
+        for split in ("train", "val", "test"):
+            assert r["exact_match"][split] == pytest.approx(r["correct"][split] / r["total"][split], abs=1e-5)
+        assert r["lr"] == s["best_lr"][r["start"]][ns.lam(r["lbd"])]  # one rate only: every run uses it
+    assert s["data"]["sha256"] == ns.nlrx.SHA256 and s["best_lambda"] == {"scratch": 1.0, "pretrained": 1.0}
+
+
+def test_resume_runs_only_what_is_missing(tiny, tmp_path):
+    _, s, _ = tiny
+    partial = dict(s, complete=False, runs=s["runs"][:5], best_lr=None, best_lambda=None)
+    out = tmp_path / "partial.json"
+    out.write_text(json.dumps(partial))
+    lines = []
+    again = ns.run_study(ns.config_of(s), out, resume=True, log=lines.append)
+    timing = ("seconds", "fit_seconds")
+
+    def strip(runs):  # as JSON text: NaN (the λ = 0 runs' JEPA loss) equals itself there
+        return [json.dumps({k: v for k, v in r.items() if k not in timing}) for r in runs]
+
+    assert strip(again["runs"][:5]) == strip(s["runs"][:5])  # kept as they were
+    assert len(again["runs"]) == 8 and sum(line.startswith("[") for line in lines) == 3  # 3 runs trained
+    assert sorted(strip(again["runs"])) == sorted(strip(s["runs"]))  # the same runs as in one sitting
+    assert len(again["sittings"]) == 2 and again["sittings"][1]["runs_before"] == 5
+    other = dataclasses.replace(ns.config_of(s), epochs=0.5)
+    with pytest.raises(ns.StudyError, match="another config"):
+        ns.run_study(other, out, resume=True, log=lambda _: None)
+
+
+def _r(stage="lr", start="scratch", lbd=0.0, lr=1e-3, seed=0, val=0.0, test=0.0, n_train=0):
+    return {**dataclasses.asdict(RunSpec(stage, start, lbd, lr, seed, n_train)), "exact_match": {"val": val, "test": test}}
+
+
+def test_each_lambda_gets_the_rate_best_on_validation_not_test():
+    c = NlrxConfig(lbds=(0.0, 1.0), lrs=(1e-3, 4e-3), sweep_seeds=(0, 1))
+    runs = []
+    for s in ns.STARTS:
+        for seed in (0, 1):
+            runs += [_r(start=s, lbd=0.0, lr=1e-3, seed=seed, val=0.6, test=0.1),
+                     _r(start=s, lbd=0.0, lr=4e-3, seed=seed, val=0.5, test=0.9),
+                     _r(start=s, lbd=1.0, lr=1e-3, seed=seed, val=0.4, test=0.9),
+                     _r(start=s, lbd=1.0, lr=4e-3, seed=seed, val=0.7, test=0.1)]
+    best = ns.best_lrs(runs, c)
+    assert best == {s: {"0": 1e-3, "1": 4e-3} for s in ns.STARTS}
+    tie = [dict(r, exact_match={"val": 0.5, "test": 0}) for r in runs]
+    assert ns.best_lrs(tie, c)["scratch"] == {"0": 1e-3, "1": 1e-3}  # ties: the smaller rate
+    specs = ns.lambda_stage(dataclasses.replace(c, seeds=(0, 1, 2)), best)
+    assert {(s.lbd, s.lr, s.seed) for s in specs if s.start == "scratch"} == {(0.0, 1e-3, 2), (1.0, 4e-3, 2)}
+
+
+def test_a_comparison_pairs_each_lambda_at_its_rate_with_lambda_0_at_its_rate():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    base = [0.60, 0.62, 0.58, 0.65, 0.61]
+    jepa = [0.63, 0.66, 0.57, 0.70, 0.64]
+    runs = [_r(stage="lr" if i < 2 else "lambda", lbd=0.0, lr=2e-3, seed=i, test=v) for i, v in enumerate(base)]
+    runs += [_r(stage="lr" if i < 2 else "lambda", lbd=1.0, lr=4e-3, seed=i, test=v) for i, v in enumerate(jepa)]
+    runs += [_r(lbd=0.0, lr=4e-3, seed=i, test=0.0) for i in range(2)]  # λ = 0 at λ = 1's rate: not its baseline
+    runs += [_r(stage="size", lbd=0.0, lr=2e-3, seed=i, test=0.9, n_train=500) for i in range(5)]
+    study = {"runs": runs, "best_lr": {"scratch": {"0": 2e-3, "1": 4e-3}}}
+    c = ns.comparison(study, "scratch", 1.0)
+    ref = scipy_stats.ttest_rel(jepa, base)
+    assert c["seeds"] == [0, 1, 2, 3, 4] and c["up"] == 4
+    assert c["diff"] == pytest.approx(sum(jepa) / 5 - sum(base) / 5)
+    assert c["p"] == pytest.approx(ref.pvalue, rel=1e-6)
+    assert (c["lr"], c["baseline_lr"]) == (4e-3, 2e-3)
+    assert c["verdict"] == ns.verdict(c) and (c["verdict"] == "helps") == (c["ci_low"] > 0)
+
+
+def test_verdict_names_no_effect_only_when_a_paper_sized_gain_is_excluded():
+    assert ns.MARGIN == pytest.approx((66.83 - 57.29) / 100)
+    assert ns.verdict({"ci_low": 0.001, "ci_high": 0.2}) == "helps"
+    assert ns.verdict({"ci_low": -0.2, "ci_high": -0.001}) == "hurts"
+    assert ns.verdict({"ci_low": -0.02, "ci_high": 0.03}) == "no gain of the paper's size"
+    assert ns.verdict({"ci_low": -0.09, "ci_high": 0.14}) == "can't tell"  # issue 23's example interval
+
+
+def test_bad_command_lines_are_one_error_line(tmp_path, capsys):
+    mine = tmp_path / "notes.json"
+    mine.write_text('{"my": "notes"}')
+    assert ns.main(["--fast", "--out", str(mine)]) == 2
+    assert mine.read_text() == '{"my": "notes"}'
+    assert ns.main(["--fast", "--out", str(tmp_path / "x.json"), "--workers", "0"]) == 2
+    assert ns.main(["--fast", "--out", str(tmp_path / "no" / "x.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("error: ") for line in err)
