@@ -167,3 +167,10 @@ def test_export_refuses_non_finite_weights(tmp_path, ckpt):
     r = export_cli(bad, tmp_path / "e", "--no_sentence_transformers")
     assert r.returncode == 2 and "NaN or infinite" in one_error_line(r.stderr)
     assert sorted(os.listdir(tmp_path)) == ["bad.pt"]
+
+
+def test_pretrain_refuses_an_unwritable_out_before_any_work(capsys):
+    from jepa_lite.paired import pretrain
+
+    assert pretrain.main(["--out", "/proc/jepa_lite_lm", "--steps", "1"]) == 2
+    assert "cannot write" in one_error_line(capsys.readouterr().err)
