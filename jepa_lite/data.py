@@ -405,6 +405,8 @@ class TokenCache:
     def damage(self, found: dict, vocab_size: int) -> Optional[str]:
         """Why the ids and offsets of the cache (header `found`) are not what was written (None if they
         are): the CRC-32 differs, an id lies outside the vocabulary, or the offsets are out of order."""
+        if "crc32" not in found:
+            return "it was built by an older jepa_lite, without a checksum"
         n_tokens, dtype = found["n_tokens"], np.dtype(found["dtype"])
         crc, top, ordered, last = 0, -1, True, 0
         with open(self.path, "rb") as f:
