@@ -196,7 +196,10 @@ def write_json(path: str | os.PathLike, obj: Any, **dumps) -> None:
 def check_save_path(path: str | os.PathLike, run_id: Optional[str] = None, overwrite: bool = False) -> Path:
     """Rule 1 and the folder part of rule 3, without writing anything. Returns the path to write
     (a symbolic link is followed: the file it points to is what would be replaced)."""
+    raw = os.fspath(path)
     given = Path(path)
+    if raw.endswith(("/", os.sep)):  # Path() would drop the slash and write a file of the folder's name
+        raise CheckpointError(f"--save_path {raw} names a folder; give a file name, e.g. {given / 'run.pt'}")
     path = Path(os.path.realpath(given))
     if os.path.lexists(path):
         try:
@@ -282,6 +285,7 @@ class SaveTarget:
     """
 
     def __init__(self, path: str | os.PathLike, run_id: str, overwrite: bool = False):
+        self.raw = os.fspath(path)  # as given: a trailing slash is refused
         self.given = Path(path)
         self.run_id = run_id
         self.overwrite = overwrite
@@ -291,7 +295,7 @@ class SaveTarget:
         self._expected = None  # identity of the file at the path that this run may replace
 
     def check(self) -> None:
-        self.path = check_save_path(self.given, self.run_id, self.overwrite)
+        self.path = check_save_path(self.raw, self.run_id, self.overwrite)
 
     def prepare(self, nbytes: int) -> None:
         """Everything before step 1; the lock is held until `release`."""

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .masking import mask_batch
-from .writer import WriteError, atomic_file
+from .writer import WriteError, atomic_file, check_writable
 
 RESOURCES_DIR = Path(__file__).resolve().parent / "resources"  # package data: ships inside the wheel
 BUILTIN_CORPUS = RESOURCES_DIR / "corpus" / "sentences.tsv"
@@ -183,6 +183,16 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
 
 
+MAX_CHARS_PER_TOKEN = 256  # a line is cut to max_length × this many characters before it is tokenised
+
+
+def clip_chars(line: str, max_length: int) -> str:
+    """`line` cut to `max_length` × MAX_CHARS_PER_TOKEN characters, so that a pathological line (a
+    10 MB string) is never tokenised whole only for its first `max_length` tokens to be kept. Exact
+    unless the tokens before the cut average more than MAX_CHARS_PER_TOKEN characters each."""
+    return line[: max_length * MAX_CHARS_PER_TOKEN]
+
+
 def tokenize_lines(lines: Iterable[str], tokenizer, max_length: int, write: Callable[[np.ndarray], object],
                    n_lines: Optional[int] = None, batch_lines: int = 4096, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Tokenise `lines` `batch_lines` at a time, with the tokenizer's special tokens, truncated to
@@ -200,6 +210,7 @@ def tokenize_lines(lines: Iterable[str], tokenizer, max_length: int, write: Call
     lengths, keeps = [], []
     with tqdm(total=n_lines, disable=not progress, desc="tokenising", unit=" lines", unit_scale=True, leave=False) as bar:
         for batch in _batched(lines, batch_lines):
+            batch = [clip_chars(line, max_length) for line in batch]
             enc = tokenizer(batch, truncation=True, max_length=max_length, padding=False, return_attention_mask=False, return_token_type_ids=False)["input_ids"]
             n = np.fromiter(map(len, enc), np.int64, len(enc))  # (b,) tokens per line
             ids = np.fromiter(itertools.chain.from_iterable(enc), np.int64, int(n.sum()))  # (tokens of the batch,)
@@ -430,7 +441,14 @@ class TokenCache:
         """Tokenise `text` straight into a new cache file (only the offsets are held in memory), with a
         running CRC-32 of what is written (`damage` checks it)."""
         self.read_header()  # refuses a file that is not a cache, before any work
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        folder = self.path.parent
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise DataError(f"--token_cache {folder} is a file, not a folder; name a folder (or auto, or off)")
+        try:
+            check_writable(folder, "the token cache", "--token_cache folder (or auto, or off)")
+        except WriteError as e:
+            raise DataError(f"--token_cache {folder}: {e}") from None
+        folder.mkdir(parents=True, exist_ok=True)
         crc = 0
 
         def write(ids: np.ndarray) -> None:
