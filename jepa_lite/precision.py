@@ -11,7 +11,7 @@ exponent range: small gradients underflow to 0 unless the loss is multiplied by 
 lowering S whenever a step's gradients overflow (that step is then skipped).
 
 The CPU stays in fp32 under "auto": exact and comparable across machines. "bf16" can still be asked
-for on the CPU (oneDNN runs it fast on CPUs with AMX; see the README's performance section).
+for on the CPU (oneDNN runs it fast on CPUs with AMX; see docs/performance.md).
 """
 
 from __future__ import annotations

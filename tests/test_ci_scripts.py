@@ -1,7 +1,7 @@
 """`.ci/venv.sh`, the set-up shared by `.ci/floors.sh` and `.ci/colab.sh`: its check that the wanted
 versions are exactly what got installed must pass on the versions installed here and fail, naming
 each one, on a version that is not (or a package that is missing). The scripts themselves build
-venvs with a few GB of downloads: they are run by hand (README, Tests), not here."""
+venvs with a few GB of downloads: they are run by hand (docs/testing.md), not here."""
 
 import subprocess
 import sys

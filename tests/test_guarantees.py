@@ -1,4 +1,4 @@
-"""What the kit guarantees (README, "What the kit guarantees"): a run never destroys a file it did not
+"""What the kit guarantees (docs/guarantees.md): a run never destroys a file it did not
 create, checks what it can before step 1, keeps only finite checkpoints, stops cleanly on signals,
 resumes its whole history exactly, and answers bad input with one line.
 

@@ -13,15 +13,40 @@ def requirement_name(req: str) -> str:
     return re.split(r"[<>=!\[ ;]", req.strip(), maxsplit=1)[0].lower()
 
 
+def env_requirements(name: str) -> dict:
+    """{package name: requirement} of every `- ` line of a conda environment file (its pip list too)."""
+    items = re.findall(r"^\s*- ([^#\n]+)", (ROOT / name).read_text(), re.M)  # `- item  # comment`
+    items = [i.strip() for i in items if i.strip() not in ("conda-forge", "pip:") and not i.startswith("-e ")]
+    return {requirement_name(r): r for r in items}
+
+
+def readme_torch_pin() -> str:
+    """The torch the Quick start installs, from the test command CI runs (`torch==X.Y.Z`)."""
+    pins = set(re.findall(r"torch==([0-9.]+)", (ROOT / "README.md").read_text()))
+    assert len(pins) == 1, f"the README pins torch more than one way: {pins}"
+    return pins.pop()
+
+
 def test_environment_yml_lists_every_pyproject_dependency():
+    """environment.yml = the Quick start (dependencies + notebooks extra); environment-dev.yml = the dev extra."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = [requirement_name(r) for r in project["dependencies"]]
-    for group in project["optional-dependencies"].values():
-        wanted += [requirement_name(r) for r in group if not r.startswith("jepa_lite")]
-    env = (ROOT / "environment.yml").read_text()
-    listed = {requirement_name(line.strip().lstrip("- ")) for line in env.splitlines() if line.strip().startswith("- ")}
-    missing = [n for n in wanted if CONDA_NAMES.get(n, n) not in listed]
-    assert not missing, f"environment.yml lacks {missing}"
+    wanted = [requirement_name(r) for r in project["dependencies"] + project["optional-dependencies"]["notebooks"]]
+    dev = [requirement_name(r) for r in project["optional-dependencies"]["dev"] if not r.startswith("jepa_lite")]
+    for name, names in (("environment.yml", wanted), ("environment-dev.yml", dev)):
+        listed = set(env_requirements(name)) - {"python", "pip"}
+        missing = [n for n in names if n not in listed and CONDA_NAMES.get(n) not in listed]
+        assert not missing, f"{name} lacks {missing}"
+        extra = listed - set(names) - {CONDA_NAMES.get(n) for n in names}
+        assert not extra, f"{name} lists {extra}, which its part of pyproject.toml does not"
+
+
+def test_environment_yml_installs_the_quick_starts_torch_and_python():
+    env = env_requirements("environment.yml")
+    assert env["torch"] == f"torch=={readme_torch_pin()}" and "pytorch" not in env  # PyPI's build, as the Quick start's
+    floor = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert env["python"] == f"python{floor}"  # not one fixed Python: Colab runs 3.13
+    assert "- -e ." in (ROOT / "environment.yml").read_text()
+    assert "conda env update -f environment-dev.yml" in (ROOT / "environment.yml").read_text()
 
 
 def test_ci_runs_the_readme_test_command():
@@ -72,8 +97,11 @@ def test_floors_script_installs_exactly_the_declared_floors():
         declared[m.group(1).lower()] = Version(m.group(2))
     floors = {k.lower(): Version(v) for k, v in floors_file().items()}
     assert floors == declared
-    env = (ROOT / "environment.yml").read_text()
+    env = (ROOT / "environment.yml").read_text() + (ROOT / "environment-dev.yml").read_text()
     for name, version in declared.items():
+        if name == "torch":  # the conda environment pins the Quick start's torch, at or above the floor
+            assert Version(readme_torch_pin()) >= version and re.search(rf"^\s*- torch=={readme_torch_pin()}\b", env, re.M)
+            continue
         conda = CONDA_NAMES.get(name, name)
         m = re.search(rf"^\s*- {re.escape(conda)}>=([0-9.]+)", env, re.M)
         assert m and Version(m.group(1)) == version, f"environment.yml: {conda} should be >={version}"

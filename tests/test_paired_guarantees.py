@@ -1,7 +1,7 @@
 """The save-path rules, signals and exit codes of the paper's trainer (`python -m jepa_lite.paired`):
 the same rules as jepa_lite.train, through the same code (`checkpoint.SaveTarget`, `train.run_cli`).
 
-README, "What the kit guarantees". What belongs to a process (signals, the lock, file-size limits) is
+docs/guarantees.md. What belongs to a process (signals, the lock, file-size limits) is
 tested on real processes; everything runs the tiny model on one torch thread, a few steps."""
 
 import os

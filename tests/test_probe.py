@@ -98,7 +98,8 @@ def test_probe_on_pretrained_minilm_beats_a_random_tiny_encoder():
     assert tiny_acc < 0.5
 
 
-# The figures under the README's course table: notebook 05 § 11 in full mode, via jepa_lite/resources/probe_scores.json
+# The figures in the teaching guide (docs/teaching.md, under the notebooks' table): notebook 05 § 11 in full mode,
+# via jepa_lite/resources/probe_scores.json
 import json
 import re
 from pathlib import Path
@@ -107,10 +108,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SCORES = json.loads(probe.SCORES_FILE.read_text(encoding="utf-8"))
 
 
-def test_readme_probe_figures_match_the_committed_scores():
-    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+def test_teaching_guide_probe_figures_match_the_committed_scores():
+    text = " ".join((ROOT / "docs" / "teaching.md").read_text(encoding="utf-8").split())
     m = re.search(r"almost perfectly \((\d\.\d+) on held-out sentences\).*?stays near chance \((\d\.\d+), chance (\d\.\d+)\)", text)
-    assert m, "the README's probe sentence under the course table changed: update this test"
+    assert m, "the teaching guide's probe sentence changed: update this test"
     minilm, tiny, chance = m.groups()
     s = SCORES["scores"]
     assert SCORES["written_by"] == "jepa_lite.course.probe" and SCORES["mode"] == "full"

@@ -1,4 +1,5 @@
-"""The README's tokenisation figures are the ones the bench wrote (assets/bench/tokenise_1M_minilm.json)."""
+"""The tokenisation and memory figures of docs/scale.md (moved there from the README) are the ones the bench
+wrote (assets/bench/tokenise_1M_minilm.json, tokenise_1M_tiny.json, rss_10M.json)."""
 
 import json
 from pathlib import Path
@@ -10,12 +11,12 @@ BENCH = ROOT / "assets" / "bench"
 
 
 def readme() -> str:
-    return " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())  # one line: prose wraps anywhere
+    return " ".join((ROOT / "docs" / "scale.md").read_text(encoding="utf-8").split())  # one line: prose wraps anywhere
 
 
 def peak_mb(figures: dict, path: str) -> float:
     """A path's peak resident memory in MB. Files written before the bench read ru_maxrss as KiB (they
-    have no "peak_mb_from") hold it in units of 1,024 bytes / 1,000: × 1.024, as the README says."""
+    have no "peak_mb_from") hold it in units of 1,024 bytes / 1,000: × 1.024, as docs/scale.md says."""
     return figures[path]["peak_mb"] * (1 if "peak_mb_from" in figures else 1.024)
 
 
@@ -56,7 +57,7 @@ def test_readme_rss_over_steps_figures_match_the_bench_file():
     rss = c["rss_over_steps"]  # [(step, MB)]: after the cache, then after building the Trainer (step 0), then every 10 steps
     assert figures["lines"] == c["lines"] == 10_000_000 and [s for s, _ in rss[1:]] == list(range(0, 151, 10))
     assert (BENCH / "rss_10M.png").stat().st_size < 100_000
-    assert "![resident memory over 150 training steps on a 10,000,000-line file](assets/bench/rss_10M.png)" in text
+    assert "![resident memory over 150 training steps on a 10,000,000-line file](../assets/bench/rss_10M.png)" in text
     command = "python -m jepa_lite.bench --tokenise --lines 10000000 --skip today,streamed --rss_steps 150 --batch_size 16 --rss_plot assets/bench/rss_10M.png --rss_json assets/bench/rss_10M.json"
     assert f"`{command}`" in text
     assert f"({figures['size_mb']:,.0f} MB, {c['tokens']:,} MiniLM tokens)" in text

@@ -137,12 +137,12 @@ def test_the_committed_study_file_is_consistent():
     assert s["pretrained"]["heldout_loss"] == study.load_recipe(study.KIT_LM)["heldout_loss"]
 
 
-def test_the_readme_quotes_the_files_own_times_and_counts():
+def test_the_study_page_quotes_the_files_own_times_and_counts():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = " ".join((Path(__file__).resolve().parent.parent / "docs" / "study.md").read_text(encoding="utf-8").split())  # moved from the README
     s, recipe = study.load_study(), study.load_recipe(study.KIT_LM)
-    assert f"took {recipe['seconds']:.0f} s on one H200\nGPU" in readme and recipe["device"] == "cuda"
+    assert f"took {recipe['seconds']:.0f} s on one H200 GPU" in readme and recipe["device"] == "cuda"
     assert f"holds all {len(s['runs'])} planned runs and took {s['seconds']:.0f} s on one H200" in readme
     assert s["complete"] and not study.missing(s) and len(s["runs"]) == len(study.planned(s))
     assert len(s["config"]["seeds"]) == 5 and len(s["config"]["later_seeds"]) == 3 and s["config"]["longest_steps"] == 9 * s["config"]["steps"]
@@ -224,11 +224,11 @@ def test_sigterm_stops_the_study_and_its_workers_at_once(tmp_path):
     assert json.loads(out.read_text()) == kept  # nothing written after the stop
 
 
-def test_the_readme_quotes_the_cpu_estimate_the_timing_file_gives():
+def test_the_study_page_quotes_the_cpu_estimate_the_timing_file_gives():
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    readme = (root / "README.md").read_text(encoding="utf-8")
+    readme = (root / "docs" / "study.md").read_text(encoding="utf-8")  # moved from the README
     timed = study.load_study(root / "assets" / "bench" / "study_cpu_2cores.json")
     assert timed["config"]["device"] == "cpu" and not timed["complete"]
     e = study.estimate_seconds(timed, study.load_study(), workers=2)

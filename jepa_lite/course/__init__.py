@@ -96,6 +96,11 @@ def setup(seed: int = 0) -> bool:
     fast = fast_mode()
     if fast:
         print(f"fast mode ({FAST_ENV}=1): fewer steps and smaller samples")
+    from ..encoders import minilm_missing
+
+    missing = minilm_missing()
+    if missing:  # say it once, up front, instead of a traceback in the first cell that needs MiniLM
+        print(f"note: {missing}, then restart the kernel; until then the cells that use MiniLM stop with this message")
     return fast
 
 

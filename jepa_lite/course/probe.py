@@ -194,7 +194,7 @@ def block_contrast(sim: torch.Tensor, groups: Sequence) -> Dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The scores the README quotes: notebook 05 § 11 in full mode, as a file
+# The scores the teaching guide quotes (docs/teaching.md): notebook 05 § 11 in full mode, as a file
 # ---------------------------------------------------------------------------------------------
 SCORES_FILE = RESOURCES_DIR / "probe_scores.json"  # package data; written by `python -m jepa_lite.course.probe`
 NOTEBOOK_05_FULL = {"tiny_steps": 400, "minilm_steps": 100}  # notebook 05's STEPS and MINILM_STEPS in full mode
@@ -243,7 +243,7 @@ def notebook_05_scores(tiny_steps: int = 400, minilm_steps: int = 100, minilm: O
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """`python -m jepa_lite.course.probe [--out FILE]`: compute `notebook_05_scores` in full mode and
-    write them as JSON (default SCORES_FILE), the file the README's probe figures are tested against.
+    write them as JSON (default SCORES_FILE), the file the teaching guide's probe figures are tested against.
     Replaces only a file this command wrote."""
     import argparse
     import sys
@@ -259,6 +259,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     marker = "jepa_lite.course.probe"
     if out.exists() and not json_marked(out, "written_by", marker):
         print(f"error: {out} exists and was not written by {marker}; give another --out", file=sys.stderr)
+        return 2
+    from ..encoders import BackboneError, check_minilm_weights, minilm_path
+
+    try:  # the scores need the offline MiniLM: say so before the tiny runs, not after them
+        check_minilm_weights(minilm_path())
+    except BackboneError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     if not out.parent.is_dir():
         print(f"error: the folder of --out {out} does not exist", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 `PairedConfig` is the one place where every setting, its default and its meaning are written; the
 trainer (`paired.py`) and the command line (`paired_cli.py`) read it. Why each default was chosen,
-next to what the official code does, is in the README ("The paper's objective from the command line").
+next to what the official code does, is in docs/paper.md ("Why these defaults").
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ weights), so each effect is a *paired* difference (`jepa_lite.paired.stats`). Th
 
 A run is a pure function of (RunSpec, StudyConfig), so runs go to parallel processes:
 
-    python -m jepa_lite.paired.study --out assets/study.json --workers 16 --device cuda   # see the README for times
+    python -m jepa_lite.paired.study --out assets/study.json --workers 16 --device cuda   # see docs/study.md for times
     python -m jepa_lite.paired.study --fast --out /tmp/study.json                          # a tiny version, seconds
 
 Reading the file (what notebook 06 does): `load_study()`, `select(study, ...)`, `effect(...)`.
