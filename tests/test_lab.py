@@ -48,6 +48,20 @@ def test_settings_folder_keeps_an_installed_override(tmp_path, monkeypatch):
     assert written["x:y"] == {"a": 1}
 
 
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"x:y": 3}'])
+def test_a_broken_installed_override_file_is_one_error_line(tmp_path, monkeypatch, capsys, content):
+    """(Before: a JSONDecodeError traceback from the launcher.) The user's file is named and left as it is."""
+    app = tmp_path / "app"
+    (app / "settings").mkdir(parents=True)
+    (app / "settings" / "overrides.json").write_text(content)
+    monkeypatch.setattr("jupyterlab.commands.get_app_dir", lambda: str(app))
+    monkeypatch.setattr("jupyterlab.labapp.LabApp.launch_instance", lambda **kw: pytest.fail("the server must not start"))
+    assert lab.main([]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "overrides.json" in err[0]
+    assert (app / "settings" / "overrides.json").read_text() == content
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -59,7 +59,8 @@ def lab_args(notebooks: Path, settings_dir: Path, extra: Sequence[str] = (), roo
 
 def write_settings_dir(folder: Path) -> Path:
     """Fill `folder` as JupyterLab's app settings folder: the installed one's files (if any), with the
-    kit's overrides merged under the ones already there. Returns `folder`."""
+    kit's overrides merged under the ones already there. Returns `folder`. ValueError (one line) if the
+    installed overrides.json is not a JSON object of settings per plugin."""
     from jupyterlab.commands import get_app_dir
 
     app_dir = Path(get_app_dir())
@@ -68,7 +69,13 @@ def write_settings_dir(folder: Path) -> Path:
     if installed.is_dir():
         for item in installed.iterdir():
             if item.name == "overrides.json":
-                overrides = json.loads(item.read_text(encoding="utf-8"))
+                try:
+                    overrides = json.loads(item.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+                    raise ValueError(f"JupyterLab's settings file {item} cannot be read ({type(e).__name__}: {str(e)[:80]}); "
+                                     "fix it or move it away") from None
+                if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
+                    raise ValueError(f"JupyterLab's settings file {item} is not an object of settings per plugin; fix it or move it away")
             elif not (folder / item.name).exists():
                 (folder / item.name).symlink_to(item)
     for plugin, values in SETTING_OVERRIDES.items():
@@ -102,7 +109,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             (Path(tmp) / "static").symlink_to(static)
         settings = Path(tmp) / "settings"
         settings.mkdir()
-        write_settings_dir(settings)
+        try:
+            write_settings_dir(settings)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         args = lab_args(notebooks, settings, extra)
         print("jepa_lite: jupyter lab " + " ".join(args), flush=True)
         try:
