@@ -114,6 +114,28 @@ def check_state_keys(state: Dict[str, Any], expected: Iterable[str], path, what:
         raise CheckpointError(f"{path} was written by another version of jepa_lite ({what} {' and '.join(parts)}); resume it with that version, or start a new run")
 
 
+def check_state_types(state: Dict[str, Any], path) -> None:
+    """CheckpointError naming the first part of a trainer's checkpoint whose type is not what the kit
+    writes (a crafted or damaged file): step a whole number ≥ 0; config, optimizer and scheduler dicts;
+    model a dict of tensors; history a dict of lists; rng["torch"] a byte tensor; window a list of
+    numbers (or of lists of numbers). Checked before any of it is loaded into a run."""
+    def number(x) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    step, model, history, rng, window = state.get("step"), state.get("model"), state.get("history"), state.get("rng"), state.get("window", [])
+    checks = [
+        ("step", "a whole number ≥ 0", isinstance(step, int) and not isinstance(step, bool) and step >= 0),
+        *((k, "a dict", isinstance(state.get(k), dict)) for k in ("config", "optimizer", "scheduler")),
+        ("model", "a dict of tensors", isinstance(model, dict) and all(isinstance(v, torch.Tensor) for v in model.values())),
+        ("history", "a dict of lists", isinstance(history, dict) and all(isinstance(v, list) for v in history.values())),
+        ("rng", "the saved random-number state", isinstance(rng, dict) and isinstance(rng.get("torch"), torch.Tensor) and rng["torch"].dtype == torch.uint8),
+        ("window", "a list of losses", isinstance(window, list) and all(number(x) or (isinstance(x, list) and all(map(number, x))) for x in window)),
+    ]
+    for field, want, ok in checks:
+        if not ok:
+            raise CheckpointError(f"{path} is damaged or was not written by jepa_lite: its {field} is not {want}; it cannot be resumed")
+
+
 def check_config_compatible(saved: Dict[str, Any], current: Dict[str, Any], path, resumable: Iterable[str]) -> None:
     """CheckpointError naming the first settings (up to 3) where `current` differs from the
     checkpoint's `saved` config, ignoring the `resumable` ones (those a resumed run may change).
@@ -135,10 +157,14 @@ def rng_state() -> Dict[str, Any]:
 
 
 def restore_rng_state(rng: Dict[str, Any]) -> None:
-    """Put back what `rng_state` saved (the GPU generators only where CUDA is available)."""
-    torch.set_rng_state(rng["torch"].cpu())
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+    """Put back what `rng_state` saved (the GPU generators only where CUDA is available);
+    CheckpointError if it is not such a state."""
+    try:
+        torch.set_rng_state(rng["torch"].cpu())
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+    except (RuntimeError, TypeError, KeyError, AttributeError) as e:
+        raise CheckpointError(f"the checkpoint's random-number state cannot be restored ({str(e).splitlines()[0][:100]}); it is damaged") from None
 
 
 def first_nonfinite(tensors: Iterable[Tuple[str, torch.Tensor]]) -> Optional[str]:

@@ -38,7 +38,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from .checkpoint import (
-    CheckpointError, NonFiniteState, SaveTarget, check_config_compatible, check_save_path, check_state_keys, estimate_bytes,
+    CheckpointError, NonFiniteState, SaveTarget, check_config_compatible, check_save_path, check_state_keys, check_state_types, estimate_bytes,
     first_nonfinite, load_checkpoint, restore_rng_state, rng_state, save_checkpoint, state_tensors,
 )  # fmt: skip
 from .data import Batch, DataError, StepBatches, TextFile, builtin_corpus, load_corpus, texts_fingerprint
@@ -692,6 +692,8 @@ def check_resumable(state: dict, path, state_keys: Optional[Sequence[str]] = Non
     keys of this version's config and (given `state_keys`) of its state; an older or newer kit's
     missing or extra keys are named."""
     kind = state.get("kind")
+    if kind is not None and kind != KIND and not isinstance(kind, str):
+        raise CheckpointError(f"{path} is not a checkpoint of jepa_lite.train (kind {kind!r})")
     if kind is not None and kind != KIND:
         raise CheckpointError(f"{path} is a checkpoint of the {kind} trainer, not of jepa_lite.train; resume it with python -m jepa_lite.{kind} --resume {path}")
     if state_keys is not None:
@@ -699,6 +701,8 @@ def check_resumable(state: dict, path, state_keys: Optional[Sequence[str]] = Non
     if not isinstance(state.get("config"), dict):
         raise CheckpointError(f"{path} was written by another version of jepa_lite (no config); resume it with that version, or start a new run")
     check_state_keys(state["config"], [f.name for f in dataclasses.fields(TrainConfig)], path, "its config")
+    if state_keys is not None:
+        check_state_types(state, path)
 
 
 def plain_lrs(state_dict: dict) -> dict:

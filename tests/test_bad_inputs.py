@@ -120,3 +120,31 @@ def test_paired_resume_of_a_checkpoint_with_missing_or_other_keys_is_one_line(tm
     bad = tmp_path / "bad.pt"
     save_checkpoint(bad, state)
     assert words in refused(paired_main, ["--resume", str(bad), "--steps", "2", "--no_progress"], capsys)
+
+
+@pytest.fixture(scope="module")
+def train_ckpt(tmp_path_factory):
+    from jepa_lite.checkpoint import load_checkpoint
+    from jepa_lite.train import TrainConfig, Trainer
+
+    path = tmp_path_factory.mktemp("train") / "c.pt"
+    Trainer(TrainConfig.smoke(steps=1, progress=False, save_path=str(path)), log=lambda s: None).fit()
+    return path, load_checkpoint(path)
+
+
+CRAFTED = [("step", "7"), ("step", -3), ("history", [1, 2]), ("rng", None), ("rng", "bytes"), ("model", [1]), ("window", "x"), ("kind", 5)]
+
+
+@pytest.mark.parametrize("field, value", CRAFTED)
+def test_resuming_a_crafted_checkpoint_is_one_line(tmp_path, capsys, train_ckpt, paired_ckpt, field, value):
+    """(Before: TypeError, IndexError or AttributeError tracebacks from deep inside the resume.)"""
+    from jepa_lite.checkpoint import save_checkpoint
+
+    for cli, (_, state) in ((train_main, train_ckpt), (paired_main, paired_ckpt)):
+        state = {k: v for k, v in state.items() if k != "format"}
+        state[field] = torch.zeros(5, dtype=torch.uint8) if value == "bytes" else value
+        if value == "bytes":
+            state[field] = {"torch": state[field]}
+        bad = tmp_path / "bad.pt"
+        save_checkpoint(bad, state)
+        refused(cli, ["--resume", str(bad), "--steps", "4", "--no_progress"], capsys)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from typing import List, Optional, Sequence
 
 from .causal_lm import MAX_PREDICTORS, check_save_dir
-from ..checkpoint import CheckpointError, check_config_compatible, check_state_keys, load_checkpoint
+from ..checkpoint import CheckpointError, check_config_compatible, check_state_keys, check_state_types, load_checkpoint
 from ..data import clip_chars
 from ..errors import ConfigError
 from .pairs import Pair, PairsError, load_jsonl, regex_pairs
@@ -159,8 +159,7 @@ def load_paired_checkpoint(path: str, device="cpu") -> dict:
         raise CheckpointError(f"{path} is {what}")
     optional = {"kind": KIND, "run_id": None, "window": []}  # older checkpoints of this kind lack them
     check_state_keys({**optional, **state}, STATE_KEYS, path)
-    if not isinstance(state["config"], dict):
-        raise CheckpointError(f"{path} holds no readable config; it cannot be resumed")
+    check_state_types(state, path)
     unknown = sorted(set(state["config"]) - {f.name for f in fields(PairedConfig)})
     if unknown:
         raise CheckpointError(f"{path} was written by another version of jepa_lite (its config has unknown {', '.join(map(repr, unknown))}); "
