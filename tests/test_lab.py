@@ -61,6 +61,17 @@ def test_the_course_is_copied_once_and_a_students_copy_is_never_replaced(tmp_pat
     assert mine.read_text() == "my edits" and not list(work.glob(".*copying"))
 
 
+def test_copying_the_course_uses_no_name_the_student_may_hold(tmp_path):
+    """The copy goes through the kit's one writer (a temporary name of its own): a student's file named
+    like the old temporary (`.NAME.copying`) is left alone, and nothing temporary remains."""
+    work = tmp_path / "course"
+    work.mkdir()
+    planted = work / f".{lab.FIRST_NOTEBOOK}.copying"
+    planted.write_text("mine")
+    lab.copy_course(ROOT / "notebooks", work)
+    assert planted.read_text() == "mine" and not [n for n in os.listdir(work) if "jepa_lite-" in n]
+
+
 def test_bad_working_folders_are_one_error_line_before_any_work(tmp_path, capsys):
     (tmp_path / "file").write_text("mine")
     assert lab.main(["--course_dir", str(tmp_path / "file"), "--no-browser"]) == 2

@@ -29,6 +29,8 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from ..writer import WriteError, atomic_file
+
 FIRST_NOTEBOOK = "00_overview.ipynb"
 CLONE_COPY = "my-course"  # the working folder in a clone, beside notebooks/ (listed in .gitignore)
 INSTALLED_COPY = "jepa-lite-course"  # the working folder of an installed kit, under the current folder
@@ -77,12 +79,10 @@ def copy_course(course: Path, work: Path) -> Dict[str, List[str]]:
         if target.exists():
             done["same" if target.read_bytes() == source.read_bytes() else "kept"].append(source.name)
             continue
-        partial = work / f".{source.name}.copying"  # a copy cut short never poses as the student's file
-        try:
-            shutil.copyfile(source, partial)
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
+        # the one writer: a temporary name of the kit's own, then a rename, so a copy cut short never
+        # poses as the student's file and no name the student may hold is used on the way
+        with open(source, "rb") as src, atomic_file(target, "wb", "the course file") as f:
+            shutil.copyfileobj(src, f)
         done["copied"].append(source.name)
     return done
 
@@ -197,8 +197,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise LabError(str(e)) from None
         try:
             done = copy_course(notebooks, work)
-        except OSError as e:  # a full disk, a folder that turned read-only
-            raise LabError(f"could not copy the course into {work}: {e.strerror or e}") from None
+        except (OSError, WriteError) as e:  # a full disk, a folder that turned read-only
+            raise LabError(f"could not copy the course into {work}: {getattr(e, 'strerror', None) or e}") from None
     except LabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
