@@ -163,3 +163,31 @@ def test_the_notebook_times_and_probe_scores_refuse_an_out_another_process_write
         holder.kill()
         holder.wait()
     assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_sigkill_mid_write_leaves_a_whole_version_and_the_next_writer_cleans_up(tmp_path, kind):
+    """A writer killed at random moments: what is at the name is always one whole version (each version
+    holds one digit, repeated), never a mix or a half; the dead writer's temporaries are removed afterwards."""
+    import signal
+
+    out = tmp_path / ("r.txt" if kind == "file" else "m")
+    if kind == "file":
+        body = "writer.write_text(out, str(i % 10) * 3_000_000)"
+    else:
+        body = "with writer.atomic_folder(out) as t:\n        (t / 'a').write_text(str(i % 10) * 1_500_000)\n        (t / 'b').write_text(str(i % 10) * 1_500_000)"
+    script = f"from pathlib import Path\nfrom jepa_lite import writer\nout = Path({str(out)!r})\ni = 0\nwhile True:\n    i += 1\n    {body}\n"
+    for delay in (0.4, 0.55, 0.7, 0.85):
+        p = subprocess.Popen([sys.executable, "-c", script], env=env())
+        time.sleep(delay)
+        while not out.exists():
+            time.sleep(0.02)
+        time.sleep(0.1)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        texts = [out.read_text()] if kind == "file" else [(out / "a").read_text(), (out / "b").read_text()]
+        assert len(set("".join(texts))) == 1 and all(len(t) == len(texts[0]) for t in texts), "a mixed or partial version"
+        if kind == "folder":
+            assert sorted(os.listdir(out)) == ["a", "b"]
+    writer.remove_stale_temps(tmp_path)  # what SaveTarget, replacing_folder and the study call before they write
+    assert not [n for n in os.listdir(tmp_path) if "jepa_lite-" in n]
