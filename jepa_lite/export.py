@@ -122,11 +122,12 @@ def encoder_from_checkpoint(path: str | os.PathLike, which: str = "target"):
     if which not in ("target", "context"):
         raise ExportError(f"--encoder must be target or context; got '{which}'")
     state = load_checkpoint(path)
-    kind = state.get("kind", "masked_span" if "mask_ratio" in state.get("config", {}) else None)
+    config = state.get("config")
+    kind = state.get("kind", "masked_span" if isinstance(config, dict) and "mask_ratio" in config else None)
     if kind != "masked_span":
         what = "a paired (jepa_lite.paired) checkpoint" if kind == "paired" else f"not a masked-span checkpoint (kind {kind!r})"
         raise ExportError(f"{path} is {what}; export takes checkpoints of jepa_lite.train (a paired run's model is saved with --save_dir)")
-    cfg = state["config"]
+    cfg = _checked_config(state, path)
     if cfg.get("model_name") == "tiny":
         texts = _training_text(cfg, state.get("fingerprint"), path)
         tiny = TinyConfig(dim=cfg["tiny_dim"], layers=cfg["tiny_layers"], heads=4, max_len=max(512, cfg["max_length"]))
@@ -142,6 +143,24 @@ def encoder_from_checkpoint(path: str | os.PathLike, which: str = "target"):
     except RuntimeError as e:
         raise ExportError(f"{path} does not fit the backbone {cfg.get('model_name') or 'minilm'}: {str(e).splitlines()[0][:200]}") from None
     return encoder.eval(), tokenizer, cfg
+
+
+def _checked_config(state: dict, path) -> dict:
+    """The checkpoint's training config, checked as a resumed run checks it (its keys, every field's
+    type) and its weights a dict of tensors: ExportError in one line for a crafted or damaged file."""
+    from .errors import ConfigError
+    from .train import TrainConfig, check_resumable
+    from .validation import check_types
+
+    try:
+        check_resumable(state, path)
+        check_types(TrainConfig(**state["config"]))
+    except (CheckpointError, ConfigError) as e:
+        raise ExportError(f"{path}: {e}" if str(path) not in str(e) else str(e)) from None
+    model = state.get("model")
+    if not isinstance(model, dict) or not all(isinstance(v, torch.Tensor) for v in model.values()):
+        raise ExportError(f"{path} is damaged or was not written by jepa_lite: its model is not a dict of tensors")
+    return state["config"]
 
 
 def _training_text(cfg: dict, fingerprint: Optional[str], path) -> Sequence[str]:

@@ -174,3 +174,26 @@ def test_pretrain_refuses_an_unwritable_out_before_any_work(capsys):
 
     assert pretrain.main(["--out", "/proc/jepa_lite_lm", "--steps", "1"]) == 2
     assert "cannot write" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("damage, words", [("config without max_length", "lacks 'max_length'"), ("config None", "no config"),
+                                           ("model a list", "not a dict of tensors"), ("tiny_dim a string", "tiny_dim")])  # fmt: skip
+def test_export_of_a_crafted_checkpoint_is_one_line_and_writes_nothing(tmp_path, capsys, ckpt, damage, words):
+    """(Before: KeyError, TypeError or AttributeError tracebacks.)"""
+    from jepa_lite.checkpoint import load_checkpoint, save_checkpoint
+    from jepa_lite.export import main
+
+    state = {k: v for k, v in load_checkpoint(ckpt).items() if k != "format"}
+    if damage == "config without max_length":
+        state["config"] = {k: v for k, v in state["config"].items() if k != "max_length"}
+    elif damage == "config None":
+        state["config"] = None
+    elif damage == "model a list":
+        state["model"] = [1]
+    else:
+        state["config"] = {**state["config"], "tiny_dim": "x"}
+    bad = tmp_path / "bad.pt"
+    save_checkpoint(bad, state)
+    assert main([str(bad), str(tmp_path / "e"), "--no_sentence_transformers"]) == 2
+    assert words in one_error_line(capsys.readouterr().err)
+    assert sorted(os.listdir(tmp_path)) == ["bad.pt"]
