@@ -91,8 +91,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     lock = PathLock(out, "--out") if out is not None else None
     try:
         if out is not None:
-            check_writable(out.parent, "the notebook times", "--out")
-            lock.acquire()  # one timing run per file, held until the file is written
+            try:
+                check_writable(out.parent, "the notebook times", "--out")
+                lock.acquire()  # one timing run per file, held until the file is written
+            except WriteError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
         times: Dict[str, Dict[str, float]] = {}
         for name, path in paths.items():
             for mode in args.modes:
@@ -102,9 +106,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if out is not None:
             write_json(out, {"kind": KIND, "date": time.strftime("%Y-%m-%d"), "machine": machine(), "seconds": times}, "the notebook times", indent=1)
             print(f"wrote {out}")
-    except WriteError as e:
+    except WriteError as e:  # after the notebooks ran: the file could not be written (a full disk)
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 1
     finally:
         if lock is not None:
             lock.release()

@@ -549,13 +549,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         out = Path(args.out)
         check_out(out)
         load_recipe(Path(c.model_dir))
-        with PathLock(out, "--out"):  # one study per results file
+        lock = PathLock(out, "--out")  # one study per results file
+        try:
+            lock.acquire()
+        except WriteError as e:
+            raise StudyError(str(e)) from None
+        try:
             check_out(out)  # again under the lock
             remove_stale_temps(out.parent, out.name)
             study = run_study(c, out, args.workers, args.threads, resume=args.resume)
-    except (StudyError, PretrainError, WriteError) as e:
+        finally:
+            lock.release()
+    except (StudyError, PretrainError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except WriteError as e:  # the results file could not be written mid-run (a full disk): the last write is whole
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted; the results so far are in the file, marked incomplete", file=sys.stderr)
         return 130
