@@ -7,8 +7,8 @@
    temporary name, then swapped in with one atomic exchange (Linux `renameat2(RENAME_EXCHANGE)`;
    elsewhere two renames, the old folder kept under a temporary name in between). A failure before the
    swap leaves the old folder whole and no half-written one at NAME.
-3. A full disk or a file-size limit (`ulimit -f`) is one line (`WriteError`), the old version intact and
-   no temporary left behind.
+3. A full disk, a file-size limit (`ulimit -f`) or any other refusal of the system (permissions, a
+   folder on another device) is one line (`WriteError`), the old version intact and no temporary left.
 4. One process per output: `PathLock`, an `flock` on `.NAME.lock` beside it; the kernel drops it when
    the process dies, however it dies.
 5. Temporaries left by a killed writer are removed by the next writer into that folder, once no live
@@ -63,7 +63,7 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb", what: str = "the file
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        reason = no_room(e)
+        reason = no_room(e) or (e.strerror or str(e) if isinstance(e, OSError) else None)  # any OS refusal: one line
         if reason is not None:
             raise WriteError(f"could not write {what} {path}: {reason}; {_before(path, what)}") from None
         raise
@@ -136,7 +136,7 @@ def atomic_folder(path: str | os.PathLike, what: str = "the folder") -> Iterator
         _swap_in(tmp, path)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        reason = no_room(e)
+        reason = no_room(e) or (e.strerror or str(e) if isinstance(e, OSError) else None)  # any OS refusal: one line
         if reason is not None:
             raise WriteError(f"could not write {what} {path}: {reason}; {_before(path, what)}") from None
         raise
