@@ -149,7 +149,7 @@ def _checked_config(state: dict, path) -> dict:
     """The checkpoint's training config, checked as a resumed run checks it (its keys, every field's
     type) and its weights a dict of tensors: ExportError in one line for a crafted or damaged file."""
     from .errors import ConfigError
-    from .train import TrainConfig, check_resumable
+    from .config import TrainConfig, check_resumable
     from .validation import check_types
 
     try:
