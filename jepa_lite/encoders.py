@@ -249,6 +249,12 @@ def load_backbone(name: Optional[str] = None, texts: Optional[Sequence[str]] = N
         raise BackboneError(f"could not load a tokenizer for '{name}': {_first_line(e)}") from None
     check_mask_token(tokenizer, name)
     try:
+        config = AutoConfig.from_pretrained(name, local_files_only=local_only)
+    except Exception as e:
+        raise BackboneError(f"could not load the config of '{name}': {_first_line(e)}") from None
+    if getattr(config, "is_encoder_decoder", False):  # BART, T5: a [MASK] token, but no single-pass encoder output
+        check_masked_encoder(config, name)
+    try:
         encoder = AutoModel.from_pretrained(name, local_files_only=local_only)
     except Exception as e:
         raise BackboneError(f"could not load the model '{name}': {_first_line(e)}") from None

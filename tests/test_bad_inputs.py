@@ -148,3 +148,18 @@ def test_resuming_a_crafted_checkpoint_is_one_line(tmp_path, capsys, train_ckpt,
         bad = tmp_path / "bad.pt"
         save_checkpoint(bad, state)
         refused(cli, ["--resume", str(bad), "--steps", "4", "--no_progress"], capsys)
+
+
+def test_a_local_encoder_decoder_folder_is_refused_before_loading(tmp_path, capsys):
+    """An encoder-decoder (BART) has a [MASK] token, so the tokenizer check alone let it through to step 1."""
+    from transformers import AutoConfig, AutoModel
+
+    from jepa_lite.encoders import load_backbone
+
+    folder = tmp_path / "bart"
+    _, tokenizer, _ = load_backbone("random:bert")
+    config = AutoConfig.for_model("bart", vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                                  decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16, max_position_embeddings=64)  # fmt: skip
+    AutoModel.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    assert "encoder-decoder" in refused(train_main, ["--model_name", str(folder), *SMALL_TRAIN], capsys)
