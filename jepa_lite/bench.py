@@ -67,6 +67,7 @@ from .encoders import BackboneError
 from .errors import ConfigError
 from .precision import CHOICES as PRECISIONS
 from .precision import resolve_precision
+from .writer import atomic_file, write_text
 from .cli import _Parser
 from .train import TrainConfig, Trainer, pick_device
 
@@ -301,9 +302,8 @@ def profile_steps(trainer: Trainer, first_step: int, path: str, n: int = 5) -> N
         sync(trainer.device)
     trainer.step = first_step
     sort = "cuda_time_total" if trainer.device.type == "cuda" else "cpu_time_total"
-    with open(path, "w") as f:
-        f.write(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40) + "\n\n")
-        f.write(prof.key_averages().table(sort_by=sort, row_limit=40))
+    write_text(path, prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40) + "\n\n"
+               + prof.key_averages().table(sort_by=sort, row_limit=40), "the profile")  # fmt: skip
 
 
 def masking_rows_per_s(texts: List[str], tokenizer, batch_size: int, max_length: int, repeats: int) -> Dict[str, float]:
@@ -510,7 +510,7 @@ def tokenisation_section(args, tmp: str) -> Dict:
             print(f"  plot: {args.rss_plot}")
     if args.rss_json:
         about = {"lines": args.lines, "size_mb": size_mb, "model": args.model or "minilm", "peak_mb_from": "ru_maxrss KiB × 1024 / 1e6", "cpus": os.cpu_count()}
-        Path(args.rss_json).write_text(json.dumps({**about, **results}, indent=1))
+        write_text(args.rss_json, json.dumps({**about, **results}, indent=1), "the --rss_json file")
     return results
 
 
@@ -531,7 +531,8 @@ def plot_rss(results: Dict, args, path: str) -> None:
     ax.set_title(f"training on a {args.lines:,}-line file ({args.model or 'MiniLM'}, batch {args.batch_size})", fontsize=9)
     ax.legend(fontsize=8, loc="center right")
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_file(path, "wb", "the plot") as f:  # the one writer: a temporary name of the kit's own, then a rename
+        fig.savefig(f, format=Path(path).suffix.lstrip(".") or "png")
 
 
 class BenchError(RuntimeError):

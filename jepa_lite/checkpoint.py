@@ -28,22 +28,18 @@ The save-path rules (`SaveTarget`, for any trainer):
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import re
-import shutil
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Tuple
 
 import torch
 
+from . import writer
+from .writer import TEMP_TAG, WriteError, remove_stale_temps  # noqa: F401  (TEMP_TAG, remove_stale_temps: re-exported)
+
 FORMAT = "jepa_lite-checkpoint-v1"
-TEMP_TAG = "jepa_lite-"  # temporary files are .NAME.jepa_lite-PID-XXXXXXXX.tmp
-_TEMP = re.compile(r"^\.(?P<name>.+)\.jepa_lite-(?P<pid>\d+)-[A-Za-z0-9_]+\.tmp$")
-_NO_ROOM = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 class CheckpointError(ValueError):
@@ -62,51 +58,18 @@ class NonFiniteState(CheckpointError):
 # Writing and reading
 # ---------------------------------------------------------------------------------------------
 def save_checkpoint(path: str | os.PathLike, state: Dict[str, Any]) -> None:
-    """Write `state` to `path` atomically (temporary file + fsync + rename).
+    """Write `state` to `path` atomically (`writer.atomic_file`: a temporary name of the kit's own,
+    fsync, rename).
 
     A full disk (or a file-size limit) raises CheckpointError in one line, after removing the
     temporary file; the file at `path` is then what it was before."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{TEMP_TAG}{os.getpid()}-", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # the permissions of any new file (mkstemp's are 0600)
-        with os.fdopen(fd, "wb") as f:
+        with writer.atomic_file(path, "wb", "the checkpoint") as f:
             torch.save({"format": FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        no_room = _no_room(e)
-        if no_room is not None:
-            before = "the previous checkpoint there is intact" if path.exists() else "nothing was written"
-            raise CheckpointError(f"could not write the checkpoint {path}: {no_room}; {before}. Free some space or choose another --save_path") from None
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _no_room(e: BaseException) -> Optional[str]:
-    """The reason, if `e` (or what caused it: torch's writer wraps the OSError in a RuntimeError)
-    is a full disk, a quota or a file-size limit; None otherwise."""
-    seen = 0
-    while e is not None and seen < 5:
-        if isinstance(e, OSError) and e.errno in _NO_ROOM:
-            return {errno.EFBIG: "file too large for this process's file-size limit (ulimit -f)"}.get(e.errno, "no space left on the device")
-        e, seen = e.__cause__ or e.__context__, seen + 1
-    return None
+    except WriteError as e:
+        raise CheckpointError(f"{e}. Free some space or choose another --save_path") from None
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> Dict[str, Any]:
@@ -151,6 +114,28 @@ def check_state_keys(state: Dict[str, Any], expected: Iterable[str], path, what:
         raise CheckpointError(f"{path} was written by another version of jepa_lite ({what} {' and '.join(parts)}); resume it with that version, or start a new run")
 
 
+def check_state_types(state: Dict[str, Any], path) -> None:
+    """CheckpointError naming the first part of a trainer's checkpoint whose type is not what the kit
+    writes (a crafted or damaged file): step a whole number ≥ 0; config, optimizer and scheduler dicts;
+    model a dict of tensors; history a dict of lists; rng["torch"] a byte tensor; window a list of
+    numbers (or of lists of numbers). Checked before any of it is loaded into a run."""
+    def number(x) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    step, model, history, rng, window = state.get("step"), state.get("model"), state.get("history"), state.get("rng"), state.get("window", [])
+    checks = [
+        ("step", "a whole number ≥ 0", isinstance(step, int) and not isinstance(step, bool) and step >= 0),
+        *((k, "a dict", isinstance(state.get(k), dict)) for k in ("config", "optimizer", "scheduler")),
+        ("model", "a dict of tensors", isinstance(model, dict) and all(isinstance(v, torch.Tensor) for v in model.values())),
+        ("history", "a dict of lists", isinstance(history, dict) and all(isinstance(v, list) for v in history.values())),
+        ("rng", "the saved random-number state", isinstance(rng, dict) and isinstance(rng.get("torch"), torch.Tensor) and rng["torch"].dtype == torch.uint8),
+        ("window", "a list of losses", isinstance(window, list) and all(number(x) or (isinstance(x, list) and all(map(number, x))) for x in window)),
+    ]
+    for field, want, ok in checks:
+        if not ok:
+            raise CheckpointError(f"{path} is damaged or was not written by jepa_lite: its {field} is not {want}; it cannot be resumed")
+
+
 def check_config_compatible(saved: Dict[str, Any], current: Dict[str, Any], path, resumable: Iterable[str]) -> None:
     """CheckpointError naming the first settings (up to 3) where `current` differs from the
     checkpoint's `saved` config, ignoring the `resumable` ones (those a resumed run may change).
@@ -172,10 +157,14 @@ def rng_state() -> Dict[str, Any]:
 
 
 def restore_rng_state(rng: Dict[str, Any]) -> None:
-    """Put back what `rng_state` saved (the GPU generators only where CUDA is available)."""
-    torch.set_rng_state(rng["torch"].cpu())
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+    """Put back what `rng_state` saved (the GPU generators only where CUDA is available);
+    CheckpointError if it is not such a state."""
+    try:
+        torch.set_rng_state(rng["torch"].cpu())
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+    except (RuntimeError, TypeError, KeyError, AttributeError) as e:
+        raise CheckpointError(f"the checkpoint's random-number state cannot be restored ({str(e).splitlines()[0][:100]}); it is damaged") from None
 
 
 def first_nonfinite(tensors: Iterable[Tuple[str, torch.Tensor]]) -> Optional[str]:
@@ -218,16 +207,13 @@ def json_marked(path: str | os.PathLike, field: str, value: str) -> bool:
     a command may replace; anything else (another file, unreadable, not JSON) is the user's."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8")).get(field) == value
-    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError, RecursionError):
         return False
 
 
 def write_json(path: str | os.PathLike, obj: Any, **dumps) -> None:
-    """Write `obj` as JSON to `path` atomically: a temporary file next to it, then a rename."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, **dumps) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Write `obj` as JSON to `path` atomically (`writer.write_json`: a temporary name of the kit's own)."""
+    writer.write_json(path, obj, **dumps)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,7 +222,10 @@ def write_json(path: str | os.PathLike, obj: Any, **dumps) -> None:
 def check_save_path(path: str | os.PathLike, run_id: Optional[str] = None, overwrite: bool = False) -> Path:
     """Rule 1 and the folder part of rule 3, without writing anything. Returns the path to write
     (a symbolic link is followed: the file it points to is what would be replaced)."""
+    raw = os.fspath(path)
     given = Path(path)
+    if raw.endswith(("/", os.sep)):  # Path() would drop the slash and write a file of the folder's name
+        raise CheckpointError(f"--save_path {raw} names a folder; give a file name, e.g. {given / 'run.pt'}")
     path = Path(os.path.realpath(given))
     if os.path.lexists(path):
         try:
@@ -267,123 +256,36 @@ def check_save_path(path: str | os.PathLike, run_id: Optional[str] = None, overw
 
 def _existing_ancestor(folder: Path, given: Path) -> Path:
     """The nearest folder above (or at) `folder` that exists; CheckpointError if that is a file."""
-    probe = folder
-    while not os.path.lexists(probe):
-        probe = probe.parent
-    if not probe.is_dir():
-        raise CheckpointError(f"cannot create the folder of --save_path {given}: {probe} is a file, not a folder")
-    return probe
+    try:
+        return writer.existing_ancestor(folder)
+    except WriteError as e:
+        raise CheckpointError(f"cannot create the folder of --save_path {given}: {e}") from None
 
 
 def check_room(path: Path, nbytes: int) -> None:
     """Rule 3's room check: CheckpointError if the folder of `path` has less than `nbytes` free, or
     the process may not write a file that large."""
-    from .validation import human_bytes
-
-    free = shutil.disk_usage(path.parent).free
-    if free < nbytes:
-        raise CheckpointError(f"not enough room for a checkpoint in {path.parent}: one takes about {human_bytes(nbytes)} (estimate), {human_bytes(free)} is free")
     try:
-        import resource
-
-        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-    except (ImportError, ValueError, OSError):
-        return
-    if limit != resource.RLIM_INFINITY and limit < nbytes:
-        raise CheckpointError(f"this process may write files of at most {human_bytes(limit)} (ulimit -f), and a checkpoint takes about {human_bytes(nbytes)} (estimate)")
+        writer.check_room(path.parent, nbytes, "a checkpoint")
+    except WriteError as e:
+        raise CheckpointError(str(e)) from None
 
 
 def _probe_writable(folder: Path) -> None:
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{TEMP_TAG}probe-", dir=folder)
-        os.close(fd)
-        os.unlink(name)
-    except OSError as e:
-        raise CheckpointError(f"cannot write checkpoints into {folder}: {e.strerror or e}") from None
+        writer.check_writable(folder, "checkpoints", "--save_path")
+    except WriteError as e:
+        raise CheckpointError(str(e)) from None
 
 
-def remove_stale_temps(folder: Path, locked_name: Optional[str] = None) -> list:
-    """Rule 5: remove the kit's temporary files in `folder` that no live process is writing. A temp
-    file of `locked_name` (the checkpoint whose lock this process holds) is stale unless it is this
-    process's; another name's is stale when its process is gone. Returns the removed paths."""
-    removed = []
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return removed
-    for entry in names:
-        m = _TEMP.match(entry)
-        if not m:
-            continue
-        pid = int(m["pid"])
-        if pid == os.getpid():
-            continue
-        if m["name"] != locked_name and _alive(pid):
-            continue
-        try:
-            os.unlink(folder / entry)
-            removed.append(folder / entry)
-        except OSError:
-            pass
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-class PathLock:
-    """Rule 2: an exclusive lock on `.NAME.lock` next to `path`, held by one process at a time. The
-    kernel drops an `flock` when its process exits, so a killed run leaves nothing stuck (the file
-    itself may remain; it is just a name to lock)."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.lock_path = self.path.parent / f".{self.path.name}.lock"
-        self.fd: Optional[int] = None
+class PathLock(writer.PathLock):
+    """Rule 2 (`writer.PathLock`), refusing with a CheckpointError."""
 
     def acquire(self) -> None:
         try:
-            import fcntl
-        except ImportError:  # Windows: no flock; the other rules still apply
-            return
-        while True:
-            try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as e:
-                raise CheckpointError(f"cannot lock {self.path} ({self.lock_path}): {e.strerror or e}") from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
-                os.close(fd)
-                raise CheckpointError(f"{self.path} is being written by another run (process {holder}); wait for it to finish, or give this run another --save_path") from None
-            try:  # the holder before us may have removed the file between our open and our flock
-                same = os.path.samestat(os.fstat(fd), os.stat(self.lock_path))
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self.fd = fd
-
-    def release(self) -> None:
-        if self.fd is None:
-            return
-        try:
-            os.unlink(self.lock_path)  # while still holding it, so no one else locks a removed file
-        except OSError:
-            pass
-        os.close(self.fd)
-        self.fd = None
+            super().acquire()
+        except WriteError as e:
+            raise CheckpointError(str(e)) from None
 
 
 def _identity(path: Path):
@@ -409,6 +311,7 @@ class SaveTarget:
     """
 
     def __init__(self, path: str | os.PathLike, run_id: str, overwrite: bool = False):
+        self.raw = os.fspath(path)  # as given: a trailing slash is refused
         self.given = Path(path)
         self.run_id = run_id
         self.overwrite = overwrite
@@ -418,7 +321,7 @@ class SaveTarget:
         self._expected = None  # identity of the file at the path that this run may replace
 
     def check(self) -> None:
-        self.path = check_save_path(self.given, self.run_id, self.overwrite)
+        self.path = check_save_path(self.raw, self.run_id, self.overwrite)
 
     def prepare(self, nbytes: int) -> None:
         """Everything before step 1; the lock is held until `release`."""

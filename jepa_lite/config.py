@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .checkpoint import CheckpointError, check_config_compatible, check_state_keys
+from .checkpoint import CheckpointError, check_config_compatible, check_state_keys, check_state_types
 from .ema import SCHEDULES
 from .errors import ConfigError
 from .losses import LOSSES
@@ -165,6 +165,8 @@ def check_resumable(state: dict, path, state_keys: Optional[Sequence[str]] = Non
     keys of this version's config and (given `state_keys`) of its state; an older or newer kit's
     missing or extra keys are named."""
     kind = state.get("kind")
+    if kind is not None and kind != KIND and not isinstance(kind, str):
+        raise CheckpointError(f"{path} is not a checkpoint of jepa_lite.train (kind {kind!r})")
     if kind is not None and kind != KIND:
         raise CheckpointError(f"{path} is a checkpoint of the {kind} trainer, not of jepa_lite.train; resume it with python -m jepa_lite.{kind} --resume {path}")
     if state_keys is not None:
@@ -172,6 +174,8 @@ def check_resumable(state: dict, path, state_keys: Optional[Sequence[str]] = Non
     if not isinstance(state.get("config"), dict):
         raise CheckpointError(f"{path} was written by another version of jepa_lite (no config); resume it with that version, or start a new run")
     check_state_keys(state["config"], [f.name for f in dataclasses.fields(TrainConfig)], path, "its config")
+    if state_keys is not None:  # a resume: every part's type, before any of it is loaded
+        check_state_types(state, path)
 
 
 

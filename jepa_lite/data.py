@@ -21,7 +21,7 @@ import itertools
 import json
 import math
 import os
-import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Sequence as SequenceABC
@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .masking import mask_batch
+from .writer import WriteError, atomic_file, check_writable
 
 RESOURCES_DIR = Path(__file__).resolve().parent / "resources"  # package data: ships inside the wheel
 BUILTIN_CORPUS = RESOURCES_DIR / "corpus" / "sentences.tsv"
@@ -182,6 +183,16 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
 
 
+MAX_CHARS_PER_TOKEN = 256  # a line is cut to max_length × this many characters before it is tokenised
+
+
+def clip_chars(line: str, max_length: int) -> str:
+    """`line` cut to `max_length` × MAX_CHARS_PER_TOKEN characters, so that a pathological line (a
+    10 MB string) is never tokenised whole only for its first `max_length` tokens to be kept. Exact
+    unless the tokens before the cut average more than MAX_CHARS_PER_TOKEN characters each."""
+    return line[: max_length * MAX_CHARS_PER_TOKEN]
+
+
 def tokenize_lines(lines: Iterable[str], tokenizer, max_length: int, write: Callable[[np.ndarray], object],
                    n_lines: Optional[int] = None, batch_lines: int = 4096, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Tokenise `lines` `batch_lines` at a time, with the tokenizer's special tokens, truncated to
@@ -199,6 +210,7 @@ def tokenize_lines(lines: Iterable[str], tokenizer, max_length: int, write: Call
     lengths, keeps = [], []
     with tqdm(total=n_lines, disable=not progress, desc="tokenising", unit=" lines", unit_scale=True, leave=False) as bar:
         for batch in _batched(lines, batch_lines):
+            batch = [clip_chars(line, max_length) for line in batch]
             enc = tokenizer(batch, truncation=True, max_length=max_length, padding=False, return_attention_mask=False, return_token_type_ids=False)["input_ids"]
             n = np.fromiter(map(len, enc), np.int64, len(enc))  # (b,) tokens per line
             ids = np.fromiter(itertools.chain.from_iterable(enc), np.int64, int(n.sum()))  # (tokens of the batch,)
@@ -335,8 +347,15 @@ class TokenCache:
     and the sizes. A cache whose header does not match is rebuilt, with a notice.
 
     Layout: CACHE_MAGIC + JSON header, padded to CACHE_HEADER_BYTES; the ids (`token_dtype`),
-    padded to 8 bytes; then N + 1 int64 line offsets. Written to a temporary file in the same
-    folder and renamed over the old one (atomic), so a killed run never leaves half a cache.
+    padded to 8 bytes; then N + 1 int64 line offsets. Written through `writer.atomic_file` (a
+    temporary name of the kit's own, fsync, rename), so a killed run never leaves half a cache.
+
+    The header carries a CRC-32 of the ids and the offsets, computed while they are written. Each
+    open reads the file once to check it (`damage`), in 8 MiB pieces (no resident memory beyond the
+    piece; 0.37 s for a 440 MB cache already in the page cache on a busy 2-core machine, about 0.7 s
+    for the 783 MB cache of the 10 M-line benchmark, plus the disk read if it is cold), with the ids' range
+    and the offsets' order: a cache damaged on disk is rebuilt, with a notice, instead of training on
+    other data.
     """
 
     path: Path
@@ -384,7 +403,7 @@ class TokenCache:
         found = self.read_header()
         if found is None:
             return None
-        why = self.mismatch(found)
+        why = self.mismatch(found) or self.damage(found, len(tokenizer))
         if why:
             log(f"note: the token cache {self.path} does not match this run ({why}); rebuilding it")
             return None
@@ -394,32 +413,78 @@ class TokenCache:
         offsets = np.fromfile(self.path, dtype=np.int64, count=n_lines + 1, offset=start)  # (N + 1,)
         return TokenizedCorpus.from_arrays(flat, np.diff(offsets), tokenizer, self.header["max_length"])
 
+    def damage(self, found: dict, vocab_size: int) -> Optional[str]:
+        """Why the ids and offsets of the cache (header `found`) are not what was written (None if they
+        are): the CRC-32 differs, an id lies outside the vocabulary, or the offsets are out of order."""
+        if "crc32" not in found:
+            return "it was built by an older jepa_lite, without a checksum"
+        n_tokens, dtype = found["n_tokens"], np.dtype(found["dtype"])
+        crc, top, ordered, last = 0, -1, True, 0
+        with open(self.path, "rb") as f:
+            f.seek(CACHE_HEADER_BYTES)
+            for chunk in _pieces(f, n_tokens * dtype.itemsize):  # the ids
+                crc = zlib.crc32(chunk, crc)
+                top = max(top, int(np.frombuffer(chunk, dtype=dtype).max()))
+            f.seek(CACHE_HEADER_BYTES + _pad8(n_tokens * dtype.itemsize))
+            for chunk in _pieces(f, 8 * (found["n_lines"] + 1)):  # the offsets, (N + 1,) int64
+                crc = zlib.crc32(chunk, crc)
+                o = np.frombuffer(chunk, dtype=np.int64)
+                ordered = ordered and bool(o[0] >= last) and not (np.diff(o) < 0).any()
+                last = int(o[-1])
+        if found.get("crc32") != crc:
+            return "its checksum does not match: the file was changed or damaged on disk"
+        if top >= vocab_size or not ordered or last != n_tokens:
+            return "it holds ids outside the vocabulary or offsets out of order"
+        return None
+
     def build(self, text: TextFile, tokenizer, progress: bool = False) -> None:
-        """Tokenise `text` straight into a new cache file (only the offsets are held in memory)."""
+        """Tokenise `text` straight into a new cache file (only the offsets are held in memory), with a
+        running CRC-32 of what is written (`damage` checks it)."""
         self.read_header()  # refuses a file that is not a cache, before any work
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        folder = self.path.parent
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise DataError(f"--token_cache {folder} is a file, not a folder; name a folder (or auto, or off)")
         try:
-            with os.fdopen(fd, "wb") as f:
+            check_writable(folder, "the token cache", "--token_cache folder (or auto, or off)")
+        except WriteError as e:
+            raise DataError(f"--token_cache {folder}: {e}") from None
+        folder.mkdir(parents=True, exist_ok=True)
+        crc = 0
+
+        def write(ids: np.ndarray) -> None:
+            nonlocal crc
+            ids = np.ascontiguousarray(ids)
+            crc = zlib.crc32(ids, crc)
+            f.write(ids)
+
+        try:
+            with atomic_file(self.path, "wb", "the token cache") as f:
                 f.write(b"\0" * CACHE_HEADER_BYTES)
-                lengths, _ = tokenize_lines(text, tokenizer, self.header["max_length"], f.write, len(text), progress=progress)
+                lengths, _ = tokenize_lines(text, tokenizer, self.header["max_length"], write, len(text), progress=progress)
                 if len(lengths) == 0:
                     raise DataError("no line has any token to mask after tokenisation")
                 n_tokens = int(lengths.sum(dtype=np.int64))
                 f.write(b"\0" * (_pad8(f.tell()) - f.tell()))
-                f.write(np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64))  # (N + 1,) offsets
-                head = CACHE_MAGIC + json.dumps({**self.header, "n_lines": len(lengths), "n_tokens": n_tokens}).encode("utf-8")
+                offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)  # (N + 1,)
+                crc = zlib.crc32(offsets, crc)
+                f.write(offsets)
+                head = CACHE_MAGIC + json.dumps({**self.header, "n_lines": len(lengths), "n_tokens": n_tokens, "crc32": crc}).encode("utf-8")
                 if len(head) > CACHE_HEADER_BYTES:
                     raise DataError(f"the token cache header is too long (text path of {len(str(text.path))} characters)")
                 f.seek(0)
                 f.write(head)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        except WriteError as e:
+            raise DataError(f"{e}; free some space, or choose another --token_cache folder (or off)") from None
+
+
+def _pieces(f, nbytes: int, piece: int = 8 << 20) -> Iterator[bytes]:
+    """The next `nbytes` of file `f`, in pieces of at most `piece` bytes (a multiple of 8)."""
+    while nbytes > 0:
+        chunk = f.read(min(piece, nbytes))
+        if not chunk:
+            return
+        nbytes -= len(chunk)
+        yield chunk
 
 
 def _pad8(n: int) -> int:

@@ -192,6 +192,18 @@ def check_mask_token(tokenizer, name: str) -> None:
         )
 
 
+def check_masked_encoder(config, name: str) -> None:
+    """JEPA's context encoder reads a masked line in one pass: refuse architectures that are not masked
+    encoders (decoder-only GPT-2 / Llama, encoder-decoder T5 / BART), whose `random:` form would
+    otherwise pass every check and fail at step 1."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    if getattr(config, "is_encoder_decoder", False) or config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        kind = "an encoder-decoder" if getattr(config, "is_encoder_decoder", False) else "not a masked encoder (decoder-only?)"
+        raise BackboneError(f"'{name}' is {kind}; the masked-span trainer needs a masked encoder such as {SUITABLE_MODELS} "
+                            "(decoder LMs train with python -m jepa_lite.paired)")
+
+
 def load_backbone(name: Optional[str] = None, texts: Optional[Sequence[str]] = None, tiny: Optional[TinyConfig] = None):
     """Return (encoder, tokenizer, hidden_size) for a backbone name (see the table at the top).
 
@@ -226,6 +238,7 @@ def load_backbone(name: Optional[str] = None, texts: Optional[Sequence[str]] = N
             config = AutoConfig.for_model(model_type, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
         except ValueError:
             raise BackboneError(f"unknown architecture '{model_type}'; try random:bert or random:distilbert") from None
+        check_masked_encoder(config, name)
         encoder = AutoModel.from_config(config)
         return encoder, tokenizer, int(config.hidden_size)
 
@@ -235,6 +248,12 @@ def load_backbone(name: Optional[str] = None, texts: Optional[Sequence[str]] = N
     except Exception as e:  # misspelt name, folder without tokenizer files, ...
         raise BackboneError(f"could not load a tokenizer for '{name}': {_first_line(e)}") from None
     check_mask_token(tokenizer, name)
+    try:
+        config = AutoConfig.from_pretrained(name, local_files_only=local_only)
+    except Exception as e:
+        raise BackboneError(f"could not load the config of '{name}': {_first_line(e)}") from None
+    if getattr(config, "is_encoder_decoder", False):  # BART, T5: a [MASK] token, but no single-pass encoder output
+        check_masked_encoder(config, name)
     try:
         encoder = AutoModel.from_pretrained(name, local_files_only=local_only)
     except Exception as e:

@@ -39,9 +39,10 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput
 
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, first_nonfinite, load_checkpoint
 from .data import DataError, TextFile, builtin_corpus, texts_fingerprint
 from .encoders import BackboneError, TinyConfig, TinyEncoder, load_backbone
+from .writer import WriteError, check_folder_output, check_room, replacing_folder
 
 MARKER = "jepa_lite_export.json"  # written into every export folder; only such a folder is replaced
 TINY_MODELING = "modeling_jepa_lite_tiny.py"
@@ -121,11 +122,12 @@ def encoder_from_checkpoint(path: str | os.PathLike, which: str = "target"):
     if which not in ("target", "context"):
         raise ExportError(f"--encoder must be target or context; got '{which}'")
     state = load_checkpoint(path)
-    kind = state.get("kind", "masked_span" if "mask_ratio" in state.get("config", {}) else None)
+    config = state.get("config")
+    kind = state.get("kind", "masked_span" if isinstance(config, dict) and "mask_ratio" in config else None)
     if kind != "masked_span":
         what = "a paired (jepa_lite.paired) checkpoint" if kind == "paired" else f"not a masked-span checkpoint (kind {kind!r})"
         raise ExportError(f"{path} is {what}; export takes checkpoints of jepa_lite.train (a paired run's model is saved with --save_dir)")
-    cfg = state["config"]
+    cfg = _checked_config(state, path)
     if cfg.get("model_name") == "tiny":
         texts = _training_text(cfg, state.get("fingerprint"), path)
         tiny = TinyConfig(dim=cfg["tiny_dim"], layers=cfg["tiny_layers"], heads=4, max_len=max(512, cfg["max_length"]))
@@ -141,6 +143,24 @@ def encoder_from_checkpoint(path: str | os.PathLike, which: str = "target"):
     except RuntimeError as e:
         raise ExportError(f"{path} does not fit the backbone {cfg.get('model_name') or 'minilm'}: {str(e).splitlines()[0][:200]}") from None
     return encoder.eval(), tokenizer, cfg
+
+
+def _checked_config(state: dict, path) -> dict:
+    """The checkpoint's training config, checked as a resumed run checks it (its keys, every field's
+    type) and its weights a dict of tensors: ExportError in one line for a crafted or damaged file."""
+    from .errors import ConfigError
+    from .config import TrainConfig, check_resumable
+    from .validation import check_types
+
+    try:
+        check_resumable(state, path)
+        check_types(TrainConfig(**state["config"]))
+    except (CheckpointError, ConfigError) as e:
+        raise ExportError(f"{path}: {e}" if str(path) not in str(e) else str(e)) from None
+    model = state.get("model")
+    if not isinstance(model, dict) or not all(isinstance(v, torch.Tensor) for v in model.values()):
+        raise ExportError(f"{path} is damaged or was not written by jepa_lite: its model is not a dict of tensors")
+    return state["config"]
 
 
 def _training_text(cfg: dict, fingerprint: Optional[str], path) -> Sequence[str]:
@@ -159,24 +179,45 @@ def _training_text(cfg: dict, fingerprint: Optional[str], path) -> Sequence[str]
 # Writing the folder
 # ---------------------------------------------------------------------------------------------
 def check_out_dir(out_dir: str | os.PathLike) -> Path:
-    """The export folder: new, empty, or an earlier export (holds MARKER). Anything else is refused:
-    the kit never replaces files it did not write."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise ExportError(f"{out} is not empty and not an earlier export; name a new folder")
-    return out
+    """The export folder, checked before any work (`writer.check_folder_output`): new, empty, or an
+    earlier export (holds MARKER), in a writable folder; a dangling symbolic link is refused. Anything
+    else is refused: the kit never replaces files it did not write."""
+    try:
+        check_folder_output(out_dir, MARKER, "DIR", "an export folder")
+    except WriteError as e:
+        raise ExportError(str(e)) from None
+    return Path(out_dir)
 
 
 def export(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, which: str = "target", sentence_transformers: bool = True, log=print) -> Path:
     """Write the `which` encoder of a masked-span checkpoint and its tokenizer to `out_dir` as a Hugging
     Face folder (safetensors) and, if sentence-transformers is installed, as a sentence-transformers
-    model with mean pooling in the same folder. Returns the folder."""
+    model with mean pooling in the same folder. Returns the folder.
+
+    The folder is written beside `out_dir` and swapped in (`writer.replacing_folder`): a failure (a full
+    disk) leaves an earlier export whole and no half-written folder. Non-finite weights are refused."""
     out = check_out_dir(out_dir)
     encoder, tokenizer, cfg = encoder_from_checkpoint(checkpoint, which)
+    bad = first_nonfinite(encoder.state_dict().items())
+    if bad is not None:
+        raise ExportError(f"the {which} encoder of {checkpoint} holds NaN or infinite weights ({bad}); not exported")
+    nbytes = sum(t.numel() * t.element_size() for t in encoder.state_dict().values())
+    try:
+        check_room(Path(os.path.realpath(out)).parent, 2 * nbytes + (16 << 20), "the export", largest=nbytes + (1 << 20))
+        with replacing_folder(out, MARKER, "DIR", "an export folder") as tmp:
+            wrote = _write_export(tmp, encoder, tokenizer, cfg, sentence_transformers, log)
+            state = load_checkpoint(checkpoint)
+            marker = {"checkpoint": str(checkpoint), "encoder": which, "step": state.get("step"), "model_name": cfg.get("model_name"), "max_length": cfg["max_length"]}
+            (tmp / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
+    except WriteError as e:
+        raise ExportError(str(e)) from None
+    log(f"wrote the {which} encoder of {checkpoint} (step {state.get('step')}) to {out}: {wrote}")
+    return out
+
+
+def _write_export(out: Path, encoder, tokenizer, cfg: dict, sentence_transformers: bool, log) -> str:
+    """The files of an export, into the (temporary) folder `out`; returns what was written, in words."""
     tiny = isinstance(encoder, JepaLiteTinyModel)
-    out.mkdir(parents=True, exist_ok=True)
     if tiny:  # where AutoModel finds the code with trust_remote_code=True
         encoder.config.auto_map = {"AutoConfig": "modeling_jepa_lite_tiny.JepaLiteTinyConfig", "AutoModel": "modeling_jepa_lite_tiny.JepaLiteTinyModel"}
         (out / TINY_MODELING).write_text('"""The jepa_lite tiny encoder (needs jepa_lite installed)."""\nfrom jepa_lite.export import JepaLiteTinyConfig, JepaLiteTinyModel\n')
@@ -191,11 +232,7 @@ def export(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, which: str
             wrote += " and a sentence-transformers model (mean pooling)"
         except ImportError:
             log("note: sentence-transformers is not installed; wrote the Hugging Face folder only (pip install sentence-transformers)")
-    state = load_checkpoint(checkpoint)
-    marker = {"checkpoint": str(checkpoint), "encoder": which, "step": state.get("step"), "model_name": cfg.get("model_name"), "max_length": cfg["max_length"]}
-    (out / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
-    log(f"wrote the {which} encoder of {checkpoint} (step {state.get('step')}) to {out}: {wrote}")
-    return out
+    return wrote
 
 
 def _write_sentence_transformers(out: Path, max_length: int, tiny: bool) -> None:

@@ -178,6 +178,33 @@ def test_a_cache_that_does_not_match_is_rebuilt_with_a_notice(tmp_path, text_fil
     assert len(notes) == 1 and "truncated" in notes[0] and cache_file.read_bytes() == data
 
 
+@pytest.mark.parametrize("damage", ["other valid ids", "offsets", "ids beyond the vocabulary"])
+def test_a_cache_damaged_on_disk_is_caught_by_its_checksum_and_rebuilt(tmp_path, text_file, local_tokenizer, damage):
+    """(Before: only the header and the size were compared; other ids or offsets trained silently on other
+    data, ids of 0xFF gave an IndexError at step 1.)"""
+    from jepa_lite.data import CACHE_HEADER_BYTES
+
+    folder = tmp_path / "cache"
+    first = load_corpus(TextFile(text_file), local_tokenizer, 32, cache_folder=folder, log=print)
+    want = [first.ids[i] for i in range(len(first))]
+    (cache_file,) = folder.glob("*.tokens")
+    data = bytearray(cache_file.read_bytes())
+    itemsize, n_tokens = first.flat.dtype.itemsize, first.n_tokens()
+    if damage == "other valid ids":  # swap two different ids in the middle: same size, same header, valid ids
+        i = CACHE_HEADER_BYTES + itemsize * next(k for k in range(n_tokens // 2, n_tokens) if first.flat[k] != first.flat[k + 1])
+        data[i : i + 2 * itemsize] = data[i + itemsize : i + 2 * itemsize] + data[i : i + itemsize]
+    elif damage == "offsets":
+        end = len(data) - 8 * 3
+        data[end : end + 8] = (int.from_bytes(data[end : end + 8], "little") - 1).to_bytes(8, "little")
+    else:
+        data[CACHE_HEADER_BYTES : CACHE_HEADER_BYTES + 4 * itemsize] = b"\xff" * 4 * itemsize
+    cache_file.write_bytes(bytes(data))
+    notes = []
+    again = load_corpus(TextFile(text_file), local_tokenizer, 32, cache_folder=folder, log=notes.append)
+    assert len(notes) == 1 and "checksum" in notes[0] and "rebuilding" in notes[0]
+    assert [again.ids[i] for i in range(len(again))] == want
+
+
 def test_a_file_that_is_not_a_cache_is_never_replaced(tmp_path, text_file, local_tokenizer):
     folder = tmp_path / "cache"
     cache = TokenCache.for_text(folder, TextFile(text_file), local_tokenizer, 32)

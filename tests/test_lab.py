@@ -61,6 +61,17 @@ def test_the_course_is_copied_once_and_a_students_copy_is_never_replaced(tmp_pat
     assert mine.read_text() == "my edits" and not list(work.glob(".*copying"))
 
 
+def test_copying_the_course_uses_no_name_the_student_may_hold(tmp_path):
+    """The copy goes through the kit's one writer (a temporary name of its own): a student's file named
+    like the old temporary (`.NAME.copying`) is left alone, and nothing temporary remains."""
+    work = tmp_path / "course"
+    work.mkdir()
+    planted = work / f".{lab.FIRST_NOTEBOOK}.copying"
+    planted.write_text("mine")
+    lab.copy_course(ROOT / "notebooks", work)
+    assert planted.read_text() == "mine" and not [n for n in os.listdir(work) if "jepa_lite-" in n]
+
+
 def test_bad_working_folders_are_one_error_line_before_any_work(tmp_path, capsys):
     (tmp_path / "file").write_text("mine")
     assert lab.main(["--course_dir", str(tmp_path / "file"), "--no-browser"]) == 2
@@ -90,6 +101,21 @@ def test_settings_folder_keeps_an_installed_override(tmp_path, monkeypatch):
     written = json.loads((lab.write_settings_dir(out) / "overrides.json").read_text())
     assert written[NOTIFICATION] == {"fetchNews": "true", "checkForUpdates": False}  # theirs wins, ours fills in
     assert written["x:y"] == {"a": 1}
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"x:y": 3}'])
+def test_a_broken_installed_override_file_is_one_error_line(tmp_path, monkeypatch, capsys, content):
+    """(Before: a JSONDecodeError traceback from the launcher.) The user's file is named and left as it is."""
+    app = tmp_path / "app"
+    (app / "settings").mkdir(parents=True)
+    (app / "settings" / "overrides.json").write_text(content)
+    monkeypatch.setattr("jupyterlab.commands.get_app_dir", lambda: str(app))
+    monkeypatch.setattr("jupyterlab.labapp.LabApp.launch_instance", lambda **kw: pytest.fail("the server must not start"))
+    assert lab.main(["--course_dir", str(tmp_path / "course")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "overrides.json" in err[0]
+    assert (app / "settings" / "overrides.json").read_text() == content
+    assert not (tmp_path / "course").exists()  # said before anything was copied
 
 
 def _free_port() -> int:

@@ -29,6 +29,8 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from ..writer import WriteError, atomic_file
+
 FIRST_NOTEBOOK = "00_overview.ipynb"
 CLONE_COPY = "my-course"  # the working folder in a clone, beside notebooks/ (listed in .gitignore)
 INSTALLED_COPY = "jepa-lite-course"  # the working folder of an installed kit, under the current folder
@@ -77,12 +79,10 @@ def copy_course(course: Path, work: Path) -> Dict[str, List[str]]:
         if target.exists():
             done["same" if target.read_bytes() == source.read_bytes() else "kept"].append(source.name)
             continue
-        partial = work / f".{source.name}.copying"  # a copy cut short never poses as the student's file
-        try:
-            shutil.copyfile(source, partial)
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
+        # the one writer: a temporary name of the kit's own, then a rename, so a copy cut short never
+        # poses as the student's file and no name the student may hold is used on the way
+        with open(source, "rb") as src, atomic_file(target, "wb", "the course file") as f:
+            shutil.copyfileobj(src, f)
         done["copied"].append(source.name)
     return done
 
@@ -111,19 +111,33 @@ def lab_args(notebooks: Path, settings_dir: Path, extra: Sequence[str] = (), roo
     return args + list(extra)
 
 
-def write_settings_dir(folder: Path) -> Path:
-    """Fill `folder` as JupyterLab's app settings folder: the installed one's files (if any), with the
-    kit's overrides merged under the ones already there. Returns `folder`."""
+def installed_overrides() -> dict:
+    """The installed JupyterLab's overrides.json ({} if none); ValueError (one line, naming the file) if
+    it is not a JSON object of settings per plugin."""
     from jupyterlab.commands import get_app_dir
 
-    app_dir = Path(get_app_dir())
-    installed = app_dir / "settings"
-    overrides: dict = {}
+    item = Path(get_app_dir()) / "settings" / "overrides.json"
+    if not item.is_file():
+        return {}
+    try:
+        overrides = json.loads(item.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ValueError(f"JupyterLab's settings file {item} cannot be read ({type(e).__name__}: {str(e)[:80]}); fix it or move it away") from None
+    if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
+        raise ValueError(f"JupyterLab's settings file {item} is not an object of settings per plugin; fix it or move it away")
+    return overrides
+
+
+def write_settings_dir(folder: Path) -> Path:
+    """Fill `folder` as JupyterLab's app settings folder: the installed one's files (if any), with the
+    kit's overrides merged under the ones already there (`installed_overrides`). Returns `folder`."""
+    from jupyterlab.commands import get_app_dir
+
+    installed = Path(get_app_dir()) / "settings"
+    overrides = installed_overrides()
     if installed.is_dir():
         for item in installed.iterdir():
-            if item.name == "overrides.json":
-                overrides = json.loads(item.read_text(encoding="utf-8"))
-            elif not (folder / item.name).exists():
+            if item.name != "overrides.json" and not (folder / item.name).exists():
                 (folder / item.name).symlink_to(item)
     for plugin, values in SETTING_OVERRIDES.items():
         overrides[plugin] = {**values, **overrides.get(plugin, {})}
@@ -178,9 +192,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except ImportError:
             raise LabError('JupyterLab is not installed here; install the kit with its notebooks extra: pip install -e ".[notebooks]"') from None
         try:
+            installed_overrides()  # a broken settings file is said before anything is copied
+        except ValueError as e:
+            raise LabError(str(e)) from None
+        try:
             done = copy_course(notebooks, work)
-        except OSError as e:  # a full disk, a folder that turned read-only
-            raise LabError(f"could not copy the course into {work}: {e.strerror or e}") from None
+        except (OSError, WriteError) as e:  # a full disk, a folder that turned read-only
+            raise LabError(f"could not copy the course into {work}: {getattr(e, 'strerror', None) or e}") from None
     except LabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -246,11 +246,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     write them as JSON (default SCORES_FILE), the file the teaching guide's probe figures are tested against.
     Replaces only a file this command wrote."""
     import argparse
-    import json
     import sys
     from pathlib import Path
 
     from ..checkpoint import json_marked
+    from ..writer import PathLock, WriteError, check_writable, write_json
 
     p = argparse.ArgumentParser(prog="python -m jepa_lite.course.probe", description=main.__doc__.split("\n\n")[0])
     p.add_argument("--out", default=str(SCORES_FILE))
@@ -267,9 +267,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except BackboneError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    scores = notebook_05_scores(**NOTEBOOK_05_FULL)
-    about = {"written_by": marker, "mode": "full", **NOTEBOOK_05_FULL, "torch": torch.__version__}
-    out.write_text(json.dumps({**about, "scores": scores}, indent=1) + "\n", encoding="utf-8")
+    if not out.parent.is_dir():
+        print(f"error: the folder of --out {out} does not exist", file=sys.stderr)
+        return 2
+    try:
+        check_writable(out.parent, "the probe scores", "--out")
+        with PathLock(out, "--out"):
+            scores = notebook_05_scores(**NOTEBOOK_05_FULL)
+            about = {"written_by": marker, "mode": "full", **NOTEBOOK_05_FULL, "torch": torch.__version__}
+            write_json(out, {**about, "scores": scores}, "the probe scores", indent=1)
+    except WriteError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for name, s in scores.items():
         print(f"{name:26s} test accuracy {s['test_acc']:.3f} (train {s['train_acc']:.3f}, chance {s['chance']:.3f}, {s['n_test']} test examples)")
     print(f"written: {out}")

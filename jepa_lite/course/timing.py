@@ -22,7 +22,8 @@ from typing import Dict, Optional, Sequence
 
 from unittest import mock
 
-from ..checkpoint import json_marked, write_json
+from ..checkpoint import json_marked
+from ..writer import PathLock, WriteError, check_writable, write_json
 from . import FAST_ENV
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -87,15 +88,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if out is not None and out.exists() and not json_marked(out, "kind", KIND):
         print(f"error: --out {out} exists and is not a notebook-times file; name a new file", file=sys.stderr)
         return 2
-    times: Dict[str, Dict[str, float]] = {}
-    for name, path in paths.items():
-        for mode in args.modes:
-            seconds = time_notebook(path, mode)
-            times.setdefault(name, {})[mode] = round(seconds, 1)
-            print(f"{name:22s} {mode:4s} {seconds:7.1f} s", flush=True)
-    if out is not None:
-        write_json(out, {"kind": KIND, "date": time.strftime("%Y-%m-%d"), "machine": machine(), "seconds": times}, indent=1)
-        print(f"wrote {out}")
+    lock = PathLock(out, "--out") if out is not None else None
+    try:
+        if out is not None:
+            try:
+                check_writable(out.parent, "the notebook times", "--out")
+                lock.acquire()  # one timing run per file, held until the file is written
+            except WriteError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+        times: Dict[str, Dict[str, float]] = {}
+        for name, path in paths.items():
+            for mode in args.modes:
+                seconds = time_notebook(path, mode)
+                times.setdefault(name, {})[mode] = round(seconds, 1)
+                print(f"{name:22s} {mode:4s} {seconds:7.1f} s", flush=True)
+        if out is not None:
+            write_json(out, {"kind": KIND, "date": time.strftime("%Y-%m-%d"), "machine": machine(), "seconds": times}, "the notebook times", indent=1)
+            print(f"wrote {out}")
+    except WriteError as e:  # after the notebooks ran: the file could not be written (a full disk)
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if lock is not None:
+            lock.release()
     return 0
 
 

@@ -224,37 +224,45 @@ def count_parameters(model: torch.nn.Module) -> int:
 KIT_FILE = "jepa_lite_paired.json"  # marks a folder written by `save_model_folder`
 
 
-def check_save_dir(path) -> None:
-    """CausalLMError unless `path` may receive a model: absent, an empty folder, or a folder that
-    `save_model_folder` wrote before (which it then replaces). Anything else is the user's."""
-    from pathlib import Path
+def check_save_dir(path, nbytes: int = 0) -> None:
+    """CausalLMError unless `path` may receive a model, checked before any work: absent, an empty
+    folder, or a folder that `save_model_folder` wrote before (which it then replaces), in a writable
+    folder (`writer.check_folder_output`) with room for `nbytes` (the model's size; 0: not checked).
+    Anything else is the user's."""
+    from ..writer import WriteError, check_folder_output, check_room
 
-    p = Path(path)
-    if not p.exists():
-        if p.parent.exists() and not p.parent.is_dir():
-            raise CausalLMError(f"--save_dir {p}: {p.parent} is not a folder")
-        return
-    if not p.is_dir():
-        raise CausalLMError(f"--save_dir {p} exists and is a file, not a model folder; choose another --save_dir")
-    if any(p.iterdir()) and not (p / KIT_FILE).is_file():
-        raise CausalLMError(f"--save_dir {p} exists and is not a model folder written by jepa_lite (no {KIT_FILE}); "
-                            "choose a new or empty folder")
+    try:
+        real = check_folder_output(path, KIT_FILE, "--save_dir", "a model folder")
+        if nbytes:
+            check_room(real.parent, nbytes, "the --save_dir model")
+    except WriteError as e:
+        raise CausalLMError(str(e)) from None
 
 
 def save_model_folder(model, tokenizer, path, meta: dict) -> None:
     """Write `model` (safetensors) and `tokenizer` with `save_pretrained`, plus `meta` (what trained
     it) in jepa_lite_paired.json. `AutoModelForCausalLM.from_pretrained(path)` and
     `AutoTokenizer.from_pretrained(path)` load it back without the kit; the kit reads its special
-    tokens back from the tokenizer (`pair_token_ids`)."""
-    import json
-    from pathlib import Path
+    tokens back from the tokenizer (`pair_token_ids`).
 
-    check_save_dir(path)
-    p = Path(path)
-    p.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(p, safe_serialization=True)
-    tokenizer.save_pretrained(p)
+    The folder is written beside `path` and swapped in (`writer.replacing_folder`), so `--model DIR
+    --save_dir DIR` replaces the model it started from only once the new one is whole, and a failure
+    (a full disk) leaves the old folder as it was. Non-finite weights are refused, nothing written."""
+    import json
+
+    from ..checkpoint import first_nonfinite
+    from ..writer import WriteError, replacing_folder
+
+    bad = first_nonfinite(model.state_dict().items())
+    if bad is not None:
+        raise CausalLMError(f"the model holds NaN or infinite weights ({bad}); not saved to --save_dir {path}")
     ids = pair_token_ids(tokenizer)
     tokens = {"sep": SEP, "preds": list(PREDS), "pad": tokenizer.pad_token, "bos": tokenizer.bos_token, "eos": tokenizer.eos_token}
     info = {"format": "jepa_lite-paired-model-v1", "special_tokens": tokens, "ids": ids, **meta}
-    (p / KIT_FILE).write_text(json.dumps(info, indent=1, default=str) + "\n", encoding="utf-8")
+    try:
+        with replacing_folder(path, KIT_FILE, "--save_dir", "a model folder") as p:
+            model.save_pretrained(p, safe_serialization=True)
+            tokenizer.save_pretrained(p)
+            (p / KIT_FILE).write_text(json.dumps(info, indent=1, default=str) + "\n", encoding="utf-8")
+    except WriteError as e:
+        raise CausalLMError(str(e)) from None

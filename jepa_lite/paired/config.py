@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import List, Optional, Sequence
 
 from .causal_lm import MAX_PREDICTORS, check_save_dir
-from ..checkpoint import CheckpointError, check_config_compatible, load_checkpoint
+from ..checkpoint import CheckpointError, check_config_compatible, check_state_keys, check_state_types, load_checkpoint
+from ..data import clip_chars
 from ..errors import ConfigError
 from .pairs import Pair, PairsError, load_jsonl, regex_pairs
 from ..precision import resolve_precision
@@ -134,14 +135,20 @@ def pairs_fingerprint(*splits: Sequence[Pair]) -> str:
 
 
 def encode(tokenizer, strings: Sequence[str], max_length: int) -> List[List[int]]:
-    """Token ids of each string, no special tokens added (and none parsed out of the text), truncated."""
-    enc = tokenizer(list(strings), add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    """Token ids of each string, no special tokens added (and none parsed out of the text), truncated
+    (each string is cut first, `data.clip_chars`: a 10 MB Code is never tokenised whole)."""
+    strings = [clip_chars(s, max_length) for s in strings]
+    enc = tokenizer(strings, add_special_tokens=False, split_special_tokens=True)["input_ids"]
     return [ids[:max_length] for ids in enc]
 
 
 # ---------------------------------------------------------------------------------------------
 # Checkpoints
 # ---------------------------------------------------------------------------------------------
+STATE_KEYS = ("format", "kind", "run_id", "config", "step", "fingerprint", "model", "optimizer", "scheduler", "scaler", "rng",
+              "history", "window")  # what `PairedTrainer.state` saves (+ save_checkpoint's "format")
+
+
 def load_paired_checkpoint(path: str, device="cpu") -> dict:
     """A checkpoint written by `PairedTrainer.save`; CheckpointError (one line) for any other kind."""
     state = load_checkpoint(path, map_location=device)
@@ -150,6 +157,13 @@ def load_paired_checkpoint(path: str, device="cpu") -> dict:
         what = "a masked-span checkpoint (jepa_lite.train): resume it with python -m jepa_lite.train" if kind == "masked_span" \
             else f"not a checkpoint of jepa_lite.paired (kind {kind!r})"
         raise CheckpointError(f"{path} is {what}")
+    optional = {"kind": KIND, "run_id": None, "window": []}  # older checkpoints of this kind lack them
+    check_state_keys({**optional, **state}, STATE_KEYS, path)
+    check_state_types(state, path)
+    unknown = sorted(set(state["config"]) - {f.name for f in fields(PairedConfig)})
+    if unknown:
+        raise CheckpointError(f"{path} was written by another version of jepa_lite (its config has unknown {', '.join(map(repr, unknown))}); "
+                              "resume it with that version, or start a new run")
     return state
 
 

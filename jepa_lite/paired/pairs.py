@@ -186,6 +186,8 @@ def _parse_line(line: str, where: str) -> Pair:
         obj = json.loads(line)
     except json.JSONDecodeError as e:
         raise PairsError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise PairsError(f"{where}: the JSON is nested too deeply to read; expected an object with a \"messages\" list") from None
     if not isinstance(obj, dict) or "messages" not in obj:
         raise PairsError(f'{where}: expected an object with a "messages" list')
     messages = obj["messages"]
@@ -198,6 +200,10 @@ def _parse_line(line: str, where: str) -> Pair:
             raise PairsError(f'{where}: unknown role {role!r}; expected "system", "user" or "assistant"')
         if not isinstance(text, str):
             raise PairsError(f'{where}: the "{role}" message has no text "content"')
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise PairsError(f'{where}: the "{role}" message holds an escaped lone surrogate (\\u{ord(text[e.start]):04x}), which is not text') from None
         if role in content:
             raise PairsError(f'{where}: more than one "{role}" message; expected one user and one assistant message')
         content[role] = text
@@ -224,7 +230,9 @@ def save_jsonl(pairs: Sequence[Pair], path: str | os.PathLike, system: str = "Wr
                 value.encode("utf-8")
             except UnicodeEncodeError as e:
                 raise PairsError(f"pair {i}: {field} is not valid Unicode (a lone surrogate at position {e.start}); it cannot be written as UTF-8") from None
-    with open(path, "w", encoding="utf-8") as f:
+    from ..writer import atomic_file
+
+    with atomic_file(path, "w", "the JSONL file") as f:  # a temporary name of the kit's own, then a rename
         for pair in pairs:
             messages = [{"role": "system", "content": system},
                         {"role": "user", "content": pair.text},

@@ -44,6 +44,7 @@ import torch
 
 from ..data import RESOURCES_DIR
 from .pairs import Pair, regex_pairs, sample_regex_pair
+from ..writer import WriteError, check_folder_output, replacing_folder
 
 ASSETS = RESOURCES_DIR  # the kit's package data, jepa_lite/resources/ (it ships inside the wheel)
 KIT_LM = ASSETS / "kit_lm"  # the shipped pretrained model folder (`--model kit_lm` names it)
@@ -280,10 +281,7 @@ class Pretrainer:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        out_dir.mkdir(parents=True, exist_ok=True)
         heldout = self.heldout_loss()
-        self.model.to("cpu").save_pretrained(out_dir)
-        self.tokenizer.save_pretrained(out_dir)
         tail = self.history["loss"][-5:]
         recipe = {
             "kind": "jepa_lite.pretrain",
@@ -302,7 +300,10 @@ class Pretrainer:
             "device": str(self.device),
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         }
-        (out_dir / RECIPE).write_text(json.dumps(recipe, indent=1) + "\n", encoding="utf-8")
+        with replacing_folder(out_dir, RECIPE, "--out", "a pretraining folder") as tmp:  # written beside, swapped in
+            self.model.to("cpu").save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            (tmp / RECIPE).write_text(json.dumps(recipe, indent=1) + "\n", encoding="utf-8")
         return recipe
 
 
@@ -344,6 +345,10 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
             raise PretrainError(f"--out {out} is a folder that holds other files; name a new or empty folder")
         if not overwrite:
             raise PretrainError(f"--out {out} already holds a pretrained model; add --overwrite to replace it")
+    try:
+        check_folder_output(out, RECIPE, "--out", "a pretraining folder")  # writable, no dangling link
+    except WriteError as e:
+        raise PretrainError(str(e)) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,7 +389,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except PretrainError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except FloatingPointError as e:
+    except (FloatingPointError, WriteError) as e:  # after training started
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..checkpoint import json_marked, write_json
+from ..checkpoint import json_marked
+from ..writer import PathLock, WriteError, check_writable, remove_stale_temps, write_json
 from .pretrain import ASSETS, KIT_LM, PretrainError, benchmark_splits, load_recipe
 from .stats import bootstrap_interval, mean_sd, paired_t
 
@@ -298,6 +299,9 @@ def run_many(specs: Sequence, c, paths: Dict[str, str], workers: int = 1,
 # ---------------------------------------------------------------------------------------------
 # The whole study, and its file
 # ---------------------------------------------------------------------------------------------
+RUN_FIELDS = frozenset(f.name for f in dataclasses.fields(RunSpec)) | {"exact_match", "seconds"}  # what a record must hold
+
+
 def spec_key(spec: RunSpec, c: StudyConfig) -> tuple:
     """What identifies a run in the results file (a RunSpec with its training-set size and steps filled in)."""
     d = dataclasses.asdict(spec)
@@ -324,11 +328,14 @@ def missing(study: dict) -> List[RunSpec]:
 
 
 def config_of(study: dict) -> StudyConfig:
-    """The StudyConfig a results file was written with."""
-    c = dict(study["config"])
-    for name in ("lbds", "ks", "sizes", "seeds", "later_seeds", "failure_seeds"):
-        c[name] = tuple(c[name])
-    return StudyConfig(**c)
+    """The StudyConfig a results file was written with; StudyError if its config is not one."""
+    try:
+        c = dict(study["config"])
+        for name in ("lbds", "ks", "sizes", "seeds", "later_seeds", "failure_seeds"):
+            c[name] = tuple(c[name])
+        return StudyConfig(**c)
+    except (KeyError, TypeError, ValueError) as e:
+        raise StudyError(f"the results file's config is damaged ({type(e).__name__}: {str(e)[:100]}); name a new --out or drop --resume") from None
 
 
 def run_study(c: StudyConfig, out: Path, workers: int = 1, threads: int = 1, resume: bool = False, log=print) -> dict:
@@ -375,18 +382,34 @@ def run_study(c: StudyConfig, out: Path, workers: int = 1, threads: int = 1, res
 
 
 def check_out(out: Path) -> None:
-    """Only a study file written by the kit may be replaced (users' files are sacred)."""
+    """Only a study file written by the kit may be replaced (users' files are sacred); its folder must
+    exist and take a new file (`writer.check_writable`)."""
     if out.is_dir():
         raise StudyError(f"--out {out} is a folder; name a .json file")
     if out.exists() and not json_marked(out, "kind", KIND):
         raise StudyError(f"--out {out} exists and is not a study results file; name a new file")
-    if not out.parent.exists():
+    if not out.parent.is_dir():
         raise StudyError(f"the folder of --out {out} does not exist")
+    try:
+        check_writable(out.parent, "the study results", "--out")
+    except WriteError as e:
+        raise StudyError(str(e)) from None
+
+
+def check_device(name: str) -> None:
+    """StudyError unless `name` is a device this machine has (`train.pick_device`'s rules)."""
+    from ..errors import ConfigError
+    from ..train import pick_device
+
+    try:
+        pick_device(name)
+    except ConfigError as e:
+        raise StudyError(f"--device: {e}") from None
 
 
 def write_study(study: dict, out: Path) -> None:
-    """Atomic write: a temp file next to `out`, then rename."""
-    write_json(out, study, separators=(",", ":"))
+    """Atomic write (`writer.write_json`: a temporary name of the kit's own, fsync, rename)."""
+    write_json(out, study, "the study results", separators=(",", ":"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,9 +420,15 @@ def load_study(path: Path = STUDY_FILE) -> dict:
     path = Path(path)
     if not path.is_file():
         raise StudyError(f"{path} not found: run `python -m jepa_lite.paired.study --out {path}`")
-    study = json.loads(path.read_text(encoding="utf-8"))
-    if study.get("kind") != KIND:
+    try:
+        study = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise StudyError(f"{path} is not a readable study results file ({type(e).__name__}: {str(e)[:100]})") from None
+    if not isinstance(study, dict) or study.get("kind") != KIND:
         raise StudyError(f"{path} is not a study results file")
+    runs = study.get("runs")
+    if not isinstance(study.get("config"), dict) or not isinstance(runs, list) or not all(isinstance(r, dict) and RUN_FIELDS <= r.keys() for r in runs):
+        raise StudyError(f"{path} is a damaged study results file (its config or runs are missing or incomplete)")
     return study
 
 
@@ -516,13 +545,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.resume and Path(args.out).is_file():  # the file's own config, with this machine's device
             c = dataclasses.replace(config_of(load_study(Path(args.out))), **{"model_dir": str(KIT_LM), **over})
         c.validate()
+        check_device(c.device)
         out = Path(args.out)
         check_out(out)
         load_recipe(Path(c.model_dir))
-        study = run_study(c, out, args.workers, args.threads, resume=args.resume)
+        lock = PathLock(out, "--out")  # one study per results file
+        try:
+            lock.acquire()
+        except WriteError as e:
+            raise StudyError(str(e)) from None
+        try:
+            check_out(out)  # again under the lock
+            remove_stale_temps(out.parent, out.name)
+            study = run_study(c, out, args.workers, args.threads, resume=args.resume)
+        finally:
+            lock.release()
     except (StudyError, PretrainError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except WriteError as e:  # the results file could not be written mid-run (a full disk): the last write is whole
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted; the results so far are in the file, marked incomplete", file=sys.stderr)
         return 130

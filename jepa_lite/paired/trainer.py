@@ -19,9 +19,10 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from .causal_lm import TinyLMConfig, load_causal_lm, pair_token_ids, save_model_folder
+from .causal_lm import TinyLMConfig, check_save_dir, load_causal_lm, pair_token_ids, save_model_folder
 from ..checkpoint import (CheckpointError, NonFiniteState, SaveTarget, check_save_path, estimate_bytes, first_nonfinite,
                          restore_rng_state, rng_state, save_checkpoint, state_tensors)
+from ..data import clip_chars
 from ..distributed import all_reduce_gradients, check_batch, setup
 from ..errors import ConfigError
 from .config import (KIND, RESUMABLE_CHANGES, PairedConfig, check_compatible, encode, load_paired_checkpoint,  # noqa: F401
@@ -70,9 +71,10 @@ class PairedTrainer:
         check_batch(min(config.batch_size * config.grad_accum, len(self.train_pairs)), self.dist)
         self.fingerprint = pairs_fingerprint(self.train_pairs, self.test_pairs)
         torch.manual_seed(config.seed)
-        texts = [s for p in self.train_pairs for s in (p.text, p.code)]
+        texts = [clip_chars(s, config.max_length) for p in self.train_pairs for s in (p.text, p.code)]  # no string tokenised whole
         tiny = TinyLMConfig(dim=config.tiny_dim, layers=config.tiny_layers)
-        self.model, self.tokenizer = load_causal_lm(config.model, texts, [p.code for p in self.train_pairs + self.test_pairs], tiny)
+        codes = [clip_chars(p.code, config.max_length) for p in self.train_pairs + self.test_pairs]
+        self.model, self.tokenizer = load_causal_lm(config.model, texts, codes, tiny)
         self.model.to(self.device)
         self.ids = pair_token_ids(self.tokenizer)
         cap = config.max_length - config.predictors - 3  # room for [BOS], [SEP], [EOS] or the [PRED]s
@@ -259,6 +261,8 @@ class PairedTrainer:
         c = self.config
         from tqdm.auto import tqdm
 
+        if c.save_dir and self.dist.is_main and self.step < c.steps:  # the kept model's folder: writable, room
+            check_save_dir(c.save_dir, estimate_bytes(self.model, optimizer_slots=0))
         if self.target is not None and self.step < c.steps:
             self.target.run_id = self.run_id
             self.target.prepare(estimate_bytes(self.model) + 32 * c.steps)  # + the history's per-step entries
