@@ -1,7 +1,9 @@
 """The Quick start's launcher, `python -m jepa_lite.course.lab`: a real JupyterLab server, started as the
 user who runs the tests (root in CI and in containers) and, when that is root, also as an ordinary
-user; each must answer, open the course at 00 and carry the no-news setting. Every wait is bounded and
-the server is stopped at the end, also on failure."""
+user; each must answer, open the course at 00 and carry the no-news setting. The course it opens is a
+working copy: a student's session (notebooks saved with outputs) leaves `git status` clean and a
+student's edited copy is never replaced. Every wait is bounded and the server is stopped at the end,
+also on failure."""
 
 from __future__ import annotations
 
@@ -34,6 +36,48 @@ def test_allow_root_only_for_root(tmp_path):
     assert as_user[-2:] == ["--port", "9999"]  # the user's own arguments come last and win
     assert f"--LabApp.default_url=/lab/tree/{lab.FIRST_NOTEBOOK}" in as_user
     assert lab.find_notebooks() == ROOT / "notebooks"
+
+
+def test_the_working_folder_is_git_ignored_in_a_clone_and_outside_the_package_when_installed(tmp_path):
+    assert lab.working_folder(ROOT / "notebooks") == ROOT / lab.CLONE_COPY
+    ignored = subprocess.run(["git", "check-ignore", "-q", f"{lab.CLONE_COPY}/00_overview.ipynb"], cwd=ROOT)
+    if (ROOT / ".git").exists():
+        assert ignored.returncode == 0, f"{lab.CLONE_COPY}/ is not in .gitignore"
+    packaged = Path(lab.__file__).resolve().parent / "notebooks"  # where a wheel keeps the course
+    assert lab.working_folder(packaged, start=tmp_path) == tmp_path / lab.INSTALLED_COPY
+
+
+def test_the_course_is_copied_once_and_a_students_copy_is_never_replaced(tmp_path):
+    course, work = ROOT / "notebooks", tmp_path / "course"
+    shipped = sorted(p.name for p in course.iterdir() if p.suffix in (".ipynb", ".md"))
+    assert lab.FIRST_NOTEBOOK in shipped and "GLOSSARY.md" in shipped
+    assert lab.copy_course(course, work) == {"copied": shipped, "same": [], "kept": []}
+    assert all((work / n).read_bytes() == (course / n).read_bytes() for n in shipped)
+    mine = work / "01_span_masking.ipynb"
+    mine.write_text("my edits")
+    (work / "02_two_views.ipynb").unlink()  # deleted: the course's version comes back
+    again = lab.copy_course(course, work)
+    assert again["copied"] == ["02_two_views.ipynb"] and again["kept"] == ["01_span_masking.ipynb"]
+    assert mine.read_text() == "my edits" and not list(work.glob(".*copying"))
+
+
+def test_bad_working_folders_are_one_error_line_before_any_work(tmp_path, capsys):
+    (tmp_path / "file").write_text("mine")
+    assert lab.main(["--course_dir", str(tmp_path / "file"), "--no-browser"]) == 2
+    assert lab.main(["--course_dir"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("error: ") for line in err), err
+    assert (tmp_path / "file").read_text() == "mine" and sorted(os.listdir(tmp_path)) == ["file"]
+    assert lab.split_course_dir(["--port", "1", "--course_dir=x", "--no-browser"]) == ("x", ["--port", "1", "--no-browser"])
+
+
+def test_the_notebooks_carry_the_kernelspec_ipykernel_writes():
+    """Opening a notebook in Jupyter must not rewrite its metadata (a tracked file changed by a look)."""
+    from ipykernel.kernelspec import KERNEL_NAME, get_kernel_dict
+
+    spec = {"display_name": get_kernel_dict()["display_name"], "language": "python", "name": KERNEL_NAME}
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        assert json.loads(path.read_text(encoding="utf-8"))["metadata"]["kernelspec"] == spec, path.name
 
 
 def test_settings_folder_keeps_an_installed_override(tmp_path, monkeypatch):
@@ -81,16 +125,17 @@ def become(user: str):
     return preexec
 
 
-def launch_and_check(tmp_path: Path, user: str | None = None, in_browser=None) -> str:
-    """Start the launcher (as `user` if given), check the server, call `in_browser(base_url, token)`
-    if given, stop it; return its log."""
+def launch_and_check(tmp_path: Path, user: str | None = None, in_browser=None, kit: Path = ROOT, course_dir: bool = True) -> str:
+    """Start the launcher of the kit at `kit` (as `user` if given; its working copy of the course in
+    tmp_path/course, or where the launcher puts it when `course_dir` is False), check the server,
+    call `in_browser(base_url, token)` if given, stop it; return its log."""
     home = tmp_path / "home"
     home.mkdir()
     if user is not None:
         entry = pwd.getpwnam(user)
         for p in [tmp_path, home]:
             os.chown(p, entry.pw_uid, entry.pw_gid)
-    env = dict(os.environ, HOME=str(home), PYTHONPATH=str(ROOT), JEPA_LITE_FAST="1",
+    env = dict(os.environ, HOME=str(home), PYTHONPATH=str(kit), JEPA_LITE_FAST="1",
                JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_DATA_DIR=str(home / "data"),
                JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))  # fmt: skip
@@ -98,6 +143,8 @@ def launch_and_check(tmp_path: Path, user: str | None = None, in_browser=None) -
     port, token = _free_port(), secrets.token_hex(16)
     cmd = [sys.executable, "-m", "jepa_lite.course.lab", "--no-browser", "--ServerApp.ip=127.0.0.1", "--LabApp.expose_app_in_browser=True",
            f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]  # fmt: skip
+    if course_dir:
+        cmd += ["--course_dir", str(tmp_path / "course")]
     log_path = tmp_path / "lab.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -135,10 +182,60 @@ def launch_and_check(tmp_path: Path, user: str | None = None, in_browser=None) -
     return log_path.read_text()
 
 
+def command_line(log: str) -> str:
+    """The JupyterLab command line the launcher printed."""
+    return next(line for line in log.splitlines() if line.startswith("jepa_lite: jupyter lab "))
+
+
 def test_launcher_reaches_the_server_as_whoever_runs_it(tmp_path):
     log = launch_and_check(tmp_path)
-    assert ("--allow-root" in log.splitlines()[0]) == (os.geteuid() == 0)
+    assert ("--allow-root" in command_line(log)) == (os.geteuid() == 0)
     assert "Running as root is not recommended" not in log
+    assert f"--ServerApp.root_dir={tmp_path / 'course'}" in command_line(log)  # the copy, not notebooks/
+    assert (tmp_path / "course" / lab.FIRST_NOTEBOOK).is_file()
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                          check=True, capture_output=True, text=True).stdout  # fmt: skip
+
+
+def test_a_students_session_leaves_git_status_clean(tmp_path):
+    """A clone (the kit's package, notebooks and .gitignore, committed), its launcher started with no
+    --course_dir, a notebook saved through JupyterLab with outputs and a changed kernel (what autosave
+    does): the tracked notebooks are untouched, the save is in my-course/, `git status` is clean."""
+    clone = tmp_path / "clone"
+    files = git(ROOT, "ls-files", "jepa_lite", "notebooks", ".gitignore", "pyproject.toml").splitlines()
+    for name in files:
+        if (ROOT / name).is_file():  # a file deleted in the working tree is not copied
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ROOT / name, clone / name)
+    git(clone, "init", "-q")
+    git(clone, "add", "-A")
+    git(clone, "commit", "-q", "-m", "clone")
+    tracked = (clone / "notebooks" / lab.FIRST_NOTEBOOK).read_bytes()
+
+    def student(base, token):
+        url = f"{base}/api/contents/{lab.FIRST_NOTEBOOK}?token={token}"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            model = json.loads(r.read())
+        nb = model["content"]
+        code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+        code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "my run\n"}]
+        code["execution_count"] = 1
+        nb["metadata"]["language_info"] = {"name": "python", "version": "3.x"}
+        body = json.dumps({"type": "notebook", "format": "json", "content": nb}).encode()
+        req = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
+
+    log = launch_and_check(tmp_path, in_browser=student, kit=clone, course_dir=False)
+    work = clone / lab.CLONE_COPY
+    assert f"--ServerApp.root_dir={work}" in command_line(log)
+    assert "my run" in (work / lab.FIRST_NOTEBOOK).read_text(encoding="utf-8")  # the save went to the copy
+    assert (clone / "notebooks" / lab.FIRST_NOTEBOOK).read_bytes() == tracked
+    assert git(clone, "status", "--porcelain", "--untracked-files=all") == ""
+    assert lab.copy_course(clone / "notebooks", work)["kept"] == [lab.FIRST_NOTEBOOK]  # the next start keeps it
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can start the launcher as another user")
@@ -159,7 +256,7 @@ def test_launcher_as_an_ordinary_user_needs_no_allow_root():
         log = launch_and_check(tmp, user="nobody")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    assert "--allow-root" not in log.splitlines()[0]
+    assert "--allow-root" not in command_line(log)
 
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+import random
 from pathlib import Path
 
 import pytest
@@ -90,15 +91,43 @@ def test_an_effect_is_paired_by_seed_against_its_own_baseline():
 
 
 def test_the_t_distribution_matches_scipy():
+    """The paired test at every sample size the study meets and beyond (df = n − 1 = 1 … 40): the
+    two-sided p, t and the 95 % interval of scipy's ttest_rel, and the 90 % interval at level 0.9."""
     scipy_stats = pytest.importorskip("scipy.stats")
+    rng = random.Random(0)
     for df in (1, 2, 4, 9, 40):
-        for t in (-4.0, -1.0, 0.0, 0.3, 2.0, 12.0):
-            assert stats.t_cdf(t, df) == pytest.approx(scipy_stats.t.cdf(t, df), abs=1e-12)
-        assert stats.t_quantile(0.975, df) == pytest.approx(scipy_stats.t.ppf(0.975, df), rel=1e-9)
+        b = [rng.random() for _ in range(df + 1)]
+        for shift in (-0.4, 0.0, 0.05, 0.3):
+            a = [x + shift + rng.gauss(0, 0.1) for x in b]
+            ref, got = scipy_stats.ttest_rel(a, b), stats.paired_t(a, b)
+            assert (got["t"], got["p"], got["df"]) == pytest.approx((ref.statistic, ref.pvalue, df), rel=1e-9)
+            ci = ref.confidence_interval()
+            assert (got["ci_low"], got["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-9)
+            ci90, got90 = ref.confidence_interval(0.9), stats.paired_t(a, b, level=0.9)
+            assert (got90["ci_low"], got90["ci_high"]) == pytest.approx((ci90.low, ci90.high), rel=1e-9)
     same = stats.paired_t([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
     assert same["p"] == 1.0 and same["ci_low"] == same["ci_high"] == 0.0
     shifted = stats.paired_t([1.5, 2.5, 3.5], [1.0, 2.0, 3.0])  # every difference exactly 0.5
     assert shifted["p"] == 0.0 and math.isinf(shifted["t"])
+
+
+def test_the_bootstrap_interval_is_the_percentile_interval_of_resampled_means():
+    a, b = [0.43, 0.47, 0.41, 0.55, 0.40], [0.40, 0.45, 0.42, 0.50, 0.38]
+    d = [x - y for x, y in zip(a, b)]
+    wide, narrow = stats.bootstrap_interval(a, b), stats.bootstrap_interval(a, b, level=0.5)
+    assert wide == stats.bootstrap_interval(a, b) and wide != stats.bootstrap_interval(a, b, seed=1)  # seeded
+    assert wide["diff"] == pytest.approx(sum(d) / 5)
+    # a resampled mean lies between the smallest and the largest difference; 95 % holds the 50 % interval
+    assert min(d) <= wide["low"] <= narrow["low"] <= wide["diff"] <= narrow["high"] <= wide["high"] <= max(d)
+    assert wide["low"] < narrow["low"] and narrow["high"] < wide["high"]
+    # the percentile interval of the mean of many normal draws is close to the normal one, ± 1.96 σ/√n
+    rng = random.Random(0)
+    x = [rng.gauss(0.0, 1.0) for _ in range(400)]
+    big = stats.bootstrap_interval(x, [0.0] * 400, resamples=4000)
+    half = 1.96 * stats.mean_sd(x)["sd"] / math.sqrt(400)
+    assert (big["low"], big["high"]) == pytest.approx((big["diff"] - half, big["diff"] + half), abs=0.01)
+    same = stats.bootstrap_interval([1.5, 2.5, 3.5], [1.0, 2.0, 3.0])  # no spread: every resample means 0.5
+    assert same == {"diff": 0.5, "low": 0.5, "high": 0.5}
 
 
 def test_the_cli_refuses_a_file_it_did_not_write(tmp_path, capsys):

@@ -61,7 +61,7 @@ class PretrainConfig:
     # corpus
     n_descriptions: int = 20000  # description documents drawn from the grammar
     n_regexes: int = 20000  # regex documents, drawn independently
-    course_sentences: bool = True  # add the course's English sentences (assets/corpus/sentences.tsv)
+    course_sentences: bool = True  # add the course's English sentences (jepa_lite/resources/corpus/sentences.tsv)
     corpus_seed: int = 1  # the grammar's sampler (the benchmark uses seed 0 and is excluded anyway)
     heldout: int = 1000  # documents kept out of training to measure the held-out loss
     # model: a Llama, the shape of the kit's "tiny" model
