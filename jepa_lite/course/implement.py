@@ -207,10 +207,10 @@ SPAN_SAMPLER = CodingExercise(
                  "or the row with nothing maskable got a mask."),
         Property("the budget is unbiased: E[b] = mask_ratio · n", _span_unbiased,
                  "the budget is rounded the same way every time, so on average it is too small or too large; "
-                 "§ 2 says what the random U is for."),
+                 "§ 3 says what the random U is for."),
         Property("masks spans whose lengths match the library's (geometric law, mean mean_span_len)", _span_lengths,
                  "the masked runs are too short or too long on average: single tokens, fixed-length spans, "
-                 "or a span length that is not drawn from the law of § 3."),
+                 "or a span length that is not drawn from the law of § 4."),
         Property("is reproducible: the same seed gives the same mask", _span_seeded,
                  "some random number was drawn without the `generator` you were given."),
     ],
@@ -375,7 +375,7 @@ EMA_UPDATE = CodingExercise(
                  "read the online tensors, never write to them."),
         Property("works on parameters that require grad, without autograd recording it", _ema_no_grad,
                  "autograd recorded the update (or refused an in-place change of a parameter): the target is not "
-                 "trained by gradients, so nothing of the update may be recorded (§ 1)."),
+                 "trained by gradients, so nothing of the update may be recorded (notebook 02 § 5)."),
         Property("a jump is half-closed after one half-life, h = ln 0.5 / ln m", _ema_half_life,
                  "each update closes a share (1 − m) of the gap to the online value."),
     ],
@@ -621,7 +621,7 @@ TRAIN_STEP = CodingExercise(
         Property("updates the context encoder and predictor like the trainer", _step_context(),
                  "one of the four moves of a step is missing or out of order: forward, backward, clip, optimizer step."),
         Property("moves the target encoder by the EMA, after the optimizer step", _step_target,
-                 "the line above says how the target moved; notebook 03 § 1 says how it should (and when)."),
+                 "the line above says how the target moved; notebook 03 § 1 says how it should move, notebook 02 § 5 when."),
         Property("starts each step from zero gradients", _step_context(n_steps=3, what="after three steps"),
                  "one step is right, three are not: something of the earlier steps was carried into the next."),
         Property("never gives the target encoder a gradient", _step_no_target_grad,
