@@ -57,6 +57,14 @@ def test_03_m0_and_m05_collapse_and_m0996_recovers(steps):
     assert final[0.996]["std"] > 0.3 and collapse_warning(final[0.996]) is None
 
 
+@pytest.mark.parametrize("steps", [150, 200], ids=["fast", "full"])
+def test_03_a_frozen_target_m1_stays_healthy_but_ends_with_a_higher_loss_than_m0996(steps):
+    """03 § 3: 'In this run (one seed) m = 1 stays healthy and ends with a higher loss than m = 0.996'."""
+    assert "In this run (one seed) m = 1\nstays healthy and ends with a higher loss than m = 0.996" in markdown("03_ema_target.ipynb")
+    frozen, slow = (final_metrics(run_history(ema_m=m, steps=steps, log_every=5)) for m in (1.0, 0.996))
+    assert collapse_warning(frozen) is None and frozen["loss"] > slow["loss"]
+
+
 def test_04_the_run_without_a_predictor_ends_healthier():
     """04 § 5: 'the run **without** a predictor ends the *healthier* one' (STEPS = 200 in both modes)."""
     assert "the run **without** a predictor ends the *healthier* one" in markdown("04_cosine_loss.ipynb")

@@ -209,7 +209,8 @@ def collapse_explorer(momenta: Sequence[float] = (0.0, 0.5, 0.9, 0.99, 0.996), s
         for label, h in shown.items():
             final = final_metrics(h)
             verdicts[label] = "collapsed" if collapse_warning(final) else "healthy"
-            print(f"{label:8s} std {final['std']:.3f}  mean_cos {final['mean_cos']:.3f}  rank {final['rank']:5.1f}  → {verdicts[label]}")
+            print(f"{label:8s} loss {final['loss']:.3f}  std {final['std']:.3f}  mean_cos {final['mean_cos']:.3f}  "
+                  f"rank {final['rank']:5.1f}  → {verdicts[label]}")
         return {"ema_m": ema_m, "history": history, "shown": list(shown), "verdicts": verdicts}
 
     controls = {"ema_m": widgets.SelectionSlider(options=list(momenta), value=value if value is not None else momenta[-1], description="EMA momentum m",
