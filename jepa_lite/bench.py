@@ -67,7 +67,8 @@ from .encoders import BackboneError
 from .errors import ConfigError
 from .precision import CHOICES as PRECISIONS
 from .precision import resolve_precision
-from .train import TrainConfig, Trainer, _Parser, pick_device
+from .cli import _Parser
+from .train import TrainConfig, Trainer, pick_device
 
 PEAK_BF16_TFLOPS = {"H100 SXM": 989.4, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "A10": 125.0}
 
@@ -274,7 +275,7 @@ def warmup_covering(trainer: Trainer, warmup: int, steps: int) -> int:
     - twice with CUDA graphs: a length's first step runs the compiled code to warm it up and its
       second records the graph (both far slower than a replay);
     - once on the CPU in bf16: oneDNN JIT-compiles its matrix-product kernels for each new shape
-      (see `Trainer._length_multiple`).
+      (see `fastpath.length_multiple`).
     Otherwise `warmup` as given. (The original loop, in fp32, has no such cost: on the CPU it
     took 376–378 ms per step on 20 batches, whether it met them for the first time or again.)"""
     need = 2 if trainer.static_shapes else 1 if trainer.device.type == "cpu" and trainer.pad_to_multiple_of > 1 else 0

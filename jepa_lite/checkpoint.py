@@ -154,7 +154,7 @@ def check_state_keys(state: Dict[str, Any], expected: Iterable[str], path, what:
 def check_config_compatible(saved: Dict[str, Any], current: Dict[str, Any], path, resumable: Iterable[str]) -> None:
     """CheckpointError naming the first settings (up to 3) where `current` differs from the
     checkpoint's `saved` config, ignoring the `resumable` ones (those a resumed run may change).
-    Each trainer passes its own list (`train.RESUMABLE_CHANGES`, `paired_config.RESUMABLE_CHANGES`)."""
+    Each trainer passes its own list (`train.RESUMABLE_CHANGES`, `paired.config.RESUMABLE_CHANGES`)."""
     resumable = set(resumable)
     diffs = [k for k in current if k not in resumable and saved.get(k) != current[k]]
     if diffs:

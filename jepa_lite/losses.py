@@ -16,36 +16,14 @@ import torch
 import torch.nn.functional as F
 
 
-def cosine_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """mean_i (1 − cos(pred_i, target_i)) over rows of (N, D) tensors."""
-    pred = F.normalize(pred, dim=-1)  # (N, D), unit rows
-    target = F.normalize(target, dim=-1)
-    return (1.0 - (pred * target).sum(dim=-1)).mean()
-
-
-def l2_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """mean_i ‖pred_i − target_i‖₂ (no normalisation: the scale of the embeddings matters)."""
-    return (pred - target).norm(dim=-1).mean()
-
-
-def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """mean over all entries of (pred − target)²."""
-    return F.mse_loss(pred, target)
-
-
-def smooth_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Huber loss with β = 1, as in data2vec (quadratic near 0, linear far away)."""
-    return F.smooth_l1_loss(pred, target)
-
-
 def token_losses(name: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The loss `name` before its mean over tokens: (..., D) pairs → (...) per token.
+    """The loss `name` of each token before the mean over tokens: (..., D) pairs → (...).
 
-    cosine:    1 − cos(p, t)
+    cosine:    1 − cos(p, t) = 1 − (p / ‖p‖)·(t / ‖t‖)
     l2:        ‖p − t‖₂
     mse:       mean over the D entries of (p − t)²      (mean over tokens of this = mean over all entries)
     smooth_l1: mean over the D entries of Huber(p − t), β = 1
-    The mean of these over the N masked tokens is exactly `get_loss(name)(pred, target)`.
+    The mean of these over the N masked tokens is `get_loss(name)(pred, target)` (tests/test_speed_paths.py).
     """
     if name == "cosine":
         return 1.0 - (F.normalize(pred, dim=-1) * F.normalize(target, dim=-1)).sum(dim=-1)
@@ -56,6 +34,26 @@ def token_losses(name: str, pred: torch.Tensor, target: torch.Tensor) -> torch.T
     if name == "smooth_l1":
         return F.smooth_l1_loss(pred, target, reduction="none").mean(dim=-1)
     raise ValueError(f"unknown loss '{name}'; choose one of cosine, l2, mse, smooth_l1")
+
+
+def cosine_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean_i (1 − cos(pred_i, target_i)) over rows of (N, D) tensors: JEPA's loss."""
+    return token_losses("cosine", pred, target).mean()
+
+
+def l2_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean_i ‖pred_i − target_i‖₂ (no normalisation: the scale of the embeddings matters)."""
+    return token_losses("l2", pred, target).mean()
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean over all entries of (pred − target)² (torch's own reduction)."""
+    return F.mse_loss(pred, target)
+
+
+def smooth_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Huber loss with β = 1, as in data2vec (quadratic near 0, linear far away; torch's own reduction)."""
+    return F.smooth_l1_loss(pred, target)
 
 
 LOSSES = {"cosine": cosine_distance, "l2": l2_distance, "mse": mse, "smooth_l1": smooth_l1}

@@ -14,7 +14,7 @@ import math
 import pytest
 import torch
 
-from jepa_lite import bench, train
+from jepa_lite import bench, config, train
 from jepa_lite import precision as P
 
 QUICK = ["--model", "tiny", "--skip", "masking,corpus,original", "--steps", "2", "--warmup", "0", "--lines", "200", "--device", "cpu"]
@@ -89,7 +89,9 @@ def test_fp16_row_reports_the_loss_scale_and_the_steps_it_skipped(monkeypatch):
     """On a simulated T4 the worker trains in fp16 with a GradScaler whose first scale (2^24) makes the
     first steps' gradients overflow: each skipped step halves the scale, and the row's count of skipped
     timed steps (AdamW's step count lagging the trainer's) must equal the halvings over those steps."""
-    monkeypatch.setattr(train, "resolve_precision", lambda name, device: P.resolve_precision(name, torch.device("cuda"), capability=(7, 5)))
+    on_a_t4 = lambda name, device: P.resolve_precision(name, torch.device("cuda"), capability=(7, 5))  # noqa: E731
+    monkeypatch.setattr(train, "resolve_precision", on_a_t4)  # what the trainer resolves
+    monkeypatch.setattr(config, "resolve_precision", on_a_t4)  # what TrainConfig.validate checks (config.py)
     monkeypatch.setattr(train, "grad_scaler", lambda precision, device: torch.amp.GradScaler(device.type, init_scale=2.0**24))
     args = argparse.Namespace(model="tiny", batch_size=8, max_length=24, steps=12, warmup=0, device="cpu", compile=False,
                               cuda_graphs=True, precision=["fp16"], sdpa="kit", profile=None)  # fmt: skip

@@ -95,6 +95,12 @@ def test_a_comparison_pairs_each_lambda_at_its_rate_with_lambda_0_at_its_rate():
     assert c["verdict"] == ns.verdict(c) and (c["verdict"] == "helps") == (c["ci_low"] > 0)
 
 
+def test_two_settings_at_zero_are_nothing_to_compare_not_no_effect():
+    runs = [_r(stage="lr", lbd=lbd, lr=1e-3, seed=i, test=0.0) for lbd in (0.0, 1.0) for i in range(3)]
+    c = ns.comparison({"runs": runs, "best_lr": {"scratch": {"0": 1e-3, "1": 1e-3}}}, "scratch", 1.0)
+    assert c["verdict"] == "both score 0: nothing to compare"
+
+
 def test_verdict_names_no_effect_only_when_a_paper_sized_gain_is_excluded():
     assert ns.MARGIN == pytest.approx((66.83 - 57.29) / 100)
     assert ns.verdict({"ci_low": 0.001, "ci_high": 0.2}) == "helps"
@@ -112,3 +118,20 @@ def test_bad_command_lines_are_one_error_line(tmp_path, capsys):
     assert ns.main(["--fast", "--out", str(tmp_path / "no" / "x.json")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+
+
+def test_the_study_page_quotes_the_files_own_counts_and_times():
+    from pathlib import Path
+
+    page = " ".join((Path(__file__).resolve().parent.parent / "docs" / "study.md").read_text(encoding="utf-8").split())
+    s = ns.load()
+    c = ns.config_of(s)
+    assert s["complete"] and ns.missing(s) == [] and len(s["runs"]) == len(ns.planned(s))
+    steps = sum(r["steps"] for r in s["runs"])
+    assert f"holds all {len(s['runs'])} planned runs ({steps:,} optimizer steps) and took {s['seconds']:.0f} s" in page
+    sit = s["sittings"]
+    assert f"in two sittings of {sit[0]['seconds']:.0f} s and {sit[1]['seconds']:.0f} s" in page and len(sit) == 2
+    assert all(x["workers"] == 16 and x["device"] == "cuda" for x in sit) and "16 processes" in page
+    assert "four peak learning rates, two seeds" in page and len(c.lrs) == 4 and len(c.sweep_seeds) == 2
+    assert "over ten seeds" in page and len(c.seeds) == 10 and f"({c.steps_for(7000)} steps for the 7,000 pairs)" in page
+    assert "carves 1,000 validation pairs" in page and c.n_val == 1000

@@ -8,8 +8,8 @@ import nbformat
 import pytest
 
 import test_notebooks_import_library as conventions
-from jepa_lite.paired import pretrain, study
-from jepa_lite.course import study_view
+from jepa_lite.paired import nlrx_study, pretrain, study
+from jepa_lite.course import nlrx_view, study_view
 from jepa_lite.paired import PairedConfig, PairedTrainer
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "06_llm_jepa_paper.ipynb"
@@ -17,6 +17,8 @@ NB = nbformat.read(NOTEBOOK, as_version=4)
 CODE = "\n".join(c.source for c in NB.cells if c.cell_type == "code")
 TEXT = "\n".join(c.source for c in NB.cells if c.cell_type == "markdown")
 STUDY = study.load_study()
+NLRX = nlrx_study.load()
+FLAT = " ".join(TEXT.split())  # the prose with line breaks as spaces
 
 
 @pytest.fixture(autouse=True)
@@ -37,10 +39,12 @@ def test_course_conventions(check):
 
 
 def test_notebook_is_built_on_the_study_and_covers_the_issue():
-    for call in ("study.load_study(", "study_view.lambda_figure(", "study_view.lambda_lines(", "study_view.verdict(",
-                 "study_view.paper_lines(", "study_view.size_figure(", "study_view.budget_figure(", "study_view.convergence_lines(", "study_view.stage2_lines(", "study_view.geometry_figure(",
+    for call in ("nlrx_study.load(", "nlrx.splits(", "nlrx_view.describe(", "nlrx_view.lambda_figure(", "nlrx_view.lambda_lines(",
+                 "nlrx_view.verdict_lines(", "nlrx_view.lr_figure(", "nlrx_view.lr_lines(", "nlrx_view.size_figure(",
+                 "nlrx_view.size_lines(", "nlrx_view.contrast_rows(", "nlrx_view.overlap_lines(", "nlrx_view.generated_verdict_lines(",
+                 "study.load_study(", "study_view.lambda_figure(", "study_view.size_figure(", "study_view.budget_figure(", "study_view.convergence_lines(", "study_view.stage2_lines(", "study_view.geometry_figure(",
                  "viz.spectrum_figure(", "viz.views_pca_figure(", "study_view.failure_lines(", "study_view.study_explorer(",
-                 "study_view.describe(", "study_view.check_paired_t(", "pretrain.load_recipe("):
+                 "study_view.check_paired_t(", "pretrain.load_recipe("):
         assert call in CODE, call
     for cite in ("2509.14252", "Table 14", "Fig. 3 (left)", "eq. 3", "Table 2", "Table 10", "Table 12", "App. A.3"):
         assert cite in TEXT, cite
@@ -90,9 +94,22 @@ def test_every_number_in_the_prose_comes_from_the_paper_or_the_study_design():
     assert decimals and set(decimals) <= allowed, set(decimals) - allowed
     assert "the 300 test pairs" in TEXT and c["n_test"] == 300
     assert "Chance is 1/300" in TEXT
-    assert "Fourteen λ values" in TEXT and 2 * (len(c["lbds"]) - 1) == 14
-    assert "five\nseeds" in TEXT and len(c["seeds"]) == 5
-    assert "more than a hundred runs" in TEXT and len(STUDY["runs"]) > 100
+    n = nlrx_study.config_of(NLRX)
+    assert "Fourteen λ values are compared" in FLAT and 2 * (len(n.lbds) - 1) == 14
+    assert "and five seeds" in FLAT and len(c["seeds"]) == 5  # the kit's-pairs study
+    assert "up to ten seeds" in FLAT and len(n.seeds) == 10 and "the sweep's two seeds" in FLAT and len(n.sweep_seeds) == 2
+    assert "four peak learning rates" in FLAT and len(n.lrs) == 4 and n.epochs == 4 and "for four epochs" in FLAT
+    assert "hundreds of runs" in FLAT and len(NLRX["runs"]) >= 200
+    assert "8,000 training and 2,000 test pairs" in FLAT and "carves a **validation split** of 1,000 pairs" in FLAT
+    assert n.n_val == 1000 and n.n_train == 0 and n.n_test == 0
+    assert "trained 500 and 2,000 pairs" in FLAT and n.sizes == (500, 2000) and "instead of 7,000" in FLAT
+    assert "only 63 steps" in FLAT and n.steps_for(500) == 63 and "2,000 pairs (250 steps)" in FLAT and n.steps_for(2000) == 250
+    assert "the full budget is 875 steps" in FLAT and n.steps_for(7000) == 875 and "`LIVE_STEPS = 875`" in FLAT
+    assert "3,000 training pairs drawn" in FLAT and c["n_train"] == 3000
+    assert "at 4e-3 for the pretrained start" in FLAT and c["lr"]["pretrained"] == 4e-3
+    assert "nine to fourteen points" in FLAT  # Table 10's smallest and Table 12's gain, rounded down
+    t10, t12 = study_view.PAPER["table10"]["lbd"], study_view.PAPER["table12"]
+    assert 9 < min(v - t10[0.0] for l, v in t10.items() if l > 0) < 10 and 14 < t12["llm_jepa"][0] - t12["baseline"][0] < 15
     recipe = pretrain.load_recipe()
     assert "the few hundred thousand tokens printed above" in TEXT and 1e5 < recipe["corpus"]["train_tokens"] < 1e6
     assert "about a thousand times more parameters" in TEXT and 5e2 < 1.24e9 / recipe["parameters"] < 2e3  # Llama-3.2-1B
@@ -105,25 +122,23 @@ def _effects(start):
 def test_the_prose_claims_hold_in_the_study_file():
     """Each qualitative sentence of the notebook's text, checked against jepa_lite/resources/study.json."""
     scratch, pre = _effects("scratch"), _effects("pretrained")
-    # § 4: "From scratch, small λ (up to 0.1) is within noise ... from λ = 0.3 upwards it lowers exact match clearly"
-    assert all(scratch[l]["within_noise"] for l in (0.01, 0.03, 0.1))
-    assert all(not scratch[l]["within_noise"] and scratch[l]["diff"] < 0 for l in (0.3, 1.0, 2.0, 4.0))
-    assert "up to 0.1" in TEXT and "from λ = 0.3 upwards" in TEXT
-    # "... down to almost nothing at λ = 4"
-    assert study.summary(STUDY, stage="lambda", start="scratch", lbd=4.0)["mean"] < 0.1
-    # "From the kit's pretrained start every λ is within noise" and it "fine-tunes far worse than the random one"
-    assert all(e["within_noise"] for e in pre.values())
+    # § 7: "From scratch it agrees with the paper's data: small λ show no paper-sized gain, large λ hurt.
+    # From the pretrained start ... λ = 0.3 can't be told apart from a paper-sized gain"
+    words = {s: {l: nlrx_study.verdict(e) for l, e in eff.items()} for s, eff in (("scratch", scratch), ("pretrained", pre))}
+    assert {l for l, w in words["scratch"].items() if w == "no gain of the paper's size"} == {0.01, 0.03, 0.1}
+    assert {l for l, w in words["scratch"].items() if w == "hurts"} == {0.3, 1.0, 2.0, 4.0}
+    assert words["pretrained"][0.3] == "can't tell" and "helps" not in words["pretrained"].values()
+    assert "λ = 0.3 can't be told apart" in FLAT
+    # "a start that is far from converged": the pretrained start fine-tunes far worse than the random one
     p0, s0 = (study.summary(STUDY, stage="lambda", start=s, lbd=0.0) for s in ("pretrained", "scratch"))
     assert p0["mean"] < 0.5 * s0["mean"]
-    # "In this miniature the JEPA term does not help": no λ raises exact match beyond noise
-    assert not any(e["diff"] > 0 and not e["within_noise"] for e in [*scratch.values(), *pre.values()])
     # § 5: "from scratch, test exact match roughly doubles by the middle budget and still rises at the longest,
     # where both starts fit their training set exactly"; the pretrained start "stays behind", the interval excludes 0
     c = STUDY["config"]
     assert 3.5 < c["steps"] * c["batch_size"] / c["n_train"] < 4.5  # "about four epochs", the paper's budget
     assert c["long_steps"] == 3 * c["steps"] and c["longest_steps"] == 9 * c["steps"]  # "three and nine times"
     epochs = [n * c["batch_size"] / c["n_train"] for n in (c["long_steps"], c["longest_steps"])]
-    assert "about 13 and 38 epochs, three\nseeds" in TEXT and [round(x) for x in epochs] == [13, 38] and len(c["later_seeds"]) == 3
+    assert "about 13 and 38 epochs, three seeds" in FLAT and [round(x) for x in epochs] == [13, 38] and len(c["later_seeds"]) == 3
     budget = {(r["start"], r["lbd"], r["steps"]): r for r in study_view.budget_rows(STUDY)}
     s400, s1200, s3600 = (budget[("scratch", 0.0, n)]["test"]["mean"] for n in (c["steps"], c["long_steps"], c["longest_steps"]))
     assert 1.7 < s1200 / s400 < 2.3 and s3600 > s1200
@@ -175,6 +190,94 @@ def test_the_prose_claims_hold_in_the_study_file():
     for r in study.select(STUDY, stage="failure"):
         assert r["collapse"]["code"]["mean_cos"] > 0.98 and abs(r["geometry"]["cos_gap"]) < 0.01, r["start"]
         assert r["exact_match"]["test"] <= 0.03
+
+
+def _cmp(start, lbd, n_train=0):
+    return nlrx_study.comparison(NLRX, start, lbd, n_train=n_train)
+
+
+def test_the_nlrx_claims_hold_in_its_results_file():
+    """Each sentence of §§ 4–6 (the paper's data), checked against jepa_lite/resources/study_nlrx.json."""
+    assert NLRX["complete"] and nlrx_study.missing(NLRX) == []
+    lbds = [l for l in nlrx_study.config_of(NLRX).lbds if l > 0]
+    c = {s: {l: _cmp(s, l) for l in lbds} for s in nlrx_study.STARTS}
+    # § 4: from scratch, "λ up to 0.3 shows no gain of the paper's size ... from λ = 1 upwards the term hurts,
+    # more the larger λ"
+    assert all(c["scratch"][l]["verdict"] == "no gain of the paper's size" for l in (0.01, 0.03, 0.1, 0.3))
+    assert all(c["scratch"][l]["verdict"] == "hurts" for l in (1.0, 2.0, 4.0))
+    assert c["scratch"][1.0]["diff"] > c["scratch"][2.0]["diff"] > c["scratch"][4.0]["diff"]
+    # pretrained: "the middle λ show no gain of the paper's size and λ ≥ 2 hurts; λ = 0.01 comes out a little lower"
+    assert all(c["pretrained"][l]["verdict"] == "no gain of the paper's size" for l in (0.03, 0.1, 0.3, 1.0))
+    assert all(c["pretrained"][l]["verdict"] == "hurts" for l in (2.0, 4.0))
+    assert c["pretrained"][0.01]["verdict"] == "hurts" and c["pretrained"][0.01]["diff"] > -0.03
+    assert "λ = 0.01 comes out a little lower than λ = 0" in FLAT
+    # "does not help ... from either start"; "our intervals rule out gains that large"
+    assert not any(x["verdict"] == "helps" for s in c.values() for x in s.values())
+    assert all(x["ci_high"] < nlrx_study.MARGIN for s in c.values() for x in s.values())
+    # "The λ picked on the validation split (the same small λ for both starts) is within a couple of points of λ = 0"
+    best = NLRX["best_lambda"]
+    assert best["scratch"] == best["pretrained"] <= 0.03 and all(abs(c[s][best[s]]["diff"]) < 0.02 for s in best)
+    # "Table 2 ... our from-scratch runs at its λ = 1 and 2 go the other way"
+    assert c["scratch"][1.0]["diff"] < 0 and c["scratch"][2.0]["diff"] < 0
+    # "the pretrained start fine-tunes worse than the start from scratch at every λ"
+    rows = {(r["start"], r["lbd"]): r["mean"] for r in nlrx_view.lambda_rows(NLRX)}
+    assert all(rows[("pretrained", l)] < rows[("scratch", l)] for l in (0.0, *lbds))
+    # § 5: "At a shared rate of 4e-3 or 8e-3 — too high for plain fine-tuning, whose best rate is lower — λ = 1 is
+    # ahead of λ = 0; at the gentle 1e-3 it is far behind"; "From scratch ... λ = 1 trails λ = 0 at every rate"
+    fixed = {(r["lr"], r["lbd"]): r["diff"] for r in nlrx_view.fixed_rate_rows(NLRX, "pretrained")}
+    assert fixed[(4e-3, 1.0)] > 0 and fixed[(8e-3, 1.0)] > 0 and fixed[(1e-3, 1.0)] < -0.05
+    assert NLRX["best_lr"]["pretrained"]["0"] < 4e-3
+    assert all(r["diff"] < 0 for r in nlrx_view.fixed_rate_rows(NLRX, "scratch") if r["lbd"] == 1.0)
+    # the winner's curse: "λ = 0.1 at 4e-3 had the highest test exact match of any setting from the pretrained start,
+    # well above λ = 0; over all ten seeds at that rate it falls back to about λ = 0's level, with the widest interval"
+    sweep = {}
+    for r in NLRX["runs"]:
+        if r["stage"] == "lr" and r["start"] == "pretrained":
+            sweep.setdefault((r["lbd"], r["lr"]), []).append(r["exact_match"]["test"])
+    means = {k: sum(v) / len(v) for k, v in sweep.items()}
+    assert max(means, key=means.get) == (0.1, 4e-3) and NLRX["best_lr"]["pretrained"]["0.1"] == 4e-3
+    assert means[(0.1, 4e-3)] - max(m for (l, _), m in means.items() if l == 0) > 0.03
+    assert abs(rows[("pretrained", 0.1)] - rows[("pretrained", 0.0)]) < 0.01
+    widths = {(s, l): x["ci_high"] - x["ci_low"] for s in c for l, x in c[s].items()}
+    assert max(widths, key=widths.get) == ("pretrained", 0.1)
+    # § 6: "no run of either start gets a single test regex right" at 500 pairs; at 2,000 no gain of the paper's size
+    small = [r for r in NLRX["runs"] if r["stage"] == "size" and r["n_train"] == 500]
+    assert len(small) == 40 and all(r["correct"]["test"] == 0 for r in small)
+    for s in nlrx_study.STARTS:
+        assert _cmp(s, best[s], 500)["verdict"] == "both score 0: nothing to compare"
+        assert _cmp(s, best[s], 2000)["verdict"] == "no gain of the paper's size"
+
+
+@pytest.fixture(scope="module")
+def contrast():
+    return nlrx_view.contrast_rows(STUDY, NLRX, pretrain.KIT_LM)
+
+
+def test_the_two_corpora_differ_as_section_7_says(contrast):
+    kit, off = contrast["kit's generated pairs"], contrast["NL-RX-SYNTH"]
+    # "The official data is narrower. Fewer distinct words, and almost exactly one description per regex"
+    assert off["vocabulary"] < kit["vocabulary"] and off["texts_per_code"] < 1.05 < kit["texts_per_code"]
+    # "The official set is larger, so four epochs are more than twice as many steps ... although its regexes are longer"
+    n = nlrx_study.config_of(NLRX)
+    assert n.steps_for(off["train_pairs"]) > 2 * STUDY["config"]["steps"] and off["code_chars"] > kit["code_chars"]
+    for start in nlrx_study.STARTS:  # "Both starts reach far higher exact match on it"
+        assert off[f"{start}_test_em"] > kit[f"{start}_test_em"] + 0.2
+        # "Neither corpus is at its ceiling at the paper's budget (training exact match well below 1 at λ = 0)"
+        assert kit[f"{start}_train_em"] < 0.9 and off[f"{start}_train_em"] < 0.9
+    # "The pretrained start finds NL-RX-SYNTH less familiar (a higher loss on its regexes and rows)"
+    assert off["start_loss_code"] > kit["start_loss_code"] and off["start_loss_row"] > kit["start_loss_row"]
+
+
+def test_the_shared_pca_axes_and_the_spectrum_caption():
+    from jepa_lite.course import viz
+
+    runs = {f"scratch, λ = {l:g}": study_view.as_viz_run(study_view.seed0(STUDY, stage="lambda", start="scratch", lbd=l))
+            for l in (0.0, 4.0)}
+    fig = viz.views_pca_figure(runs)
+    a, b = fig.axes[:2]
+    assert a.get_xlim() == b.get_xlim() and a.get_ylim() == b.get_ylim() and len(a.get_xticks()) > 1
+    title = viz.spectrum_figure(runs).axes[0].get_title()
+    assert "collapse" in title
 
 
 def test_the_panel_browses_the_studys_runs_in_both_modes():

@@ -186,12 +186,12 @@ def test_greedy_decoding_does_not_depend_on_the_batch(trainer):
 def test_lambda_zero_is_plain_lm_fine_tuning():
     t = small_trainer(steps=5, lbd=0.0)
     calls = []
-    real = paired.last_hidden
-    paired.last_hidden = lambda *a, **k: calls.append(1) or real(*a, **k)
+    real = paired.trainer.last_hidden  # the module whose globals PairedTrainer reads
+    paired.trainer.last_hidden = lambda *a, **k: calls.append(1) or real(*a, **k)
     try:
         total, lm, jepa = t.objective(0)
     finally:
-        paired.last_hidden = real
+        paired.trainer.last_hidden = real
     assert jepa is None and len(calls) == 1  # no JEPA views are even built
     # the same batch through Hugging Face's own causal-LM loss
     rows, labels = zip(*(paired.lm_row(t.train_text[i], t.train_code[i], t.ids) for i in t.batch_indices(0)))

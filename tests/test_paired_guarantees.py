@@ -1,5 +1,5 @@
 """The save-path rules, signals and exit codes of the paper's trainer (`python -m jepa_lite.paired`):
-the same rules as jepa_lite.train, through the same code (`checkpoint.SaveTarget`, `train.run_cli`).
+the same rules as jepa_lite.train, through the same code (`checkpoint.SaveTarget`, `cli.run_cli`).
 
 docs/guarantees.md. What belongs to a process (signals, the lock, file-size limits) is
 tested on real processes; everything runs the tiny model on one torch thread, a few steps."""

@@ -9,6 +9,7 @@ import torch
 
 from jepa_lite import paired
 from jepa_lite.paired import cli as paired_cli
+from jepa_lite.paired import trainer as paired_trainer  # the module whose globals PairedTrainer reads
 from jepa_lite.checkpoint import CheckpointError, save_checkpoint
 from jepa_lite.errors import ConfigError
 from jepa_lite.paired import PairedConfig, PairedTrainer
@@ -80,8 +81,8 @@ def test_packed_path_refuses_a_model_that_cannot_take_a_custom_mask():
 def test_packed_path_refuses_a_model_that_ignores_the_mask(monkeypatch):
     t = small(steps=1)
     t.config.views = "packed"
-    real = paired.run_model
-    monkeypatch.setattr(paired, "run_model", lambda model, ids, mask, pos: real(model, ids, torch.ones(ids.shape, dtype=torch.long), pos))
+    real = paired_trainer.run_model
+    monkeypatch.setattr(paired_trainer, "run_model", lambda model, ids, mask, pos: real(model, ids, torch.ones(ids.shape, dtype=torch.long), pos))
     with pytest.raises(ConfigError, match="ignores a custom attention mask.*--views separate"):
         paired.check_custom_mask(t)
 
@@ -178,14 +179,14 @@ def test_cli_refuses_a_masked_span_checkpoint_and_a_foreign_save_path(tmp_path):
 
 
 def test_cli_packed_with_a_model_without_custom_masks_names_separate(monkeypatch, capsys):
-    real = paired.load_causal_lm
+    real = paired_trainer.load_causal_lm
 
     def flash(*a, **k):
         model, tok = real(*a, **k)
         model.config._attn_implementation = "flash_attention_2"
         return model, tok
 
-    monkeypatch.setattr(paired, "load_causal_lm", flash)
+    monkeypatch.setattr(paired_trainer, "load_causal_lm", flash)
     code = paired_cli.main(["--views", "packed", "--steps", "1", "--device", "cpu", "--no_progress"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: --views packed needs attention that takes a custom") and "--views separate" in err

@@ -342,3 +342,19 @@ def overlap_lines(model_dir) -> List[str]:
         seen = sum(p.text in docs or p.code in docs for p in pairs)
         out.append(f"NL-RX-SYNTH {name:5s}: {seen} of {len(pairs)} pairs share a Text or a Code with the pretraining corpus")
     return out
+
+
+def generated_verdict_lines(generated: dict) -> List[str]:
+    """The kit's-own-pairs study (one rate per start, five seeds) read with the same four words as above."""
+    from ..paired import study as st
+
+    out = []
+    for start in ns.STARTS:
+        by: Dict[str, List[str]] = {}
+        for r in st.lambda_table(generated):
+            if r["start"] == start and r["effect"]:
+                by.setdefault(ns.verdict(r["effect"]), []).append(f"{r['lbd']:g}")
+        lr = generated["config"]["lr"][start]
+        out.append(f"{START_LABEL[start]} (lr {lr:g} for every λ, {len(generated['config']['seeds'])} seeds): "
+                   + "; ".join(f"{v}: λ ∈ {{{', '.join(ls)}}}" for v, ls in sorted(by.items())))
+    return out

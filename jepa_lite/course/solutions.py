@@ -7,39 +7,24 @@ Notebooks never print these. A teacher (or a student who has given up) asks expl
 
 Each solution is written the way the notebook's section explains it, as plain loops or a few
 tensor operations, and passes every property of `implement.check_function` (tests/test_implement.py
-runs them all, and planted wrong versions that must fail).
+runs them all, and planted wrong versions that must fail). Where the library already holds the
+readable version (01.3's sampler, `masking.sample_span_mask`), the solution is that function, not a
+copy of it.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 
 import torch
 import torch.nn.functional as F
 
-from ..masking import mask_spans, sample_span_length, special_tokens_mask
+from ..masking import mask_spans, sample_span_mask, special_tokens_mask
 
 
-def span_mask_solution(maskable, mask_ratio, mean_span_len, generator=None):
-    """01.3 — b = max(1, ⌊r·n + U⌋) tokens, in spans of geometric length, never on a special token."""
-    length, n = len(maskable), sum(bool(x) for x in maskable)
-    mask = [False] * length
-    if n == 0:
-        return torch.tensor(mask, dtype=torch.bool)
-    u = torch.rand((), generator=generator).item()  # U ~ Uniform(0, 1): stochastic rounding
-    budget = max(1, math.floor(mask_ratio * n + u))
-    masked = 0
-    while masked < budget:
-        span = sample_span_length(mean_span_len, generator)  # ℓ ~ Geometric(1 / mean_span_len)
-        free = [i for i in range(length) if maskable[i] and not mask[i]]
-        i = free[torch.randint(len(free), (), generator=generator).item()]  # a start among free positions
-        while span > 0 and i < length and maskable[i] and masked < budget:  # stop at a special, the end, or b
-            if not mask[i]:
-                mask[i] = True
-                masked += 1
-            i, span = i + 1, span - 1
-    return torch.tensor(mask, dtype=torch.bool)
+# 01.3 — the library's readable sampler is the worked solution: the loops of masking.py, step by step
+# as notebook 01 explains them (nano.py's `span_mask` is the same loop, tested draw for draw).
+span_mask_solution = sample_span_mask
 
 
 def two_views_solution(input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator=None):
@@ -83,5 +68,6 @@ def show_solution(exercise_id: str) -> None:
     """Print the worked solution of coding exercise `exercise_id` (e.g. "03.3")."""
     if exercise_id not in SOLUTIONS:
         raise KeyError(f"no worked solution for '{exercise_id}'; known: {', '.join(SOLUTIONS)}")
-    print(f"# worked solution of exercise {exercise_id} (jepa_lite/course/solutions.py)\n")
+    where = inspect.getsourcefile(inspect.unwrap(SOLUTIONS[exercise_id])).replace("\\", "/").split("/jepa_lite/")[-1]
+    print(f"# worked solution of exercise {exercise_id} (jepa_lite/{where})\n")
     print(inspect.getsource(SOLUTIONS[exercise_id]))

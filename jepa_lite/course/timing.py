@@ -73,7 +73,7 @@ def machine() -> Dict:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from ..train import _Parser  # one-line argparse errors, exit 2
+    from ..cli import _Parser  # one-line argparse errors, exit 2
 
     p = _Parser(prog="python -m jepa_lite.course.timing", description="Time every notebook, top to bottom, in a fresh kernel.")
     p.add_argument("--out", help=f"write the times as JSON here (e.g. {TIMES_FILE}); default: print only")

@@ -26,7 +26,7 @@ from ..encoders import BackboneError
 from ..errors import ConfigError
 from ..precision import CHOICES as PRECISIONS
 from ..precision import resolve_precision
-from ..train import _Parser
+from ..cli import _Parser
 from . import PairedConfig, PairedTrainer
 from .rows import code_view, lm_row, text_view
 

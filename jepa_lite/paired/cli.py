@@ -6,7 +6,7 @@
     python -m jepa_lite.paired --resume run.pt                          # continue exactly where it stopped
     python -m jepa_lite.paired --model my_model --test_data test.jsonl --steps 0   # evaluate only
 
-Exit codes, as `python -m jepa_lite.train` (the same code, `train.run_cli`): 0 done; 2 bad input, one
+Exit codes, as `python -m jepa_lite.train` (the same code, `cli.run_cli`): 0 done; 2 bad input, one
 `error:` line before any work; 1 the run failed after it started (the loss diverged, a save failed);
 130 / 143 stopped early by Ctrl-C / SIGTERM, which finish the step, checkpoint and say how to continue.
 `--save_path` follows the kit's save-path rules (`checkpoint.SaveTarget`): only a jepa_lite checkpoint
@@ -26,7 +26,7 @@ from ..checkpoint import check_save_path as kit_check_save_path
 from ..errors import ConfigError
 from . import PairedConfig, PairedTrainer, check_compatible, load_paired_checkpoint
 from .pairs import PairsError
-from ..train import _Parser, run_cli  # _Parser: one-line argparse errors, exit 2
+from ..cli import _Parser, run_cli  # _Parser: one-line argparse errors, exit 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,7 +112,7 @@ def report(trainer: PairedTrainer) -> List[str]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """The command line (`train.run_cli`, shared with jepa_lite.train); its exit codes are in the module docstring."""
+    """The command line (`cli.run_cli`, shared with jepa_lite.train); its exit codes are in the module docstring."""
     args = vars(build_parser().parse_args(argv))
 
     def build() -> PairedTrainer:

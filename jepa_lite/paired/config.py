@@ -1,7 +1,7 @@
 """The settings of the paper's objective (`PairedConfig`), its data, and which checkpoints it resumes.
 
 `PairedConfig` is the one place where every setting, its default and its meaning are written; the
-trainer (`paired.py`) and the command line (`paired_cli.py`) read it. Why each default was chosen,
+trainer (`trainer.py`) and the command line (`cli.py`) read it. Why each default was chosen,
 next to what the official code does, is in docs/paper.md ("Why these defaults").
 """
 
@@ -17,7 +17,7 @@ from ..checkpoint import CheckpointError, check_config_compatible, load_checkpoi
 from ..errors import ConfigError
 from .pairs import Pair, PairsError, load_jsonl, regex_pairs
 from ..precision import resolve_precision
-from ..train import pick_device
+from ..config import pick_device
 from ..validation import SEED_MAX, check_int_range, check_types
 
 KIND = "paired"  # the "kind" of this trainer's checkpoints (jepa_lite.train writes "masked_span")

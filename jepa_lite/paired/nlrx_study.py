@@ -275,6 +275,13 @@ def missing(study: dict) -> List[RunSpec]:
     return [s for s in planned(study) if spec_key(s, c) not in done]
 
 
+def _card(device: str) -> str:
+    """The GPU's name for a CUDA device ("NVIDIA H100 80GB HBM3"), else the device string."""
+    import torch
+
+    return torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") and torch.cuda.is_available() else device
+
+
 def _slow_first(specs: List[RunSpec]) -> List[RunSpec]:
     """λ > 0 runs (three rows per pair) and large training sets first: fewer idle workers at the end."""
     return sorted(specs, key=lambda s: (s.lbd == 0, s.n_train != 0, s.n_train))
@@ -300,7 +307,8 @@ def run_study(c: NlrxConfig, out: Path, workers: int = 1, threads: int = 1, resu
         if mine != {k: v for k, v in old["config"].items() if k not in local}:
             raise StudyError(f"--resume: {out} was written with another config; name a new --out or drop --resume")
         study["runs"], before, study["sittings"] = old["runs"], old.get("seconds", 0.0), old.get("sittings", [])
-    study["sittings"].append({"workers": workers, "device": c.device, "runs_before": len(study["runs"]), "seconds": 0.0})
+    study["sittings"].append({"workers": workers, "device": c.device, "card": _card(c.device),
+                              "runs_before": len(study["runs"]), "seconds": 0.0})
     done = {record_key(r, c) for r in study["runs"]}
 
     def finished(record: dict) -> None:
@@ -379,7 +387,8 @@ def comparison(study: dict, start: str, lbd: float, metric: str = "test", n_trai
     """λ against λ = 0, each at its own best rate, paired by seed: exact match on `metric` ("test", "val").
 
     Returns the means, `stats.paired_t` of the differences (diff, ci_low, ci_high, p, …), the bootstrap
-    interval, the seeds, how many moved up, and `verdict`.
+    interval, the seeds, how many moved up, and `verdict` ("both score 0: nothing to compare" when no run
+    of either setting got a single pair right: a floor, not an absence of effect).
     """
     a = {r["seed"]: r["exact_match"][metric] for r in tuned_runs(study, start, lbd, n_train)}
     b = {r["seed"]: r["exact_match"][metric] for r in tuned_runs(study, start, 0.0, n_train)}
@@ -392,7 +401,7 @@ def comparison(study: dict, start: str, lbd: float, metric: str = "test", n_trai
     out = {**t, "boot_low": boot["low"], "boot_high": boot["high"], "seeds": seeds,
            "up": sum(x > y for x, y in zip(xa, xb)), "mean": mean_sd(xa)["mean"], "baseline": mean_sd(xb)["mean"],
            "lr": study["best_lr"][start][lam(lbd)], "baseline_lr": study["best_lr"][start][lam(0.0)]}
-    out["verdict"] = verdict(out)
+    out["verdict"] = "both score 0: nothing to compare" if max(xa + xb) == 0 else verdict(out)
     return out
 
 
@@ -429,7 +438,7 @@ def _interrupt(signum, frame):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from ..train import _Parser  # one-line argparse errors, exit 2
+    from ..cli import _Parser  # one-line argparse errors, exit 2
 
     p = _Parser(prog="python -m jepa_lite.paired.nlrx_study",
                 description="Run notebook 06's study on NL-RX-SYNTH and write its results file.")

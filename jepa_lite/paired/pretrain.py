@@ -195,7 +195,8 @@ class Pretrainer:
 
     def __init__(self, config: PretrainConfig, log=print):
         from . import IGNORE  # label of an unscored position
-        from ..train import lr_factor, pick_device
+        from ..config import pick_device
+        from ..nano import lr_factor
 
         config.validate()
         self.config, self.log, self.ignore = config, log, IGNORE
@@ -349,7 +350,7 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
 # Command line
 # ---------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from ..train import _Parser  # one-line argparse errors, exit 2
+    from ..cli import _Parser  # one-line argparse errors, exit 2
 
     d = PretrainConfig()
     p = _Parser(prog="python -m jepa_lite.paired.pretrain", description="LM-only pretraining of the kit's small causal LM, offline.")

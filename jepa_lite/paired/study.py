@@ -495,7 +495,7 @@ def _interrupt(signum, frame):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from ..train import _Parser  # one-line argparse errors, exit 2
+    from ..cli import _Parser  # one-line argparse errors, exit 2
 
     p = _Parser(prog="python -m jepa_lite.paired.study", description="Run notebook 06's study and write its results file.")
     p.add_argument("--out", default=str(STUDY_FILE), help=f"results file (default {STUDY_FILE})")

@@ -1,0 +1,473 @@
+"""PairedTrainer: fine-tunes a causal LM with γ·L_LM + λ·JEPA on (Text, Code) pairs (arXiv 2509.14252).
+
+    L = γ · L_LM(Text ⊕ Code) + λ · (1 − cos(Pred(Enc(Text)), Enc(Code)))          (paper, eq. 2)
+
+`nano.py` holds this objective on one page for one batch; this trainer adds batches that are a pure
+function of (seed, step), gradient accumulation, loss dropout, packed rows (`rows.py`), precision,
+several processes, the save-path rules and exact resume, evaluation and the kept model. The package
+index (`__init__.py`) says where the rest lives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import time
+import uuid
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from .causal_lm import TinyLMConfig, load_causal_lm, pair_token_ids, save_model_folder
+from ..checkpoint import (CheckpointError, NonFiniteState, SaveTarget, check_save_path, estimate_bytes, first_nonfinite,
+                         restore_rng_state, rng_state, save_checkpoint, state_tensors)
+from ..distributed import all_reduce_gradients, check_batch, setup
+from ..errors import ConfigError
+from .config import (KIND, RESUMABLE_CHANGES, PairedConfig, check_compatible, encode, load_paired_checkpoint,  # noqa: F401
+                            load_pairs, pairs_fingerprint)
+from .pairs import Pair
+from .rows import (IGNORE, CUSTOM_MASK_IMPLEMENTATIONS, attention_implementation, block_causal_mask, code_back,  # noqa: F401
+                          code_view, jepa_distance, last_hidden, last_token_index, lm_loss, lm_loss_sum, lm_row,
+                          pack_rows, packed_enc_index, packed_pair_rows, pad_rows, position_ids, run_model, text_view)
+from ..precision import resolve_precision
+from ..config import pick_device
+from ..errors import TrainingDiverged
+from ..nano import lr_factor
+from ..train import diverged_message, plain_lrs
+
+
+# ---------------------------------------------------------------------------------------------
+# The trainer
+# ---------------------------------------------------------------------------------------------
+class PairedTrainer:
+    """Fine-tunes a causal LM with γ·L_LM + λ·JEPA on (Text, Code) pairs; evaluates and keeps it.
+
+    `fit()` returns the history (dict of lists, one entry per log step): step, lm_loss, jepa_loss
+    (on the training batch; NaN when λ = 0 or the term was dropped that step), jepa_monitor (the JEPA
+    loss on fixed test pairs, measured for every run — this is how we see that LM-only training does
+    not lower it), lr, seconds; and step_lm_loss / step_jepa_loss, one entry per optimizer step.
+    Batches are a pure function of (seed, step), so a resumed run continues exactly.
+    """
+
+    def __init__(self, config: PairedConfig, callbacks: Sequence = (), log=print):
+        config.validate()
+        self.config = config
+        self.dist, device = setup(config.device)  # under torchrun: this rank's process group and device
+        self.callbacks = list(callbacks) if self.dist.is_main else []
+        self.log = log if self.dist.is_main else (lambda line: None)  # rank 0 alone logs
+        self.device = pick_device(device)
+        self.precision = resolve_precision(config.precision, self.device)
+        # The save-path rules (checkpoint.SaveTarget), as in jepa_lite.train: `run_id` names this run in
+        # its checkpoints (`resume` takes over the saved run's); a folder, a device, a read-only file or
+        # one that is not a kit checkpoint is refused here, before any work; the rest in `fit`.
+        self.run_id = uuid.uuid4().hex[:12]
+        self.save_path = config.save_path
+        self.target = SaveTarget(config.save_path, self.run_id, config.overwrite) if config.save_path and self.dist.is_main else None  # rank 0 writes
+        if self.target is not None:
+            check_save_path(config.save_path, overwrite=True)  # whose checkpoint it is can only be told after `resume`
+        self.train_pairs, self.test_pairs = load_pairs(config)
+        check_batch(min(config.batch_size * config.grad_accum, len(self.train_pairs)), self.dist)
+        self.fingerprint = pairs_fingerprint(self.train_pairs, self.test_pairs)
+        torch.manual_seed(config.seed)
+        texts = [s for p in self.train_pairs for s in (p.text, p.code)]
+        tiny = TinyLMConfig(dim=config.tiny_dim, layers=config.tiny_layers)
+        self.model, self.tokenizer = load_causal_lm(config.model, texts, [p.code for p in self.train_pairs + self.test_pairs], tiny)
+        self.model.to(self.device)
+        self.ids = pair_token_ids(self.tokenizer)
+        cap = config.max_length - config.predictors - 3  # room for [BOS], [SEP], [EOS] or the [PRED]s
+        self.train_text = encode(self.tokenizer, [p.text for p in self.train_pairs], cap)
+        self.train_code = encode(self.tokenizer, [p.code for p in self.train_pairs], cap)
+        # On CUDA every training forward gets a (B, 1, L, L) mask built here: given a plain (B, L)
+        # padding mask, transformers asks `mask.all()` to choose its kernel, a host sync per pass.
+        self.mask_4d = self.device.type == "cuda" and attention_implementation(self.model) in CUSTOM_MASK_IMPLEMENTATIONS
+        if config.views == "packed":
+            check_custom_mask(self)
+        # One fused AdamW kernel for all parameters (CPU and CUDA), instead of a loop over tensors.
+        fused = self.device.type in ("cuda", "cpu")
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused or None)
+        self.lr_factor = lambda s: lr_factor(s, config.warmup_steps, config.steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.grad_scaler else None
+        self.step = 0
+        self.history: Dict[str, List[float]] = {k: [] for k in ("step", "lm_loss", "jepa_loss", "jepa_monitor", "lr", "seconds",
+                                                                "step_lm_loss", "step_jepa_loss")}
+        self.stop_requested = False  # set by a Ctrl-C handler: checkpoint and stop after this step
+        self._window: List[tuple] = []  # (lm_loss, jepa_loss or None) device tensors of the steps since the last log
+        if config.resume:
+            self.resume(config.resume)
+
+    # -- batches --------------------------------------------------------------------------------
+    def batch_indices(self, step: int) -> List[int]:
+        """The training pairs of optimizer step `step` (batch_size · grad_accum of them): a shuffled
+        pass over the data, reshuffled each epoch. The same for (batch_size B, grad_accum N) as for
+        (N·B, 1): gradient accumulation changes the memory a step needs, not what it trains on."""
+        n = len(self.train_pairs)
+        bs = min(self.config.batch_size * self.config.grad_accum, n)
+        epoch, k = divmod(step, n // bs)
+        order = list(range(n))
+        random.Random(self.config.seed * 1_000_003 + epoch).shuffle(order)
+        return order[k * bs:(k + 1) * bs]
+
+    def micro_batches(self, step: int) -> List[List[int]]:
+        """The batch of `step` cut into grad_accum micro-batches of at most batch_size pairs."""
+        idx, bs = self.batch_indices(step), self.config.batch_size
+        if self.dist.enabled:  # this rank's share of the step's global batch (distributed.py)
+            r, W = self.dist.rank, self.dist.world_size
+            idx = idx[r * len(idx) // W : (r + 1) * len(idx) // W]
+        return [idx[s:s + bs] for s in range(0, len(idx), bs)]
+
+    def jepa_dropped(self, step: int) -> bool:
+        """Loss dropout: is the JEPA term skipped at `step`? (A pure function of seed and step.)"""
+        p = self.config.loss_dropout
+        return p > 0 and random.Random(self.config.seed * 7_919 + step).random() < p
+
+    def scored_tokens(self, idx: Sequence[int]) -> int:
+        """How many labels the LM loss scores on pairs `idx` (counted on the host: no GPU sync)."""
+        if self.config.lm_tokens == "all":
+            return sum(len(self.train_text[i]) + len(self.train_code[i]) + 2 for i in idx)
+        return sum(len(self.train_code[i]) + 1 for i in idx)
+
+    def _to(self, t: torch.Tensor) -> torch.Tensor:
+        """Host tensor → training device; from pinned memory on CUDA, so the copy does not wait."""
+        return t.pin_memory().to(self.device, non_blocking=True) if self.device.type == "cuda" else t.to(self.device)
+
+    def autocast(self):
+        p = self.precision
+        return torch.autocast(self.device.type, dtype=p.autocast_dtype or torch.float32, enabled=p.autocast_dtype is not None)
+
+    # -- the objective --------------------------------------------------------------------------
+    def losses(self, idx: Sequence[int], with_jepa: bool, side: str = "right", reduce: str = "mean"):
+        """(lm_loss, jepa_loss or None) on the training pairs `idx`.
+
+        reduce = "mean": the LM loss is the mean over scored tokens, the JEPA loss the mean over
+        pairs. reduce = "sum": both are sums (gradient accumulation divides them by the whole
+        batch's counts). `views` picks the separate rows or the packed ones (`rows.py`).
+        """
+        c = self.config
+        if not with_jepa:
+            lm, jepa = self.lm_forward(idx, side), None
+        else:
+            lm, x, y = (self.packed_forward if c.views == "packed" else self.separate_forward)(idx, side)
+            jepa = jepa_distance(x, y, c.distance) * len(idx)  # a sum over the pairs
+        if reduce == "mean":
+            lm = lm / self.scored_tokens(idx)
+            jepa = jepa / len(idx) if jepa is not None else None
+        return lm, jepa
+
+    def lm_forward(self, idx, side: str = "right") -> torch.Tensor:
+        """Σ next-token CE over the B LM rows `[BOS] Text [SEP] Code [EOS]` (one forward pass)."""
+        rows, labels = zip(*(lm_row(self.train_text[i], self.train_code[i], self.ids, self.config.lm_tokens) for i in idx))
+        input_ids, mask = pad_rows(rows, self.ids["pad"], side)  # (B, L)
+        label_ids, _ = pad_rows(labels, IGNORE, side)  # (B, L)
+        logits, _ = self._hidden(input_ids, mask)
+        return lm_loss_sum(logits, self._to(label_ids))
+
+    def _hidden(self, input_ids: torch.Tensor, mask: torch.Tensor, back: int = 0):
+        """`last_hidden` on the training device; with `mask_4d` the padding mask goes in as the
+        equivalent one-block `block_causal_mask` (same numbers, no host sync inside transformers)."""
+        if not self.mask_4d:
+            return last_hidden(self.model, self._to(input_ids), self._to(mask), back)
+        mask = self._to(mask)
+        logits, h = run_model(self.model, self._to(input_ids), block_causal_mask(mask, self.model), position_ids(mask))
+        return logits, h[torch.arange(h.shape[0], device=h.device), last_token_index(mask, back)]
+
+    def separate_forward(self, idx, side: str = "right"):
+        """(Σ LM loss, Pred(Enc(Text)) (B, D), Enc(Code) (B, D)) the readable way: the B LM rows,
+        then the B Text views, then the B Code views, each group padded to its own longest row."""
+        c, ids = self.config, self.ids
+        lm = self.lm_forward(idx, side)
+        texts = pad_rows([text_view(self.train_text[i], c.predictors, ids) for i in idx], ids["pad"], side)
+        codes = pad_rows([code_view(self.train_code[i], ids) for i in idx], ids["pad"], side)
+        _, x = self._hidden(*texts)  # (B, D) Pred(Enc(Text))
+        _, y = self._hidden(*codes, back=code_back(c.code_position))  # (B, D) Enc(Code)
+        return lm, x, y
+
+    def packed_forward(self, idx, side: str = "right"):
+        """The same three things from one forward pass over B packed rows [LM row | Text view | Code
+        view] (no Text view for k = 0: Enc(Text) is read at the LM row's [SEP]) under a
+        block-causal mask (`rows.py`)."""
+        c = self.config
+        blocks, labels = zip(*(packed_pair_rows(self.train_text[i], self.train_code[i], c.predictors, self.ids, c.lm_tokens) for i in idx))
+        packed = pack_rows(blocks, labels, self.ids["pad"], side)
+        xi, yi = packed_enc_index(packed, [len(self.train_text[i]) for i in idx], c.predictors, code_back(c.code_position))
+        mask = block_causal_mask(self._to(packed.block), self.model)  # (B, 1, L, L)
+        logits, h = run_model(self.model, self._to(packed.input_ids), mask, self._to(packed.position_ids))  # h: (B, L, D)
+        rows = torch.arange(len(idx), device=h.device)
+        return lm_loss_sum(logits, self._to(packed.labels)), h[rows, self._to(xi)], h[rows, self._to(yi)]
+
+    def objective(self, step: int):
+        """(L, lm_loss, jepa_loss or None) for the whole batch of `step`: L = γ·L_LM + λ·JEPA.
+
+        With λ = 0, or when loss dropout skips the step, the JEPA views are not even built and
+        L = γ·L_LM.
+        """
+        return self._objective(self.batch_indices(step), self.config.lbd > 0 and not self.jepa_dropped(step))
+
+    def _objective(self, idx, with_jepa: bool, n_tokens: Optional[int] = None, n_pairs: Optional[int] = None):
+        """L = γ·Σ CE / n_tokens + λ·Σ d / n_pairs on pairs `idx`; the counts are those of the whole
+        step's batch (so the micro-batches of gradient accumulation add up to the full batch's L)."""
+        c = self.config
+        with self.autocast():
+            lm, jepa = self.losses(idx, with_jepa, reduce="sum")
+        lm = lm / (n_tokens or self.scored_tokens(idx))
+        jepa = jepa / (n_pairs or len(idx)) if jepa is not None else None
+        total = c.gamma * lm + c.lbd * jepa if jepa is not None else c.gamma * lm
+        return total, lm, jepa
+
+    def train_step(self):
+        """One optimizer step (grad_accum micro-batches); returns the (lm_loss, jepa_loss or None)
+        device tensors of the whole batch (read them only at log steps: no host sync here)."""
+        c = self.config
+        self.model.train()
+        chunks = self.micro_batches(self.step)
+        with_jepa = c.lbd > 0 and not self.jepa_dropped(self.step)
+        everything = self.batch_indices(self.step)  # the whole global batch: the counts L is divided by
+        n_tokens, n_pairs = self.scored_tokens(everything), len(everything)
+        self.optimizer.zero_grad(set_to_none=True)
+        lm_total, jepa_total = 0.0, (0.0 if with_jepa else None)
+        for chunk in chunks:
+            loss, lm, jepa = self._objective(chunk, with_jepa, n_tokens, n_pairs)
+            loss = loss * self.dist.world_size  # Σ over ranks of the rank's share = the global L; the all-reduce then averages
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
+            lm_total = lm_total + lm.detach()
+            if jepa is not None:
+                jepa_total = jepa_total + jepa.detach()
+        all_reduce_gradients(self.model.parameters(), self.dist)  # as DDP would (distributed.py)
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        if self.dist.enabled:  # the whole batch's losses, Σ over ranks of each rank's share
+            lm_total = self.dist.sum(lm_total)
+            jepa_total = self.dist.sum(jepa_total) if jepa_total is not None else None
+        return lm_total, jepa_total
+
+    def fit(self) -> Dict[str, List[float]]:
+        """Train to `config.steps`, logging every `log_every` steps and checkpointing every
+        `save_every` steps, at the end and when `stop_requested` is set (Ctrl-C, SIGTERM); then write
+        `save_dir`. Before step 1 the save path is checked and locked (`checkpoint.SaveTarget`: room,
+        writable folder, only this run's checkpoint replaced unless `overwrite`); before each save
+        the state is checked finite. A NaN or infinite loss or weight raises TrainingDiverged, naming
+        the last checkpoint this run wrote and verified. Returns the history."""
+        c = self.config
+        from tqdm.auto import tqdm
+
+        if self.target is not None and self.step < c.steps:
+            self.target.run_id = self.run_id
+            self.target.prepare(estimate_bytes(self.model) + 32 * c.steps)  # + the history's per-step entries
+        bar = tqdm(total=c.steps, initial=self.step, disable=not (c.progress and self.dist.is_main), desc="LM+JEPA" if c.lbd > 0 else "LM only", leave=False)
+        start = time.perf_counter()
+        window = self._window  # the steps not yet logged (a resumed run starts with the saved run's)
+        try:
+            while self.step < c.steps:
+                lr = c.lr * self.lr_factor(self.step)  # this step's LR, computed on the host
+                window.append(self.train_step())
+                bar.update(1)
+                last = self.step == c.steps
+                if self.step % c.log_every == 0 or last:
+                    self._log(window, lr, time.perf_counter() - start)
+                    del window[:]
+                # Read the flag once per step: a signal handler may set it at any moment, and every rank
+                # must take the same branch below (a rank that alone went on to save would wait in a
+                # collective the others never join). A signal to any rank stops them all after this step
+                # (read after the log step, whose callbacks may ask for a stop too).
+                stop = self.dist.any(self.stop_requested)
+                self.stop_requested = self.stop_requested or stop
+                if c.save_path and ((c.save_every and self.step % c.save_every == 0) or last or stop):
+                    if self.target is not None:  # rank 0 (the only one with a target) writes
+                        self._save_checked()  # the unlogged steps go into the checkpoint, checked finite
+                    self.dist.barrier()  # the others wait for rank 0's checkpoint
+                if stop:
+                    self.log(f"stopped at step {self.step}" + (f"; checkpoint saved to {c.save_path}" if c.save_path else ""))
+                    break
+        finally:
+            bar.close()
+            if self.target is not None:
+                self.target.release()
+        if c.save_dir and not self.stop_requested:
+            if self.dist.is_main:
+                self.save_pretrained(c.save_dir)
+            self.dist.barrier()
+        return self.history
+
+    def _log(self, window: List[tuple], lr: float, seconds: float) -> None:
+        """One host sync for the whole window of steps: per-step losses, then a log record."""
+        lm = torch.stack([lm.float() for lm, _ in window])  # (n,) on the device
+        jepa = torch.stack([j.float() if j is not None else torch.full((), math.nan, device=lm.device) for _, j in window])
+        values = torch.stack([lm, jepa], dim=1).cpu().tolist()  # the one host sync of the window
+        lms, jepas = [v[0] for v in values], [v[1] for v in values]
+        if not all(math.isfinite(v) for v in lms):
+            bad = next(v for v in lms if not math.isfinite(v))
+            raise TrainingDiverged(diverged_message(self.target, f"the LM loss became {bad} by step {self.step}"))
+        self.history["step_lm_loss"].extend(lms)
+        self.history["step_jepa_loss"].extend(jepas)
+        record = {"step": self.step, "lm_loss": lms[-1], "jepa_loss": jepas[-1], "jepa_monitor": self.monitor_jepa(),
+                  "lr": lr, "seconds": seconds}
+        for k, v in record.items():
+            self.history[k].append(v)
+        self.log(f"step {self.step:5d}  lm {record['lm_loss']:.4f}  jepa {record['jepa_loss']:.4f}  "
+                 f"jepa(test) {record['jepa_monitor']:.4f}  lr {record['lr']:.2e}")
+        for cb in self.callbacks:
+            cb(self, record)
+
+    # -- checkpoints and the kept model ---------------------------------------------------------
+    def state(self) -> dict:
+        """Everything a resumed run needs to continue exactly (`kind` = "paired")."""
+        return {"kind": KIND, "run_id": self.run_id, "config": dataclasses.asdict(self.config), "step": self.step, "fingerprint": self.fingerprint,
+                "model": self.model.state_dict(), "optimizer": plain_lrs(self.optimizer.state_dict()),
+                "scheduler": plain_lrs(self.scheduler.state_dict()), "scaler": self.scaler.state_dict() if self.scaler else None,
+                "rng": rng_state(), "history": {k: list(v) for k, v in self.history.items()},
+                "window": self._window_values()}  # the step losses not yet logged, so the history resumes exactly
+
+    def _window_values(self) -> List[List[float]]:
+        """[lm_loss, jepa_loss (NaN: no JEPA term)] of each step since the last log, on the host."""
+        if not self._window:
+            return []
+        lm = torch.stack([lm.float() for lm, _ in self._window])
+        jepa = torch.stack([j.float() if j is not None else torch.full((), math.nan, device=lm.device) for _, j in self._window])
+        return torch.stack([lm, jepa], dim=1).cpu().tolist()
+
+    def save(self, path: str) -> None:
+        """Atomic checkpoint (`checkpoint.save_checkpoint`) of everything needed to resume exactly, to
+        any path (the save-path rules apply to the checkpoints `fit` writes, at `save_path`)."""
+        save_checkpoint(path, self.state())
+
+    def _save_checked(self) -> None:
+        """Save at `save_path` through the save-path rules; a state that is no longer finite stops the run."""
+        state = self.state()
+        bad = next((lm for lm, _ in state["window"] if not math.isfinite(lm)), None)
+        if bad is not None:  # a loss not yet logged: checked here, before it goes into a checkpoint
+            raise TrainingDiverged(diverged_message(self.target, f"the LM loss became {bad} by step {self.step}"))
+        try:
+            self.target.save(state, self.step)
+        except NonFiniteState as e:
+            raise TrainingDiverged(diverged_message(self.target, f"the weights became NaN or infinite by step {self.step} ({e.name})")) from None
+
+    def resume(self, path: str) -> None:
+        """Load a paired checkpoint of a run with the same config and data; training continues at its step."""
+        state = load_paired_checkpoint(path, self.device)
+        check_compatible(state["config"], dataclasses.asdict(self.config), path)
+        if state.get("fingerprint") != self.fingerprint:
+            raise CheckpointError(f"{path} was trained on different pairs than this run's")
+        bad = first_nonfinite(state_tensors(state["model"]))
+        if bad is not None:
+            raise CheckpointError(f"{path} holds NaN or infinite weights ({bad}); it cannot be resumed")
+        if state["step"] > self.config.steps:
+            raise ConfigError(f"{path} is at step {state['step']}, beyond --steps {self.config.steps}")
+        flags = [{k: g[k] for k in ("fused",) if k in g} for g in self.optimizer.param_groups]
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            if self.scaler and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+        except (RuntimeError, KeyError, ValueError) as e:
+            raise CheckpointError(f"{path} does not fit this model: {str(e).splitlines()[0][:200]}") from None
+        for group, flag in zip(self.optimizer.param_groups, flags):  # this run's kernels, not the saved run's
+            group.update(flag)
+        restore_rng_state(state["rng"])
+        self.step = int(state["step"])
+        self.history = {k: list(v) for k, v in state["history"].items()}
+        self._window = [(torch.tensor(lm, device=self.device), None if math.isnan(j) else torch.tensor(j, device=self.device))
+                        for lm, j in state.get("window", [])]
+        self.run_id = state.get("run_id") or self.run_id  # the same run, continued: it may replace its own checkpoints
+        if self.target is not None:
+            self.target.run_id = self.run_id
+            self.target.last_good = (path, self.step)
+
+    def save_pretrained(self, path: str) -> None:
+        """Write the model (safetensors) and its tokenizer as a Hugging Face folder that
+        `AutoModelForCausalLM` / `AutoTokenizer` reload, and that `--model DIR` continues from."""
+        meta = {"trained_by": "jepa_lite.paired", "step": self.step, "config": dataclasses.asdict(self.config)}
+        save_model_folder(self.model, self.tokenizer, path, meta)
+
+    # -- measuring ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def embed(self, pairs: Sequence[Pair], predictors: Optional[int] = None, batch_size: int = 256):
+        """(Pred(Enc(Text)), Enc(Code)), each (N, D) float32 on the CPU, in eval mode.
+
+        `predictors` = number of [PRED] tokens on the Text side (default: the config's k; 0 gives the
+        plain Enc(Text), read at [SEP]).
+        """
+        k = self.config.predictors if predictors is None else predictors
+        cap = self.config.max_length - k - 3
+        texts = encode(self.tokenizer, [p.text for p in pairs], cap)
+        codes = encode(self.tokenizer, [p.code for p in pairs], cap)
+        self.model.eval()
+        xs, ys = [], []
+        for s in range(0, len(pairs), batch_size):
+            for rows, out, back in (([text_view(t, k, self.ids) for t in texts[s:s + batch_size]], xs, 0),
+                                    ([code_view(t, self.ids) for t in codes[s:s + batch_size]], ys, code_back(self.config.code_position))):
+                input_ids, mask = pad_rows(rows, self.ids["pad"])
+                with self.autocast():
+                    out.append(last_hidden(self.model, input_ids.to(self.device), mask.to(self.device), back)[1].float().cpu())
+        return torch.cat(xs), torch.cat(ys)
+
+    def monitor_jepa(self) -> float:
+        """The JEPA distance on the first `monitor_size` test pairs (no gradient, eval mode)."""
+        x, y = self.embed(self.test_pairs[:self.config.monitor_size])
+        return float(jepa_distance(x, y, self.config.distance))
+
+    @torch.no_grad()
+    def generate(self, texts: Sequence[str], batch_size: int = 128, max_new_tokens: Optional[int] = None) -> List[str]:
+        """Greedy decoding of Code from `[BOS] Text [SEP]` for each text (left-padded batches)."""
+        self.model.eval()
+        cap = self.config.max_length - self.config.predictors - 3
+        prompts = [[self.ids["bos"], *t, self.ids["sep"]] for t in encode(self.tokenizer, texts, cap)]
+        max_new = max_new_tokens or (max(len(c) for c in self.train_code) + 8)
+        outputs: List[str] = []
+        for s in range(0, len(prompts), batch_size):
+            input_ids, mask = pad_rows(prompts[s:s + batch_size], self.ids["pad"], side="left")
+            with self.autocast():
+                out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
+                                          max_new_tokens=max_new, do_sample=False, num_beams=1,
+                                          eos_token_id=self.ids["eos"], pad_token_id=self.ids["pad"])
+            for row in out[:, input_ids.shape[1]:].tolist():
+                row = row[:row.index(self.ids["eos"])] if self.ids["eos"] in row else row
+                outputs.append(self.tokenizer.decode(row))
+        return outputs
+
+    def evaluate(self, pairs: Optional[Sequence[Pair]] = None) -> Dict[str, float]:
+        """Exact-match accuracy of greedy decoding on `pairs` (default: the test split)."""
+        pairs = self.test_pairs if pairs is None else pairs
+        predictions = self.generate([p.text for p in pairs])
+        correct = sum(pred == p.code for pred, p in zip(predictions, pairs))
+        return {"exact_match": correct / len(pairs), "correct": correct, "total": len(pairs)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------------------------
+@torch.no_grad()
+def check_custom_mask(trainer: PairedTrainer) -> None:
+    """ConfigError unless the model computes packed rows exactly as separate ones (views="packed").
+
+    The packed rows need attention that takes a (B, 1, L, L) mask as given (SDPA, eager). Flash
+    attention and models that build their own mask cannot: this runs one pair both ways and compares.
+    """
+    name = trainer.config.model
+    impl = attention_implementation(trainer.model)
+    hint = "use --views separate"
+    if impl not in CUSTOM_MASK_IMPLEMENTATIONS:
+        raise ConfigError(f"--views packed needs attention that takes a custom (block-causal) mask; '{name}' uses {impl}: {hint}")
+    was_training = trainer.model.training
+    trainer.model.eval()
+    try:
+        idx = [0, 1] if len(trainer.train_pairs) > 1 else [0]
+        sep = trainer.separate_forward(idx)
+        packed = trainer.packed_forward(idx)
+        ok = all(torch.allclose(a.float(), b.float(), rtol=1e-2, atol=1e-3) for a, b in zip(sep, packed))
+    except Exception as e:  # a model whose forward refuses a 4-D mask or position ids
+        raise ConfigError(f"--views packed: '{name}' does not take a custom attention mask ({str(e).splitlines()[0][:120]}): {hint}") from None
+    finally:
+        trainer.model.train(was_training)
+    if not ok:
+        raise ConfigError(f"--views packed: '{name}' ignores a custom attention mask (packed and separate rows disagree): {hint}")
+
