@@ -330,7 +330,21 @@ def test_a_stub_that_returns_none_is_not_written_yet(exercise_id, capsys):
     assert "not written yet" in capsys.readouterr().out
 
 
-def test_a_pass_stub_of_the_ema_exercise_fails_the_first_property(capsys):
+@pytest.mark.parametrize("exercise_id", sorted(implement.CODING_EXERCISES))
+def test_a_stub_left_as_pass_or_ellipsis_is_not_written_yet(exercise_id, capsys):
+    def stub_pass(*args):
+        """The stub's docstring."""
+        pass
+
+    def stub_ellipsis(*args):
+        ...
+
+    for stub in (stub_pass, stub_ellipsis):
+        assert implement.check_function(exercise_id, stub) is None
+        assert "not written yet" in capsys.readouterr().out
+
+
+def test_a_pass_like_lambda_of_the_ema_exercise_fails_the_first_property(capsys):
     assert implement.check_function("03.3", lambda target, online, m: None) is False
     assert "property 1 of" in capsys.readouterr().out
 

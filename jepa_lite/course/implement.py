@@ -662,6 +662,9 @@ def check_function(exercise_id: str, fn: Callable) -> Optional[bool]:
     Returns True when every property holds, False at the first that fails (named, with what was seen
     and a hint), None while `fn` is still a stub (it raises NotImplementedError or returns None)."""
     ex = get_coding_exercise(exercise_id)
+    if _empty_body(fn):
+        print(f"[{exercise_id}] not written yet: the function's body is only `pass` or `...`. Write it and run both cells again.")
+        return None
     try:
         failure = first_failure(exercise_id, fn)
     except NotImplementedError:
@@ -678,6 +681,22 @@ def check_function(exercise_id: str, fn: Callable) -> Optional[bool]:
     i, prop, seen = failure
     print(f"[{exercise_id}] ❌ property {i + 1} of {n} fails: {prop.name}.\n    seen: {seen}\n    hint: {prop.hint}")
     return False
+
+
+def _empty_body(fn: Callable) -> bool:
+    """True for a function whose body is nothing but a docstring, `pass` and `...` (a stub, not an answer)."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):  # no source (a builtin, a lambda inside an expression): not a stub
+        return False
+    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if len(defs) != 1:
+        return False
+    return all(isinstance(n, ast.Pass) or (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)) for n in defs[0].body)
 
 
 def get_coding_exercise(exercise_id: str) -> CodingExercise:
