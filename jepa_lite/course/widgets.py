@@ -77,8 +77,10 @@ def draw_into(out: widgets.Output, draw: Callable[[], object]):
 
             out.outputs = ({"output_type": "stream", "name": "stderr", "text": traceback.format_exc()},)
             raise
-    out.outputs = tuple(_as_output(o.data, o.metadata) for o in captured.outputs) + tuple(
-        {"output_type": "stream", "name": name, "text": text} for name, text in (("stdout", captured.stdout), ("stderr", captured.stderr)) if text)
+    figures = [_as_output(o.data, o.metadata) for o in captured.outputs]
+    printed = [{"output_type": "stream", "name": name, "text": text}
+               for name, text in (("stdout", captured.stdout), ("stderr", captured.stderr)) if text]  # fmt: skip
+    out.outputs = tuple(figures + printed)  # one assignment: the old figure is replaced, never stacked
     return result
 
 
