@@ -165,7 +165,74 @@ def no_ema(model, optimizer, batch, m, grad_clip):
     return out.loss
 
 
+def off_by_one_spans(maskable, mask_ratio, mean_span_len, generator=None):
+    """Hides ℓ − 1 tokens of each span but counts what it hid: a span of length 1 hides nothing, and
+    with mean_span_len = 1 every span has length 1 — the loop never ends."""
+    n, mask = sum(maskable), [False] * len(maskable)
+    if n == 0:
+        return torch.tensor(mask)
+    budget, masked = max(1, math.floor(mask_ratio * n + torch.rand((), generator=generator).item())), 0
+    while masked < budget:
+        span = sample_span_length(mean_span_len, generator)
+        free = [i for i, ok in enumerate(maskable) if ok and not mask[i]]
+        i = free[torch.randint(len(free), (), generator=generator).item()]
+        for j in range(i, min(i + span - 1, len(mask))):  # off by one: range end should be i + span
+            if maskable[j] and not mask[j] and masked < budget:
+                mask[j], masked = True, masked + 1
+    return torch.tensor(mask)
+
+
+def unseeded_spans(maskable, mask_ratio, mean_span_len, generator=None):
+    """Right in every way but one: its random numbers come from the global stream, not `generator`."""
+    return solutions.span_mask_solution(maskable, mask_ratio, mean_span_len, None)
+
+
+def views_with_specials(input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator=None):
+    from jepa_lite.masking import mask_spans
+    pred_mask = mask_spans(attention_mask.bool(), mask_ratio, mean_span_len, generator)  # [CLS]/[SEP] left maskable
+    return input_ids.masked_fill(pred_mask, mask_token_id), pred_mask
+
+
+def views_without_mask_token(input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator=None):
+    _, pred_mask = solutions.two_views_solution(input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator)
+    return input_ids.clone(), pred_mask  # the loss positions, but the context view still shows the tokens
+
+
+def views_own_generator(input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator=None):
+    return solutions.two_views_solution(input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len,
+                                        torch.Generator().manual_seed(1234))
+
+
+def writes_online(target, online, m):
+    with torch.no_grad():
+        for t, o in zip(target, online):
+            t.mul_(m).add_(o, alpha=1 - m)
+            o.copy_(t)  # the online tensors must stay as they are
+
+
+def plus_cosine(pred, target, pred_mask):
+    return (1.0 + F.cosine_similarity(pred[pred_mask], target[pred_mask], dim=-1)).mean()
+
+
+def swapped_step_momentum(model, optimizer, batch, m, grad_clip):
+    out = model(batch)
+    optimizer.zero_grad()
+    out.loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), grad_clip)
+    optimizer.step()
+    model.update_target(1 - m)  # the weights swapped
+    return out.loss
+
+
 PLANTED = [
+    ("01.3", off_by_one_spans, "stops"),
+    ("01.3", unseeded_spans, "reproducible"),
+    ("02.4", views_with_specials, "only on real, non-special tokens"),
+    ("02.4", views_without_mask_token, "writes [MASK]"),
+    ("02.4", views_own_generator, "same views as masking.mask_batch"),
+    ("03.3", writes_online, "leaves the online tensors unchanged"),
+    ("04.3", plus_cosine, "is 0 for the same direction"),
+    ("05.4", swapped_step_momentum, "moves the target encoder"),
     ("01.3", overshooting_spans, "masks exactly b"),
     ("01.3", single_tokens, "masks spans whose lengths"),
     ("01.3", rounded_budget, "unbiased"),
@@ -175,9 +242,9 @@ PLANTED = [
     ("03.3", swapped_momentum, "m = 1 leaves"),
     ("03.3", rebinds_only, "in place"),
     ("03.3", without_no_grad, "require grad"),
-    ("04.3", no_normalise, "equals the library's loss"),
-    ("04.3", every_position, "equals the library's loss"),
-    ("04.3", summed, "equals the library's loss"),
+    ("04.3", no_normalise, "ignores the lengths of the vectors"),
+    ("04.3", every_position, "only masked positions count"),
+    ("04.3", summed, "is a mean over masked tokens"),
     ("04.3", as_float, "0-dim tensor"),
     ("05.4", ema_before_step, "moves the target encoder"),
     ("05.4", no_clipping, "clips the global gradient norm"),
@@ -211,3 +278,86 @@ def test_a_check_leaves_the_notebooks_random_stream_alone():
     implement.check_function("05.4", solutions.train_step_solution)
     implement.check_function("04.3", solutions.masked_cosine_loss_solution)
     assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_each_exercise_has_at_least_three_planted_mistakes():
+    counts = {e: sum(1 for x, _, _ in PLANTED if x == e) for e in implement.CODING_EXERCISES}
+    assert min(counts.values()) >= 3, counts
+
+
+def test_the_three_ways_to_get_the_target_wrong_get_three_different_diagnoses():
+    seen = {f.__name__: implement.first_failure("05.4", f)[2] for f in (no_ema, swapped_step_momentum, ema_before_step)}
+    assert "not moved at all" in seen["no_ema"]
+    assert "swapped" in seen["swapped_step_momentum"]
+    assert "before this step" in seen["ema_before_step"]
+
+
+def test_a_loop_that_never_ends_is_stopped_and_named(capsys):
+    import time
+
+    start = time.monotonic()
+    assert implement.check_function("01.3", off_by_one_spans) is False
+    assert time.monotonic() - start < 30
+    out = capsys.readouterr().out
+    assert "had not returned after 5 s" in out and "never ends" in out
+
+
+def test_the_time_limit_also_stops_code_outside_the_main_thread():
+    import threading
+
+    caught = []
+
+    def spin():
+        try:
+            with implement.time_limit(0.5):
+                while True:
+                    pass
+        except implement.TookTooLong:
+            caught.append(True)
+
+    t = threading.Thread(target=spin)
+    t.start()
+    t.join(timeout=20)
+    assert caught == [True]
+
+
+@pytest.mark.parametrize("exercise_id", sorted(set(implement.CODING_EXERCISES) - {"03.3"}))  # 03.3 returns None by design
+def test_a_stub_that_returns_none_is_not_written_yet(exercise_id, capsys):
+    def stub(*args, **kwargs):
+        pass
+
+    assert implement.check_function(exercise_id, stub) is None
+    assert "not written yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exercise_id", sorted(implement.CODING_EXERCISES))
+def test_a_stub_left_as_pass_or_ellipsis_is_not_written_yet(exercise_id, capsys):
+    def stub_pass(*args):
+        """The stub's docstring."""
+        pass
+
+    def stub_ellipsis(*args):
+        ...
+
+    for stub in (stub_pass, stub_ellipsis):
+        assert implement.check_function(exercise_id, stub) is None
+        assert "not written yet" in capsys.readouterr().out
+
+
+def test_a_pass_like_lambda_of_the_ema_exercise_fails_the_first_property(capsys):
+    assert implement.check_function("03.3", lambda target, online, m: None) is False
+    assert "property 1 of" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exercise_id", sorted(implement.CODING_EXERCISES))
+def test_hints_and_messages_name_the_mistake_without_giving_the_solution(exercise_id):
+    import inspect
+    import re
+
+    calls = set(re.findall(r"[A-Za-z_][\w.]*\(", inspect.getsource(solutions.SOLUTIONS[exercise_id])))
+    calls -= {"len(", "range(", "max(", "sum(", "bool(", "zip(", "float(", "int(", "list(", "def ("}
+    calls = {c for c in calls if not c.endswith("_solution(")}
+    texts = [p.hint for p in implement.CODING_EXERCISES[exercise_id].properties]
+    texts += [implement.first_failure(e, f)[2] for e, f, _ in PLANTED if e == exercise_id]
+    for text in texts:
+        assert not [c for c in calls if c in text], (text, [c for c in calls if c in text])

@@ -31,3 +31,18 @@ def test_the_timing_command_refuses_bad_input_before_running(tmp_path, capsys):
     assert timing.main(["--out", str(tmp_path / "no" / "t.json")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("error:") for line in err)
+
+
+def test_repeat_with_a_cell_timeout_stops_a_hanging_notebook_and_fails(tmp_path, monkeypatch, capsys):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("import time\ntime.sleep(600)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "98_sleepy.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("y = 2")], metadata=nb.metadata), tmp_path / "99_quick.ipynb")
+    monkeypatch.setattr(timing, "NOTEBOOKS", tmp_path)
+    assert timing.main(["--repeat", "2", "--modes", "fast", "--cell_timeout", "3"]) == 1
+    out = capsys.readouterr()
+    assert out.out.count("❌ a cell ran past 3 s") == 2 and out.out.count("99_quick") == 2
+    assert "2 run(s) stopped by the cell timeout" in out.err
+    assert timing.main(["--repeat", "0"]) == 2 and timing.main(["--repeat", "2", "--out", str(tmp_path / "t.json")]) == 2

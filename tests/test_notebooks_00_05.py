@@ -82,3 +82,14 @@ def test_predictions_are_asked_before_they_are_told_and_solutions_stay_hidden(pa
 def test_every_notebook_links_the_glossary(path):
     assert "(GLOSSARY.md)" in nbformat.read(path, as_version=4).cells[0].source
     assert (HERE / "GLOSSARY.md").exists()
+
+
+def test_the_glossary_gives_each_letter_one_meaning_and_defines_the_jargon():
+    text = (HERE / "GLOSSARY.md").read_text(encoding="utf-8")
+    letters = text.split("## Letters", 1)[1]
+    rows = re.findall(r"^\| ([^|]+?) \|", letters, re.M)
+    assert rows[0] == "letter"
+    symbols = [s.strip() for row in rows[1:] for s in row.split(",")]
+    assert len(symbols) == len(set(symbols)), sorted(s for s in symbols if symbols.count(s) > 1)
+    for term in ("LayerNorm", "stop-gradient", "epoch", "PCA", "p-value", "confidence interval"):
+        assert f"| **{term}** |" in text, term

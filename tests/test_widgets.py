@@ -25,7 +25,7 @@ def masked_boxes_in_figure(fig) -> int:
 
 def test_masking_explorer_ratio_slider_changes_the_masked_tokens_drawn():
     panel = widgets.masking_explorer()
-    assert panel.last is not None  # interactive_output rendered the defaults once
+    assert panel.last is not None  # the panel rendered the defaults once
     panel.controls["mask_ratio"].value = 0.1
     low = panel.last["sentence"]
     assert masked_boxes_in_figure(plt.gcf()) == low["n_masked"]

@@ -78,7 +78,7 @@ def mask_sentence(tokenizer, sentence: str, mask_ratio: float, mean_span_len: fl
 
 
 def geometric_pmf(mean_span_len: float, max_len: int) -> List[float]:
-    """P(ℓ) = p (1 − p)^(ℓ−1), p = 1 / mean_span_len, for ℓ = 1 … max_len."""
+    """P(ℓ) = q (1 − q)^(ℓ−1), q = 1 / mean_span_len, for ℓ = 1 … max_len."""
     p = 1.0 / mean_span_len
     return [p * (1.0 - p) ** (k - 1) for k in range(1, max_len + 1)]
 

@@ -12,14 +12,22 @@ seen and a hint; nothing else is printed, and the worked solution never is (teac
 `jepa_lite.course.solutions.show_solution("01.3")`).
 
 A property is a function `check(fn) -> None | str`: None when it holds, else one line saying what
-was seen. Exceptions raised by the student's function are reported as that property's failure.
+was seen. Exceptions raised by the student's function are reported as that property's failure. A
+hint names the mistake the failure points to, never the line that fixes it. Every property runs
+under a time limit (`Property.seconds`): a loop that never ends is stopped and reported as such, so
+a check always finishes. A stub that returns None (`pass`, `...`) is reported as not written yet.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
+import signal
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, List, Optional
 
@@ -34,13 +42,68 @@ from ..losses import cosine_distance
 class Property:
     name: str  # what must hold, in words
     check: Callable[[Callable], Optional[str]]  # None = holds; else what was seen
-    hint: str  # shown when it fails
+    hint: str  # shown when it fails: names the mistake, never gives the fix
+    seconds: float = 60.0  # the student's code is stopped after this long (a loop that never ends)
 
 
 @dataclass
 class CodingExercise:
     task: str  # one line: the function to write
     properties: List[Property]
+    prepare: Optional[Callable[[], object]] = None  # set-up run once before the clock starts (e.g. a trainer)
+
+
+class TookTooLong(Exception):
+    """Raised inside the student's code when a property's time limit is reached."""
+
+
+class ReturnedNone(Exception):
+    """The student's function returned None where a value was due: a stub left as `pass` or `...`."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Raise TookTooLong in the code run inside this block once `seconds` have passed.
+
+    A POSIX main thread (a Jupyter kernel, pytest) uses a timer signal; elsewhere (Windows, other
+    threads) a trace function looks at the clock at every line of Python."""
+    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+
+        def on_alarm(signum, frame):
+            raise TookTooLong
+
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        return
+    deadline = time.monotonic() + seconds
+
+    def tracer(frame, event, arg):
+        if time.monotonic() > deadline:
+            raise TookTooLong
+        return tracer
+
+    previous_trace, frame, traced = sys.gettrace(), sys._getframe(1), []
+    while frame is not None:  # frames already running (the caller's loop) are traced too
+        traced.append((frame, frame.f_trace))
+        frame.f_trace, frame = tracer, frame.f_back
+    sys.settrace(tracer)
+    try:
+        yield
+    finally:
+        sys.settrace(previous_trace)
+        for frame, f_trace in traced:
+            frame.f_trace = f_trace
+
+
+def _not_none(out):
+    if out is None:
+        raise ReturnedNone
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -59,7 +122,14 @@ def _rows(seed: int, n_rows: int, length: int, p_special: float):
 
 def _masks(fn, rows, mask_ratio, mean_span_len, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [torch.as_tensor(fn(r, mask_ratio, mean_span_len, g)) for r in rows]
+    return [torch.as_tensor(_not_none(fn(r, mask_ratio, mean_span_len, g))) for r in rows]
+
+
+def _span_stops(fn):
+    """Short rows, small budgets, spans of length 1 (mean_span_len = 1): where an off-by-one loops."""
+    rows = [[False] + [True] * n + [False] for n in (1, 2, 3, 5, 8)] + _rows(6, 20, 16, 0.2)
+    for mean_span_len in (1.0, 3.0):
+        _masks(fn, rows, 0.3, mean_span_len)
 
 
 def _runs(mask) -> List[int]:
@@ -75,7 +145,7 @@ def _runs(mask) -> List[int]:
 
 
 def _span_shape(fn):
-    mask = torch.as_tensor(fn([False] + [True] * 10 + [False], 0.3, 3.0, torch.Generator().manual_seed(0)))
+    mask = torch.as_tensor(_not_none(fn([False] + [True] * 10 + [False], 0.3, 3.0, torch.Generator().manual_seed(0))))
     if mask.dtype != torch.bool or tuple(mask.shape) != (12,):
         return f"for a row of 12 positions it returned dtype {mask.dtype}, shape {tuple(mask.shape)}"
 
@@ -116,7 +186,7 @@ def _span_lengths(fn):
 
 def _span_seeded(fn):
     row = [False] + [True] * 30 + [False]
-    a, b = (torch.as_tensor(fn(row, 0.3, 4.0, torch.Generator().manual_seed(7))) for _ in range(2))
+    a, b = (torch.as_tensor(_not_none(fn(row, 0.3, 4.0, torch.Generator().manual_seed(7)))) for _ in range(2))
     if not torch.equal(a, b):
         return "two calls with generators seeded alike returned different masks"
 
@@ -124,19 +194,25 @@ def _span_seeded(fn):
 SPAN_SAMPLER = CodingExercise(
     "my_span_mask(maskable, mask_ratio, mean_span_len, generator) → (L,) bool tensor, True = hidden",
     [
+        Property("stops: returns within 5 s on short rows, also when every span has length 1", _span_stops,
+                 "a loop that never ends: some pass of your loop counts tokens toward the budget that it did not hide "
+                 "(or hides none), so the count never reaches b. Compare what one pass counts with what it masks "
+                 "for a span of length 1.", seconds=5.0),
         Property("returns a bool tensor with one flag per position", _span_shape,
-                 "return torch.tensor(mask, dtype=torch.bool) for a Python list `mask` of len(maskable) flags."),
+                 "the result must be a torch bool tensor as long as `maskable`, not a list of positions or of ints."),
         Property("never masks a position that is not maskable ([CLS], [SEP], [PAD])", _span_specials,
-                 "pick starts only among maskable positions, and stop a span at the first non-maskable one."),
+                 "a span started or ran onto a position whose flag in `maskable` is False."),
         Property("masks exactly b = max(1, ⌊mask_ratio · n + U⌋) tokens (n maskable, 0 if n = 0)", _span_budget,
-                 "draw U once per row, compute the budget b, and clip the last span when b is reached."),
+                 "the count is off: the last span overshot the budget, a position was counted twice, "
+                 "or the row with nothing maskable got a mask."),
         Property("the budget is unbiased: E[b] = mask_ratio · n", _span_unbiased,
-                 "b = ⌊r·n + U⌋ with U ~ Uniform(0, 1), drawn with the generator: not round(r·n), not ⌈r·n⌉."),
+                 "the budget is rounded the same way every time, so on average it is too small or too large; "
+                 "§ 3 says what the random U is for."),
         Property("masks spans whose lengths match the library's (geometric law, mean mean_span_len)", _span_lengths,
-                 "draw each span's length with masking.sample_span_length(mean_span_len, generator) "
-                 "and mask that many consecutive positions from a start among the free maskable ones."),
+                 "the masked runs are too short or too long on average: single tokens, fixed-length spans, "
+                 "or a span length that is not drawn from the law of § 4."),
         Property("is reproducible: the same seed gives the same mask", _span_seeded,
-                 "draw every random number from `generator` (torch.rand(..., generator=generator))."),
+                 "some random number was drawn without the `generator` you were given."),
     ],
 )
 
@@ -157,7 +233,7 @@ def _views_batch():
 def _views_call(fn, seed=0):
     ids, att = _views_batch()
     before = ids.clone()
-    masked, pred_mask = fn(ids, att, _SPECIALS, _MASK_ID, 0.4, 3.0, torch.Generator().manual_seed(seed))
+    masked, pred_mask = _not_none(fn(ids, att, _SPECIALS, _MASK_ID, 0.4, 3.0, torch.Generator().manual_seed(seed)))
     return ids, att, before, torch.as_tensor(masked), torch.as_tensor(pred_mask)
 
 
@@ -205,15 +281,18 @@ TWO_VIEWS = CodingExercise(
     "→ (masked_input_ids, pred_mask)",
     [
         Property("returns two (B, L) tensors: masked_input_ids with input_ids' dtype, and a bool pred_mask", _views_shapes,
-                 "pred_mask = masking.mask_spans(maskable, ...) is already (B, L) bool; masked_fill keeps the dtype."),
+                 "return the pair (masked_input_ids, pred_mask) in that order, one flag per position; "
+                 "the context view holds token ids, as input_ids does."),
         Property("puts loss positions only on real, non-special tokens, at least one per line", _views_maskable,
-                 "maskable = attention_mask.bool() & ~masking.special_tokens_mask(input_ids, special_ids)."),
+                 "the maskable positions were too many: padding (attention_mask 0) or a special id was left in."),
         Property("writes [MASK] at every loss position", _views_mask_token,
-                 "masked_input_ids = input_ids.masked_fill(pred_mask, mask_token_id)."),
+                 "the context view still shows a token where the loss is computed: that is a give-away (§ 4)."),
         Property("leaves input_ids and every other position unchanged", _views_rest_unchanged,
-                 "masked_fill (no trailing underscore) returns a new tensor; masked_fill_ changes input_ids itself."),
+                 "the target view was overwritten (an in-place operation on input_ids), or positions outside "
+                 "pred_mask were changed."),
         Property("gives the same views as masking.mask_batch with the same generator", _views_same_as_library,
-                 "call masking.mask_spans(maskable, mask_ratio, mean_span_len, generator) once, with the generator you got."),
+                 "the spans were drawn differently from the library: another sampler, more than one draw, "
+                 "or a generator other than the one you got."),
     ],
 )
 
@@ -284,18 +363,19 @@ EMA_UPDATE = CodingExercise(
     "my_ema_update(target, online, m): θ_tgt ← m·θ_tgt + (1 − m)·θ_online, in place, for lists of tensors",
     [
         Property("changes the target tensors in place", _ema_in_place,
-                 "write into each target tensor (t.mul_(m).add_(o, alpha=1 - m), or t.copy_(...)); "
-                 "`t = m * t + ...` only rebinds a local name."),
+                 "the new values went into a new tensor bound to a local name; the caller's tensors never saw them."),
         Property("m = 1 leaves the target exactly unchanged", _ema_extreme(1.0, "stay exactly as it was"),
                  "m weighs the *old target*: θ_tgt ← m·θ_tgt + (1 − m)·θ_online."),
         Property("m = 0 copies the online tensors exactly", _ema_extreme(0.0, "equal the online tensors"),
                  "with m = 0 nothing of the old target is kept."),
         Property("gives the same values as ema.ema_update", _ema_values,
-                 "θ_tgt ← m·θ_tgt + (1 − m)·θ_online, for every pair of tensors."),
+                 "m = 0 and m = 1 come out right, the values between do not: the two weights do not add up to 1, "
+                 "or not every pair of tensors was updated."),
         Property("leaves the online tensors unchanged", _ema_online_unchanged,
                  "read the online tensors, never write to them."),
         Property("works on parameters that require grad, without autograd recording it", _ema_no_grad,
-                 "do the update under `with torch.no_grad():`, as the library does."),
+                 "autograd recorded the update (or refused an in-place change of a parameter): the target is not "
+                 "trained by gradients, so nothing of the update may be recorded (notebook 02 § 5)."),
         Property("a jump is half-closed after one half-life, h = ln 0.5 / ln m", _ema_half_life,
                  "each update closes a share (1 − m) of the gap to the online value."),
     ],
@@ -320,7 +400,7 @@ def _reference_loss(pred, target, pred_mask):
 
 
 def _loss_scalar(fn):
-    out = fn(*_loss_inputs())
+    out = _not_none(fn(*_loss_inputs()))
     if not (isinstance(out, torch.Tensor) and out.dim() == 0):
         return f"it returned {type(out).__name__} of shape {tuple(getattr(out, 'shape', ()))}, not a 0-dim tensor"
 
@@ -356,14 +436,14 @@ def _loss_mean(fn):
     a = float(fn(pred, target, pred_mask))
     b = float(fn(torch.cat([pred, pred]), torch.cat([target, target]), torch.cat([pred_mask, pred_mask])))
     if not math.isclose(a, b, abs_tol=1e-6):
-        return f"the loss of a batch repeated twice is {b:.6f}, not the same {a:.6f}: divide by the number of masked tokens"
+        return f"the loss of a batch repeated twice is {b:.6f}, not the same {a:.6f} as the batch once"
 
 
 def _loss_scale(fn):
     pred, target, pred_mask = _loss_inputs()
     a, b = float(fn(pred.detach(), target, pred_mask)), float(fn(0.01 * pred.detach(), 50.0 * target, pred_mask))
     if not math.isclose(a, b, abs_tol=1e-5):
-        return f"scaling the vectors changed the loss from {a:.6f} to {b:.6f}; a cosine ignores lengths"
+        return f"scaling the vectors (pred × 0.01, target × 50) changed the loss from {a:.6f} to {b:.6f}"
 
 
 def _loss_gradient(fn):
@@ -381,15 +461,21 @@ def _loss_gradient(fn):
 MASKED_COSINE_LOSS = CodingExercise(
     "my_masked_cosine_loss(pred, target, pred_mask) → mean over masked positions of 1 − cos(pred, target)",
     [
-        Property("returns a 0-dim tensor", _loss_scalar, "end with .mean() over the masked rows, and return the tensor (not .item())."),
-        Property("equals the library's loss", _loss_value,
-                 "(B, L, D)[pred_mask] → (N, D); normalise both with F.normalize(·, dim=-1); 1 − row-wise dot; mean."),
+        Property("returns a 0-dim tensor", _loss_scalar,
+                 "the loss must stay a torch tensor with one number in it: a Python float (.item()) cannot be "
+                 "back-propagated, and a vector is not yet a mean."),
+        Property("only masked positions count", _loss_only_masked,
+                 "positions outside pred_mask changed the loss: the visible tokens took part (§ 4 of notebook 02 says why they must not)."),
+        Property("ignores the lengths of the vectors", _loss_scale,
+                 "the loss depends on how long the vectors are: it compares more than their directions."),
+        Property("is a mean over masked tokens, not a sum", _loss_mean,
+                 "the loss grows with the number of masked tokens, so a longer batch would weigh more."),
         Property("is 0 for the same direction and 2 for opposite directions", _loss_extremes,
-                 "1 − cos, with cos = p·t / (‖p‖ ‖t‖): normalise over the last dimension D."),
-        Property("only masked positions count", _loss_only_masked, "select the rows with pred[pred_mask] before anything else."),
-        Property("is a mean over masked tokens, not a sum", _loss_mean, "use .mean() over the N selected rows."),
-        Property("ignores the lengths of the vectors", _loss_scale, "divide by both lengths: F.normalize(pred) and F.normalize(target)."),
-        Property("has the library's gradient", _loss_gradient, "keep the whole computation in torch on `pred`, so autograd can follow it."),
+                 "the ends of the scale are wrong: look at the sign, and at what the loss should be when the cosine is 1."),
+        Property("equals the library's loss", _loss_value,
+                 "every invariant above holds, yet the value differs: check the dimension you normalise and sum over (D)."),
+        Property("has the library's gradient", _loss_gradient,
+                 "the value is right but autograd cannot follow it back to `pred` (a detach, a NumPy step, or a float)."),
     ],
 )
 
@@ -406,6 +492,10 @@ def _lab_trainer():
         from ..train import TrainConfig, Trainer
 
         trainer = Trainer(TrainConfig.smoke(save_path=None, progress=False, device="cpu", steps=50, warmup_steps=1), log=lambda s: None)
+        g = torch.Generator().manual_seed(0)
+        with torch.no_grad():  # a target a little apart from the context encoder, as after some training:
+            for p in trainer.model.target_encoder.parameters():  # then "EMA before the step" and "no EMA" differ
+                p.add_(0.01 * torch.randn(p.shape, generator=g))
         _LAB["trainer"] = trainer
         _LAB["state"] = _snapshot(trainer)
     return _LAB["trainer"]
@@ -460,7 +550,7 @@ def _library_and_student(trainer, fn, n_steps):
                 loss = fn(trainer.model, trainer.optimizer, batch, trainer.momentum(s), trainer.config.grad_clip)
                 trainer.scheduler.step()
             grads_on_target |= any(p.grad is not None for p in trainer.model.target_encoder.parameters())
-            losses.append(float(loss) if loss is not None else None)
+            losses.append(None if loss is None else float(loss.detach() if isinstance(loss, torch.Tensor) else loss))
         params = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
         results.append({"losses": losses, "params": params, "grads_on_target": grads_on_target})
     return results
@@ -472,6 +562,8 @@ def _max_diff(a, b, prefix):
 
 def _step_loss(fn):
     lib, me = _two_runs(fn)
+    if me["losses"][0] is None:
+        raise ReturnedNone
     if me["losses"][0] is None or not math.isclose(me["losses"][0], lib["losses"][0], rel_tol=1e-5, abs_tol=1e-6):
         return f"it returned {me['losses'][0]}; Trainer.train_step's loss on the same batch is {lib['losses'][0]:.6f}"
 
@@ -485,12 +577,31 @@ def _step_context(n_steps=1, grad_clip=None, what="after one step"):
     return check
 
 
+def _target_as(params, old, weight_old, context):
+    """Is every target parameter weight_old·old target + (1 − weight_old)·`context`'s (same name)?"""
+    for k, v in params.items():
+        if k.startswith("target_encoder.") and v.is_floating_point():
+            want = weight_old * old[k] + (1 - weight_old) * context["context_encoder." + k[len("target_encoder."):]]
+            if not torch.allclose(v, want, atol=1e-6):
+                return False
+    return True
+
+
 def _step_target(fn):
-    for m in (0.0, 0.9):
+    for m in (0.9, 0.0):
         lib, me = _two_runs(fn, m=m)
+        old = _LAB["state"]["model"]
         err = _max_diff(lib["params"], me["params"], "target_encoder.")
-        if err > 1e-6:
-            return f"after one step with m = {m:g} the target encoder differs from Trainer.train_step's by up to {err:.3g}"
+        if err <= 1e-6:
+            continue
+        mine = me["params"]
+        if _target_as(mine, old, 1.0, old):
+            return f"after one step with m = {m:g} the target encoder has not moved at all"
+        if _target_as(mine, old, 1.0 - m, lib["params"]):
+            return f"with m = {m:g} the target moved a share m of the way to the context encoder, not 1 − m: the weights are swapped"
+        if _target_as(mine, old, m, old):
+            return f"with m = {m:g} the target followed the context encoder as it was before this step's update"
+        return f"after one step with m = {m:g} the target encoder differs from Trainer.train_step's by up to {err:.3g}"
 
 
 def _step_no_target_grad(fn):
@@ -502,19 +613,21 @@ def _step_no_target_grad(fn):
 TRAIN_STEP = CodingExercise(
     "my_train_step(model, optimizer, batch, m, grad_clip) → loss: forward, backward, clip, AdamW step, EMA",
     [
-        Property("returns the loss of the batch", _step_loss, "out = model(batch); return out.loss (or out.loss.item())."),
+        Property("returns the loss of the batch", _step_loss,
+                 "the value returned is not the loss the model computed on this batch, before the step."),
         Property("clips the global gradient norm to grad_clip", _step_context(grad_clip=1e-3, what="with grad_clip = 0.001"),
-                 "out = model(batch); optimizer.zero_grad(); out.loss.backward(); "
-                 "torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), grad_clip); optimizer.step()."),
+                 "with a tiny grad_clip the weights still moved as far as without one: the gradients were not "
+                 "limited before the optimizer used them (or were limited after)."),
         Property("updates the context encoder and predictor like the trainer", _step_context(),
-                 "optimizer.zero_grad(); loss.backward(); clip; optimizer.step() — in that order."),
+                 "one of the four moves of a step is missing or out of order: forward, backward, clip, optimizer step."),
         Property("moves the target encoder by the EMA, after the optimizer step", _step_target,
-                 "model.update_target(m) after optimizer.step(): the target follows the new weights."),
+                 "the line above says how the target moved; notebook 03 § 1 says how it should move, notebook 02 § 5 when."),
         Property("starts each step from zero gradients", _step_context(n_steps=3, what="after three steps"),
-                 "optimizer.zero_grad() before loss.backward(): gradients add up otherwise."),
+                 "one step is right, three are not: something of the earlier steps was carried into the next."),
         Property("never gives the target encoder a gradient", _step_no_target_grad,
-                 "the target's embeddings come from model.encode_target (no_grad); do not call backward through it."),
+                 "a gradient reached the target encoder: its embeddings were computed with autograd on."),
     ],
+    prepare=lambda: _lab_trainer(),
 )
 
 
@@ -525,12 +638,17 @@ def first_failure(exercise_id: str, fn: Callable):
     """(index, Property, what was seen) of the first property `fn` breaks, or None if all hold.
     Raises NotImplementedError when fn is still the stub."""
     ex = get_coding_exercise(exercise_id)
+    if ex.prepare is not None:
+        ex.prepare()
     with torch.random.fork_rng(devices=[]):  # checks draw random numbers; the notebook's stream stays as it was
         for i, prop in enumerate(ex.properties):
             try:
-                seen = prop.check(fn)
-            except NotImplementedError:
+                with time_limit(prop.seconds):
+                    seen = prop.check(fn)
+            except (NotImplementedError, ReturnedNone):
                 raise
+            except TookTooLong:
+                seen = f"your function had not returned after {prop.seconds:g} s, and was stopped"
             except Exception as e:  # the student's code raised: that is what was seen
                 seen = f"your function raised {type(e).__name__}: {e}"
             if seen is not None:
@@ -542,12 +660,19 @@ def check_function(exercise_id: str, fn: Callable) -> Optional[bool]:
     """Run `fn` against the library's properties for exercise `exercise_id`; print the verdict.
 
     Returns True when every property holds, False at the first that fails (named, with what was seen
-    and a hint), None while `fn` still raises NotImplementedError (the stub)."""
+    and a hint), None while `fn` is still a stub (it raises NotImplementedError or returns None)."""
     ex = get_coding_exercise(exercise_id)
+    if _empty_body(fn):
+        print(f"[{exercise_id}] not written yet: the function's body is only `pass` or `...`. Write it and run both cells again.")
+        return None
     try:
         failure = first_failure(exercise_id, fn)
     except NotImplementedError:
         print(f"[{exercise_id}] not written yet: replace `raise NotImplementedError` with your code and run both cells again.")
+        return None
+    except ReturnedNone:
+        print(f"[{exercise_id}] not written yet: your function returned None — is its `return` missing, "
+              "or is it still `pass` / `...`? Write it and run both cells again.")
         return None
     n = len(ex.properties)
     if failure is None:
@@ -556,6 +681,22 @@ def check_function(exercise_id: str, fn: Callable) -> Optional[bool]:
     i, prop, seen = failure
     print(f"[{exercise_id}] ❌ property {i + 1} of {n} fails: {prop.name}.\n    seen: {seen}\n    hint: {prop.hint}")
     return False
+
+
+def _empty_body(fn: Callable) -> bool:
+    """True for a function whose body is nothing but a docstring, `pass` and `...` (a stub, not an answer)."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):  # no source (a builtin, a lambda inside an expression): not a stub
+        return False
+    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if len(defs) != 1:
+        return False
+    return all(isinstance(n, ast.Pass) or (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)) for n in defs[0].body)
 
 
 def get_coding_exercise(exercise_id: str) -> CodingExercise:

@@ -2,6 +2,7 @@
 
     python -m jepa_lite.course.timing --out assets/bench/notebook_times.json          # every notebook, full and fast
     python -m jepa_lite.course.timing --only 06_llm_jepa_paper --modes full           # one notebook, one mode
+    python -m jepa_lite.course.timing --repeat 10 --cell_timeout 300                   # every notebook 10 times: none may hang
 
 Each notebook is executed with `nbclient` in a new kernel started in `notebooks/` (as JupyterLab
 would), offline, with `JEPA_LITE_FAST=1` for fast mode and without it for full mode; the time is the
@@ -9,6 +10,9 @@ wall-clock time of executing every cell (kernel start excluded), so reading time
 Nothing is written into the notebooks. The results file records the machine (CPU count, torch
 threads) and the versions, since times are only comparable on the same machine: measure on an idle
 one, all notebooks in one run.
+
+A cell that runs past `--cell_timeout` seconds (default 600) stops the notebook with a message naming the
+cell, and the command exits 1: with `--repeat N` it is the check that no notebook hangs (issue 26).
 """
 
 from __future__ import annotations
@@ -41,8 +45,9 @@ def notebook_paths(only: Sequence[str] = ()) -> Dict[str, Path]:
     return {n: paths[n] for n in only} if only else paths
 
 
-def time_notebook(path: Path, mode: str, timeout: int = 1800) -> float:
-    """Seconds to execute every cell of `path` in a fresh kernel, in `mode` ("full" or "fast")."""
+def time_notebook(path: Path, mode: str, timeout: int = 600) -> float:
+    """Seconds to execute every cell of `path` in a fresh kernel, in `mode` ("full" or "fast").
+    A cell that runs past `timeout` seconds raises nbclient's CellTimeoutError."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -75,7 +80,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--out", help=f"write the times as JSON here (e.g. {TIMES_FILE}); default: print only")
     p.add_argument("--only", nargs="+", default=(), help="notebook names (e.g. 06_llm_jepa_paper); default: all")
     p.add_argument("--modes", nargs="+", default=MODES, choices=MODES, help="full and/or fast (default both)")
+    p.add_argument("--repeat", type=int, default=1, help="run each notebook this many times, each in a fresh kernel (default 1)")
+    p.add_argument("--cell_timeout", type=int, default=600, help="seconds a cell may run before the notebook fails (default 600)")
     args = p.parse_args(argv)
+    if args.repeat < 1 or args.cell_timeout < 1:
+        print(f"error: --repeat and --cell_timeout must be at least 1; got {args.repeat} and {args.cell_timeout}", file=sys.stderr)
+        return 2
     try:
         paths = notebook_paths(args.only)
     except ValueError as e:
@@ -85,9 +95,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if out is not None and (out.is_dir() or not out.parent.is_dir()):
         print(f"error: --out {out} must be a file in an existing folder", file=sys.stderr)
         return 2
+    if out is not None and args.repeat > 1:
+        print("error: --out records one run per notebook; leave out --repeat", file=sys.stderr)
+        return 2
     if out is not None and out.exists() and not json_marked(out, "kind", KIND):
         print(f"error: --out {out} exists and is not a notebook-times file; name a new file", file=sys.stderr)
         return 2
+    from nbclient.exceptions import CellTimeoutError
+
     lock = PathLock(out, "--out") if out is not None else None
     try:
         if out is not None:
@@ -98,13 +113,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(f"error: {e}", file=sys.stderr)
                 return 2
         times: Dict[str, Dict[str, float]] = {}
+        failed = 0
         for name, path in paths.items():
             for mode in args.modes:
-                seconds = time_notebook(path, mode)
-                times.setdefault(name, {})[mode] = round(seconds, 1)
-                print(f"{name:22s} {mode:4s} {seconds:7.1f} s", flush=True)
+                for run in range(1, args.repeat + 1):
+                    label = f"{name:22s} {mode:4s}" + (f" run {run:2d}" if args.repeat > 1 else "")
+                    try:
+                        seconds = time_notebook(path, mode, args.cell_timeout)
+                    except CellTimeoutError as e:
+                        failed += 1
+                        print(f"{label} ❌ a cell ran past {args.cell_timeout} s: {str(e).splitlines()[0]}", flush=True)
+                        continue
+                    times.setdefault(name, {})[mode] = round(seconds, 1)
+                    print(f"{label} {seconds:7.1f} s", flush=True)
+        if failed:
+            print(f"{failed} run(s) stopped by the cell timeout", file=sys.stderr)
+            return 1
         if out is not None:
-            write_json(out, {"kind": KIND, "date": time.strftime("%Y-%m-%d"), "machine": machine(), "seconds": times}, "the notebook times", indent=1)
+            write_json(out, {"kind": KIND, "date": time.strftime("%Y-%m-%d"), "machine": machine(), "seconds": times},
+                       "the notebook times", indent=1)
             print(f"wrote {out}")
     except WriteError as e:  # after the notebooks ran: the file could not be written (a full disk)
         print(f"error: {e}", file=sys.stderr)

@@ -47,10 +47,10 @@ def draw_tokens(ax, tokens: Sequence[str], status: Sequence[str], max_chars: int
 
 
 def span_lengths(ax, stats: Dict) -> None:
-    """Bars: drawn span lengths; dots: the law p(1 − p)^(ℓ−1); line: runs that ended up masked."""
+    """Bars: drawn span lengths; dots: the law q(1 − q)^(ℓ−1); line: runs that ended up masked."""
     ls = stats["lengths"]
     ax.bar(ls, stats["drawn"], color="#9ecae1", label="drawn by sample_span_length")
-    ax.plot(ls, stats["pmf"], "o", color="black", ms=4, label=f"law p(1−p)^(ℓ−1), p = 1/{stats['mean_span_len']:g}")
+    ax.plot(ls, stats["pmf"], "o", color="black", ms=4, label=f"law q(1−q)^(ℓ−1), q = 1/{stats['mean_span_len']:g}")
     ax.step(ls, stats["observed"], where="mid", color=COLORS["masked"], label="masked runs in corpus rows")
     ax.set_xlabel("span length ℓ (tokens)")
     ax.set_ylabel("fraction")

@@ -1,6 +1,6 @@
 """Interactive panels for the notebooks: sliders wired to a pure `render(...)` function.
 
-Every panel is built the same way (`_panel`): controls + `ipywidgets.interactive_output`. The panel
+Every panel is built the same way (`_panel`): controls + one `ipywidgets.Output` that `draw_into` fills. The panel
 keeps its pieces as attributes, so tests and curious students can drive it without a browser:
 
     panel = masking_explorer()
@@ -32,25 +32,64 @@ _STYLE = {"description_width": "initial"}
 def _panel(render: Callable[..., Dict], controls: Dict[str, widgets.Widget]) -> widgets.VBox:
     """VBox(controls, output): the output holds the one figure of `render(**values)`, redrawn in place.
 
-    `ipywidgets.interactive_output` draws the defaults once, inside the output widget, and redraws
-    there (clear_output(wait=True), then `render`) whenever a control changes; `render` ends with
-    `plt.show()`, which hands the figure to that output and closes it. Nothing is ever drawn into the
-    cell itself, so the panel shows exactly one figure, always the current one (ipywidgets 7.7 on
-    Colab and 8.x behave alike here). Display the panel with `show(panel)` or `display(panel)`.
+    The defaults are drawn once, when the panel is built, and again whenever a control changes.
+    `render` ends with `plt.show()`; `draw_into` catches what it displays and hands it to the output
+    widget as its new state, all at once, so the panel shows exactly one figure, always the current
+    one. Nothing is drawn into the cell itself. Display the panel with `show(panel)` or `display(panel)`.
     """
     panel = widgets.VBox()
     panel.render = render
     panel.controls = controls
     panel.last = None
+    out = widgets.Output()
 
-    def update(**values):
-        panel.last = render(**values)
+    def update(change=None):
+        values = {k: w.value for k, w in controls.items()}
+        panel.last = draw_into(out, lambda: render(**values))
 
-    out = widgets.interactive_output(update, controls)  # calls update once with the defaults, inside `out`
+    for control in controls.values():
+        control.observe(update, names="value")
+    update()  # the defaults, drawn once
     panel.out = out
     panel.defaults = {k: w.value for k, w in controls.items()}
     panel.children = (widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap")), out)
     return panel
+
+
+def draw_into(out: widgets.Output, draw: Callable[[], object]):
+    """Run `draw()` (it ends with `plt.show()`) and make what it displayed and printed `out`'s content.
+
+    Why not `with out: draw()` (what `ipywidgets.interactive_output` does)? That routes the figure
+    through the front end, and a headless runner (`jupyter nbconvert --execute`, nbclient) mimics
+    the front end by sending a message back to the kernel on the very socket it is waiting on for the
+    cell's reply: now and then the reply is never seen and the run hangs with the kernel idle
+    (jupyter/nbclient#312; notebook 02's panel hung in 3 of 4 runs). Here the kernel itself sets the
+    widget's `outputs`, which every front end renders (JupyterLab, Notebook 7, VS Code, Colab) and
+    which sends nothing back. An error in `draw` is shown in `out` and raised.
+    """
+    from IPython.utils.capture import capture_output
+
+    with capture_output(display=True) as captured:
+        try:
+            result = draw()
+        except Exception:
+            import traceback
+
+            out.outputs = ({"output_type": "stream", "name": "stderr", "text": traceback.format_exc()},)
+            raise
+    figures = [_as_output(o.data, o.metadata) for o in captured.outputs]
+    printed = [{"output_type": "stream", "name": name, "text": text}
+               for name, text in (("stdout", captured.stdout), ("stderr", captured.stderr)) if text]  # fmt: skip
+    out.outputs = tuple(figures + printed)  # one assignment: the old figure is replaced, never stacked
+    return result
+
+
+def _as_output(data: Dict, metadata: Dict) -> Dict:
+    """One displayed object as an output of an `ipywidgets.Output` (binary data base64-encoded, as Jupyter sends it)."""
+    import base64
+
+    data = {k: base64.b64encode(v).decode("ascii") if isinstance(v, bytes) else v for k, v in data.items()}
+    return {"output_type": "display_data", "data": data, "metadata": metadata or {}}
 
 
 def show(panel: widgets.VBox) -> Dict:
@@ -172,7 +211,8 @@ def collapse_explorer(momenta: Sequence[float] = (0.0, 0.5, 0.9, 0.99, 0.996), s
         for label, h in shown.items():
             final = final_metrics(h)
             verdicts[label] = "collapsed" if collapse_warning(final) else "healthy"
-            print(f"{label:8s} std {final['std']:.3f}  mean_cos {final['mean_cos']:.3f}  rank {final['rank']:5.1f}  → {verdicts[label]}")
+            print(f"{label:8s} loss {final['loss']:.3f}  std {final['std']:.3f}  mean_cos {final['mean_cos']:.3f}  "
+                  f"rank {final['rank']:5.1f}  → {verdicts[label]}")
         return {"ema_m": ema_m, "history": history, "shown": list(shown), "verdicts": verdicts}
 
     controls = {"ema_m": widgets.SelectionSlider(options=list(momenta), value=value if value is not None else momenta[-1], description="EMA momentum m",
@@ -216,7 +256,7 @@ class LiveLossPlot:
         Trainer(cfg, callbacks=[live]).fit()     # the Trainer calls live(trainer, record) each log step
 
     In a notebook the figure is replaced in place: inside `output` if you pass an
-    `ipywidgets.Output` (display it first), else by clearing the cell's output
+    `ipywidgets.Output` (display it; `draw_into` fills it), else by clearing the cell's output
     (`IPython.display.clear_output(wait=True)`, which works in every frontend and leaves the last
     figure in the saved notebook). Outside a kernel (scripts, tests) it only builds the figure.
     `last` holds what was drawn last: the step and a copy of the curves.
@@ -236,9 +276,7 @@ class LiveLossPlot:
         from IPython.display import clear_output
 
         in_kernel = getattr(get_ipython(), "kernel", None) is not None  # a Jupyter kernel, not a script
-        if self.output is not None:
-            self.output.clear_output(wait=True)
-        elif in_kernel:
+        if self.output is None and in_kernel:
             clear_output(wait=True)
         if self.figure is not None:
             plt.close(self.figure)
@@ -246,8 +284,7 @@ class LiveLossPlot:
         title = f"{self.title}  step {step}/{total_steps}" if total_steps else self.title
         self.figure = viz.training_curves(history, self.metrics, total_steps, title=title.strip())
         if self.output is not None:
-            with self.output:
-                plt.show()
+            draw_into(self.output, plt.show)  # the new figure replaces the old one in `output`
         else:
             plt.show()
         self.n_draws += 1
