@@ -223,3 +223,16 @@ def test_the_flags_and_the_errors(tmp_path, capsys):
                         "--max_length", "32", "--log_every", "1", "--device", "cpu", "--no_progress", "--save_path", str(tmp_path / "c.pt")])
     assert code == 0, capsys.readouterr().err
     assert load_checkpoint(tmp_path / "c.pt")["config"]["objective"] == "stp"
+
+
+def test_left_padded_rows_give_the_same_loss_as_right_padded_ones():
+    """The content and span masks follow the rows wherever the padding is (generation pads on the left)."""
+    t = small(steps=1, stp_weighting="jaccard_like")
+    t.model.eval()
+    idx = t.batch_indices(0)
+    assert len({len(t.train_text[i]) + len(t.train_code[i]) for i in idx}) > 1  # padding happens
+    with torch.no_grad():
+        right = t.losses(idx, with_jepa=True, side="right", step=0)
+        left = t.losses(idx, with_jepa=True, side="left", step=0)
+    torch.testing.assert_close(left[1], right[1], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(left[0], right[0], rtol=1e-5, atol=1e-6)

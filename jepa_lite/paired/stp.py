@@ -6,7 +6,7 @@ LLM-JEPA needs a second view (Text vs Code) and two or three forward passes. STP
     Δ_p    = h_p − h_{p−1}                        the step into content token p (last layer's states)
     C      = the Text and Code tokens of the row   ([BOS], [SEP], [EOS] and padding are not content)
     [s, t) = a random span of C, in content order  (0 ≤ s < t ≤ n = |C|, t − s < n: never all of C)
-    patch  = Σ_{p ∈ span} Δ_p                       = h(t−1) − h(s−1) for a span inside Text or Code
+    patch  = Σ_{p ∈ span} Δ_p                       = h(last span token) − h(token before the span), inside Text or Code
     rest   = Σ_{p ∈ C \\ span} Δ_p                  = before + after
     L      = γ · L_LM(row) + λ · Σ_i w_i (1 − cos(rest_i, patch_i)) / Σ_i w_i
 
