@@ -112,3 +112,11 @@ def test_in_fast_mode_the_stp_run_ends_straighter_than_the_lm_only_run():
         run.fit()
         after[lbd] = tube_view.mean_tube_cosine(run, range(64))
     assert after[1.0] > after[0.0]
+
+
+def test_the_numbers_in_the_prose(trainer):
+    """§ 1's "128-dimensional" is kit_lm's hidden size; § 6's "four steps" is fast mode's LIVE_STEPS."""
+    assert "a path through a 128-dimensional space" in " ".join(TEXT.split())
+    assert trainer.model.config.hidden_size == 128
+    assert "In fast mode's four steps" in " ".join(TEXT.split()) and FAST_STEPS == 4
+    assert "three sequences per pair" in TEXT and "range(64)" in CODE and "64 pairs" in TEXT
