@@ -236,3 +236,17 @@ def test_left_padded_rows_give_the_same_loss_as_right_padded_ones():
         left = t.losses(idx, with_jepa=True, side="left", step=0)
     torch.testing.assert_close(left[1], right[1], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(left[0], right[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("objective", ["stp", "llm_jepa"])
+def test_the_4d_mask_path_gives_the_same_loss(objective):
+    """On CUDA the trainer passes the padding mask as a (B, 1, L, L) block-causal mask (`mask_4d`); the
+    STP states and LLM-JEPA's Enc read through it equal those of the plain (B, L) mask (run here on the CPU)."""
+    t = small(steps=1, objective=objective)
+    t.model.eval()
+    with torch.no_grad():
+        plain = t.objective(0)
+        t.mask_4d = True
+        four_d = t.objective(0)
+    for a, b in zip(plain, four_d):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)

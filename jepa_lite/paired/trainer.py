@@ -202,12 +202,12 @@ class PairedTrainer:
         equivalent one-block `block_causal_mask` (same numbers, no host sync inside transformers)."""
         if not self.mask_4d:
             return last_hidden(self.model, self._to(input_ids), self._to(mask), back)
-        mask = self._to(mask)
-        logits, h = self._states(input_ids, mask)
-        return logits, h[torch.arange(h.shape[0], device=h.device), last_token_index(mask, back)]
+        logits, h = self._states(input_ids, mask)  # host tensors in: `_states` moves them once
+        return logits, h[torch.arange(h.shape[0], device=h.device), self._to(last_token_index(mask, back))]
 
     def _states(self, input_ids: torch.Tensor, mask: torch.Tensor):
-        """(logits (B, L, V), every position's last-layer state (B, L, D)) on the training device."""
+        """(logits (B, L, V), every position's last-layer state (B, L, D)) on the training device, from
+        host tensors (`_to` pins them on CUDA, which a tensor already on the GPU cannot be)."""
         mask = self._to(mask)
         attention = block_causal_mask(mask, self.model) if self.mask_4d else mask
         return run_model(self.model, self._to(input_ids), attention, position_ids(mask))
