@@ -159,7 +159,26 @@ EXERCISES = {
         "Scale every embedding by a small number: which of 1 − cos(p, t) and ‖p − t‖ changes?",
         "‖p − t‖ shrinks with the scale of the embeddings, 1 − cos does not; that is why the paper finds L2 collapsing and uses cosine.",
     ),
+    "07.1": Exercise(
+        "A pair has 6 Text tokens and 4 Code tokens. How many different spans [s, t) can STP draw on its row?",
+        lambda: _stp_span_count(6 + 4),
+        "n = 10 content tokens; a span is 0 ≤ s < t ≤ n, and it is never all of them (t − s < n).",
+        "n(n + 1)/2 − 1 = 55 − 1 = 54 spans: every pair of cut points but the one that takes the whole row.",
+        abs_tol=0,
+    ),
+    "07.2": Exercise(
+        "batch_size = 32, λ > 0, objective = 'stp': how many sequences go through the model per training step?",
+        lambda: 32,
+        "STP reads the hidden states of the LM row it already runs for the LM loss: does it need a second view?",
+        "32: the LM rows alone. LLM-JEPA's separate rows need 96 (LM row, Text view, Code view per pair).",
+        abs_tol=0,
+    ),
 }
+
+
+def _stp_span_count(n: int) -> int:
+    """Every span STP's draw can give on n content tokens, counted by enumerating (s, t)."""
+    return sum(1 for s in range(n) for t in range(s + 1, n + 1) if t - s < n)
 
 
 # --- experiment exercises: change a setting, run, read a number ------------------------------------

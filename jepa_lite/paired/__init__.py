@@ -23,6 +23,8 @@ two views that the data already has — a description (Text) and the program it 
 Where each part lives (this file is the index: it holds no code of its own):
 
     nano.py        the objective on one page, for one batch (read it first; tested equal to the trainer)
+    stp.py         Semantic Tube Prediction (arXiv 2602.22617, `objective="stp"`) on one page: the LM row
+                   alone, λ·(1 − cos(before + after, patch)) over a random span of its Text and Code
     trainer.py     PairedTrainer: batches, gradient accumulation, loss dropout, checkpoints, evaluation
     rows.py        the rows each pair becomes, and their packed form (block-causal mask)
     config.py      PairedConfig, the data it names, which checkpoints may be resumed

@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     a("--lm_tokens", choices=("code", "all"), help="tokens the LM loss scores: code (Code + [EOS], default) or all (what the official runs trained)")
     a("--code_position", choices=("last", "eos"), help="Enc(Code) at the last Code token (default, the official Llama setting) or at [EOS]")
     a("--views", choices=("separate", "packed"), help="separate rows (default, readable) or one packed row per pair with a block-causal mask (faster)")
+    a("--objective", choices=("llm_jepa", "stp"), help="llm_jepa (default): λ·(1 − cos(Pred(Enc(Text)), Enc(Code))) over two or three rows; "
+      "stp: Semantic Tube Prediction (arXiv 2602.22617), λ·(1 − cos(before + after, patch)) over a random span of the LM row's "
+      "Text and Code tokens, one forward pass (the paper's runs: --lbd 0.02)")
+    a("--stp_span", choices=("start_end", "uniform"), help="STP span rule: start_end (default, the official one: s, then t after it) or uniform over all spans")
+    a("--stp_max_span", type=int, help="STP: longest span in tokens, 0 = no cap (default 0)")
+    a("--stp_weighting", choices=("none", "cosine_like", "jaccard_like"), help="STP length weighting of each row's term (default none, as the official runs)")
     a("--batch_size", type=int, help=f"pairs per forward pass (default {d.batch_size}); an optimizer step trains on batch_size × grad_accum "
       "pairs, under torchrun in all processes together (the global batch)")
     a("--grad_accum", type=int, help="micro-batches per optimizer step: a step sees batch_size × grad_accum pairs (default 1); under torchrun "

@@ -17,6 +17,7 @@ from ..checkpoint import CheckpointError, check_config_compatible, check_state_k
 from ..data import clip_chars
 from ..errors import ConfigError
 from .pairs import Pair, PairsError, load_jsonl, regex_pairs
+from .stp import SPAN_RULES, WEIGHTINGS
 from ..precision import resolve_precision
 from ..config import pick_device
 from ..validation import SEED_MAX, check_int_range, check_types
@@ -46,6 +47,10 @@ class PairedConfig:
     lm_tokens: str = "code"  # LM loss on "code" (Code + [EOS]) or "all" (every token: what the official runs trained)
     code_position: str = "last"  # Enc(Code) at the "last" Code token (official Llama setting) or at "eos"
     views: str = "separate"  # "separate": three rows per pair (readable); "packed": one row, block-causal mask
+    objective: str = "llm_jepa"  # "llm_jepa" (two views, eq. 2) or "stp": Semantic Tube Prediction on the LM row alone (stp.py)
+    stp_span: str = "start_end"  # STP span rule: "start_end" (official default: s, then t after it) or "uniform" (all spans alike)
+    stp_max_span: int = 0  # STP: longest span in tokens (0 = no cap, the official default)
+    stp_weighting: str = "none"  # STP length weighting: "none" (official default), "cosine_like", "jaccard_like"
     # optimisation
     batch_size: int = 32  # pairs per forward pass (a micro-batch when grad_accum > 1)
     grad_accum: int = 1  # micro-batches per optimizer step: the step sees batch_size · grad_accum pairs
@@ -79,6 +84,8 @@ class PairedConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"{name} must be an integer ≥ 0; got {v}")
+        if not isinstance(self.stp_max_span, int) or self.stp_max_span < 0:
+            raise ConfigError(f"stp_max_span must be an integer ≥ 0 (0 = no cap); got {self.stp_max_span}")
         if self.max_length < 8:
             raise ConfigError(f"max_length must be at least 8; got {self.max_length}")
         if not isinstance(self.predictors, int) or not 0 <= self.predictors <= MAX_PREDICTORS:
@@ -92,11 +99,15 @@ class PairedConfig:
         if not 0 < self.test_fraction < 1:
             raise ConfigError(f"test_fraction must be in (0, 1); got {self.test_fraction}")
         for name, allowed in (("distance", ("cosine", "l2")), ("lm_tokens", ("code", "all")),
-                              ("code_position", ("last", "eos")), ("views", ("separate", "packed"))):
+                              ("code_position", ("last", "eos")), ("views", ("separate", "packed")),
+                              ("objective", ("llm_jepa", "stp")), ("stp_span", SPAN_RULES), ("stp_weighting", WEIGHTINGS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be {' or '.join(allowed)}; got '{getattr(self, name)}'")
         if not (self.lr > 0 and math.isfinite(self.lr)) or not self.weight_decay >= 0 or not self.grad_clip > 0:
             raise ConfigError("lr and grad_clip must be > 0 and weight_decay ≥ 0")
+        if self.objective == "stp" and (self.predictors or self.views != "separate" or self.distance != "cosine"):
+            raise ConfigError("objective stp reads the LM row alone with the cosine: it takes no predictors, "
+                              "no packed views and no l2 distance (drop --predictors, --views, --distance)")
         resolve_precision(self.precision, pick_device(self.device))  # names a bad precision or device
         if self.save_dir:
             check_save_dir(self.save_dir)
@@ -169,5 +180,7 @@ def load_paired_checkpoint(path: str, device="cpu") -> dict:
 
 def check_compatible(saved: dict, current: dict, path: str) -> None:
     """CheckpointError naming the first settings where `current` differs from the checkpoint's
-    `saved`, beyond RESUMABLE_CHANGES (`checkpoint.check_config_compatible`, as jepa_lite.train)."""
-    check_config_compatible(saved, current, path, RESUMABLE_CHANGES)
+    `saved`, beyond RESUMABLE_CHANGES (`checkpoint.check_config_compatible`, as jepa_lite.train).
+    A setting added after a checkpoint was written counts as saved with its default."""
+    added = {"objective": "llm_jepa", "stp_span": "start_end", "stp_max_span": 0, "stp_weighting": "none"}
+    check_config_compatible({**added, **saved}, current, path, RESUMABLE_CHANGES)  # checkpoints from before STP

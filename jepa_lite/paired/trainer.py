@@ -31,6 +31,7 @@ from .pairs import Pair
 from .rows import (IGNORE, CUSTOM_MASK_IMPLEMENTATIONS, attention_implementation, block_causal_mask, code_back,  # noqa: F401
                           code_view, jepa_distance, last_hidden, last_token_index, lm_loss, lm_loss_sum, lm_row,
                           pack_rows, packed_enc_index, packed_pair_rows, pad_rows, position_ids, run_model, text_view)
+from .stp import draw_span, span_masks, span_weight, tube_cosine
 from ..precision import resolve_precision
 from ..config import pick_device
 from ..errors import TrainingDiverged
@@ -139,23 +140,56 @@ class PairedTrainer:
         return torch.autocast(self.device.type, dtype=p.autocast_dtype or torch.float32, enabled=p.autocast_dtype is not None)
 
     # -- the objective --------------------------------------------------------------------------
-    def losses(self, idx: Sequence[int], with_jepa: bool, side: str = "right", reduce: str = "mean"):
+    def losses(self, idx: Sequence[int], with_jepa: bool, side: str = "right", reduce: str = "mean", step: int = 0):
         """(lm_loss, jepa_loss or None) on the training pairs `idx`.
 
         reduce = "mean": the LM loss is the mean over scored tokens, the JEPA loss the mean over
-        pairs. reduce = "sum": both are sums (gradient accumulation divides them by the whole
-        batch's counts). `views` picks the separate rows or the packed ones (`rows.py`).
+        pairs (for STP, weighted by the span weights). reduce = "sum": both are sums (gradient
+        accumulation divides them by the whole batch's counts). `views` picks the separate rows or
+        the packed ones (`rows.py`); objective "stp" reads the LM row alone, with the spans of `step`.
         """
         c = self.config
         if not with_jepa:
             lm, jepa = self.lm_forward(idx, side), None
+        elif c.objective == "stp":
+            lm, jepa = self.stp_forward(idx, step, side)
         else:
             lm, x, y = (self.packed_forward if c.views == "packed" else self.separate_forward)(idx, side)
             jepa = jepa_distance(x, y, c.distance) * len(idx)  # a sum over the pairs
         if reduce == "mean":
             lm = lm / self.scored_tokens(idx)
-            jepa = jepa / len(idx) if jepa is not None else None
+            jepa = jepa / self.jepa_count(idx, step) if jepa is not None else None
         return lm, jepa
+
+    def jepa_count(self, idx: Sequence[int], step: int) -> float:
+        """What the summed JEPA term is divided by: the number of pairs, or for STP Σ_i w_i of the spans."""
+        if self.config.objective != "stp":
+            return len(idx)
+        return max(sum(w for _, w in self.stp_spans(idx, step)), 1e-12)
+
+    def stp_spans(self, idx: Sequence[int], step: int) -> List[tuple]:
+        """[((s, t) or None, w)] for pairs `idx` at `step`: a pure function of (seed, step, pair), so
+        micro-batches, ranks and resumed runs all draw the same spans (`stp.draw_span`)."""
+        c, out = self.config, []
+        for i in idx:
+            n = len(self.train_text[i]) + len(self.train_code[i])
+            span = draw_span(n, c.seed, step, i, c.stp_span, c.stp_max_span)
+            out.append((span, 0.0 if span is None else span_weight(n, span[1] - span[0], c.stp_weighting)))
+        return out
+
+    def stp_forward(self, idx, step: int, side: str = "right"):
+        """(Σ LM loss, Σ_i w_i (1 − cos(rest_i, patch_i))) from ONE forward pass over the B LM rows
+        `[BOS] Text [SEP] Code [EOS]` (`stp.py` holds the formula and the readable version)."""
+        rows, labels = zip(*(lm_row(self.train_text[i], self.train_code[i], self.ids, self.config.lm_tokens) for i in idx))
+        input_ids, mask = pad_rows(rows, self.ids["pad"], side)  # (B, L)
+        label_ids, _ = pad_rows(labels, IGNORE, side)  # (B, L)
+        logits, h = self._states(input_ids, mask)  # (B, L, V), (B, L, D)
+        spans, weights = zip(*self.stp_spans(idx, step))
+        starts = [input_ids.shape[1] - len(r) if side == "left" else 0 for r in rows]
+        content, span = span_masks([len(self.train_text[i]) for i in idx], [len(self.train_code[i]) for i in idx], spans,
+                                   input_ids.shape[1], starts)  # (B, L) each
+        w = torch.tensor(weights, dtype=torch.float32)  # (B,)
+        return lm_loss_sum(logits, self._to(label_ids)), (self._to(w) * (1 - tube_cosine(h, self._to(content), self._to(span)))).sum()
 
     def lm_forward(self, idx, side: str = "right") -> torch.Tensor:
         """Σ next-token CE over the B LM rows `[BOS] Text [SEP] Code [EOS]` (one forward pass)."""
@@ -170,9 +204,15 @@ class PairedTrainer:
         equivalent one-block `block_causal_mask` (same numbers, no host sync inside transformers)."""
         if not self.mask_4d:
             return last_hidden(self.model, self._to(input_ids), self._to(mask), back)
+        logits, h = self._states(input_ids, mask)  # host tensors in: `_states` moves them once
+        return logits, h[torch.arange(h.shape[0], device=h.device), self._to(last_token_index(mask, back))]
+
+    def _states(self, input_ids: torch.Tensor, mask: torch.Tensor):
+        """(logits (B, L, V), every position's last-layer state (B, L, D)) on the training device, from
+        host tensors (`_to` pins them on CUDA, which a tensor already on the GPU cannot be)."""
         mask = self._to(mask)
-        logits, h = run_model(self.model, self._to(input_ids), block_causal_mask(mask, self.model), position_ids(mask))
-        return logits, h[torch.arange(h.shape[0], device=h.device), last_token_index(mask, back)]
+        attention = block_causal_mask(mask, self.model) if self.mask_4d else mask
+        return run_model(self.model, self._to(input_ids), attention, position_ids(mask))
 
     def separate_forward(self, idx, side: str = "right"):
         """(Σ LM loss, Pred(Enc(Text)) (B, D), Enc(Code) (B, D)) the readable way: the B LM rows,
@@ -204,16 +244,16 @@ class PairedTrainer:
         With λ = 0, or when loss dropout skips the step, the JEPA views are not even built and
         L = γ·L_LM.
         """
-        return self._objective(self.batch_indices(step), self.config.lbd > 0 and not self.jepa_dropped(step))
+        return self._objective(self.batch_indices(step), self.config.lbd > 0 and not self.jepa_dropped(step), step=step)
 
-    def _objective(self, idx, with_jepa: bool, n_tokens: Optional[int] = None, n_pairs: Optional[int] = None):
+    def _objective(self, idx, with_jepa: bool, n_tokens: Optional[int] = None, n_pairs: Optional[float] = None, step: int = 0):
         """L = γ·Σ CE / n_tokens + λ·Σ d / n_pairs on pairs `idx`; the counts are those of the whole
         step's batch (so the micro-batches of gradient accumulation add up to the full batch's L)."""
         c = self.config
         with self.autocast():
-            lm, jepa = self.losses(idx, with_jepa, reduce="sum")
+            lm, jepa = self.losses(idx, with_jepa, reduce="sum", step=step)
         lm = lm / (n_tokens or self.scored_tokens(idx))
-        jepa = jepa / (n_pairs or len(idx)) if jepa is not None else None
+        jepa = jepa / (n_pairs or self.jepa_count(idx, step)) if jepa is not None else None
         total = c.gamma * lm + c.lbd * jepa if jepa is not None else c.gamma * lm
         return total, lm, jepa
 
@@ -225,11 +265,11 @@ class PairedTrainer:
         chunks = self.micro_batches(self.step)
         with_jepa = c.lbd > 0 and not self.jepa_dropped(self.step)
         everything = self.batch_indices(self.step)  # the whole global batch: the counts L is divided by
-        n_tokens, n_pairs = self.scored_tokens(everything), len(everything)
+        n_tokens, n_pairs = self.scored_tokens(everything), self.jepa_count(everything, self.step)
         self.optimizer.zero_grad(set_to_none=True)
         lm_total, jepa_total = 0.0, (0.0 if with_jepa else None)
         for chunk in chunks:
-            loss, lm, jepa = self._objective(chunk, with_jepa, n_tokens, n_pairs)
+            loss, lm, jepa = self._objective(chunk, with_jepa, n_tokens, n_pairs, step=self.step)
             loss = loss * self.dist.world_size  # Σ over ranks of the rank's share = the global L; the all-reduce then averages
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             lm_total = lm_total + lm.detach()
@@ -266,7 +306,7 @@ class PairedTrainer:
         if self.target is not None and self.step < c.steps:
             self.target.run_id = self.run_id
             self.target.prepare(estimate_bytes(self.model) + 32 * c.steps)  # + the history's per-step entries
-        bar = tqdm(total=c.steps, initial=self.step, disable=not (c.progress and self.dist.is_main), desc="LM+JEPA" if c.lbd > 0 else "LM only", leave=False)
+        bar = tqdm(total=c.steps, initial=self.step, disable=not (c.progress and self.dist.is_main), desc=("LM+STP" if c.objective == "stp" else "LM+JEPA") if c.lbd > 0 else "LM only", leave=False)
         start = time.perf_counter()
         window = self._window  # the steps not yet logged (a resumed run starts with the saved run's)
         try:
