@@ -135,3 +135,17 @@ def test_the_study_page_quotes_the_files_own_counts_and_times():
     assert "four peak learning rates, two seeds" in page and len(c.lrs) == 4 and len(c.sweep_seeds) == 2
     assert "over ten seeds" in page and len(c.seeds) == 10 and f"({c.steps_for(7000)} steps for the 7,000 pairs)" in page
     assert "carves 1,000 validation pairs" in page and c.n_val == 1000
+
+
+def test_one_study_per_results_file(tmp_path, capsys):
+    from jepa_lite.writer import PathLock
+
+    out = tmp_path / "nlrx.json"
+    held = PathLock(out, "--out")
+    held.acquire()  # another study on this file
+    try:
+        assert ns.main(["--fast", "--out", str(out)]) == 2
+    finally:
+        held.release()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and not out.exists()

@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import signal
 import sys
 import tempfile
 import time
@@ -44,9 +43,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ..checkpoint import json_marked, write_json
 from ..data import RESOURCES_DIR
 from . import nlrx
-from .pretrain import KIT_LM, PretrainError, load_recipe
+from .pretrain import KIT_LM, load_recipe
 from .stats import bootstrap_interval, mean_sd, paired_t
-from .study import STARTS, StudyError, rounded, run_many, write_scratch_start
+from .study import STARTS, StudyError, rounded, run_many, study_main, study_parser, write_scratch_start
 
 RESULTS_FILE = RESOURCES_DIR / "study_nlrx.json"
 KIND = "jepa_lite.study_nlrx"
@@ -433,46 +432,21 @@ def lr_curve(study: dict, start: str, lbd: float, metric: str = "test") -> Dict[
 # ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from ..cli import _Parser  # one-line argparse errors, exit 2
-
-    p = _Parser(prog="python -m jepa_lite.paired.nlrx_study",
-                description="Run notebook 06's study on NL-RX-SYNTH and write its results file.")
-    p.add_argument("--out", default=str(RESULTS_FILE), help=f"results file (default {RESULTS_FILE})")
-    p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda: where each run trains (default cpu)")
-    p.add_argument("--model_dir", help=f"the pretrained start (default {KIT_LM})")
-    p.add_argument("--fast", action="store_true", help="a tiny grid, for a quick check")
-    p.add_argument("--resume", action="store_true", help="keep the runs already in --out and run only the missing ones")
+    p = study_parser("python -m jepa_lite.paired.nlrx_study",
+                     "Run notebook 06's study on NL-RX-SYNTH and write its results file.", RESULTS_FILE)
     args = p.parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the study like Ctrl-C (workers included)
-    try:
-        if args.workers < 1 or args.threads < 1:
-            raise StudyError("--workers and --threads must be ≥ 1")
+
+    def build(args) -> NlrxConfig:
         over = {k: v for k, v in (("device", args.device), ("model_dir", args.model_dir)) if v is not None}
         c = NlrxConfig.fast(**over) if args.fast else NlrxConfig(**over)
-        out = Path(args.out)
-        check_out(out)
-        if args.resume and out.is_file():  # the file's own config, with this machine's device
-            c = dataclasses.replace(config_of(load(out)), **{"model_dir": str(KIT_LM), **over})
+        if args.resume and Path(args.out).is_file():  # the file's own config, with this machine's device
+            check_out(Path(args.out))
+            c = dataclasses.replace(config_of(load(Path(args.out))), **{"model_dir": str(KIT_LM), **over})
         c.validate()
-        load_recipe(Path(c.model_dir))
-        study = run_study(c, out, args.workers, args.threads, resume=args.resume)
-    except (StudyError, PretrainError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; the results so far are in the file, marked incomplete", file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    print(f"{len(study['runs'])} runs in {study['seconds']:.0f} s; wrote {out}")
-    return 0
+        return c
+
+    return study_main(args, build, check_out, lambda c, out: run_study(c, out, args.workers, args.threads, resume=args.resume))
 
 
 if __name__ == "__main__":

@@ -523,47 +523,51 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def study_parser(prog: str, description: str, default_out: Path):
+    """The flags both study commands share (this one's and `nlrx_study`'s)."""
     from ..cli import _Parser  # one-line argparse errors, exit 2
 
-    p = _Parser(prog="python -m jepa_lite.paired.study", description="Run notebook 06's study and write its results file.")
-    p.add_argument("--out", default=str(STUDY_FILE), help=f"results file (default {STUDY_FILE})")
+    p = _Parser(prog=prog, description=description)
+    p.add_argument("--out", default=str(default_out), help=f"results file (default {default_out})")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     p.add_argument("--device", default="cpu", help="cpu or cuda: where each run trains (default cpu)")
-    p.add_argument("--steps", type=int, help="fine-tuning steps per run (default 400)")
     p.add_argument("--model_dir", help=f"the pretrained start (default {KIT_LM})")
     p.add_argument("--fast", action="store_true", help="a tiny grid, for a quick check")
     p.add_argument("--resume", action="store_true", help="keep the runs already in --out and run only the missing ones")
-    args = p.parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the study like Ctrl-C (workers included)
+    return p
+
+
+def study_main(args, build, check, run) -> int:
+    """The body both study commands share. `build(args) -> config` (validated), `check(out)` refuses an --out
+    that is not this study's file, `run(config, out) -> study`. Exit codes: 0 done; 2 bad input, one `error:`
+    line before any work (a second process on the same --out included: one study per results file, a lock);
+    1 the results file could not be written mid-run (its last write is whole); 130 stopped by Ctrl-C or SIGTERM
+    (the workers too), the finished runs kept in the file."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.workers < 1 or args.threads < 1:
             raise StudyError("--workers and --threads must be ≥ 1")
-        over = {k: v for k, v in (("device", args.device), ("steps", args.steps), ("model_dir", args.model_dir)) if v is not None}
-        c = StudyConfig.fast(**over) if args.fast else StudyConfig(**over)
-        if args.resume and Path(args.out).is_file():  # the file's own config, with this machine's device
-            c = dataclasses.replace(config_of(load_study(Path(args.out))), **{"model_dir": str(KIT_LM), **over})
-        c.validate()
+        c = build(args)
         check_device(c.device)
         out = Path(args.out)
-        check_out(out)
+        check(out)
         load_recipe(Path(c.model_dir))
-        lock = PathLock(out, "--out")  # one study per results file
+        lock = PathLock(out, "--out")
         try:
             lock.acquire()
         except WriteError as e:
             raise StudyError(str(e)) from None
         try:
-            check_out(out)  # again under the lock
+            check(out)  # again under the lock
             remove_stale_temps(out.parent, out.name)
-            study = run_study(c, out, args.workers, args.threads, resume=args.resume)
+            study = run(c, out)
         finally:
             lock.release()
     except (StudyError, PretrainError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except WriteError as e:  # the results file could not be written mid-run (a full disk): the last write is whole
+    except WriteError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -573,6 +577,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         signal.signal(signal.SIGTERM, previous)
     print(f"{len(study['runs'])} runs in {study['seconds']:.0f} s; wrote {out}")
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = study_parser("python -m jepa_lite.paired.study", "Run notebook 06's study of the kit's own pairs and write its results file.",
+                     STUDY_FILE)
+    p.add_argument("--steps", type=int, help="fine-tuning steps per run (default 400)")
+    args = p.parse_args(argv)
+
+    def build(args) -> StudyConfig:
+        over = {k: v for k, v in (("device", args.device), ("steps", args.steps), ("model_dir", args.model_dir)) if v is not None}
+        c = StudyConfig.fast(**over) if args.fast else StudyConfig(**over)
+        if args.resume and Path(args.out).is_file():  # the file's own config, with this machine's device
+            c = dataclasses.replace(config_of(load_study(Path(args.out))), **{"model_dir": str(KIT_LM), **over})
+        c.validate()
+        return c
+
+    return study_main(args, build, check_out, lambda c, out: run_study(c, out, args.workers, args.threads, resume=args.resume))
 
 
 if __name__ == "__main__":
