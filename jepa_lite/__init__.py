@@ -23,10 +23,12 @@ The training core (jepa_lite/, one concept per file; it imports neither room bel
     export        a trained encoder as a Hugging Face / sentence-transformers folder
 
 The paper's objective (jepa_lite.paired, notebook 06): next-token loss + λ·JEPA between two views
-    paired        the index (`from jepa_lite.paired import PairedConfig, PairedTrainer`), CLI `python -m jepa_lite.paired`
+    paired        the index (`from jepa_lite.paired import PairedConfig, PairedTrainer`),
+                  CLI `python -m jepa_lite.paired`
     paired.nano, paired.trainer   the objective on one page; PairedTrainer
     paired.rows, paired.config, paired.cli, paired.pairs, paired.causal_lm, paired.nlrx
-    paired.pretrain, paired.study, paired.nlrx_study, paired.stats   the kit's pretrained small LM and notebook 06's studies
+    paired.pretrain, paired.study, paired.nlrx_study, paired.stats
+                  the kit's pretrained small LM and notebook 06's studies
 
 The course's helpers (jepa_lite.course, used by the notebooks only):
     course        set-up, fast mode (JEPA_LITE_FAST=1), Colab's first cell, the repository address

@@ -62,16 +62,25 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .cli import _Parser
 from .data import DataError, TokenizedCorpus, builtin_corpus, make_batch, step_generator
 from .encoders import BackboneError
 from .errors import ConfigError
 from .precision import CHOICES as PRECISIONS
 from .precision import resolve_precision
-from .writer import atomic_file, write_text
-from .cli import _Parser
 from .train import TrainConfig, Trainer, pick_device
+from .writer import atomic_file, write_text
 
-PEAK_BF16_TFLOPS = {"H100 SXM": 989.4, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "A10": 125.0}
+PEAK_BF16_TFLOPS = {
+    "H100 SXM": 989.4,
+    "H100 NVL": 835.0,
+    "H100 PCIe": 756.0,
+    "H100": 989.4,
+    "H200": 989.4,
+    "A100": 312.0,
+    "L4": 121.0,
+    "A10": 125.0,
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,7 +142,9 @@ class OriginalJEPA(nn.Module):
         self.target_encoder = copy.deepcopy(encoder)
         for p in self.target_encoder.parameters():
             p.requires_grad = False
-        self.predictor = nn.Sequential(nn.Linear(dim, hidden_mult * dim), nn.GELU(), nn.Dropout(0.0), nn.Linear(hidden_mult * dim, dim))
+        self.predictor = nn.Sequential(
+            nn.Linear(dim, hidden_mult * dim), nn.GELU(), nn.Dropout(0.0), nn.Linear(hidden_mult * dim, dim)
+        )
 
     def forward(self, masked_ids, ids, attention_mask, pred_mask):
         z_ctx = self.context_encoder(input_ids=masked_ids, attention_mask=attention_mask).last_hidden_state
@@ -210,15 +221,31 @@ def worker_original(args, texts: List[str]) -> Dict:
         running += float(loss.item())  # the host waits for the GPU here, every step
     sync(device)
     seconds = time.perf_counter() - t0
-    return {"tokens_per_s": tokens / seconds, "step_s": seconds / args.steps, "peak_mb": peak_memory_mb(device), "loss": running / args.steps}
+    return {
+        "tokens_per_s": tokens / seconds,
+        "step_s": seconds / args.steps,
+        "peak_mb": peak_memory_mb(device),
+        "loss": running / args.steps,
+    }
 
 
 def worker_fast(args, texts: List[str]) -> Dict:
     cfg = TrainConfig(
-        model_name=args.model, batch_size=args.batch_size, max_length=args.max_length, steps=args.warmup + args.steps,
-        warmup_steps=0, log_every=args.warmup + args.steps, save_path=None, device=args.device, progress=False,
-        compile=args.compile, cuda_graphs=args.cuda_graphs, lr=2e-5, ema_m=0.99, precision=args.precision[0],
-    )  # fmt: skip
+        model_name=args.model,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        steps=args.warmup + args.steps,
+        warmup_steps=0,
+        log_every=args.warmup + args.steps,
+        save_path=None,
+        device=args.device,
+        progress=False,
+        compile=args.compile,
+        cuda_graphs=args.cuda_graphs,
+        lr=2e-5,
+        ema_m=0.99,
+        precision=args.precision[0],
+    )
     torch.manual_seed(0)
     trainer = Trainer(cfg, texts=texts, log=lambda s: None)
     if args.sdpa == "default":
@@ -254,7 +281,9 @@ def worker_fast(args, texts: List[str]) -> Dict:
         scale1, taken1 = scaler_state(trainer)
         out["scale"], out["skipped_steps"] = [scale0, scale1], args.steps - (taken1 - taken0)
     if trainer.device.type == "cuda":
-        flops = sum(flops_per_step(trainer.model.context_encoder, trainer.model.predictor, x, cfg.mask_ratio) for x in lengths)
+        flops = sum(
+            flops_per_step(trainer.model.context_encoder, trainer.model.predictor, x, cfg.mask_ratio) for x in lengths
+        )
         out["tflops"] = flops / seconds / 1e12
     return out
 
@@ -302,8 +331,13 @@ def profile_steps(trainer: Trainer, first_step: int, path: str, n: int = 5) -> N
         sync(trainer.device)
     trainer.step = first_step
     sort = "cuda_time_total" if trainer.device.type == "cuda" else "cpu_time_total"
-    write_text(path, prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40) + "\n\n"
-               + prof.key_averages().table(sort_by=sort, row_limit=40), "the profile")  # fmt: skip
+    write_text(
+        path,
+        prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40)
+        + "\n\n"
+        + prof.key_averages().table(sort_by=sort, row_limit=40),
+        "the profile",
+    )
 
 
 def masking_rows_per_s(texts: List[str], tokenizer, batch_size: int, max_length: int, repeats: int) -> Dict[str, float]:
@@ -409,8 +443,17 @@ def streamed_tokenisation(path: str, model, cache_folder, rss_steps: int, batch_
     del corpus  # the Trainer maps the cache again: do not hold its line lengths and offsets twice
     if rss_steps:
         rss = [(0, resident_mb())]
-        cfg = TrainConfig(model_name=model, text_file=path, token_cache=cache_folder or "off", steps=rss_steps,
-                          log_every=10, batch_size=batch_size, save_path=None, progress=False, device="cpu")  # fmt: skip
+        cfg = TrainConfig(
+            model_name=model,
+            text_file=path,
+            token_cache=cache_folder or "off",
+            steps=rss_steps,
+            log_every=10,
+            batch_size=batch_size,
+            save_path=None,
+            progress=False,
+            device="cpu",
+        )
         # the Trainer opens the text file itself (its `texts` takes lists of lines) and finds the cache just built
         trainer = Trainer(cfg, callbacks=[lambda t, rec: rss.append((t.step, resident_mb()))], log=lambda s: None)
         rss.append((0, resident_mb()))
@@ -429,7 +472,9 @@ def peak_resident_mb() -> float:
     """This process's peak resident memory so far (the kernel's high-water mark, ru_maxrss), in MB."""
     import resource
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # Linux reports KiB (until 2026-12-01 read as 1,000 bytes: 2.4% low)
+    return (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+    )  # Linux reports KiB (until 2026-12-01 read as 1,000 bytes: 2.4% low)
 
 
 def run_measured(cmd: List[str], limit_gb: float) -> Dict:
@@ -484,32 +529,66 @@ def tokenisation_section(args, tmp: str) -> Dict:
     path = os.path.join(tmp, "two_sentences.txt")
     write_two_sentence_file(path, args.lines)
     size_mb = os.path.getsize(path) / 1e6
-    print(f"\ntokenising a {args.lines:,}-line file ({size_mb:,.0f} MB), model {args.model or 'minilm'}, max_length 128, each path in its own process")
-    base = [sys.executable, "-m", "jepa_lite.bench", "--tokenise", "--_data", path, "--batch_size", str(args.batch_size), "--rss_steps", str(args.rss_steps)]
+    print(
+        f"\ntokenising a {args.lines:,}-line file ({size_mb:,.0f} MB), model {args.model or 'minilm'}, "
+        "max_length 128, each path in its own process"
+    )
+    base = [
+        sys.executable,
+        "-m",
+        "jepa_lite.bench",
+        "--tokenise",
+        "--_data",
+        path,
+        "--batch_size",
+        str(args.batch_size),
+        "--rss_steps",
+        str(args.rss_steps),
+    ]
     base += ["--model", args.model] if args.model else []
     results = {}
     kinds = [k for k in TOKENISE_PATHS if k not in args.skip.split(",")]
     for kind in kinds:
         r = results[kind] = run_measured(base + ["--_worker", kind], args.rss_limit_gb)
         if not r["finished"]:
-            print(f"  {kind:9s} stopped after {r['seconds']:6.1f} s at {r['peak_mb']:8,.0f} MB resident (--rss_limit_gb {args.rss_limit_gb:g}), before its first step")
+            print(
+                f"  {kind:9s} stopped after {r['seconds']:6.1f} s at {r['peak_mb']:8,.0f} MB resident "
+                f"(--rss_limit_gb {args.rss_limit_gb:g}), before its first step"
+            )
             continue
         budget = 1e3 + 4 * r["tokens"] / 1e6
-        print(f"  {kind:9s} {r['seconds']:6.1f} s   peak RSS {r['peak_mb']:8,.0f} MB   {r['tokens']:,} tokens ({r['tokens'] / r['lines']:.1f}/line)   "
-              f"budget 1 GB + 4 B/token = {budget:,.0f} MB: {'within' if r['peak_mb'] <= budget else 'OVER'}")  # fmt: skip
+        print(
+            f"  {kind:9s} {r['seconds']:6.1f} s   peak RSS {r['peak_mb']:8,.0f} MB   {r['tokens']:,} "
+            f"tokens ({r['tokens'] / r['lines']:.1f}/line)   "
+            f"budget 1 GB + 4 B/token = {budget:,.0f} MB: {'within' if r['peak_mb'] <= budget else 'OVER'}"
+        )
     done = [k for k in kinds if results[k]["finished"]]
     if "today" in done and len(done) > 1:
         for kind in done[1:]:
-            print(f"  {kind} / today: {results[kind]['seconds'] / results['today']['seconds']:.2f}× time, {results[kind]['peak_mb'] / results['today']['peak_mb']:.2f}× peak memory")
+            print(
+                f"  {kind} / today: {results[kind]['seconds'] / results['today']['seconds']:.2f}× "
+                f"time, {results[kind]['peak_mb'] / results['today']['peak_mb']:.2f}× peak memory"
+            )
     if args.rss_steps and "cached" in done:
         rss = results["cached"]["rss_over_steps"]
-        print(f"  training {args.rss_steps} steps on the token cache (batch {args.batch_size}): resident memory {rss[1][1]:,.0f} MB at step 0, "
-              f"{rss[-1][1]:,.0f} MB at step {rss[-1][0]}, range {min(r for _, r in rss[1:]):,.0f}–{max(r for _, r in rss[1:]):,.0f} MB")  # fmt: skip
+        print(
+            f"  training {args.rss_steps} steps on the token cache (batch {args.batch_size}): "
+            f"resident memory {rss[1][1]:,.0f} MB at step 0, "
+            f"{rss[-1][1]:,.0f} MB at step {rss[-1][0]}, range "
+            f"{min(r for _, r in rss[1:]):,.0f}–{max(r for _, r in rss[1:]):,.0f} "
+            "MB"
+        )
         if args.rss_plot:
             plot_rss(results, args, args.rss_plot)
             print(f"  plot: {args.rss_plot}")
     if args.rss_json:
-        about = {"lines": args.lines, "size_mb": size_mb, "model": args.model or "minilm", "peak_mb_from": "ru_maxrss KiB × 1024 / 1e6", "cpus": os.cpu_count()}
+        about = {
+            "lines": args.lines,
+            "size_mb": size_mb,
+            "model": args.model or "minilm",
+            "peak_mb_from": "ru_maxrss KiB × 1024 / 1e6",
+            "cpus": os.cpu_count(),
+        }
         write_text(args.rss_json, json.dumps({**about, **results}, indent=1), "the --rss_json file")
     return results
 
@@ -524,11 +603,15 @@ def plot_rss(results: Dict, args, path: str) -> None:
     ax.plot(steps, [m / 1e3 for m in mb], marker=".", label="streamed + token cache (this kit)")
     today = results.get("today")
     if today and not today["finished"]:
-        ax.axhline(today["peak_mb"] / 1e3, color="tab:red", ls="--", label=f"previous path: stopped at this, still tokenising")
+        ax.axhline(
+            today["peak_mb"] / 1e3, color="tab:red", ls="--", label="previous path: stopped at this, still tokenising"
+        )
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("resident memory (GB)")
     ax.set_ylim(0, None)
-    ax.set_title(f"training on a {args.lines:,}-line file ({args.model or 'MiniLM'}, batch {args.batch_size})", fontsize=9)
+    ax.set_title(
+        f"training on a {args.lines:,}-line file ({args.model or 'MiniLM'}, batch {args.batch_size})", fontsize=9
+    )
     ax.legend(fontsize=8, loc="center right")
     fig.tight_layout()
     with atomic_file(path, "wb", "the plot") as f:  # the one writer: a temporary name of the kit's own, then a rename
@@ -549,7 +632,9 @@ def precision_list(value: str) -> List[str]:
     names = [v.strip() for v in value.split(",")]
     bad = [v for v in names if v not in PRECISIONS]
     if bad or not names:
-        raise argparse.ArgumentTypeError(f"invalid choice: '{value}' (choose from {', '.join(PRECISIONS)}, or a comma-separated list of them)")
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: '{value}' (choose from {', '.join(PRECISIONS)}, or a comma-separated list of them)"
+        )
     if len(set(names)) < len(names):
         raise argparse.ArgumentTypeError(f"'{value}' names a precision twice")
     return names
@@ -569,8 +654,15 @@ def precision_rows(args, device: torch.device) -> tuple:
             run.append(name)
         except ConfigError as e:
             errors.append(str(e))
-            skipped.append((name, f"fp16 autocast + GradScaler is for CUDA GPUs (the kit's path on GPUs without native bf16: T4, V100); "
-                                  f"on the {device.type} the kit refuses it (slower and less exact than fp32), so there is nothing to time"))
+            skipped.append(
+                (
+                    name,
+                    "fp16 autocast + GradScaler is for CUDA GPUs (the kit's path on GPUs without native "
+                    "bf16: T4, V100); "
+                    f"on the {device.type} the kit refuses it (slower and less exact than fp32), so there "
+                    "is nothing to time",
+                )
+            )
     if not run:
         raise ConfigError(errors[0])
     return run, skipped
@@ -595,25 +687,41 @@ def check_args(args) -> None:
     check_common_args(args)
     for precision in precision_rows(args, pick_device(args.device))[0]:
         TrainConfig(
-            model_name=args.model, batch_size=args.batch_size, max_length=args.max_length, steps=args.warmup + args.steps,
-            device=args.device, precision=precision, save_path=None,
-        ).validate()  # fmt: skip
+            model_name=args.model,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            steps=args.warmup + args.steps,
+            device=args.device,
+            precision=precision,
+            save_path=None,
+        ).validate()
     check_int_range("lines", args.lines, 1, MAX_LINES)
     check_int_range("mask_batch", args.mask_batch, 1)
     skip = set(filter(None, args.skip.split(",")))
     if args.tokenise:  # its own mode: today's tokenisation against the streamed one (tokenisation_section)
         check_int_range("rss_steps", args.rss_steps, 0)
         if skip - set(TOKENISE_PATHS):
-            raise ConfigError(f"with --tokenise, --skip knows {', '.join(TOKENISE_PATHS)}; got {', '.join(sorted(skip - set(TOKENISE_PATHS)))}")
+            raise ConfigError(
+                f"with --tokenise, --skip knows {', '.join(TOKENISE_PATHS)}; "
+                f"got {', '.join(sorted(skip - set(TOKENISE_PATHS)))}"
+            )
         for flag in ("rss_plot", "rss_json"):
             if getattr(args, flag) and Path(getattr(args, flag)).exists():
-                raise ConfigError(f"--{flag} {getattr(args, flag)} exists; the bench does not replace files: give a new name")
+                raise ConfigError(
+                    f"--{flag} {getattr(args, flag)} exists; the bench does not replace files: give a new name"
+                )
         return
     if "masking" not in skip and 50 * args.mask_batch > args.lines:
-        raise ConfigError(f"the masking measurement takes 50 batches of --mask_batch {args.mask_batch} lines: --lines must be at least {50 * args.mask_batch}; got {args.lines}")
+        raise ConfigError(
+            f"the masking measurement takes 50 batches of --mask_batch {args.mask_batch} lines: "
+            f"--lines must be at least {50 * args.mask_batch}; got {args.lines}"
+        )
     original_steps = min(args.warmup, 10) + args.steps
     if not {"train", "original"} & skip and args.batch_size * original_steps > args.lines:
-        raise ConfigError(f"the original loop reads each line once: --lines must be at least batch_size × (warm-up + steps) = {args.batch_size * original_steps}; got {args.lines}")
+        raise ConfigError(
+            "the original loop reads each line once: --lines must be at least batch_size × (warm-up "
+            f"+ steps) = {args.batch_size * original_steps}; got {args.lines}"
+        )
     unknown = skip - set(SECTIONS)
     if unknown:
         raise ConfigError(f"--skip knows {', '.join(SECTIONS)}; got {', '.join(sorted(unknown))}")
@@ -639,26 +747,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--max_length", type=int, default=128)
     p.add_argument("--steps", type=int, default=10, help="timed steps per path")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (more where a length's first steps cost extra: CUDA graphs, bf16 on the CPU; the original loop takes at most 10)")
-    p.add_argument("--sdpa", choices=("kit", "default"), default="kit", help="attention kernels of the fast path: the kit's choice or PyTorch's default")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=2,
+        help="untimed steps first (more where a length's first steps cost extra: CUDA graphs, "
+        "bf16 on the CPU; the original loop takes at most 10)",
+    )
+    p.add_argument(
+        "--sdpa",
+        choices=("kit", "default"),
+        default="kit",
+        help="attention kernels of the fast path: the kit's choice or PyTorch's default",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--compile", action="store_true", help="torch.compile the fast path (on CUDA with CUDA graphs)")
-    p.add_argument("--no_cuda_graphs", dest="cuda_graphs", action="store_false", help="with --compile on CUDA: compile only, no CUDA graphs")
-    p.add_argument("--precision", type=precision_list, default=["auto"], metavar="{auto,fp32,bf16,fp16}[,...]",
-                   help="fast path precision, or several (one row each, e.g. fp32,bf16,fp16); auto: bf16 on CUDA GPUs with native bf16, "
-                        "fp16 + GradScaler on older ones, fp32 on the CPU; fp16 needs CUDA (on the CPU its row says so and is not run)")
+    p.add_argument(
+        "--no_cuda_graphs",
+        dest="cuda_graphs",
+        action="store_false",
+        help="with --compile on CUDA: compile only, no CUDA graphs",
+    )
+    p.add_argument(
+        "--precision",
+        type=precision_list,
+        default=["auto"],
+        metavar="{auto,fp32,bf16,fp16}[,...]",
+        help="fast path precision, or several (one row each, e.g. fp32,bf16,fp16); auto: bf16 "
+        "on CUDA GPUs with native bf16, "
+        "fp16 + GradScaler on older ones, fp32 on the CPU; fp16 needs CUDA (on the CPU its row says so and is not run)",
+    )
     p.add_argument("--lines", type=int, default=50_000, help="lines of the generated text file")
     p.add_argument("--mask_batch", type=int, default=64, help="batch size of the masking + collate measurement")
     p.add_argument("--peak_tflops", type=float, default=None, help="peak dense bf16 TFLOP/s of the GPU, for MFU")
     p.add_argument("--profile", metavar="FILE", help="also write a torch.profiler table of 5 fast-path steps to FILE")
-    p.add_argument("--skip", default="", help="comma-separated sections to skip: masking, train, corpus, original (the original loop's training run); with --tokenise: today, streamed, cached")
-    p.add_argument("--tokenise", action="store_true", help="instead: tokenise a --lines file by today's path and the streamed one (and its token cache), time and peak memory of each")
-    p.add_argument("--rss_steps", type=int, default=0, help="tokenise section: then train this many steps on the token cache, recording resident memory")
+    p.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated sections to skip: masking, train, corpus, original (the original "
+        "loop's training run); with --tokenise: today, streamed, cached",
+    )
+    p.add_argument(
+        "--tokenise",
+        action="store_true",
+        help="instead: tokenise a --lines file by today's path and the streamed one (and its token "
+        "cache), time and peak memory of each",
+    )
+    p.add_argument(
+        "--rss_steps",
+        type=int,
+        default=0,
+        help="tokenise section: then train this many steps on the token cache, recording resident memory",
+    )
     p.add_argument("--rss_plot", metavar="PNG", help="tokenise section: plot resident memory over those steps")
     p.add_argument("--rss_json", metavar="FILE", help="tokenise section: write its figures as JSON")
-    p.add_argument("--rss_limit_gb", type=float, default=60.0, help="tokenise section: stop a path whose resident memory passes this")
-    p.add_argument("--objective", choices=("masked_span", "paired"), default="masked_span",
-                   help="masked_span: jepa_lite.train against the original loop; paired: the paper's objective, four paths (python -m jepa_lite.paired.bench)")
+    p.add_argument(
+        "--rss_limit_gb",
+        type=float,
+        default=60.0,
+        help="tokenise section: stop a path whose resident memory passes this",
+    )
+    p.add_argument(
+        "--objective",
+        choices=("masked_span", "paired"),
+        default="masked_span",
+        help="masked_span: jepa_lite.train against the original loop; paired: the paper's objective, "
+        "four paths (python -m jepa_lite.paired.bench)",
+    )
     p.add_argument("--_worker", help=argparse.SUPPRESS)
     p.add_argument("--_data", help=argparse.SUPPRESS)
     return p
@@ -688,10 +843,20 @@ def _main(argv=None) -> int:
     skip = set(filter(None, args.skip.split(",")))
     from .encoders import load_backbone
 
-    print(f"jepa_lite benchmark · device {describe(device)} · torch {torch.__version__} · {torch.get_num_threads()} CPU threads")
-    mode = ("compiled + CUDA graphs" if args.cuda_graphs and device.type == "cuda" else "compiled") if args.compile else "eager"
-    print(f"model {args.model or 'minilm (offline all-MiniLM-L6-v2)'} · batch {args.batch_size} · max_length {args.max_length} · "
-          f"{args.steps} timed steps after {args.warmup} warm-up steps · fast path {mode}")  # fmt: skip
+    print(
+        f"jepa_lite benchmark · device {describe(device)} · torch {torch.__version__} · {torch.get_num_threads()} "
+        "CPU threads"
+    )
+    mode = (
+        ("compiled + CUDA graphs" if args.cuda_graphs and device.type == "cuda" else "compiled")
+        if args.compile
+        else "eager"
+    )
+    print(
+        f"model {args.model or 'minilm (offline all-MiniLM-L6-v2)'} · batch {args.batch_size} "
+        f"· max_length {args.max_length} · "
+        f"{args.steps} timed steps after {args.warmup} warm-up steps · fast path {mode}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         if args.tokenise:
             tokenisation_section(args, tmp)
@@ -703,38 +868,69 @@ def _main(argv=None) -> int:
         t0 = time.perf_counter()
         corpus = TokenizedCorpus(lines, tokenizer, args.max_length)
         t_tok = time.perf_counter() - t0
-        print(f"\ntext: {len(lines):,} lines of 1–6 corpus sentences, {corpus.n_tokens() / len(corpus):.0f} tokens per line on average")
+        print(
+            f"\ntext: {len(lines):,} lines of 1–6 corpus sentences, {corpus.n_tokens() / len(corpus):.0f} "
+            "tokens per line on average"
+        )
         print(f"  tokenised once (fast tokenizer, batched): {t_tok:.1f} s = {len(lines) / t_tok:,.0f} lines/s")
 
         if "masking" not in skip:
             r = masking_rows_per_s(lines, tokenizer, args.mask_batch, args.max_length, repeats=50)
             print(f"\nmasking + collate, batch {args.mask_batch}, on the host")
             print(f"  original (tokenise + per-token loops) {r['original']:10,.0f} rows/s")
-            print(f"  fast (pre-tokenised, vectorised)      {r['fast']:10,.0f} rows/s   ratio {r['fast'] / r['original']:.1f}×")
+            print(
+                f"  fast (pre-tokenised, vectorised)      {r['fast']:10,.0f} "
+                f"rows/s   ratio {r['fast'] / r['original']:.1f}×"
+            )
 
         run, not_run = precision_rows(args, device)
         if "train" not in skip:
             orig = None if "original" in skip else run_worker("original", args, data_file)
-            rows = [(p, run_worker("fast", args if i == 0 else no_profile(args), data_file, p)) for i, p in enumerate(run)]
+            rows = [
+                (p, run_worker("fast", args if i == 0 else no_profile(args), data_file, p)) for i, p in enumerate(run)
+            ]
             print(f"\ntraining on the {len(lines):,}-line text, real (non-padding) tokens per second")
             warm = "; ".join(f"{r['precision']} {r['warmup_steps']} steps in {r['warmup_s']:.0f} s" for _, r in rows)
-            print(f"  (fast path warm-up: {warm}; one-time costs per length included: compiling, recording graphs, building oneDNN kernels)")
+            print(
+                f"  (fast path warm-up: {warm}; one-time costs per length included: compiling, recording "
+                "graphs, building oneDNN kernels)"
+            )
             peak = peak_tflops(device, args.peak_tflops)
             graphs = args.compile and args.cuda_graphs and device.type == "cuda"
             labels = [fast_label(a, r, graphs) for a, r in rows] + [fast_label(a, None, graphs) for a, _ in not_run]
             w = max(len(x) for x in labels + ["original loop (fp32)"])
             if orig:
-                print(f"  {'original loop (fp32)':{w}s}  {orig['tokens_per_s']:10,.0f} tok/s   {orig['step_s'] * 1e3:8.1f} ms/step   peak memory {orig['peak_mb']:8,.0f} MB   mean loss {orig['loss']:.4f}")
+                print(
+                    f"  {'original loop (fp32)':{w}s}  {orig['tokens_per_s']:10,.0f} "
+                    f"tok/s   {orig['step_s'] * 1e3:8.1f} "
+                    f"ms/step   peak memory {orig['peak_mb']:8,.0f} MB   mean loss {orig['loss']:.4f}"
+                )
             for label, (asked, fast) in zip(labels, rows):
-                ratio = f"   ratio {fast['tokens_per_s'] / orig['tokens_per_s']:.2f}× tok/s, {fast['peak_mb'] / orig['peak_mb']:.2f}× memory" if orig else ""
-                print(f"  {label:{w}s}  {fast['tokens_per_s']:10,.0f} tok/s   {fast['step_s'] * 1e3:8.1f} ms/step   peak memory {fast['peak_mb']:8,.0f} MB   mean loss {fast['loss']:.4f}{ratio}")
+                ratio = (
+                    f"   ratio {fast['tokens_per_s'] / orig['tokens_per_s']:.2f}× "
+                    f"tok/s, {fast['peak_mb'] / orig['peak_mb']:.2f}× "
+                    "memory"
+                    if orig
+                    else ""
+                )
+                print(
+                    f"  {label:{w}s}  {fast['tokens_per_s']:10,.0f} tok/s   {fast['step_s'] * 1e3:8.1f} "
+                    f"ms/step   peak memory {fast['peak_mb']:8,.0f} MB   mean loss {fast['loss']:.4f}{ratio}"
+                )
                 if "scale" in fast:
-                    print(f"  {'':{w}s}  GradScaler over the timed steps: loss scale {fast['scale'][0]:,.0f} → {fast['scale'][1]:,.0f}, "
-                          f"{fast['skipped_steps']} of {args.steps} steps skipped (their fp16 gradients overflowed)")
+                    print(
+                        f"  {'':{w}s}  GradScaler over the timed steps: loss scale {fast['scale'][0]:,.0f} "
+                        f"→ {fast['scale'][1]:,.0f}, "
+                        f"{fast['skipped_steps']} of {args.steps} steps skipped (their fp16 gradients overflowed)"
+                    )
                 if "tflops" in fast:
-                    mfu = f" = {100 * fast['tflops'] / peak:.1f}% MFU of {peak:.0f} TFLOP/s dense bf16 peak" if peak else " (peak unknown: pass --peak_tflops)"
+                    mfu = (
+                        f" = {100 * fast['tflops'] / peak:.1f}% MFU of {peak:.0f} TFLOP/s dense bf16 peak"
+                        if peak
+                        else " (peak unknown: pass --peak_tflops)"
+                    )
                     print(f"  {'':{w}s}  model FLOPs on real tokens: {fast['tflops']:.1f} TFLOP/s{mfu}")
-            for label, (asked, why) in zip(labels[len(rows):], not_run):
+            for label, (asked, why) in zip(labels[len(rows) :], not_run):
                 print(f"  {label:{w}s}  not run: {why}")
 
         if "corpus" not in skip:
@@ -744,16 +940,32 @@ def _main(argv=None) -> int:
             Path(big_file).write_text("\n".join(big) + "\n", encoding="utf-8")
             Path(small_file).write_text("\n".join(builtin) + "\n", encoding="utf-8")
             small_r, big_r = (run_worker("fast", no_profile(args), f, run[0]) for f in (small_file, big_file))
-            print(f"\nfast path, built-in corpus ({len(builtin)} lines) vs a {args.lines:,}-line file of the same sentences")
-            print(f"  built-in {small_r['tokens_per_s']:10,.0f} tok/s   {args.lines:,}-line file {big_r['tokens_per_s']:10,.0f} tok/s   "
-                  f"ratio {big_r['tokens_per_s'] / small_r['tokens_per_s']:.2f}")  # fmt: skip
+            print(
+                f"\nfast path, built-in corpus ({len(builtin)} lines) vs a {args.lines:,}-line file "
+                "of the same sentences"
+            )
+            print(
+                f"  built-in {small_r['tokens_per_s']:10,.0f} tok/s "
+                f"  {args.lines:,}-line file {big_r['tokens_per_s']:10,.0f} "
+                "tok/s   "
+                f"ratio {big_r['tokens_per_s'] / small_r['tokens_per_s']:.2f}"
+            )
     return 0
 
 
 # ---------------------------------------------------------------------------------------------
 # The paper's objective (--objective paired): jepa_lite/paired/bench.py, in a process of its own
 # ---------------------------------------------------------------------------------------------
-PAIRED_FLAGS = ("model", "batch_size", "max_length", "steps", "warmup", "device", "precision", "peak_tflops")  # what it reads
+PAIRED_FLAGS = (
+    "model",
+    "batch_size",
+    "max_length",
+    "steps",
+    "warmup",
+    "device",
+    "precision",
+    "peak_tflops",
+)  # what it reads
 
 
 def hand_over_paired(args) -> int:

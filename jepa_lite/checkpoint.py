@@ -76,14 +76,18 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> Dict[str, An
     """Read a checkpoint written by `save_checkpoint`; CheckpointError if it is missing or unreadable."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}" if not path.exists() else f"checkpoint is not a regular file: {path}")
+        raise CheckpointError(
+            f"checkpoint not found: {path}" if not path.exists() else f"checkpoint is not a regular file: {path}"
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except PermissionError:
         raise CheckpointError(f"cannot read the checkpoint {path}: permission denied") from None
     except Exception as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or not a torch file): {first[:200]}") from None
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (corrupt or not a torch file): {first[:200]}"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a jepa_lite checkpoint")
     return state
@@ -110,8 +114,13 @@ def check_state_keys(state: Dict[str, Any], expected: Iterable[str], path, what:
     expected = set(expected)
     missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or extra:
-        parts = ([f"lacks {', '.join(map(repr, missing))}"] if missing else []) + ([f"has unknown {', '.join(map(repr, extra))}"] if extra else [])
-        raise CheckpointError(f"{path} was written by another version of jepa_lite ({what} {' and '.join(parts)}); resume it with that version, or start a new run")
+        parts = ([f"lacks {', '.join(map(repr, missing))}"] if missing else []) + (
+            [f"has unknown {', '.join(map(repr, extra))}"] if extra else []
+        )
+        raise CheckpointError(
+            f"{path} was written by another version of jepa_lite ({what} {' and '.join(parts)}); "
+            "resume it with that version, or start a new run"
+        )
 
 
 def check_state_types(state: Dict[str, Any], path) -> None:
@@ -119,21 +128,47 @@ def check_state_types(state: Dict[str, Any], path) -> None:
     writes (a crafted or damaged file): step a whole number ≥ 0; config, optimizer and scheduler dicts;
     model a dict of tensors; history a dict of lists; rng["torch"] a byte tensor; window a list of
     numbers (or of lists of numbers). Checked before any of it is loaded into a run."""
+
     def number(x) -> bool:
         return isinstance(x, (int, float)) and not isinstance(x, bool)
 
-    step, model, history, rng, window = state.get("step"), state.get("model"), state.get("history"), state.get("rng"), state.get("window", [])
+    step, model, history, rng, window = (
+        state.get("step"),
+        state.get("model"),
+        state.get("history"),
+        state.get("rng"),
+        state.get("window", []),
+    )
     checks = [
         ("step", "a whole number ≥ 0", isinstance(step, int) and not isinstance(step, bool) and step >= 0),
         *((k, "a dict", isinstance(state.get(k), dict)) for k in ("config", "optimizer", "scheduler")),
-        ("model", "a dict of tensors", isinstance(model, dict) and all(isinstance(v, torch.Tensor) for v in model.values())),
-        ("history", "a dict of lists", isinstance(history, dict) and all(isinstance(v, list) for v in history.values())),
-        ("rng", "the saved random-number state", isinstance(rng, dict) and isinstance(rng.get("torch"), torch.Tensor) and rng["torch"].dtype == torch.uint8),
-        ("window", "a list of losses", isinstance(window, list) and all(number(x) or (isinstance(x, list) and all(map(number, x))) for x in window)),
+        (
+            "model",
+            "a dict of tensors",
+            isinstance(model, dict) and all(isinstance(v, torch.Tensor) for v in model.values()),
+        ),
+        (
+            "history",
+            "a dict of lists",
+            isinstance(history, dict) and all(isinstance(v, list) for v in history.values()),
+        ),
+        (
+            "rng",
+            "the saved random-number state",
+            isinstance(rng, dict) and isinstance(rng.get("torch"), torch.Tensor) and rng["torch"].dtype == torch.uint8,
+        ),
+        (
+            "window",
+            "a list of losses",
+            isinstance(window, list)
+            and all(number(x) or (isinstance(x, list) and all(map(number, x))) for x in window),
+        ),
     ]
     for field, want, ok in checks:
         if not ok:
-            raise CheckpointError(f"{path} is damaged or was not written by jepa_lite: its {field} is not {want}; it cannot be resumed")
+            raise CheckpointError(
+                f"{path} is damaged or was not written by jepa_lite: its {field} is not {want}; it cannot be resumed"
+            )
 
 
 def check_config_compatible(saved: Dict[str, Any], current: Dict[str, Any], path, resumable: Iterable[str]) -> None:
@@ -164,7 +199,9 @@ def restore_rng_state(rng: Dict[str, Any]) -> None:
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
     except (RuntimeError, TypeError, KeyError, AttributeError) as e:
-        raise CheckpointError(f"the checkpoint's random-number state cannot be restored ({str(e).splitlines()[0][:100]}); it is damaged") from None
+        raise CheckpointError(
+            f"the checkpoint's random-number state cannot be restored ({str(e).splitlines()[0][:100]}); it is damaged"
+        ) from None
 
 
 def first_nonfinite(tensors: Iterable[Tuple[str, torch.Tensor]]) -> Optional[str]:
@@ -235,22 +272,34 @@ def check_save_path(path: str | os.PathLike, run_id: Optional[str] = None, overw
         if stat.S_ISDIR(st.st_mode):
             raise CheckpointError(f"--save_path {given} is a folder; give a file name, e.g. {given / 'run.pt'}")
         if not stat.S_ISREG(st.st_mode):
-            raise CheckpointError(f"--save_path {given} is not a regular file (a device, pipe or socket); checkpoints go to regular files only")
+            raise CheckpointError(
+                f"--save_path {given} is not a regular file (a device, pipe or socket); checkpoints "
+                "go to regular files only"
+            )
         header = read_header(path)
         if header is None:
-            raise CheckpointError(f"--save_path {given} exists and is not a jepa_lite checkpoint; the kit replaces only its own checkpoints: choose another path")
+            raise CheckpointError(
+                f"--save_path {given} exists and is not a jepa_lite checkpoint; the kit replaces only "
+                "its own checkpoints: choose another path"
+            )
         if st.st_mode & 0o222 == 0:
-            raise CheckpointError(f"--save_path {given} is read-only; the kit does not replace it: make it writable or choose another path")
+            raise CheckpointError(
+                f"--save_path {given} is read-only; the kit does not replace it: make it writable "
+                "or choose another path"
+            )
         if header["run_id"] is None or header["run_id"] != run_id:
             if not overwrite:
                 what = f"{header['kind']} run" if header.get("kind") else "run"
                 raise CheckpointError(
                     f"--save_path {given} holds the checkpoint of another {what} (step {header['step']}); "
-                    f"pass --overwrite (Python: overwrite=True) to replace it, --resume {given} to continue it, or choose another path"
+                    f"pass --overwrite (Python: overwrite=True) to replace it, --resume {given} to continue "
+                    "it, or choose another path"
                 )
     folder = _existing_ancestor(path.parent, given)
     if not os.access(folder, os.W_OK | os.X_OK) or os.stat(folder).st_mode & 0o222 == 0:
-        raise CheckpointError(f"cannot write checkpoints into {folder}: the folder is read-only; choose another --save_path")
+        raise CheckpointError(
+            f"cannot write checkpoints into {folder}: the folder is read-only; choose another --save_path"
+        )
     return path
 
 
@@ -364,7 +413,10 @@ class SaveTarget:
         if bad is not None:
             raise NonFiniteState(f"the state of step {step} holds NaN or infinite values ({bad}); not saved", bad)
         if _identity(self.path) != self._expected:
-            raise CheckpointError(f"{self.path} was changed by another program since this run last wrote it; not replacing it (choose another --save_path)")
+            raise CheckpointError(
+                f"{self.path} was changed by another program since this run last wrote it; not replacing "
+                "it (choose another --save_path)"
+            )
         remove_stale_temps(self.path.parent, self.path.name)
         save_checkpoint(self.path, {**state, "run_id": self.run_id})
         self._expected = _identity(self.path)

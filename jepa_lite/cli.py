@@ -43,45 +43,105 @@ def note_old_names(argv: Sequence[str]) -> None:
     for arg in argv:
         old = arg.split("=", 1)[0]
         if old in OLD_NAMES:
-            print(f"note: {old} is now called {OLD_NAMES[old]}; the old name still works")  # stdout: errors stay one line
+            print(
+                f"note: {old} is now called {OLD_NAMES[old]}; the old name still works"
+            )  # stdout: errors stay one line
 
 
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
-    p = _Parser(prog="python -m jepa_lite.train", description="Train a masked-span JEPA on text, offline by default.",
-                argument_default=argparse.SUPPRESS, epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(
+        prog="python -m jepa_lite.train",
+        description="Train a masked-span JEPA on text, offline by default.",
+        argument_default=argparse.SUPPRESS,
+        epilog=TRAIN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     a = p.add_argument
-    a("--model", "--model_name", dest="model_name", metavar="MODEL",
-      help="encoder: omit for the offline pretrained MiniLM; 'tiny'; 'random:bert'; a hub name or local folder "
-      "(--model_name is its old name, still accepted)")
-    a("--data", "--text_file", dest="text_file", metavar="FILE",
-      help="UTF-8 text, one example per line (default: the kit's built-in corpus; --text_file is its old name, still accepted)")
-    a("--max_lines", type=int, help="read only the first N non-blank lines of --data (default: all of them; the run prints how many it read)")
-    a("--token_cache", metavar="auto|off|DIR", help="token cache of the text file: auto = files of 64 MiB or more, next to the checkpoint (default); off; or a folder")
+    a(
+        "--model",
+        "--model_name",
+        dest="model_name",
+        metavar="MODEL",
+        help="encoder: omit for the offline pretrained MiniLM; 'tiny'; 'random:bert'; a hub name or local folder "
+        "(--model_name is its old name, still accepted)",
+    )
+    a(
+        "--data",
+        "--text_file",
+        dest="text_file",
+        metavar="FILE",
+        help="UTF-8 text, one example per line (default: the kit's built-in corpus; --text_file "
+        "is its old name, still accepted)",
+    )
+    a(
+        "--max_lines",
+        type=int,
+        help="read only the first N non-blank lines of --data (default: all of them; the run prints how many it read)",
+    )
+    a(
+        "--token_cache",
+        metavar="auto|off|DIR",
+        help="token cache of the text file: auto = files of 64 MiB or more, next to the checkpoint "
+        "(default); off; or a folder",
+    )
     a("--max_length", type=int, help=f"tokens per line (default {d.max_length})")
     a("--mask_ratio", type=float, help=f"fraction of tokens masked, in (0, 1) (default {d.mask_ratio})")
     a("--mean_span_len", type=float, help=f"mean masked span length, ≥ 1 (default {d.mean_span_len:g})")
     a("--ema_m", type=float, help=f"EMA momentum m of the target encoder (default {d.ema_m})")
     a("--ema_schedule", choices=SCHEDULES, help="momentum schedule from --ema_m to --ema_m_final (default constant)")
     a("--ema_m_final", type=float, help=f"final momentum of the linear/cosine schedules (default {d.ema_m_final})")
-    a("--pred_hidden_mult", type=int, help=f"predictor width in multiples of the hidden size (default {d.pred_hidden_mult})")
-    a("--batch_size", type=int, help=f"lines per optimizer step (default {d.batch_size}); under torchrun the global batch, all processes "
-      "together: a multiple of their number, each process trains on batch_size / processes of the lines")
+    a(
+        "--pred_hidden_mult",
+        type=int,
+        help=f"predictor width in multiples of the hidden size (default {d.pred_hidden_mult})",
+    )
+    a(
+        "--batch_size",
+        type=int,
+        help=f"lines per optimizer step (default {d.batch_size}); under torchrun the global batch, all processes "
+        "together: a multiple of their number, each process trains on batch_size / processes of the lines",
+    )
     a("--lr", type=float, help=f"peak learning rate (default {d.lr})")
     a("--weight_decay", type=float, help=f"(default {d.weight_decay})")
     a("--steps", type=int, help=f"optimizer steps (default {d.steps})")
     a("--warmup_steps", type=int, help=f"(default {d.warmup_steps})")
     a("--log_every", type=int, help=f"(default {d.log_every})")
     a("--save_every", type=int, help=f"checkpoint interval, 0 = only at the end (default {d.save_every})")
-    a("--save_path", help="checkpoint file (default: a new file per run, checkpoints/<model>-<date>-<time>.pt; with --resume, the resumed file)")
-    a("--overwrite", action="store_true", help="may replace another run's checkpoint at --save_path (never a file that is not a checkpoint)")
+    a(
+        "--save_path",
+        help="checkpoint file (default: a new file per run, checkpoints/<model>-<date>-<time>.pt; "
+        "with --resume, the resumed file)",
+    )
+    a(
+        "--overwrite",
+        action="store_true",
+        help="may replace another run's checkpoint at --save_path (never a file that is not a checkpoint)",
+    )
     a("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     a("--seed", type=int, help=f"(default {d.seed})")
-    a("--smoke_test", action="store_true", help="tiny random encoder, local tokenizer, built-in corpus, 200 steps: offline, seconds")
-    a("--precision", choices=PRECISIONS, help="auto (default): bf16 autocast on CUDA GPUs with native bf16 (compute capability ≥ 8), "
-      "fp16 autocast + loss scaling on older ones, fp32 on the CPU and MPS")
-    a("--compile", action="store_true", help="torch.compile the model (faster on a GPU, and on the CPU in bf16, after a slow start)")
-    a("--no_cuda_graphs", dest="cuda_graphs", action="store_false", help="with --compile on CUDA: no CUDA graphs (compile only)")
+    a(
+        "--smoke_test",
+        action="store_true",
+        help="tiny random encoder, local tokenizer, built-in corpus, 200 steps: offline, seconds",
+    )
+    a(
+        "--precision",
+        choices=PRECISIONS,
+        help="auto (default): bf16 autocast on CUDA GPUs with native bf16 (compute capability ≥ 8), "
+        "fp16 autocast + loss scaling on older ones, fp32 on the CPU and MPS",
+    )
+    a(
+        "--compile",
+        action="store_true",
+        help="torch.compile the model (faster on a GPU, and on the CPU in bf16, after a slow start)",
+    )
+    a(
+        "--no_cuda_graphs",
+        dest="cuda_graphs",
+        action="store_false",
+        help="with --compile on CUDA: no CUDA graphs (compile only)",
+    )
     a("--no_group_by_length", dest="group_by_length", action="store_false", help="batch lines in plain random order")
     a("--resume", metavar="PATH", help="continue the run saved in this checkpoint")
     a("--no_progress", action="store_true", help="no progress bar (log lines only)")
@@ -135,7 +195,10 @@ def stop_on_signals(trainer):
         trainer.stop_requested = True
         trainer.stop_signal = signal.Signals(signum).name
         again = "Ctrl-C" if signum == signal.SIGINT else "the signal"
-        print(f"\n{trainer.stop_signal}: stopping after this step ({again} again to abort without saving)", file=sys.stderr)
+        print(
+            f"\n{trainer.stop_signal}: stopping after this step ({again} again to abort without saving)",
+            file=sys.stderr,
+        )
 
     signums = [getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)]
     previous = {s: signal.signal(s, handler) for s in signums}
@@ -178,7 +241,11 @@ def _run_cli(prog: str, build, done, errors) -> int:
         if trainer.step < trainer.config.steps:  # stopped early by a signal
             sig = getattr(trainer, "stop_signal", "SIGINT")
             path = trainer.save_path
-            saved = f"checkpoint {path}; continue with: python -m {prog} --resume {path}" if path else "no checkpoint (no --save_path)"
+            saved = (
+                f"checkpoint {path}; continue with: python -m {prog} --resume {path}"
+                if path
+                else "no checkpoint (no --save_path)"
+            )
             print(f"stopped early by {sig} at step {trainer.step} of {trainer.config.steps}; {saved}", file=sys.stderr)
             return 128 + getattr(signal, sig, signal.SIGINT).value
         done(trainer)

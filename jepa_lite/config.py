@@ -25,12 +25,14 @@ from .masking import check_masking_args
 from .precision import resolve_precision
 from .validation import SEED_MAX, check_int_range, check_types
 
+
 @dataclass
 class TrainConfig:
     # data
     model_name: Optional[str] = None  # None = offline pretrained MiniLM; "tiny"; "random:bert"; hub name or folder
     text_file: Optional[str] = None  # one example per line; None = the kit's built-in corpus
-    max_lines: Optional[int] = None  # None = every non-blank line of text_file; N = at most the first N (on purpose: big files stream, see data.TextFile)
+    # None = every non-blank line of text_file; N = at most the first N (on purpose: big files stream: data.TextFile)
+    max_lines: Optional[int] = None
     max_length: int = 128  # tokens per line, [CLS]/[SEP] included; longer lines are truncated
     # masking
     mask_ratio: float = 0.3  # fraction of maskable tokens hidden from the context encoder
@@ -54,15 +56,18 @@ class TrainConfig:
     # bookkeeping
     log_every: int = 25  # log loss, lr, m and collapse metrics every this many steps
     save_every: int = 200  # checkpoint every this many steps (0 = only at the end)
-    save_path: Optional[str] = "auto"  # "auto" = checkpoints/<model>-<date>-<time>.pt, a new file per run; None = never write
+    # "auto" = checkpoints/<model>-<date>-<time>.pt, a new file per run; None = never write
+    save_path: Optional[str] = "auto"
     overwrite: bool = False  # may replace a checkpoint of *another* run at save_path (a non-checkpoint file: never)
     device: str = "auto"  # "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:1", "mps"
-    precision: str = "auto"  # "auto": bf16 on CUDA with capability ≥ 8, fp16 + loss scaling below, fp32 on CPU/MPS; "fp32", "bf16", "fp16"
+    # "auto": bf16 on CUDA with capability ≥ 8, fp16 + loss scaling below, fp32 on CPU/MPS; "fp32", "bf16", "fp16"
+    precision: str = "auto"
     compile: bool = False  # torch.compile the model (faster steps on GPU, and on CPU in bf16, after a slow start)
     cuda_graphs: bool = True  # with compile on CUDA: replay each step as CUDA graphs (see Trainer.train_step)
     group_by_length: bool = True  # batch lines of similar length together (less padding)
     seed: int = 42
-    token_cache: str = "auto"  # "auto": text files ≥ 64 MiB are tokenised once into a cache next to the checkpoint; "off"; or a folder
+    # "auto": text files ≥ 64 MiB are tokenised once into a cache next to the checkpoint; "off"; or a folder
+    token_cache: str = "auto"
     smoke_test: bool = False  # the tiny offline preset (see TrainConfig.smoke)
     progress: bool = True  # show a tqdm progress bar
 
@@ -70,10 +75,18 @@ class TrainConfig:
     def smoke(cls, **overrides) -> "TrainConfig":
         """Seconds on a laptop CPU, no download: tiny random encoder, local tokenizer, built-in corpus."""
         preset = dict(
-            model_name="tiny", max_length=64, batch_size=16, lr=3e-4, steps=200, warmup_steps=20,
-            ema_m=0.996, pred_hidden_mult=2, log_every=20, save_every=100,
+            model_name="tiny",
+            max_length=64,
+            batch_size=16,
+            lr=3e-4,
+            steps=200,
+            warmup_steps=20,
+            ema_m=0.996,
+            pred_hidden_mult=2,
+            log_every=20,
+            save_every=100,
             smoke_test=True,
-        )  # fmt: skip
+        )
         return cls(**{**preset, **overrides})
 
     def validate(self) -> None:
@@ -84,7 +97,16 @@ class TrainConfig:
             check_masking_args(self.mask_ratio, self.mean_span_len)
         except ValueError as e:
             raise ConfigError(str(e)) from None
-        positive = ["max_length", "steps", "batch_size", "log_every", "pred_hidden_mult", "max_lines", "tiny_dim", "tiny_layers"]
+        positive = [
+            "max_length",
+            "steps",
+            "batch_size",
+            "log_every",
+            "pred_hidden_mult",
+            "max_lines",
+            "tiny_dim",
+            "tiny_layers",
+        ]
         for name in positive:
             value = getattr(self, name)
             if name == "max_lines" and value is None:  # the whole file
@@ -98,7 +120,9 @@ class TrainConfig:
         check_int_range("seed", self.seed, 0, SEED_MAX)
         check_int_range("max_length", self.max_length, 4, MAX_LENGTH)
         if self.model_name == "tiny" and self.tiny_dim % 4:
-            raise ConfigError(f"tiny_dim must be a multiple of 4 (the tiny encoder's 4 attention heads); got {self.tiny_dim}")
+            raise ConfigError(
+                f"tiny_dim must be a multiple of 4 (the tiny encoder's 4 attention heads); got {self.tiny_dim}"
+            )
         if self.save_path is not None and not self.save_path.strip():
             raise ConfigError("save_path is empty; give a file name, 'auto', or None for no checkpoints")
         for name in ("ema_m", "ema_m_final"):
@@ -118,7 +142,19 @@ class TrainConfig:
 
 
 # Settings that may change when a run is resumed; every other setting must match the checkpoint.
-RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "overwrite", "device", "progress", "max_lines", "compile", "cuda_graphs", "token_cache")
+RESUMABLE_CHANGES = (
+    "steps",
+    "log_every",
+    "save_every",
+    "save_path",
+    "overwrite",
+    "device",
+    "progress",
+    "max_lines",
+    "compile",
+    "cuda_graphs",
+    "token_cache",
+)
 KIND = "masked_span"  # the "kind" of this trainer's checkpoints (jepa_lite.paired writes "paired")
 MAX_LENGTH = 1 << 20  # no encoder reads a million tokens; the position limit of the model is checked too
 
@@ -130,7 +166,12 @@ def resolve_save_path(config: TrainConfig) -> Optional[str]:
     if config.save_path != "auto":
         return config.save_path
     model = "smoke_test" if config.smoke_test else (config.model_name or "minilm")
-    model = "".join(c if c.isalnum() or c in "-_." else "-" for c in os.path.basename(model.rstrip("/\\")) or model).strip("-.") or "run"
+    model = (
+        "".join(c if c.isalnum() or c in "-_." else "-" for c in os.path.basename(model.rstrip("/\\")) or model).strip(
+            "-."
+        )
+        or "run"
+    )
     stem = f"checkpoints/{model}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
     path, k = f"{stem}.pt", 1
     while os.path.lexists(path):
@@ -140,7 +181,7 @@ def resolve_save_path(config: TrainConfig) -> Optional[str]:
 
 
 def pick_device(name: str) -> torch.device:
-    """"auto" → the best available device; otherwise the named one, checked to exist."""
+    """ "auto" → the best available device; otherwise the named one, checked to exist."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -168,15 +209,20 @@ def check_resumable(state: dict, path, state_keys: Optional[Sequence[str]] = Non
     if kind is not None and kind != KIND and not isinstance(kind, str):
         raise CheckpointError(f"{path} is not a checkpoint of jepa_lite.train (kind {kind!r})")
     if kind is not None and kind != KIND:
-        raise CheckpointError(f"{path} is a checkpoint of the {kind} trainer, not of jepa_lite.train; resume it with python -m jepa_lite.{kind} --resume {path}")
+        raise CheckpointError(
+            f"{path} is a checkpoint of the {kind} trainer, not of jepa_lite.train; resume it "
+            f"with python -m jepa_lite.{kind} --resume {path}"
+        )
     if state_keys is not None:
         check_state_keys(state, state_keys, path)
     if not isinstance(state.get("config"), dict):
-        raise CheckpointError(f"{path} was written by another version of jepa_lite (no config); resume it with that version, or start a new run")
+        raise CheckpointError(
+            f"{path} was written by another version of jepa_lite (no config); resume it with that "
+            "version, or start a new run"
+        )
     check_state_keys(state["config"], [f.name for f in dataclasses.fields(TrainConfig)], path, "its config")
     if state_keys is not None:  # a resume: every part's type, before any of it is loaded
         check_state_types(state, path)
-
 
 
 def check_compatible(saved: dict, current: dict, path: str) -> None:

@@ -22,9 +22,9 @@ import json
 import math
 import os
 import zlib
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence as SequenceABC
 from typing import Callable, Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
@@ -81,7 +81,9 @@ def load_text_file(path: str | os.PathLike, max_lines: Optional[int] = None) -> 
     except OSError as e:  # no permission, an I/O error, …
         raise DataError(f"cannot read the text file {p}: {e.strerror or e}") from None
     if b"\x00" in raw[:65536]:
-        raise DataError(f"{p} looks like a binary file (it contains NUL bytes); give a UTF-8 text file, one example per line")
+        raise DataError(
+            f"{p} looks like a binary file (it contains NUL bytes); give a UTF-8 text file, one example per line"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -128,10 +130,16 @@ class TextFile:
             raise DataError(f"text file is not a regular file: {self.path}")
         h, n = hashlib.sha256(), 0
         size = self.path.stat().st_size
-        with self._open() as f, tqdm(total=size, disable=not progress, desc="reading", unit="B", unit_scale=True, leave=False) as bar:
+        with (
+            self._open() as f,
+            tqdm(total=size, disable=not progress, desc="reading", unit="B", unit_scale=True, leave=False) as bar,
+        ):
             try:
                 if b"\x00" in f.read(65536):
-                    raise DataError(f"{self.path} looks like a binary file (it contains NUL bytes); give a UTF-8 text file, one example per line")
+                    raise DataError(
+                        f"{self.path} looks like a binary file (it contains NUL bytes); give a UTF-8 text "
+                        "file, one example per line"
+                    )
                 f.seek(0)
                 for line in self._lines(f, bar.update):
                     h.update(line.encode("utf-8") + b"\n")
@@ -157,7 +165,9 @@ class TextFile:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise DataError(f"{self.path} is not valid UTF-8 (line {number}, byte {e.start}); re-save it as UTF-8 text") from None
+                raise DataError(
+                    f"{self.path} is not valid UTF-8 (line {number}, byte {e.start}); re-save it as UTF-8 text"
+                ) from None
             for line in text.splitlines():
                 line = line.strip()
                 if line:
@@ -193,8 +203,15 @@ def clip_chars(line: str, max_length: int) -> str:
     return line[: max_length * MAX_CHARS_PER_TOKEN]
 
 
-def tokenize_lines(lines: Iterable[str], tokenizer, max_length: int, write: Callable[[np.ndarray], object],
-                   n_lines: Optional[int] = None, batch_lines: int = 4096, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def tokenize_lines(
+    lines: Iterable[str],
+    tokenizer,
+    max_length: int,
+    write: Callable[[np.ndarray], object],
+    n_lines: Optional[int] = None,
+    batch_lines: int = 4096,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """Tokenise `lines` `batch_lines` at a time, with the tokenizer's special tokens, truncated to
     `max_length`, and hand each batch's ids to `write` as one flat array of `token_dtype`.
 
@@ -208,14 +225,25 @@ def tokenize_lines(lines: Iterable[str], tokenizer, max_length: int, write: Call
     dtype = token_dtype(len(tokenizer))
     special = np.array(sorted(set(tokenizer.all_special_ids)), dtype=np.int64)
     lengths, keeps = [], []
-    with tqdm(total=n_lines, disable=not progress, desc="tokenising", unit=" lines", unit_scale=True, leave=False) as bar:
+    with tqdm(
+        total=n_lines, disable=not progress, desc="tokenising", unit=" lines", unit_scale=True, leave=False
+    ) as bar:
         for batch in _batched(lines, batch_lines):
             batch = [clip_chars(line, max_length) for line in batch]
-            enc = tokenizer(batch, truncation=True, max_length=max_length, padding=False, return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+            enc = tokenizer(
+                batch,
+                truncation=True,
+                max_length=max_length,
+                padding=False,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+            )["input_ids"]
             n = np.fromiter(map(len, enc), np.int64, len(enc))  # (b,) tokens per line
             ids = np.fromiter(itertools.chain.from_iterable(enc), np.int64, int(n.sum()))  # (tokens of the batch,)
             if ids.size and (ids.min() < 0 or ids.max() >= np.iinfo(dtype).max + 1):
-                raise DataError(f"token ids outside 0..{np.iinfo(dtype).max}: the tokenizer's vocabulary is larger than it reports")
+                raise DataError(
+                    f"token ids outside 0..{np.iinfo(dtype).max}: the tokenizer's vocabulary is larger than it reports"
+                )
             line_of = np.repeat(np.arange(len(n)), n)  # (tokens,) which line each token belongs to
             real = np.bincount(line_of, weights=~np.isin(ids, special), minlength=len(n))  # (b,) non-special tokens
             keep = real > 0
@@ -363,10 +391,18 @@ class TokenCache:
 
     @classmethod
     def for_text(cls, folder: str | os.PathLike, text: TextFile, tokenizer, max_length: int) -> "TokenCache":
-        name = f"{text.path.resolve()}|{text.max_lines}|{type(tokenizer).__name__}|{tokenizer.name_or_path}|{max_length}"
+        name = (
+            f"{text.path.resolve()}|{text.max_lines}|{type(tokenizer).__name__}|{tokenizer.name_or_path}|{max_length}"
+        )
         key = hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
-        header = {"format": CACHE_MAGIC.decode().strip(), "text": str(text.path), "fingerprint": text.fingerprint,
-                  "tokenizer": tokenizer_fingerprint(tokenizer), "max_length": max_length, "dtype": token_dtype(len(tokenizer)).name}  # fmt: skip
+        header = {
+            "format": CACHE_MAGIC.decode().strip(),
+            "text": str(text.path),
+            "fingerprint": text.fingerprint,
+            "tokenizer": tokenizer_fingerprint(tokenizer),
+            "max_length": max_length,
+            "dtype": token_dtype(len(tokenizer)).name,
+        }
         return cls(Path(folder) / f"{text.path.stem}.{key}.tokens", header)
 
     def read_header(self) -> Optional[dict]:
@@ -380,7 +416,10 @@ class TokenCache:
         except OSError as e:
             raise DataError(f"cannot read the token cache {self.path}: {e.strerror}") from None
         if not head.startswith(CACHE_MAGIC):
-            raise DataError(f"{self.path} exists and is not a jepa_lite token cache; move it away or name another --token_cache folder")
+            raise DataError(
+                f"{self.path} exists and is not a jepa_lite token cache; move it away or name another "
+                "--token_cache folder"
+            )
         try:
             return json.loads(head[len(CACHE_MAGIC) :].rstrip(b"\0 ").decode("utf-8"))
         except ValueError:
@@ -388,8 +427,12 @@ class TokenCache:
 
     def mismatch(self, found: dict) -> Optional[str]:
         """Why a cache with header `found` cannot serve this text (None if it can)."""
-        for key, what in (("fingerprint", "different text (the file changed)"), ("tokenizer", "another tokenizer"),
-                          ("max_length", "another max_length"), ("dtype", "another id type")):  # fmt: skip
+        for key, what in (
+            ("fingerprint", "different text (the file changed)"),
+            ("tokenizer", "another tokenizer"),
+            ("max_length", "another max_length"),
+            ("dtype", "another id type"),
+        ):
             if found.get(key) != self.header[key]:
                 return f"it was built from {what}"
         itemsize = np.dtype(self.header["dtype"]).itemsize
@@ -460,7 +503,9 @@ class TokenCache:
         try:
             with atomic_file(self.path, "wb", "the token cache") as f:
                 f.write(b"\0" * CACHE_HEADER_BYTES)
-                lengths, _ = tokenize_lines(text, tokenizer, self.header["max_length"], write, len(text), progress=progress)
+                lengths, _ = tokenize_lines(
+                    text, tokenizer, self.header["max_length"], write, len(text), progress=progress
+                )
                 if len(lengths) == 0:
                     raise DataError("no line has any token to mask after tokenisation")
                 n_tokens = int(lengths.sum(dtype=np.int64))
@@ -468,9 +513,13 @@ class TokenCache:
                 offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)  # (N + 1,)
                 crc = zlib.crc32(offsets, crc)
                 f.write(offsets)
-                head = CACHE_MAGIC + json.dumps({**self.header, "n_lines": len(lengths), "n_tokens": n_tokens, "crc32": crc}).encode("utf-8")
+                head = CACHE_MAGIC + json.dumps(
+                    {**self.header, "n_lines": len(lengths), "n_tokens": n_tokens, "crc32": crc}
+                ).encode("utf-8")
                 if len(head) > CACHE_HEADER_BYTES:
-                    raise DataError(f"the token cache header is too long (text path of {len(str(text.path))} characters)")
+                    raise DataError(
+                        f"the token cache header is too long (text path of {len(str(text.path))} characters)"
+                    )
                 f.seek(0)
                 f.write(head)
         except WriteError as e:
@@ -496,15 +545,24 @@ def tokenizer_fingerprint(tokenizer) -> str:
     else its vocabulary; plus its class and special tokens. Stable across calls of the tokenizer."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:  # without the truncation and padding settings, which each call may change
-        body = json.dumps({k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}, sort_keys=True)
+        body = json.dumps(
+            {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")},
+            sort_keys=True,
+        )
     else:
         body = json.dumps(sorted(tokenizer.get_vocab().items()))
     extra = json.dumps([type(tokenizer).__name__, sorted(tokenizer.all_special_ids)])
     return hashlib.sha256((body + extra).encode("utf-8")).hexdigest()[:16]
 
 
-def load_corpus(texts: Iterable[str], tokenizer, max_length: int, cache_folder: Optional[str | os.PathLike] = None,
-                progress: bool = False, log: Callable[[str], None] = print) -> TokenizedCorpus:  # fmt: skip
+def load_corpus(
+    texts: Iterable[str],
+    tokenizer,
+    max_length: int,
+    cache_folder: Optional[str | os.PathLike] = None,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
+) -> TokenizedCorpus:
     """The tokenised corpus of `texts`: in memory, or, for a `TextFile` with a `cache_folder`, from
     its token cache there (built first if missing or stale, reused by later runs and resumes)."""
     if max_length < 4:
@@ -527,7 +585,8 @@ class Batch:
     attention_mask: torch.Tensor  # (B, L) 1 = real token, 0 = padding
     masked_input_ids: torch.Tensor  # (B, L) context view: [MASK] at the masked spans
     pred_mask: torch.Tensor  # (B, L) bool: positions where the loss is computed
-    pred_index: torch.Tensor  # (N,) the same positions as flat indices into B·L (see JEPA.forward); padded for CUDA graphs (with_pred_capacity)
+    # (N,) the same positions as flat indices into B·L (see JEPA.forward); padded for CUDA graphs (with_pred_capacity)
+    pred_index: torch.Tensor
 
     def tensors(self) -> tuple:
         """The fields, in order, as the tensors themselves (`dataclasses.astuple` would deep-copy each)."""
@@ -575,7 +634,9 @@ def pred_capacity(batch_size: int, length: int, mask_ratio: float) -> int:
     return batch_size * (math.ceil(mask_ratio * length) + 1)
 
 
-def pad_ids(id_lists: Sequence[Sequence[int]], pad_id: int, pad_to_multiple_of: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_ids(
+    id_lists: Sequence[Sequence[int]], pad_id: int, pad_to_multiple_of: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad id lists to the longest one (rounded up to a multiple of `pad_to_multiple_of`).
 
     Returns input_ids (B, L) and attention_mask (B, L).
@@ -611,18 +672,28 @@ def collate(
 def make_batch(input_ids, attention_mask, tokenizer, mask_ratio: float, mean_span_len: float, generator=None) -> Batch:
     """Padded target view (B, L) → Batch with the context view, `pred_mask` and `pred_index`."""
     masked_input_ids, pred_mask = mask_batch(
-        input_ids, attention_mask, tokenizer.all_special_ids, tokenizer.mask_token_id, mask_ratio, mean_span_len, generator
+        input_ids,
+        attention_mask,
+        tokenizer.all_special_ids,
+        tokenizer.mask_token_id,
+        mask_ratio,
+        mean_span_len,
+        generator,
     )
     pred_index = pred_mask.flatten().nonzero().squeeze(1)  # (N,)
     return Batch(input_ids, attention_mask, masked_input_ids, pred_mask, pred_index)
 
 
-def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int, group_by_length: bool = False) -> List[List[int]]:
+def epoch_batches(
+    lengths: Sequence[int], batch_size: int, seed: int, epoch: int, group_by_length: bool = False
+) -> List[List[int]]:
     """The batches of one epoch, as lists of line indices (`epoch_batch_table`, as lists)."""
     return epoch_batch_table(torch.as_tensor(lengths), batch_size, seed, epoch, group_by_length).tolist()
 
 
-def epoch_batch_table(lengths: torch.Tensor, batch_size: int, seed: int, epoch: int, group_by_length: bool = False) -> torch.Tensor:
+def epoch_batch_table(
+    lengths: torch.Tensor, batch_size: int, seed: int, epoch: int, group_by_length: bool = False
+) -> torch.Tensor:
     """The batches of one epoch: a (batches, batch_size) tensor of line indices.
 
     A fresh permutation of the lines per epoch, drawn from a generator seeded with (seed, epoch); the
@@ -663,9 +734,16 @@ class StepBatches:
     """
 
     def __init__(
-        self, corpus: TokenizedCorpus, batch_size: int, seed: int, mask_ratio: float, mean_span_len: float, group_by_length: bool,
-        pad_to_multiple_of: int = 1, fixed_pred_index: bool = False,
-    ):  # fmt: skip
+        self,
+        corpus: TokenizedCorpus,
+        batch_size: int,
+        seed: int,
+        mask_ratio: float,
+        mean_span_len: float,
+        group_by_length: bool,
+        pad_to_multiple_of: int = 1,
+        fixed_pred_index: bool = False,
+    ):
         self.corpus, self.batch_size, self.seed = corpus, batch_size, seed
         self.mask_ratio, self.mean_span_len = mask_ratio, mean_span_len
         self.group_by_length, self.pad_to_multiple_of = group_by_length, pad_to_multiple_of
@@ -677,13 +755,18 @@ class StepBatches:
         """Indices of the corpus lines in the batch of step `step`."""
         epoch, k = divmod(step, self.per_epoch)
         if self._epoch[0] != epoch:
-            self._epoch = (epoch, epoch_batch_table(self.corpus.lengths, self.batch_size, self.seed, epoch, self.group_by_length))
+            self._epoch = (
+                epoch,
+                epoch_batch_table(self.corpus.lengths, self.batch_size, self.seed, epoch, self.group_by_length),
+            )
         return self._epoch[1][k].tolist()
 
     def __getitem__(self, step: int) -> Batch:
         input_ids, attention_mask = self.corpus.padded(self.lines(step), self.pad_to_multiple_of)
         generator = step_generator(self.seed, step)
-        batch = make_batch(input_ids, attention_mask, self.corpus.tokenizer, self.mask_ratio, self.mean_span_len, generator)
+        batch = make_batch(
+            input_ids, attention_mask, self.corpus.tokenizer, self.mask_ratio, self.mean_span_len, generator
+        )
         if self.fixed_pred_index:
             batch = batch.with_pred_capacity(pred_capacity(*input_ids.shape, self.mask_ratio))
         return batch

@@ -148,11 +148,20 @@ def heldout_linear_map(x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> Dict[
     """
     n, d = x.shape
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    fit, held = order[: n // 2], order[n // 2:]
-    out: Dict[str, Optional[float]] = {"residual": None, "relative": None, "relative_unrelated": None, "n_fit": len(fit),
-                                       "n_heldout": len(held), "reason": None}
+    fit, held = order[: n // 2], order[n // 2 :]
+    out: Dict[str, Optional[float]] = {
+        "residual": None,
+        "relative": None,
+        "relative_unrelated": None,
+        "n_fit": len(fit),
+        "n_heldout": len(held),
+        "reason": None,
+    }
     if len(fit) <= d + 1 or len(held) == 0:
-        out["reason"] = f"{len(fit)} fitting pairs for {d + 1} unknowns per output: any data fits exactly; needs more than {2 * (d + 1)} pairs"
+        out["reason"] = (
+            f"{len(fit)} fitting pairs for {d + 1} unknowns per output: any data fits exactly; "
+            f"needs more than {2 * (d + 1)} pairs"
+        )
         return out
     x, y = x.double(), y.double()
     mx, my = x[fit].mean(dim=0), y[fit].mean(dim=0)
@@ -198,7 +207,16 @@ def pair_geometry(x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> Dict[str, 
     cos_true = float(own.mean())
     cos_shuffled = float((xn * yn[perm]).sum(dim=-1).mean()) if n > 1 else float("nan")
     lin = heldout_linear_map(x, y, seed)
-    return {"n": n, "retrieval_at_1": float(hits.double().mean()), "chance": 1.0 / n, "cos_true": cos_true,
-            "cos_shuffled": cos_shuffled, "cos_gap": cos_true - cos_shuffled, "residual_heldout": lin["residual"],
-            "relative_residual_heldout": lin["relative"], "relative_residual_unrelated": lin["relative_unrelated"],
-            "linear_map_note": lin["reason"], "spectrum": svd_spectrum(x, y)}
+    return {
+        "n": n,
+        "retrieval_at_1": float(hits.double().mean()),
+        "chance": 1.0 / n,
+        "cos_true": cos_true,
+        "cos_shuffled": cos_shuffled,
+        "cos_gap": cos_true - cos_shuffled,
+        "residual_heldout": lin["residual"],
+        "relative_residual_heldout": lin["relative"],
+        "relative_residual_unrelated": lin["relative_unrelated"],
+        "linear_map_note": lin["reason"],
+        "spectrum": svd_spectrum(x, y),
+    }

@@ -82,7 +82,10 @@ def setup(device: str = "auto") -> tuple[Dist, str]:
     cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if cuda:
         if env.local_rank >= torch.cuda.device_count():
-            raise ConfigError(f"torchrun started {world} processes on this machine but it has {torch.cuda.device_count()} GPUs; use --nproc_per_node {torch.cuda.device_count()}")
+            raise ConfigError(
+                f"torchrun started {world} processes on this machine but it has {torch.cuda.device_count()} "
+                f"GPUs; use --nproc_per_node {torch.cuda.device_count()}"
+            )
         torch.cuda.set_device(env.local_rank)
         device = env.device = f"cuda:{env.local_rank}"
     elif device == "auto":
@@ -116,7 +119,9 @@ def check_batch(batch_size: int, env: Dist) -> None:
     if env.enabled and (batch_size < env.world_size or batch_size % env.world_size):
         raise ConfigError(
             f"--batch_size {batch_size} is the global batch and must be a multiple of the {env.world_size} processes "
-            f"torchrun started (at least one line each); use --batch_size {max(1, batch_size // env.world_size) * env.world_size} or fewer processes"
+            "torchrun started (at least one line each); use "
+            f"--batch_size {max(1, batch_size // env.world_size) * env.world_size} "
+            "or fewer processes"
         )
 
 
@@ -131,7 +136,9 @@ def shard(batch, env: Dist):
     pred_mask = batch.pred_mask[rows]  # (B/W, L)
     pred_index = pred_mask.flatten().nonzero().squeeze(1)  # (n_r,) into this shard's B/W · L positions
     n_global = max(1, int(batch.pred_mask.sum()))
-    local = Batch(batch.input_ids[rows], batch.attention_mask[rows], batch.masked_input_ids[rows], pred_mask, pred_index)
+    local = Batch(
+        batch.input_ids[rows], batch.attention_mask[rows], batch.masked_input_ids[rows], pred_mask, pred_index
+    )
     return local, pred_index.numel() / n_global * env.world_size
 
 

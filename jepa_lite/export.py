@@ -61,7 +61,14 @@ class JepaLiteTinyConfig(PretrainedConfig):
     model_type = "jepa_lite_tiny"
 
     def __init__(self, vocab_size=2000, dim=128, layers=2, heads=4, max_len=512, dropout=0.0, **kwargs):
-        self.vocab_size, self.dim, self.layers, self.heads, self.max_len, self.dropout = vocab_size, dim, layers, heads, max_len, dropout
+        self.vocab_size, self.dim, self.layers, self.heads, self.max_len, self.dropout = (
+            vocab_size,
+            dim,
+            layers,
+            heads,
+            max_len,
+            dropout,
+        )
         kwargs.setdefault("hidden_size", dim)
         super().__init__(**kwargs)
 
@@ -125,8 +132,15 @@ def encoder_from_checkpoint(path: str | os.PathLike, which: str = "target"):
     config = state.get("config")
     kind = state.get("kind", "masked_span" if isinstance(config, dict) and "mask_ratio" in config else None)
     if kind != "masked_span":
-        what = "a paired (jepa_lite.paired) checkpoint" if kind == "paired" else f"not a masked-span checkpoint (kind {kind!r})"
-        raise ExportError(f"{path} is {what}; export takes checkpoints of jepa_lite.train (a paired run's model is saved with --save_dir)")
+        what = (
+            "a paired (jepa_lite.paired) checkpoint"
+            if kind == "paired"
+            else f"not a masked-span checkpoint (kind {kind!r})"
+        )
+        raise ExportError(
+            f"{path} is {what}; export takes checkpoints of jepa_lite.train (a paired run's model "
+            "is saved with --save_dir)"
+        )
     cfg = _checked_config(state, path)
     if cfg.get("model_name") == "tiny":
         texts = _training_text(cfg, state.get("fingerprint"), path)
@@ -141,15 +155,17 @@ def encoder_from_checkpoint(path: str | os.PathLike, which: str = "target"):
     try:
         encoder.load_state_dict(weights, strict=True)
     except RuntimeError as e:
-        raise ExportError(f"{path} does not fit the backbone {cfg.get('model_name') or 'minilm'}: {str(e).splitlines()[0][:200]}") from None
+        raise ExportError(
+            f"{path} does not fit the backbone {cfg.get('model_name') or 'minilm'}: {str(e).splitlines()[0][:200]}"
+        ) from None
     return encoder.eval(), tokenizer, cfg
 
 
 def _checked_config(state: dict, path) -> dict:
     """The checkpoint's training config, checked as a resumed run checks it (its keys, every field's
     type) and its weights a dict of tensors: ExportError in one line for a crafted or damaged file."""
-    from .errors import ConfigError
     from .config import TrainConfig, check_resumable
+    from .errors import ConfigError
     from .validation import check_types
 
     try:
@@ -171,7 +187,11 @@ def _training_text(cfg: dict, fingerprint: Optional[str], path) -> Sequence[str]
         raise ExportError(f"the tiny tokenizer is rebuilt from the training text, and it cannot be read: {e}") from None
     found = texts.fingerprint if isinstance(texts, TextFile) else texts_fingerprint(texts)
     if fingerprint and found != fingerprint:
-        raise ExportError(f"the tiny tokenizer is rebuilt from the training text, and {cfg.get('text_file') or 'the built-in corpus'} has changed since {path} was trained")
+        raise ExportError(
+            "the tiny tokenizer is rebuilt from the training "
+            f"text, and {cfg.get('text_file') or 'the built-in corpus'} "
+            f"has changed since {path} was trained"
+        )
     return texts
 
 
@@ -189,7 +209,13 @@ def check_out_dir(out_dir: str | os.PathLike) -> Path:
     return Path(out_dir)
 
 
-def export(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, which: str = "target", sentence_transformers: bool = True, log=print) -> Path:
+def export(
+    checkpoint: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    which: str = "target",
+    sentence_transformers: bool = True,
+    log=print,
+) -> Path:
     """Write the `which` encoder of a masked-span checkpoint and its tokenizer to `out_dir` as a Hugging
     Face folder (safetensors) and, if sentence-transformers is installed, as a sentence-transformers
     model with mean pooling in the same folder. Returns the folder.
@@ -203,11 +229,19 @@ def export(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, which: str
         raise ExportError(f"the {which} encoder of {checkpoint} holds NaN or infinite weights ({bad}); not exported")
     nbytes = sum(t.numel() * t.element_size() for t in encoder.state_dict().values())
     try:
-        check_room(Path(os.path.realpath(out)).parent, 2 * nbytes + (16 << 20), "the export", largest=nbytes + (1 << 20))
+        check_room(
+            Path(os.path.realpath(out)).parent, 2 * nbytes + (16 << 20), "the export", largest=nbytes + (1 << 20)
+        )
         with replacing_folder(out, MARKER, "DIR", "an export folder") as tmp:
             wrote = _write_export(tmp, encoder, tokenizer, cfg, sentence_transformers, log)
             state = load_checkpoint(checkpoint)
-            marker = {"checkpoint": str(checkpoint), "encoder": which, "step": state.get("step"), "model_name": cfg.get("model_name"), "max_length": cfg["max_length"]}
+            marker = {
+                "checkpoint": str(checkpoint),
+                "encoder": which,
+                "step": state.get("step"),
+                "model_name": cfg.get("model_name"),
+                "max_length": cfg["max_length"],
+            }
             (tmp / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
     except WriteError as e:
         raise ExportError(str(e)) from None
@@ -219,8 +253,14 @@ def _write_export(out: Path, encoder, tokenizer, cfg: dict, sentence_transformer
     """The files of an export, into the (temporary) folder `out`; returns what was written, in words."""
     tiny = isinstance(encoder, JepaLiteTinyModel)
     if tiny:  # where AutoModel finds the code with trust_remote_code=True
-        encoder.config.auto_map = {"AutoConfig": "modeling_jepa_lite_tiny.JepaLiteTinyConfig", "AutoModel": "modeling_jepa_lite_tiny.JepaLiteTinyModel"}
-        (out / TINY_MODELING).write_text('"""The jepa_lite tiny encoder (needs jepa_lite installed)."""\nfrom jepa_lite.export import JepaLiteTinyConfig, JepaLiteTinyModel\n')
+        encoder.config.auto_map = {
+            "AutoConfig": "modeling_jepa_lite_tiny.JepaLiteTinyConfig",
+            "AutoModel": "modeling_jepa_lite_tiny.JepaLiteTinyModel",
+        }
+        (out / TINY_MODELING).write_text(
+            '"""The jepa_lite tiny encoder (needs jepa_lite installed)."""\nfrom jepa_lite.export '
+            "import JepaLiteTinyConfig, JepaLiteTinyModel\n"
+        )
     _not_custom_code()
     encoder.save_pretrained(out, safe_serialization=True)
     tokenizer.model_max_length = cfg["max_length"]
@@ -231,7 +271,10 @@ def _write_export(out: Path, encoder, tokenizer, cfg: dict, sentence_transformer
             _write_sentence_transformers(out, cfg["max_length"], tiny)
             wrote += " and a sentence-transformers model (mean pooling)"
         except ImportError:
-            log("note: sentence-transformers is not installed; wrote the Hugging Face folder only (pip install sentence-transformers)")
+            log(
+                "note: sentence-transformers is not installed; wrote the Hugging Face folder only "
+                "(pip install sentence-transformers)"
+            )
     return wrote
 
 
@@ -241,8 +284,14 @@ def _write_sentence_transformers(out: Path, max_length: int, tiny: bool) -> None
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
     kwargs = {"trust_remote_code": True} if tiny else {}
-    transformer = Transformer(str(out), max_seq_length=max_length, model_kwargs=kwargs, config_kwargs=kwargs, processor_kwargs=kwargs)
-    dim = transformer.get_embedding_dimension() if hasattr(transformer, "get_embedding_dimension") else transformer.get_word_embedding_dimension()
+    transformer = Transformer(
+        str(out), max_seq_length=max_length, model_kwargs=kwargs, config_kwargs=kwargs, processor_kwargs=kwargs
+    )
+    dim = (
+        transformer.get_embedding_dimension()
+        if hasattr(transformer, "get_embedding_dimension")
+        else transformer.get_word_embedding_dimension()
+    )
     _not_custom_code()
     SentenceTransformer(modules=[transformer, Pooling(dim, pooling_mode="mean")]).save(str(out))
 
@@ -256,11 +305,25 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = _Parser(prog="python -m jepa_lite.export", description="Export the encoder of a jepa_lite.train checkpoint as a Hugging Face folder and a sentence-transformers model.")
+    p = _Parser(
+        prog="python -m jepa_lite.export",
+        description="Export the encoder of a jepa_lite.train checkpoint as a Hugging Face folder and "
+        "a sentence-transformers model.",
+    )
     p.add_argument("checkpoint", help="a checkpoint written by python -m jepa_lite.train")
     p.add_argument("out_dir", metavar="DIR", help="the folder to write (new, empty, or an earlier export)")
-    p.add_argument("--encoder", choices=("target", "context"), default="target", help="the EMA target encoder (default) or the trained context encoder")
-    p.add_argument("--no_sentence_transformers", dest="sentence_transformers", action="store_false", help="write the Hugging Face folder only")
+    p.add_argument(
+        "--encoder",
+        choices=("target", "context"),
+        default="target",
+        help="the EMA target encoder (default) or the trained context encoder",
+    )
+    p.add_argument(
+        "--no_sentence_transformers",
+        dest="sentence_transformers",
+        action="store_false",
+        help="write the Hugging Face folder only",
+    )
     args = p.parse_args(argv)
     try:
         export(args.checkpoint, args.out_dir, args.encoder, args.sentence_transformers)

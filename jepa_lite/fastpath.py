@@ -45,7 +45,9 @@ def adamw(params, config, device: torch.device, static_shapes: bool) -> torch.op
     reading a GPU value (a host sync) at every step."""
     lr = torch.tensor(config.lr, device=device) if static_shapes else config.lr
     fused = device.type in ("cuda", "cpu")
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay, fused=fused or None, capturable=static_shapes)
+    optimizer = torch.optim.AdamW(
+        params, lr=lr, weight_decay=config.weight_decay, fused=fused or None, capturable=static_shapes
+    )
     optimizer.param_groups[0]["initial_lr"] = config.lr
     return optimizer
 

@@ -41,6 +41,7 @@ import torch
 
 from .data import Batch
 
+
 class StepGraphs:
     """Run `step(batch) -> loss` for batches of any padded shape, as CUDA graphs.
 

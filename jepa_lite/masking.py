@@ -145,7 +145,9 @@ def mask_spans(
     return pred_mask.clone()
 
 
-def _place_spans(maskable: torch.Tensor, mask_ratio: float, mean_span_len: float, generator: Optional[torch.Generator]) -> torch.Tensor:
+def _place_spans(
+    maskable: torch.Tensor, mask_ratio: float, mean_span_len: float, generator: Optional[torch.Generator]
+) -> torch.Tensor:
     """The loop of `mask_spans`: (B, L) maskable → (B, L) pred_mask."""
     B, L = maskable.shape
     device = maskable.device

@@ -34,7 +34,9 @@ class PredictorMLP(nn.Module):
         super().__init__()
         if hidden_mult < 1:
             raise ValueError(f"pred_hidden_mult must be at least 1; got {hidden_mult}")
-        self.net = nn.Sequential(nn.Linear(dim, hidden_mult * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden_mult * dim, dim))
+        self.net = nn.Sequential(
+            nn.Linear(dim, hidden_mult * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden_mult * dim, dim)
+        )
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.net(h)
@@ -141,4 +143,3 @@ class JEPA(nn.Module):
     def trainable_parameters(self):
         """Parameters the optimizer updates: the context encoder's and the predictor's."""
         return [p for p in self.parameters() if p.requires_grad]
-

@@ -28,7 +28,11 @@ def span_mask(maskable, mask_ratio, mean_span_len, generator=None):
     rate = math.inf if mean_span_len <= 1 else -math.log1p(-1.0 / mean_span_len)
     masked = 0
     while masked < budget:
-        span = 1 if math.isinf(rate) else max(1, math.ceil(-math.log1p(-torch.rand((), generator=generator).item()) / rate))
+        span = (
+            1
+            if math.isinf(rate)
+            else max(1, math.ceil(-math.log1p(-torch.rand((), generator=generator).item()) / rate))
+        )
         free = [i for i in range(length) if maskable[i] and not mask[i]]
         i = free[torch.randint(len(free), (), generator=generator).item()]
         while span > 0 and i < length and maskable[i] and masked < budget:
@@ -76,9 +80,13 @@ class JEPA(nn.Module):
         return self
 
     def forward(self, views):
-        z_ctx = self.context_encoder(input_ids=views.masked_input_ids, attention_mask=views.attention_mask).last_hidden_state
+        z_ctx = self.context_encoder(
+            input_ids=views.masked_input_ids, attention_mask=views.attention_mask
+        ).last_hidden_state
         with torch.no_grad():  # no gradient ever reaches the target encoder
-            z_tgt = self.target_encoder(input_ids=views.input_ids, attention_mask=views.attention_mask).last_hidden_state
+            z_tgt = self.target_encoder(
+                input_ids=views.input_ids, attention_mask=views.attention_mask
+            ).last_hidden_state
         pred = self.predictor(z_ctx[views.pred_mask])  # (B, L, D)[pred_mask] -> (N, D)
         return cosine_loss(pred, z_tgt[views.pred_mask])  # targets (N, D)
 

@@ -36,12 +36,28 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 
 from .checkpoint import (
-    CheckpointError, NonFiniteState, SaveTarget, check_save_path, estimate_bytes, first_nonfinite, load_checkpoint,
-    restore_rng_state, rng_state, save_checkpoint, state_tensors,
-)  # fmt: skip
+    CheckpointError,
+    NonFiniteState,
+    SaveTarget,
+    check_save_path,
+    estimate_bytes,
+    first_nonfinite,
+    load_checkpoint,
+    restore_rng_state,
+    rng_state,
+    save_checkpoint,
+    state_tensors,
+)
 from .config import (  # noqa: F401  (re-exported: `from jepa_lite.train import TrainConfig, pick_device` keeps working)
-    KIND, MAX_LENGTH, RESUMABLE_CHANGES, TrainConfig, check_compatible, check_resumable, pick_device, resolve_save_path,
-)  # fmt: skip
+    KIND,
+    MAX_LENGTH,
+    RESUMABLE_CHANGES,
+    TrainConfig,
+    check_compatible,
+    check_resumable,
+    pick_device,
+    resolve_save_path,
+)
 from .data import Batch, StepBatches, TextFile, builtin_corpus, load_corpus, texts_fingerprint
 from .diagnostics import collapse_metrics, collapse_warning
 from .distributed import check_batch, check_in_sync, exit_process, setup, shard, wrap
@@ -70,7 +86,6 @@ def lines_read_notice(text: TextFile, kept: int) -> str:
     return what if kept == len(text) else f"{what}, {kept:,} of them with tokens to mask"
 
 
-
 Callback = Callable[["Trainer", Dict[str, float]], None]
 
 
@@ -82,7 +97,13 @@ class Trainer:
     "masked_frac", "rank", "std", "mean_cos"; and "step_loss", one entry per optimizer step.
     """
 
-    def __init__(self, config: TrainConfig, callbacks: Sequence[Callback] = (), texts: Optional[Sequence[str]] = None, log: Callable[[str], None] = print):
+    def __init__(
+        self,
+        config: TrainConfig,
+        callbacks: Sequence[Callback] = (),
+        texts: Optional[Sequence[str]] = None,
+        log: Callable[[str], None] = print,
+    ):
         config.validate()
         self.config, self.callbacks, self.log = config, list(callbacks), log
         self.dist, device = setup(config.device)  # under torchrun: this rank's process group and device
@@ -96,7 +117,11 @@ class Trainer:
         if self.device.type == "cpu":
             keep_freed_memory()  # reuse the big per-step blocks instead of faulting in fresh pages
         if texts is None:  # a text file is streamed from disk, never held in memory as a list of lines
-            texts = TextFile(config.text_file, config.max_lines, progress=self.progress) if config.text_file else builtin_corpus()
+            texts = (
+                TextFile(config.text_file, config.max_lines, progress=self.progress)
+                if config.text_file
+                else builtin_corpus()
+            )
         self.fingerprint = texts.fingerprint if isinstance(texts, TextFile) else texts_fingerprint(texts)
         encoder, dim = self._build_backbone(texts)
         self._build_corpus(texts)
@@ -106,7 +131,9 @@ class Trainer:
         self.step = 0
         self.history: Dict[str, List[float]] = defaultdict(list)
         self.collapse_warned = False
-        self._window: List[torch.Tensor] = []  # losses of the steps since the last log (saved, so a resumed run logs the same)
+        self._window: List[
+            torch.Tensor
+        ] = []  # losses of the steps since the last log (saved, so a resumed run logs the same)
         self.stop_requested = False  # set (e.g. by a Ctrl-C handler) to stop cleanly after the current step
 
     # -- builders: one concern each ----------------------------------------------------------
@@ -115,7 +142,11 @@ class Trainer:
         or non-checkpoint file is refused here, before any work."""
         self.run_id = uuid.uuid4().hex[:12]  # names the run in its checkpoints; `resume` takes over the saved run's id
         self.save_path = resolve_save_path(self.config)  # None = no checkpoints
-        self.target = SaveTarget(self.save_path, self.run_id, self.config.overwrite) if self.save_path and self.dist.is_main else None
+        self.target = (
+            SaveTarget(self.save_path, self.run_id, self.config.overwrite)
+            if self.save_path and self.dist.is_main
+            else None
+        )
         if self.target is not None:
             check_save_path(self.save_path, overwrite=True)  # whose checkpoint it is can only be told after `resume`
 
@@ -125,7 +156,10 @@ class Trainer:
         torch.manual_seed(config.seed)  # model init (random encoders, predictor) is seeded
         tiny = TinyConfig(dim=config.tiny_dim, layers=config.tiny_layers, heads=4, max_len=max(512, config.max_length))
         if config.model_name == "tiny":  # its sizes are the config's: check them before building it
-            d, n = config.tiny_dim, (tiny.vocab_size + tiny.max_len) * config.tiny_dim + config.tiny_layers * 12 * config.tiny_dim**2
+            d, n = (
+                config.tiny_dim,
+                (tiny.vocab_size + tiny.max_len) * config.tiny_dim + config.tiny_layers * 12 * config.tiny_dim**2,
+            )
             self._check_sizes(2 * n + 2 * config.pred_hidden_mult * d * d, n, d, config.tiny_layers, len(texts))
         encoder, self.tokenizer, dim = load_backbone(config.model_name, texts, tiny)
         self._check_backbone(encoder, dim, len(texts))
@@ -145,7 +179,10 @@ class Trainer:
         self.batch_size = config.batch_size
         if self.batch_size > len(self.corpus):
             self.batch_size = len(self.corpus)
-            self.log(f"note: batch_size {config.batch_size} is larger than the data; using {self.batch_size} (all {len(self.corpus)} lines)")
+            self.log(
+                f"note: batch_size {config.batch_size} is larger than the data; using {self.batch_size} "
+                f"(all {len(self.corpus)} lines)"
+            )
         check_batch(self.batch_size, self.dist)
 
     def _build_model(self, encoder: torch.nn.Module, dim: int) -> None:
@@ -178,10 +215,15 @@ class Trainer:
             self.forward = torch.compile(model, dynamic=True) if c.compile else model
         self.pad_to_multiple_of = length_multiple(self.device, self.autocast_dtype)
         self.plan = StepBatches(
-            self.corpus, self.batch_size, c.seed, c.mask_ratio, c.mean_span_len, c.group_by_length,
-            self.pad_to_multiple_of, fixed_pred_index=self.static_shapes,
-        )  # fmt: skip
-
+            self.corpus,
+            self.batch_size,
+            c.seed,
+            c.mask_ratio,
+            c.mean_span_len,
+            c.group_by_length,
+            self.pad_to_multiple_of,
+            fixed_pred_index=self.static_shapes,
+        )
 
     def token_cache_folder(self, texts) -> Optional[str]:
         """Where the token cache of this run's text lives (`data.TokenCache`), or None to tokenise into
@@ -201,7 +243,10 @@ class Trainer:
         limit = position_limit(encoder)
         if limit is not None and self.config.max_length > limit:
             name = self.config.model_name or "the default MiniLM"
-            raise ConfigError(f"max_length {self.config.max_length} is beyond what {name} can read ({limit} positions); use --max_length {limit} or less")
+            raise ConfigError(
+                f"max_length {self.config.max_length} is beyond what {name} can read ({limit} positions); "
+                f"use --max_length {limit} or less"
+            )
         cfg = getattr(encoder, "config", None)
         layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers", None) or getattr(cfg, "layers", 1)
         n = sum(p.numel() for p in encoder.parameters())
@@ -214,6 +259,7 @@ class Trainer:
         need = training_bytes(n_params, n_trainable, batch, cfg.max_length, dim, layers)
         what = f"this run ({n_trainable / 1e6:,.0f} M trained parameters, batch {batch} × max_length {cfg.max_length})"
         check_fits_in_memory(need, self.device, what, "lower --batch_size, --max_length or the model's size")
+
     # ----------------------------------------------------------------------------------------
     def batch_lines(self, step: int) -> List[int]:
         """Indices of the corpus lines in the batch of optimizer step `step`."""
@@ -255,7 +301,12 @@ class Trainer:
         recorded as a CUDA graph. m: the EMA momentum, a number or (for graphs) a 0-dim device tensor."""
         with self._kernels():
             # No autocast weight cache: a recorded graph must not keep casts made outside it.
-            with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None, cache_enabled=False):
+            with torch.autocast(
+                self.device.type,
+                dtype=self.autocast_dtype or torch.float32,
+                enabled=self.autocast_dtype is not None,
+                cache_enabled=False,
+            ):
                 loss = self.forward(batch) if self.static_shapes else self.forward(batch).loss
             self.optimizer.zero_grad(set_to_none=True)
             loss_for_grad = loss * self._step_weight if self.dist.enabled else loss  # weighted: distributed.py
@@ -356,14 +407,18 @@ class Trainer:
     def _check_ranks_in_sync(self) -> None:
         digests = check_in_sync(self.model.target_encoder, self.dist, "target encoder")
         if self.dist.is_main:
-            self._write(f"ranks in sync: target encoder sha256 {', '.join(digests)} on the {self.dist.world_size} ranks")
+            self._write(
+                f"ranks in sync: target encoder sha256 {', '.join(digests)} on the {self.dist.world_size} ranks"
+            )
 
     def _save_checked(self) -> None:
         """Save through the save-path rules; weights that are no longer finite stop the run."""
         try:
             self.target.save(self.state(), self.step)
         except NonFiniteState as e:
-            raise TrainingDiverged(self._diverged(f"the weights became NaN or infinite by step {self.step} ({e.name})")) from None
+            raise TrainingDiverged(
+                self._diverged(f"the weights became NaN or infinite by step {self.step} ({e.name})")
+            ) from None
 
     def _diverged(self, what: str) -> str:
         return diverged_message(self.target, what)
@@ -395,9 +450,13 @@ class Trainer:
         metrics = collapse_metrics(z)
         maskable = batch.attention_mask.bool() & ~special_tokens_mask(batch.input_ids, self.tokenizer.all_special_ids)
         record = {
-            "step": self.step, "loss": sum(losses) / len(losses), "lr": lr, "ema_m": m,
-            "masked_frac": float(batch.pred_mask.sum() / maskable.sum()), **metrics,
-        }  # fmt: skip
+            "step": self.step,
+            "loss": sum(losses) / len(losses),
+            "lr": lr,
+            "ema_m": m,
+            "masked_frac": float(batch.pred_mask.sum() / maskable.sum()),
+            **metrics,
+        }
         self.history["step_loss"].extend(losses)
         for k, v in record.items():
             self.history[k].append(v)
@@ -473,7 +532,6 @@ class Trainer:
             self.target.last_good = (path, self.step)
 
 
-
 def diverged_message(target: Optional[SaveTarget], what: str) -> str:
     """The message of a run stopped by NaN or infinite values (`what`): it names the last checkpoint
     *this run* wrote and verified finite (`target.last_good`), or says there is none."""
@@ -485,7 +543,6 @@ def diverged_message(target: Optional[SaveTarget], what: str) -> str:
     else:
         where = ""
     return f"{what}; training stopped.{where} Try a lower --lr"
-
 
 
 def plain_lrs(state_dict: dict) -> dict:
@@ -501,11 +558,19 @@ def plain_lrs(state_dict: dict) -> dict:
     return state_dict
 
 
-
 def __getattr__(name: str):
     """The command line moved to cli.py; its names stay importable from here (`from jepa_lite.train
     import main`), loaded only when asked for, so the trainer itself imports no command-line code."""
-    if name in ("main", "build_parser", "config_from_args", "run_cli", "stop_on_signals", "stop_on_first_interrupt", "STOP_SIGNALS", "_Parser"):
+    if name in (
+        "main",
+        "build_parser",
+        "config_from_args",
+        "run_cli",
+        "stop_on_signals",
+        "stop_on_first_interrupt",
+        "STOP_SIGNALS",
+        "_Parser",
+    ):
         from . import cli
 
         return getattr(cli, name)

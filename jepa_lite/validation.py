@@ -93,7 +93,9 @@ def check_texts(texts: Any) -> None:
     """ConfigError unless `texts` is a non-empty sequence (list, tuple, …) of strings. A single string
     is refused: iterating over it would train on its characters."""
     if isinstance(texts, (str, bytes)):
-        raise ConfigError("texts must be a sequence of strings (a list of lines), not a single string; wrap it: texts=[text]")
+        raise ConfigError(
+            "texts must be a sequence of strings (a list of lines), not a single string; wrap it: texts=[text]"
+        )
     if not isinstance(texts, SequenceABC):
         raise ConfigError(f"texts must be a sequence of strings (a list of lines); got {type(texts).__name__}")
     if len(texts) == 0:
@@ -136,10 +138,20 @@ def check_fits_in_memory(nbytes: float, device, what: str, advice: str) -> None:
     the memory available on `device`; the message gives both figures, what needs it and `advice`."""
     free = available_memory(device)
     if free is not None and nbytes > free:
-        raise ConfigError(f"{what} would need about {human_bytes(nbytes)} of memory (estimate); {device.type} has {human_bytes(free)} available; {advice}")
+        raise ConfigError(
+            f"{what} would need about {human_bytes(nbytes)} of memory (estimate); {device.type} "
+            f"has {human_bytes(free)} available; {advice}"
+        )
 
 
-__all__: Sequence[str] = ["check_types", "check_int_range", "check_texts", "check_fits_in_memory", "available_memory", "human_bytes"]
+__all__: Sequence[str] = [
+    "check_types",
+    "check_int_range",
+    "check_texts",
+    "check_fits_in_memory",
+    "available_memory",
+    "human_bytes",
+]
 
 
 def position_limit(encoder) -> Optional[int]:
@@ -149,7 +161,15 @@ def position_limit(encoder) -> Optional[int]:
     n = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "max_len", None)
     if not isinstance(n, int) or n <= 0:
         return None
-    if getattr(cfg, "model_type", "") in ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "longformer", "mpnet"):
+    if getattr(cfg, "model_type", "") in (
+        "roberta",
+        "xlm-roberta",
+        "xlm-roberta-xl",
+        "camembert",
+        "data2vec-text",
+        "longformer",
+        "mpnet",
+    ):
         n -= 2
     return n
 

@@ -109,7 +109,9 @@ def no_room(e: Optional[BaseException]) -> Optional[str]:
     while e is not None and seen < 5:
         code = e.errno if isinstance(e, OSError) else _rust_errno(str(e))  # safetensors' writer says "(os error 27)"
         if code in _NO_ROOM:
-            return {errno.EFBIG: "file too large for this process's file-size limit (ulimit -f)"}.get(code, "no space left on the device")
+            return {errno.EFBIG: "file too large for this process's file-size limit (ulimit -f)"}.get(
+                code, "no space left on the device"
+            )
         e, seen = e.__cause__ or e.__context__, seen + 1
     return None
 
@@ -228,7 +230,10 @@ def check_room(folder: Path, nbytes: int, flag: str, largest: Optional[int] = No
     base = existing_ancestor(folder)
     free = shutil.disk_usage(base).free
     if free < nbytes:
-        raise WriteError(f"not enough room for {flag} in {base}: it takes about {human_bytes(nbytes)} (estimate), {human_bytes(free)} is free")
+        raise WriteError(
+            f"not enough room for {flag} in {base}: it takes about {human_bytes(nbytes)} (estimate), "
+            f"{human_bytes(free)} is free"
+        )
     try:
         import resource
 
@@ -237,7 +242,10 @@ def check_room(folder: Path, nbytes: int, flag: str, largest: Optional[int] = No
         return
     largest = nbytes if largest is None else largest
     if limit != resource.RLIM_INFINITY and limit < largest:
-        raise WriteError(f"this process may write files of at most {human_bytes(limit)} (ulimit -f), and {flag} needs one of about {human_bytes(largest)} (estimate)")
+        raise WriteError(
+            f"this process may write files of at most {human_bytes(limit)} (ulimit -f), and {flag} "
+            f"needs one of about {human_bytes(largest)} (estimate)"
+        )
 
 
 def remove_stale_temps(folder: Path, locked_name: Optional[str] = None) -> list:
@@ -304,7 +312,10 @@ class PathLock:
             except OSError:
                 holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
                 os.close(fd)
-                raise WriteError(f"{self.path} is being written by another run (process {holder}); wait for it to finish, or give this run another {self.flag}") from None
+                raise WriteError(
+                    f"{self.path} is being written by another run (process {holder}); wait for it to finish, "
+                    f"or give this run another {self.flag}"
+                ) from None
             try:  # the holder before us may have removed the file between our open and our flock
                 same = os.path.samestat(os.fstat(fd), os.stat(self.lock_path))
             except FileNotFoundError:
@@ -341,7 +352,9 @@ def check_folder_output(path: str | os.PathLike, marker: str, flag: str, what: s
     a dangling one is refused. Returns the real path to write. WriteError otherwise, naming the fix."""
     given = Path(path)
     if os.path.islink(given) and not os.path.exists(given):
-        raise WriteError(f"{flag} {given} is a symbolic link to {os.readlink(given)}, which does not exist; name a real folder")
+        raise WriteError(
+            f"{flag} {given} is a symbolic link to {os.readlink(given)}, which does not exist; name a real folder"
+        )
     real = Path(os.path.realpath(given))
     if os.path.lexists(real):
         if not real.is_dir():
@@ -351,7 +364,10 @@ def check_folder_output(path: str | os.PathLike, marker: str, flag: str, what: s
         except OSError as e:
             raise WriteError(f"cannot read {flag} {given}: {e.strerror or e}") from None
         if entries and not (real / marker).is_file():
-            raise WriteError(f"{flag} {given} is not empty and not {what} written by jepa_lite (no {marker}); choose a new or empty folder")
+            raise WriteError(
+                f"{flag} {given} is not empty and not {what} written by jepa_lite (no {marker}); choose "
+                "a new or empty folder"
+            )
     else:
         try:
             existing_ancestor(real.parent)

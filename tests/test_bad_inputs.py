@@ -25,12 +25,21 @@ def refused(cli, argv, capsys) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("line, words", [("[" * 100_000, "nested too deeply"),
-                                         ('{"messages": [{"role": "user", "content": "a \\ud800 b"}, {"role": "assistant", "content": "x"}]}',
-                                          "lone surrogate")])  # fmt: skip
+@pytest.mark.parametrize(
+    "line, words",
+    [
+        ("[" * 100_000, "nested too deeply"),
+        (
+            '{"messages": [{"role": "user", "content": "a \\ud800 b"}, {"role": "assistant", "content": "x"}]}',
+            "lone surrogate",
+        ),
+    ],
+)
 def test_a_jsonl_line_that_python_cannot_hold_as_text_is_one_line(tmp_path, capsys, line, words):
     data = tmp_path / "d.jsonl"
-    data.write_text('{"messages": [{"role": "user", "content": "t"}, {"role": "assistant", "content": "c"}]}\n' + line + "\n")
+    data.write_text(
+        '{"messages": [{"role": "user", "content": "t"}, {"role": "assistant", "content": "c"}]}\n' + line + "\n"
+    )
     line = refused(paired_main, ["--data", str(data), *SMALL_PAIRED], capsys)
     assert words in line and "d.jsonl:2:" in line
 
@@ -61,7 +70,9 @@ def test_no_line_is_tokenised_whole_only_to_be_truncated():
     huge = "ab cd " * 2_000_000
     tok = Recording()
     ids = encode(tok, [huge, "short"], 16)
-    assert tok.longest == 16 * MAX_CHARS_PER_TOKEN and ids[0] == [1 + ord(c) % 90 for c in huge[:16]] and len(ids[1]) == 5
+    assert (
+        tok.longest == 16 * MAX_CHARS_PER_TOKEN and ids[0] == [1 + ord(c) % 90 for c in huge[:16]] and len(ids[1]) == 5
+    )
     tok = Recording()
     tokenize_lines([huge, "short"], tok, 16, lambda ids: None)
     assert tok.longest == 16 * MAX_CHARS_PER_TOKEN
@@ -86,7 +97,9 @@ def test_token_cache_that_names_a_file_or_an_unwritable_place_is_one_line(tmp_pa
 
 def test_save_path_with_a_trailing_slash_is_refused(tmp_path, capsys):
     """(Before: `--save_path dir/` wrote a checkpoint file named `dir`.)"""
-    assert "names a folder" in refused(train_main, ["--smoke_test", *SMALL_TRAIN, "--save_path", f"{tmp_path / 'newdir'}/"], capsys)
+    assert "names a folder" in refused(
+        train_main, ["--smoke_test", *SMALL_TRAIN, "--save_path", f"{tmp_path / 'newdir'}/"], capsys
+    )
     assert os.listdir(tmp_path) == []
 
 
@@ -97,15 +110,36 @@ def paired_ckpt(tmp_path_factory):
 
     torch.set_num_threads(1)
     path = tmp_path_factory.mktemp("paired") / "p.pt"
-    t = PairedTrainer(PairedConfig(n_train=32, n_test=8, batch_size=4, tiny_dim=32, tiny_layers=1, steps=1, progress=False, device="cpu",
-                                   save_path=str(path)), log=lambda s: None)  # fmt: skip
+    t = PairedTrainer(
+        PairedConfig(
+            n_train=32,
+            n_test=8,
+            batch_size=4,
+            tiny_dim=32,
+            tiny_layers=1,
+            steps=1,
+            progress=False,
+            device="cpu",
+            save_path=str(path),
+        ),
+        log=lambda s: None,
+    )
     t.fit()
     return path, load_checkpoint(path)
 
 
-@pytest.mark.parametrize("change, words", [("drop optimizer", "lacks 'optimizer'"), ("drop config", "lacks 'config'"),
-                                           ("add extra", "unknown 'extra'"), ("config bogus", "unknown 'bogus'")])  # fmt: skip
-def test_paired_resume_of_a_checkpoint_with_missing_or_other_keys_is_one_line(tmp_path, capsys, paired_ckpt, change, words):
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ("drop optimizer", "lacks 'optimizer'"),
+        ("drop config", "lacks 'config'"),
+        ("add extra", "unknown 'extra'"),
+        ("config bogus", "unknown 'bogus'"),
+    ],
+)
+def test_paired_resume_of_a_checkpoint_with_missing_or_other_keys_is_one_line(
+    tmp_path, capsys, paired_ckpt, change, words
+):
     from jepa_lite.checkpoint import save_checkpoint
 
     _, state = paired_ckpt
@@ -132,7 +166,16 @@ def train_ckpt(tmp_path_factory):
     return path, load_checkpoint(path)
 
 
-CRAFTED = [("step", "7"), ("step", -3), ("history", [1, 2]), ("rng", None), ("rng", "bytes"), ("model", [1]), ("window", "x"), ("kind", 5)]
+CRAFTED = [
+    ("step", "7"),
+    ("step", -3),
+    ("history", [1, 2]),
+    ("rng", None),
+    ("rng", "bytes"),
+    ("model", [1]),
+    ("window", "x"),
+    ("kind", 5),
+]
 
 
 @pytest.mark.parametrize("field, value", CRAFTED)
@@ -158,8 +201,18 @@ def test_a_local_encoder_decoder_folder_is_refused_before_loading(tmp_path, caps
 
     folder = tmp_path / "bart"
     _, tokenizer, _ = load_backbone("random:bert")
-    config = AutoConfig.for_model("bart", vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-                                  decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16, max_position_embeddings=64)  # fmt: skip
+    config = AutoConfig.for_model(
+        "bart",
+        vocab_size=len(tokenizer),
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=16,
+        decoder_ffn_dim=16,
+        max_position_embeddings=64,
+    )
     AutoModel.from_config(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     assert "encoder-decoder" in refused(train_main, ["--model_name", str(folder), *SMALL_TRAIN], capsys)

@@ -11,8 +11,21 @@ from jepa_lite import bench
 from jepa_lite.errors import ConfigError
 
 # The README's BERT-base row, on the CPU (check_args asks for the device: CUDA is not here).
-BERT_BASE = ["--model", "random:bert", "--batch_size", "512", "--device", "cpu", "--steps", "150", "--warmup", "150",
-             "--compile", "--skip", "masking,corpus,original"]  # fmt: skip
+BERT_BASE = [
+    "--model",
+    "random:bert",
+    "--batch_size",
+    "512",
+    "--device",
+    "cpu",
+    "--steps",
+    "150",
+    "--warmup",
+    "150",
+    "--compile",
+    "--skip",
+    "masking,corpus,original",
+]
 
 
 def worker_args(parent_argv, kind="fast", precision="fp32"):
@@ -25,8 +38,20 @@ def worker_args(parent_argv, kind="fast", precision="fp32"):
 def test_the_readme_bert_base_command_passes_its_workers_checks(extra):
     parent, worker = worker_args(BERT_BASE + extra)
     bench.check_args(worker)  # raised "the original loop reads each line once: … got 50000" before
-    for flag in ("model", "batch_size", "max_length", "steps", "warmup", "device", "sdpa", "lines", "mask_batch",
-                 "skip", "compile", "cuda_graphs"):  # fmt: skip
+    for flag in (
+        "model",
+        "batch_size",
+        "max_length",
+        "steps",
+        "warmup",
+        "device",
+        "sdpa",
+        "lines",
+        "mask_batch",
+        "skip",
+        "compile",
+        "cuda_graphs",
+    ):
         assert getattr(worker, flag) == getattr(parent, flag), flag
     assert worker._worker == "fast" and worker._data == "/tmp/lines.txt" and worker.precision == ["fp32"]
 

@@ -17,7 +17,20 @@ import torch
 from jepa_lite import bench, config, train
 from jepa_lite import precision as P
 
-QUICK = ["--model", "tiny", "--skip", "masking,corpus,original", "--steps", "2", "--warmup", "0", "--lines", "200", "--device", "cpu"]
+QUICK = [
+    "--model",
+    "tiny",
+    "--skip",
+    "masking,corpus,original",
+    "--steps",
+    "2",
+    "--warmup",
+    "0",
+    "--lines",
+    "200",
+    "--device",
+    "cpu",
+]
 
 
 def one_error_line(err: str) -> str:
@@ -41,13 +54,22 @@ def test_precision_list_parses_one_or_several_names():
             bench.precision_list(bad)
 
 
-@pytest.mark.parametrize("flags, expected", [
-    (["--precision", "fp8"], "invalid choice: 'fp8' (choose from auto, fp32, bf16, fp16"),
-    (["--precision", "bf16,bf16"], "names a precision twice"),
-    (["--objective", "paired", "--precision", "fp32,bf16"], "with --objective paired, --precision takes one value"),
-    (["--device", "cpu", "--precision", "fp16"] + QUICK[:-2], "precision fp16 needs a CUDA GPU; this run is on cpu"),
-    (["--objective", "paired", "--device", "cpu", "--precision", "fp16"], "precision fp16 needs a CUDA GPU; this run is on cpu"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--precision", "fp8"], "invalid choice: 'fp8' (choose from auto, fp32, bf16, fp16"),
+        (["--precision", "bf16,bf16"], "names a precision twice"),
+        (["--objective", "paired", "--precision", "fp32,bf16"], "with --objective paired, --precision takes one value"),
+        (
+            ["--device", "cpu", "--precision", "fp16"] + QUICK[:-2],
+            "precision fp16 needs a CUDA GPU; this run is on cpu",
+        ),
+        (
+            ["--objective", "paired", "--device", "cpu", "--precision", "fp16"],
+            "precision fp16 needs a CUDA GPU; this run is on cpu",
+        ),
+    ],
+)
 def test_bad_precisions_are_one_error_line_before_any_work(flags, expected, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(bench, "run_worker", lambda *a, **k: pytest.fail("a worker ran"))
@@ -82,7 +104,9 @@ def test_auto_row_names_what_auto_resolved_to(capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert bench.main(QUICK + ["--precision", "auto"]) == 0
     out = capsys.readouterr().out
-    assert [line.split("  ")[1].strip() for line in out.splitlines() if line.startswith("  fast path")] == ["fast path fp32 (auto)"]
+    assert [line.split("  ")[1].strip() for line in out.splitlines() if line.startswith("  fast path")] == [
+        "fast path fp32 (auto)"
+    ]
 
 
 def test_fp16_row_reports_the_loss_scale_and_the_steps_it_skipped(monkeypatch):
@@ -92,9 +116,22 @@ def test_fp16_row_reports_the_loss_scale_and_the_steps_it_skipped(monkeypatch):
     on_a_t4 = lambda name, device: P.resolve_precision(name, torch.device("cuda"), capability=(7, 5))  # noqa: E731
     monkeypatch.setattr(train, "resolve_precision", on_a_t4)  # what the trainer resolves
     monkeypatch.setattr(config, "resolve_precision", on_a_t4)  # what TrainConfig.validate checks (config.py)
-    monkeypatch.setattr(train, "grad_scaler", lambda precision, device: torch.amp.GradScaler(device.type, init_scale=2.0**24))
-    args = argparse.Namespace(model="tiny", batch_size=8, max_length=24, steps=12, warmup=0, device="cpu", compile=False,
-                              cuda_graphs=True, precision=["fp16"], sdpa="kit", profile=None)  # fmt: skip
+    monkeypatch.setattr(
+        train, "grad_scaler", lambda precision, device: torch.amp.GradScaler(device.type, init_scale=2.0**24)
+    )
+    args = argparse.Namespace(
+        model="tiny",
+        batch_size=8,
+        max_length=24,
+        steps=12,
+        warmup=0,
+        device="cpu",
+        compile=False,
+        cuda_graphs=True,
+        precision=["fp16"],
+        sdpa="kit",
+        profile=None,
+    )
     out = bench.worker_fast(args, bench.mixed_length_lines(200))
     assert out["precision"] == "fp16" and out["cuda_graphs"] is False
     first, last = out["scale"]
@@ -106,7 +143,18 @@ def test_fp16_row_reports_the_loss_scale_and_the_steps_it_skipped(monkeypatch):
 
 
 def test_fp32_row_has_no_scaler_figures(monkeypatch):
-    args = argparse.Namespace(model="tiny", batch_size=8, max_length=24, steps=2, warmup=0, device="cpu", compile=False,
-                              cuda_graphs=True, precision=["fp32"], sdpa="kit", profile=None)  # fmt: skip
+    args = argparse.Namespace(
+        model="tiny",
+        batch_size=8,
+        max_length=24,
+        steps=2,
+        warmup=0,
+        device="cpu",
+        compile=False,
+        cuda_graphs=True,
+        precision=["fp32"],
+        sdpa="kit",
+        profile=None,
+    )
     out = bench.worker_fast(args, bench.mixed_length_lines(100))
     assert out["precision"] == "fp32" and "scale" not in out and "skipped_steps" not in out

@@ -27,6 +27,7 @@ Needs Debian's Chromium (`apt-get install chromium`) and `pip install playwright
 — except in CI (CI=true), where `.ci/run` installs them and a missing browser is a failure.
 Screenshots go to $BROWSER_ARTIFACTS when set (CI: test-artifacts/browser).
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -73,14 +74,25 @@ def notebook7_missing() -> str | None:
     except importlib.metadata.PackageNotFoundError:
         return "the notebook package is not installed (pip install 'notebook>=7')"
     if int(version.split(".")[0]) < 7:
-        return f"notebook {version} is the old classic Notebook (6.x); this test drives Notebook 7 (pip install 'notebook>=7')"
+        return (
+            f"notebook {version} is the old classic Notebook (6.x); this test drives Notebook "
+            "7 (pip install 'notebook>=7')"
+        )
     return None
 
 
 # the two front ends: how to start each on a folder, and the URL of a notebook in it
 FRONT_ENDS = {
-    "jupyterlab": (["-m", "jupyterlab", "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-                    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"], "/lab/tree/{name}?reset"),
+    "jupyterlab": (
+        [
+            "-m",
+            "jupyterlab",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        "/lab/tree/{name}?reset",
+    ),
     "notebook": (["-m", "notebook", "--JupyterNotebookApp.expose_app_in_browser=True"], "/notebooks/{name}"),
 }
 
@@ -111,19 +123,35 @@ def serve(tmp_path_factory, front_end: str):
     settings = tmp / "settings" / "@jupyterlab"
     (settings / "apputils-extension").mkdir(parents=True)
     (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
     (settings / "notebook-extension").mkdir(parents=True)
     (settings / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
-        json.dumps({"windowingMode": "none"}))  # every cell in the DOM
-    env = dict(os.environ, JEPA_LITE_FAST="1", MPLBACKEND="Agg",
-               JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_DATA_DIR=str(tmp / "data"),
-               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"))
+        json.dumps({"windowingMode": "none"})
+    )  # every cell in the DOM
+    env = dict(
+        os.environ,
+        JEPA_LITE_FAST="1",
+        MPLBACKEND="Agg",
+        JUPYTER_CONFIG_DIR=str(tmp / "config"),
+        JUPYTER_DATA_DIR=str(tmp / "data"),
+        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
+    )
     port, token = _free_port(), secrets.token_hex(16)
     args, pattern = FRONT_ENDS[front_end]
-    cmd = [sys.executable, *args, "--no-browser", "--allow-root",
-           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"]
+    cmd = [
+        sys.executable,
+        *args,
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+    ]
     log = open(tmp / f"{front_end}.log", "wb")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -151,9 +179,20 @@ def serve(tmp_path_factory, front_end: str):
 @pytest.fixture(scope="module")
 def browser():
     with playwright_sync.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, timeout=60_000, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", "--disable-extensions"])
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            timeout=60_000,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-extensions",
+            ],
+        )
         try:
             yield b
         finally:
@@ -181,16 +220,23 @@ def planted_notebook(path: Path) -> None:
     """A one-panel notebook that displays the panel and then draws its defaults again as a plain figure."""
     import nbformat
 
-    cells = ["from jepa_lite import course\nfrom jepa_lite.course import widgets\nfrom IPython.display import display\nFAST = course.setup()",
-             "panel = widgets.vector_explorer()\ndisplay(panel)\npanel.render(**panel.defaults);"]
-    kernel = nbformat.read(NOTEBOOKS / "01_span_masking.ipynb", as_version=4).metadata  # its kernelspec: no kernel dialog
+    cells = [
+        "from jepa_lite import course\nfrom jepa_lite.course import widgets\nfrom IPython.display "
+        "import display\nFAST = course.setup()",
+        "panel = widgets.vector_explorer()\ndisplay(panel)\npanel.render(**panel.defaults);",
+    ]
+    kernel = nbformat.read(
+        NOTEBOOKS / "01_span_masking.ipynb", as_version=4
+    ).metadata  # its kernelspec: no kernel dialog
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells], metadata=kernel), path)
 
 
 def run_notebook(page, server, name):
     """Open `name` in the server's front end, run all cells, wait for the kernel; return the cells' outputs."""
     url, token, pattern = server
-    page.goto(f"{url}{pattern.format(name=name)}{'&' if '?' in pattern else '?'}token={token}", wait_until="domcontentloaded")
+    page.goto(
+        f"{url}{pattern.format(name=name)}{'&' if '?' in pattern else '?'}token={token}", wait_until="domcontentloaded"
+    )
     page.wait_for_function(KERNEL_IDLE, timeout=90_000, polling=250)
     # run all; the command's promise resolves when the last cell finishes (False on error)
     page.evaluate("async () => await window.jupyterapp.commands.execute('notebook:run-all-cells')")
@@ -227,22 +273,35 @@ def figures_per_panel(page, limit=None, timeout_ms: int = 120_000) -> list:
     for i in range(cells.count() if limit is None else min(limit, cells.count())):
         cell = cells.nth(i)
         cell.scroll_into_view_if_needed()
-        page.wait_for_function("(c) => c.querySelectorAll('.jp-OutputArea img').length > 0", arg=cell.element_handle(),
-                               timeout=60_000, polling=200)
+        page.wait_for_function(
+            "(c) => c.querySelectorAll('.jp-OutputArea img').length > 0",
+            arg=cell.element_handle(),
+            timeout=60_000,
+            polling=200,
+        )
         before = cell.evaluate(FIGURE_SOURCES)
         move_first_slider(page, cell)
         page.wait_for_function(
             "([c, b]) => { const s = Array.from(c.querySelectorAll('.jp-OutputArea img')).map(i => i.src);"
             " return s.length > 0 && s.some(x => !b.includes(x)); }",
-            arg=[cell.element_handle(), before], timeout=timeout_ms, polling=200)
+            arg=[cell.element_handle(), before],
+            timeout=timeout_ms,
+            polling=200,
+        )
         page.wait_for_function(KERNEL_IDLE, timeout=timeout_ms, polling=250)
         counts.append((len(before), len(cell.evaluate(FIGURE_SOURCES))))
     return counts
 
 
 # notebook, sliders it must show at least, slider panels it holds
-CASES = [("01_span_masking.ipynb", 3, 1), ("02_two_views.ipynb", 3, 1), ("03_ema_target.ipynb", 2, 2),
-         ("04_cosine_loss.ipynb", 3, 1), ("05_training.ipynb", 1, 1), ("06_llm_jepa_paper.ipynb", 2, 1)]
+CASES = [
+    ("01_span_masking.ipynb", 3, 1),
+    ("02_two_views.ipynb", 3, 1),
+    ("03_ema_target.ipynb", 2, 2),
+    ("04_cosine_loss.ipynb", 3, 1),
+    ("05_training.ipynb", 1, 1),
+    ("06_llm_jepa_paper.ipynb", 2, 1),
+]
 
 
 def new_page(browser, url):

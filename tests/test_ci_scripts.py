@@ -18,7 +18,9 @@ def installed_exactly(wanted: Path) -> subprocess.CompletedProcess:
 
 def test_installed_exactly_passes_on_what_is_installed(tmp_path):
     wanted = tmp_path / "pins.txt"
-    wanted.write_text(f"# a comment line\npytest=={version('pytest')}\n\nNBVAL=={version('nbval')}\n")  # case is ignored
+    wanted.write_text(
+        f"# a comment line\npytest=={version('pytest')}\n\nNBVAL=={version('nbval')}\n"
+    )  # case is ignored
     r = installed_exactly(wanted)
     assert r.returncode == 0 and r.stderr == "", r.stderr
 
@@ -29,11 +31,18 @@ def test_installed_exactly_names_every_version_that_differs(tmp_path):
     r = installed_exactly(wanted)
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
-    assert lines == [f"bash: wanted nbval==0.0.1, installed nbval=={version('nbval')}",
-                     "bash: wanted no-such-package-jl==1.0, installed nothing"], r.stderr
+    assert lines == [
+        f"bash: wanted nbval==0.0.1, installed nbval=={version('nbval')}",
+        "bash: wanted no-such-package-jl==1.0, installed nothing",
+    ], r.stderr
 
 
 def test_both_scripts_use_the_shared_set_up():
     for name in ("floors.sh", "colab.sh"):
         text = (ROOT / ".ci" / name).read_text()
-        assert "source .ci/venv.sh" in text and 'fresh_venv "$VENV"' in text and "installed_exactly" in text and "fast_suite" in text
+        assert (
+            "source .ci/venv.sh" in text
+            and 'fresh_venv "$VENV"' in text
+            and "installed_exactly" in text
+            and "fast_suite" in text
+        )

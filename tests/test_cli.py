@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import torch
 
 from jepa_lite.checkpoint import load_checkpoint, save_checkpoint
@@ -58,7 +57,10 @@ BAD_INPUTS = {
     "ema_m 1.2": (lambda t: ["--ema_m", "1.2"], "ema_m must be in [0, 1]"),
     "unknown device": (lambda t: ["--device", "tpu7"], "device"),
     "cuda missing": (lambda t: ["--device", "cuda:3"], "not available"),
-    "corrupt checkpoint": (lambda t: ["--resume", text_file(t, b"\x80\x02garbage", "bad.pt")], "not a readable checkpoint"),
+    "corrupt checkpoint": (
+        lambda t: ["--resume", text_file(t, b"\x80\x02garbage", "bad.pt")],
+        "not a readable checkpoint",
+    ),
     "missing checkpoint": (lambda t: ["--resume", str(t / "none.pt")], "checkpoint not found"),
     "unknown flag": (lambda t: ["--mask-ratio", "0.3"], "unrecognized arguments"),
 }
@@ -84,8 +86,12 @@ def test_model_without_mask_token_names_suitable_models(tmp_path, capsys):
 
     tok = Tokenizer(models.WordLevel({"<unk>": 0, "<eos>": 1, "hello": 2}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>").save_pretrained(tmp_path / "gptish")
-    code, _, err = run(["--model_name", str(tmp_path / "gptish"), "--steps", "2", "--save_path", str(tmp_path / "c.pt")], capsys)
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>").save_pretrained(
+        tmp_path / "gptish"
+    )
+    code, _, err = run(
+        ["--model_name", str(tmp_path / "gptish"), "--steps", "2", "--save_path", str(tmp_path / "c.pt")], capsys
+    )
     assert code == 2
     assert "no mask token" in err and "distilbert-base-uncased" in err and "roberta-base" in err
     assert not (tmp_path / "c.pt").exists()
@@ -93,13 +99,17 @@ def test_model_without_mask_token_names_suitable_models(tmp_path, capsys):
 
 def test_hub_name_offline_fails_fast_with_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    code, _, err = run(["--model_name", "bert-base-uncased", "--steps", "2", "--save_path", str(tmp_path / "c.pt")], capsys)
+    code, _, err = run(
+        ["--model_name", "bert-base-uncased", "--steps", "2", "--save_path", str(tmp_path / "c.pt")], capsys
+    )
     assert code == 2 and len(err.strip().splitlines()) == 1 and "offline" in err
 
 
 def test_batch_larger_than_data_trains_with_a_notice(tmp_path, capsys):
     data = text_file(tmp_path, b"one small line of text\nanother small line\nand a third one here\n")
-    code, out, err = run(FAST + ["--text_file", data, "--batch_size", "8", "--save_path", str(tmp_path / "c.pt")], capsys)
+    code, out, err = run(
+        FAST + ["--text_file", data, "--batch_size", "8", "--save_path", str(tmp_path / "c.pt")], capsys
+    )
     assert code == 0, err
     assert "batch_size 8 is larger than the data; using 3" in out
     assert load_checkpoint(tmp_path / "c.pt")["step"] == 4
@@ -118,8 +128,17 @@ def test_resume_with_conflicting_flag_is_refused(tmp_path, capsys):
 def cli(*args, env_extra=None, timeout=300):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     # Any attempt to reach the network goes to a closed local port and fails at once.
-    env.update({"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "jepa_lite.train", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout)
+    env.update(
+        {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}, **(env_extra or {})
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "jepa_lite.train", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def test_real_process_bad_input_exit_code_and_no_traceback(tmp_path):
@@ -137,7 +156,19 @@ def test_smoke_test_runs_offline_without_downloads(tmp_path):
 
 
 def test_default_backbone_is_the_offline_pretrained_minilm(tmp_path):
-    r = cli("--steps", "2", "--batch_size", "2", "--max_length", "24", "--log_every", "1", "--no_progress", "--save_path", str(tmp_path / "m.pt"))
+    r = cli(
+        "--steps",
+        "2",
+        "--batch_size",
+        "2",
+        "--max_length",
+        "24",
+        "--log_every",
+        "1",
+        "--no_progress",
+        "--save_path",
+        str(tmp_path / "m.pt"),
+    )
     assert r.returncode == 0, r.stderr
     state = load_checkpoint(tmp_path / "m.pt")
     assert state["config"]["model_name"] is None
@@ -151,10 +182,30 @@ def test_any_local_masked_encoder_folder_trains(tmp_path, capsys):
     from jepa_lite.encoders import minilm_path
 
     tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
-    config = AutoConfig.for_model("bert", vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
+    config = AutoConfig.for_model(
+        "bert",
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+    )
     AutoModel.from_config(config).save_pretrained(tmp_path / "bert-mini")
     tokenizer.save_pretrained(tmp_path / "bert-mini")
-    code, out, err = run(["--model_name", str(tmp_path / "bert-mini"), "--steps", "3", "--log_every", "1", "--no_progress", "--save_path", str(tmp_path / "c.pt")], capsys)
+    code, out, err = run(
+        [
+            "--model_name",
+            str(tmp_path / "bert-mini"),
+            "--steps",
+            "3",
+            "--log_every",
+            "1",
+            "--no_progress",
+            "--save_path",
+            str(tmp_path / "c.pt"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "step      3 | loss" in out
     assert load_checkpoint(tmp_path / "c.pt")["model"]["predictor.net.0.weight"].shape == (4 * 64, 64)

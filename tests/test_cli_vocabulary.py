@@ -23,8 +23,10 @@ def test_new_and_old_names_give_the_same_config(tmp_path):
 def test_an_old_name_prints_one_note_and_a_new_one_none(capsys):
     cli.note_old_names(["--model_name", "tiny", "--text_file=x.txt", "--steps", "3"])
     err = capsys.readouterr().out.splitlines()
-    assert err == ["note: --model_name is now called --model; the old name still works",
-                   "note: --text_file is now called --data; the old name still works"]
+    assert err == [
+        "note: --model_name is now called --model; the old name still works",
+        "note: --text_file is now called --data; the old name still works",
+    ]
     cli.note_old_names(["--model", "tiny", "--data", "x.txt"])
     assert capsys.readouterr().out == ""
 
@@ -41,7 +43,10 @@ def test_help_shows_examples_that_parse(parser):
 
 def test_console_scripts_are_declared_and_documented():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["jepa-lite-train"] == "jepa_lite.cli:main" and scripts["jepa-lite-paired"] == "jepa_lite.paired.cli:main"
+    assert (
+        scripts["jepa-lite-train"] == "jepa_lite.cli:main"
+        and scripts["jepa-lite-paired"] == "jepa_lite.paired.cli:main"
+    )
     docs = (ROOT / "README.md").read_text() + "".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
     for name in scripts:
         assert name in docs, name

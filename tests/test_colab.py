@@ -23,7 +23,19 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
 # Packages whose widgets Colab draws only through its custom widget manager (a line such as
 # `%matplotlib widget` is ipympl's).
-WIDGET_PACKAGES = {"ipympl", "bqplot", "plotly", "ipyvolume", "ipyleaflet", "pythreejs", "ipycanvas", "ipyvuetify", "ipydatagrid", "anywidget", "ipyvue"}
+WIDGET_PACKAGES = {
+    "ipympl",
+    "bqplot",
+    "plotly",
+    "ipyvolume",
+    "ipyleaflet",
+    "pythreejs",
+    "ipycanvas",
+    "ipyvuetify",
+    "ipydatagrid",
+    "anywidget",
+    "ipyvue",
+}
 
 
 def colab_pins() -> dict:
@@ -49,7 +61,12 @@ def first_code_cell(path: Path) -> str:
 
 def test_pins_are_the_issues_colab_versions():
     assert {k: str(v) for k, v in colab_pins().items()} == {
-        "torch": "2.11.0", "transformers": "5.15.0", "matplotlib": "3.10.0", "numpy": "2.1.3", "ipywidgets": "7.7.1"}  # fmt: skip
+        "torch": "2.11.0",
+        "transformers": "5.15.0",
+        "matplotlib": "3.10.0",
+        "numpy": "2.1.3",
+        "ipywidgets": "7.7.1",
+    }
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -68,12 +85,16 @@ def test_the_colab_cell_installs_the_kit_alone(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_custom_widget_manager_only_for_third_party_widgets(path):
     tm = TransformerManager()
-    code = "\n".join(tm.transform_cell(c.source) for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    code = "\n".join(
+        tm.transform_cell(c.source) for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
+    )
     imported = set(re.findall(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", code, re.M))
     if re.search(r"matplotlib['\"]?,\s*['\"]widget|%matplotlib\s+(widget|ipympl)", code):
         imported.add("ipympl")
     uses = sorted(imported & WIDGET_PACKAGES)
-    assert uses == sorted(course.THIRD_PARTY_WIDGETS.get(path.name, [])), f"{path.name} uses {uses}: list them in course.THIRD_PARTY_WIDGETS"
+    assert uses == sorted(course.THIRD_PARTY_WIDGETS.get(path.name, [])), (
+        f"{path.name} uses {uses}: list them in course.THIRD_PARTY_WIDGETS"
+    )
     assert ("enable_custom_widget_manager" in first_code_cell(path)) == bool(uses)
 
 
@@ -91,7 +112,9 @@ def test_the_kits_lowest_versions_admit_colabs():
     for req in kit_requirements(extras=()):
         name = canonicalize_name(req.name)
         if name in pins:
-            assert req.specifier.contains(pins[name], prereleases=True), f"{req} would replace Colab's {name} {pins[name]}"
+            assert req.specifier.contains(pins[name], prereleases=True), (
+                f"{req} would replace Colab's {name} {pins[name]}"
+            )
 
 
 def test_nothing_the_kit_pulls_in_asks_for_another_version_of_a_pin():

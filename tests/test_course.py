@@ -9,7 +9,6 @@ from jepa_lite import course
 from jepa_lite.course import explore
 from jepa_lite.course.exercises import EXERCISES, check_answer, is_correct
 
-
 # experiment exercises run the library with the notebook's settings; here, small ones
 SMALL = {"01.4": {"n_rows": 40}, "03.4": {"steps": 20}, "04.4": {"steps": 20}, "05.5": {"steps": 20}}
 
@@ -19,7 +18,9 @@ def test_every_exercise_accepts_its_answer_and_rejects_a_wrong_one(exercise_id, 
     settings = SMALL.get(exercise_id, {})
     expected = EXERCISES[exercise_id].expected(**settings)
     assert check_answer(exercise_id, expected, **settings) is True
-    wrong = "masked_input_ids" if isinstance(expected, str) else (1, 3) if isinstance(expected, tuple) else expected + 3.0
+    wrong = (
+        "masked_input_ids" if isinstance(expected, str) else (1, 3) if isinstance(expected, tuple) else expected + 3.0
+    )
     assert check_answer(exercise_id, wrong, **settings) is False
     assert check_answer(exercise_id, ..., **settings) is None
     assert "not answered yet" in capsys.readouterr().out
@@ -46,8 +47,13 @@ def test_checks_accept_equivalent_answers():
 
 def test_a_hint_says_hint_once(capsys):
     for exercise_id in EXERCISES:
-        check_answer(exercise_id, "certainly wrong" if isinstance(EXERCISES[exercise_id].expected(**SMALL.get(exercise_id, {})), str) else -99.0,
-                     **SMALL.get(exercise_id, {}))
+        check_answer(
+            exercise_id,
+            "certainly wrong"
+            if isinstance(EXERCISES[exercise_id].expected(**SMALL.get(exercise_id, {})), str)
+            else -99.0,
+            **SMALL.get(exercise_id, {}),
+        )
     for line in capsys.readouterr().out.splitlines():
         assert line.count("Hint") <= 1, line
 

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from jepa_lite.course import explore
+from jepa_lite.course.runs import final_metrics, run_history
 from jepa_lite.diagnostics import CollapseThresholds, collapse_warning
 from jepa_lite.ema import half_life
 from jepa_lite.masking import sample_span_mask
-from jepa_lite.course.runs import final_metrics, run_history
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -60,7 +60,9 @@ def test_03_m0_and_m05_collapse_and_m0996_recovers(steps):
 @pytest.mark.parametrize("steps", [150, 200], ids=["fast", "full"])
 def test_03_a_frozen_target_m1_stays_healthy_but_ends_with_a_higher_loss_than_m0996(steps):
     """03 § 3: 'In this run (one seed) m = 1 stays healthy and ends with a higher loss than m = 0.996'."""
-    assert "In this run (one seed) m = 1\nstays healthy and ends with a higher loss than m = 0.996" in markdown("03_ema_target.ipynb")
+    assert "In this run (one seed) m = 1\nstays healthy and ends with a higher loss than m = 0.996" in markdown(
+        "03_ema_target.ipynb"
+    )
     frozen, slow = (final_metrics(run_history(ema_m=m, steps=steps, log_every=5)) for m in (1.0, 0.996))
     assert collapse_warning(frozen) is None and frozen["loss"] > slow["loss"]
 
@@ -78,7 +80,10 @@ def test_04_the_run_without_a_predictor_ends_healthier():
         with_pred = final_metrics(run_history(loss="cosine", ema_m=0.9, steps=200, seed=seed))
         no_pred = final_metrics(run_history(loss="cosine", ema_m=0.9, steps=200, seed=seed, predictor=False))
         assert no_pred["std"] > with_pred["std"] and no_pred["mean_cos"] < with_pred["mean_cos"], seed
-    assert sum(final_metrics(run_history(loss="cosine", ema_m=0.9, steps=200, seed=s))["std"] < 0.11 for s in (0, 1, 2)) >= 1
+    assert (
+        sum(final_metrics(run_history(loss="cosine", ema_m=0.9, steps=200, seed=s))["std"] < 0.11 for s in (0, 1, 2))
+        >= 1
+    )
 
 
 @pytest.mark.parametrize("n_rows", [160, 480], ids=["fast", "full"])
@@ -93,12 +98,18 @@ def test_01_sentences_are_short_and_the_kit_lands_on_the_ratio(n_rows):
 
 
 def test_04_at_m09_the_cosine_run_recovers_best_and_at_m0996_all_stay_healthy():
-    """04 § 4: 'the **cosine** run ends highest (higher std, lower mean cosine)' (one run, worded so); at m = 0.996 'the slow
-    target alone keeps all three losses healthy in 200 steps'."""
+    """04 § 4: 'the **cosine** run ends highest (higher std, lower mean cosine)' (one run, worded so); at m = 0.996
+    'the slow target alone keeps all three losses healthy in 200 steps'."""
     text = markdown("04_cosine_loss.ipynb")
-    assert "the **cosine** run ends\n  highest (higher std, lower mean cosine)" in text and "one run per loss, one\n  seed" in text
+    assert (
+        "the **cosine** run ends\n  highest (higher std, lower mean cosine)" in text
+        and "one run per loss, one\n  seed" in text
+    )
     fast = {loss: final_metrics(run_history(loss=loss, ema_m=0.9, steps=200)) for loss in ("cosine", "l2", "mse")}
-    assert all(fast["cosine"]["std"] > fast[o]["std"] and fast["cosine"]["mean_cos"] < fast[o]["mean_cos"] for o in ("l2", "mse"))
+    assert all(
+        fast["cosine"]["std"] > fast[o]["std"] and fast["cosine"]["mean_cos"] < fast[o]["mean_cos"]
+        for o in ("l2", "mse")
+    )
     slow = [final_metrics(run_history(loss=loss, ema_m=0.996, steps=200)) for loss in ("cosine", "l2", "mse")]
     assert all(collapse_warning(f) is None for f in slow)
 
@@ -120,10 +131,14 @@ def test_05_the_tiny_run_dips_early_recovers_and_never_warns():
 
     assert "so it printed no warning" in markdown("05_training.ipynb")
     with one_thread():
-        h = Trainer(TrainConfig.smoke(steps=100, log_every=10, save_path=None, progress=False), log=lambda s: None).fit()
+        h = Trainer(
+            TrainConfig.smoke(steps=100, log_every=10, save_path=None, progress=False), log=lambda s: None
+        ).fit()
     low = min(range(len(h["std"])), key=lambda i: h["std"][i])
     assert 10 < h["step"][low] <= 60 and h["std"][-1] > 1.5 * h["std"][low]
-    assert all(collapse_warning({k: h[k][i] for k in ("std", "rank", "mean_cos")}) is None for i in range(len(h["step"])))
+    assert all(
+        collapse_warning({k: h[k][i] for k in ("std", "rank", "mean_cos")}) is None for i in range(len(h["step"]))
+    )
 
 
 def test_04_exercise_4_the_l2_run_is_rescued_by_a_slower_target():
@@ -133,11 +148,14 @@ def test_04_exercise_4_the_l2_run_is_rescued_by_a_slower_target():
     assert "near collapse at m = 0.9 (§ 4) is healthy at m = 0.99" in EXERCISES["04.4"].why
     near = final_metrics(run_history(loss="l2", ema_m=0.9, steps=200))
     rescued = final_metrics(run_history(loss="l2", ema_m=0.99, steps=200))
-    assert near["std"] < 1.5 * CollapseThresholds().min_std and collapse_warning(rescued) is None and rescued["std"] > 0.5
+    assert (
+        near["std"] < 1.5 * CollapseThresholds().min_std and collapse_warning(rescued) is None and rescued["std"] > 0.5
+    )
 
 
 def test_05_exercise_5_spans_and_single_tokens_end_close_together():
-    """Exercise 05.5's answer text: 'the two runs end within a few thousandths of each other' (fast mode's 100 steps)."""
+    """Exercise 05.5's answer text: 'the two runs end within a few thousandths of each other'
+    (fast mode's 100 steps)."""
     from jepa_lite.course.exercises import EXERCISES
 
     assert "within a few thousandths of each other" in EXERCISES["05.5"].why

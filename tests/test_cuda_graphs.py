@@ -34,7 +34,9 @@ def test_a_recorded_step_reads_each_new_batch_and_draws_new_random_numbers():
 
 
 def run(steps, stop=None, path=None, resume=None, **kw):
-    cfg = TrainConfig.smoke(device="cuda", precision="fp32", progress=False, save_path=path, save_every=0, steps=steps, log_every=10, **kw)
+    cfg = TrainConfig.smoke(
+        device="cuda", precision="fp32", progress=False, save_path=path, save_every=0, steps=steps, log_every=10, **kw
+    )
     trainer = Trainer(cfg, log=lambda s: None)
     if resume:
         trainer.resume(resume)
@@ -62,14 +64,18 @@ def test_a_graph_run_resumes_from_its_checkpoint(tmp_path):
     _, rest = run(60, path=path, resume=path, compile=True)
     assert len(rest) == 60
     assert torch.allclose(torch.tensor(rest), torch.tensor(full), rtol=2e-3, atol=2e-4)
-    _, eager = run(60, path=str(tmp_path / "e.pt"), resume=str(tmp_path / "copy.pt"), compile=False)  # and without graphs
+    _, eager = run(
+        60, path=str(tmp_path / "e.pt"), resume=str(tmp_path / "copy.pt"), compile=False
+    )  # and without graphs
     assert torch.allclose(torch.tensor(eager), torch.tensor(full), rtol=2e-3, atol=2e-4)
 
 
 def test_a_recorded_step_never_makes_the_host_wait_for_the_gpu():
     """After each length has been recorded, a step only queues work: any host sync (a GPU value read
     on the host, a copy from pageable memory) raises under CUDA's sync debug mode."""
-    trainer = Trainer(TrainConfig.smoke(device="cuda", compile=True, progress=False, save_path=None), log=lambda s: None)
+    trainer = Trainer(
+        TrainConfig.smoke(device="cuda", compile=True, progress=False, save_path=None), log=lambda s: None
+    )
     batches = [trainer.get_batch(s) for s in range(12)]
     for b in batches + batches:  # every shape met twice: compiled, then recorded
         trainer.train_step(b)

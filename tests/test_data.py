@@ -1,8 +1,23 @@
 """Corpora, batching and the Batch the trainer consumes."""
 
+import numpy as np
+import pytest
 import torch
 
-from jepa_lite.data import collate, epoch_batches, pad_ids
+from jepa_lite.data import (
+    DataError,
+    TextFile,
+    TokenCache,
+    TokenizedCorpus,
+    collate,
+    epoch_batch_table,
+    epoch_batches,
+    load_corpus,
+    load_text_file,
+    pad_ids,
+    texts_fingerprint,
+    token_dtype,
+)
 
 
 def test_epoch_batches_cover_each_line_at_most_once_and_are_reproducible():
@@ -28,7 +43,9 @@ def test_grouping_by_length_cuts_padding():
 
 
 def test_pred_index_points_at_pred_mask(tokenized):
-    batch = collate(tokenized.ids[:12], tokenized.tokenizer, 0.4, 3, torch.Generator().manual_seed(1), pad_to_multiple_of=8)
+    batch = collate(
+        tokenized.ids[:12], tokenized.tokenizer, 0.4, 3, torch.Generator().manual_seed(1), pad_to_multiple_of=8
+    )
     assert batch.input_ids.shape[1] % 8 == 0
     flat = torch.zeros(batch.pred_mask.numel(), dtype=torch.bool)
     flat[batch.pred_index] = True
@@ -54,19 +71,19 @@ def test_batch_to_and_tensors_hand_over_the_tensors_themselves(tokenized):
     not (the CUDA-graph path copies new batches into the tensors it returns), and moving a batch to
     the device it is already on is free."""
     batch = collate(tokenized.ids[:4], tokenized.tokenizer, 0.3, 3, torch.Generator().manual_seed(0))
-    assert all(a is b for a, b in zip(batch.tensors(), (batch.input_ids, batch.attention_mask, batch.masked_input_ids, batch.pred_mask, batch.pred_index)))
+    assert all(
+        a is b
+        for a, b in zip(
+            batch.tensors(),
+            (batch.input_ids, batch.attention_mask, batch.masked_input_ids, batch.pred_mask, batch.pred_index),
+        )
+    )
     assert all(a is b for a, b in zip(batch.to("cpu").tensors(), batch.tensors()))
 
 
 # ---------------------------------------------------------------------------------------------
 # Streamed tokenisation and the token cache (issue 16)
 # ---------------------------------------------------------------------------------------------
-import numpy as np
-import pytest
-
-from jepa_lite.data import (
-    DataError, TextFile, TokenCache, TokenizedCorpus, epoch_batch_table, load_corpus, load_text_file, texts_fingerprint, token_dtype,
-)
 
 
 def reference_epoch_batches(lengths, batch_size, seed, epoch, group_by_length):
@@ -96,7 +113,9 @@ def test_epoch_batch_table_equals_the_list_version():
 def text_file(tmp_path, corpus_texts):
     """The built-in corpus with blank lines, padding spaces, CRLF and CR line ends mixed in."""
     p = tmp_path / "text.txt"
-    body = "".join(f"  {t} \r\n" if k % 3 == 0 else (f"{t}\r" if k % 5 == 0 else f"{t}\n\n") for k, t in enumerate(corpus_texts))
+    body = "".join(
+        f"  {t} \r\n" if k % 3 == 0 else (f"{t}\r" if k % 5 == 0 else f"{t}\n\n") for k, t in enumerate(corpus_texts)
+    )
     p.write_bytes(body.encode("utf-8"))
     return p
 
@@ -191,7 +210,9 @@ def test_a_cache_damaged_on_disk_is_caught_by_its_checksum_and_rebuilt(tmp_path,
     data = bytearray(cache_file.read_bytes())
     itemsize, n_tokens = first.flat.dtype.itemsize, first.n_tokens()
     if damage == "other valid ids":  # swap two different ids in the middle: same size, same header, valid ids
-        i = CACHE_HEADER_BYTES + itemsize * next(k for k in range(n_tokens // 2, n_tokens) if first.flat[k] != first.flat[k + 1])
+        i = CACHE_HEADER_BYTES + itemsize * next(
+            k for k in range(n_tokens // 2, n_tokens) if first.flat[k] != first.flat[k + 1]
+        )
         data[i : i + 2 * itemsize] = data[i + itemsize : i + 2 * itemsize] + data[i : i + itemsize]
     elif damage == "offsets":
         end = len(data) - 8 * 3

@@ -12,12 +12,23 @@ import pytest
 import torch
 
 from jepa_lite.checkpoint import load_checkpoint
-from jepa_lite.data import Batch, collate
+from jepa_lite.data import collate
 from jepa_lite.distributed import Dist, check_batch, digest, shard
 from jepa_lite.errors import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARGS = ["--smoke_test", "--device", "cpu", "--no_progress", "--log_every", "2", "--batch_size", "8", "--max_length", "32"]
+ARGS = [
+    "--smoke_test",
+    "--device",
+    "cpu",
+    "--no_progress",
+    "--log_every",
+    "2",
+    "--batch_size",
+    "8",
+    "--max_length",
+    "32",
+]
 
 
 def torchrun_available():
@@ -26,8 +37,23 @@ def torchrun_available():
 
 def run(tmp_path, *args, procs=0):
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
-    head = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs), "-m", "jepa_lite.train"] if procs else [sys.executable, "-m", "jepa_lite.train"]
-    r = subprocess.run(head + ARGS + list(map(str, args)), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    head = (
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            str(procs),
+            "-m",
+            "jepa_lite.train",
+        ]
+        if procs
+        else [sys.executable, "-m", "jepa_lite.train"]
+    )
+    r = subprocess.run(
+        head + ARGS + list(map(str, args)), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return r
 
@@ -64,7 +90,9 @@ def test_target_encoders_are_identical_across_ranks(runs):
 
     class Holder(torch.nn.Module):
         def state_dict(self, *a, **k):
-            return OrderedDict((k[len("target_encoder."):], v) for k, v in saved.items() if k.startswith("target_encoder."))
+            return OrderedDict(
+                (k[len("target_encoder.") :], v) for k, v in saved.items() if k.startswith("target_encoder.")
+            )
 
     assert digests[0] == digest(Holder())  # what the ranks agreed on is what rank 0 saved
 
@@ -78,7 +106,10 @@ def test_a_run_resumed_under_ddp_continues_exactly(runs):
 
 def test_only_rank_0_logs(runs):
     _, single, ddp, _ = runs
-    logs = lambda r: [x for x in r.stdout.splitlines() if x.startswith("step ")]
+
+    def logs(r):
+        return [x for x in r.stdout.splitlines() if x.startswith("step ")]
+
     assert len(logs(ddp)) == len(logs(single)) == 3
 
 
@@ -101,10 +132,30 @@ def test_batch_must_split_evenly_across_processes():
 
 def test_torchrun_with_more_processes_than_lines_per_batch_is_refused(tmp_path):
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "jepa_lite.train", *ARGS, "--batch_size", "1", "--steps", "2", "--save_path", "x.pt"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "jepa_lite.train",
+        *ARGS,
+        "--batch_size",
+        "1",
+        "--steps",
+        "2",
+        "--save_path",
+        "x.pt",
+    ]
     r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     # each rank prints one error line and exits 2; torchrun's launcher then reports the failed children
-    assert r.returncode != 0 and "error: --batch_size 1 is the global batch" in r.stderr and "[rank0]: Traceback" not in r.stderr
+    assert (
+        r.returncode != 0
+        and "error: --batch_size 1 is the global batch" in r.stderr
+        and "[rank0]: Traceback" not in r.stderr
+    )
     assert not (tmp_path / "x.pt").exists()
 
 
@@ -117,15 +168,53 @@ def write_pairs(path, n=48):
     from jepa_lite.paired.pairs import regex_pairs
 
     train, test = regex_pairs(n, 16, seed=0)
-    rows = [{"messages": [{"role": "system", "content": "regex"}, {"role": "user", "content": p.text}, {"role": "assistant", "content": p.code}]} for p in train + test]
+    rows = [
+        {
+            "messages": [
+                {"role": "system", "content": "regex"},
+                {"role": "user", "content": p.text},
+                {"role": "assistant", "content": p.code},
+            ]
+        }
+        for p in train + test
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def run_paired(tmp_path, *args, procs=0):
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
-    head = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs)] if procs else [sys.executable]
-    common = ["--data", "pairs.jsonl", "--device", "cpu", "--no_progress", "--batch_size", "8", "--log_every", "2", "--lbd", "1", "--warmup_steps", "10", "--max_length", "48"]  # warm-up past the last step: the LR of a step does not depend on --steps, so a run of 2 steps resumed to 4 is the run of 4
-    r = subprocess.run(head + ["-m", "jepa_lite.paired", *common, *map(str, args)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    head = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs)]
+        if procs
+        else [sys.executable]
+    )
+    common = [
+        "--data",
+        "pairs.jsonl",
+        "--device",
+        "cpu",
+        "--no_progress",
+        "--batch_size",
+        "8",
+        "--log_every",
+        "2",
+        "--lbd",
+        "1",
+        "--warmup_steps",
+        "10",
+        "--max_length",
+        "48",
+    ]
+    # warm-up past the last step: the LR of a step does not depend on --steps, so a run of 2 steps resumed to 4 is
+    # the run of 4
+    r = subprocess.run(
+        head + ["-m", "jepa_lite.paired", *common, *map(str, args)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return r
 
@@ -155,8 +244,25 @@ def test_sigterm_under_torchrun_stops_all_ranks_after_one_step_with_a_checkpoint
     from jepa_lite.distributed import digest  # noqa: F401  (the module under test)
 
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "jepa_lite.train", *ARGS,
-           "--steps", "100000", "--log_every", "1", "--save_every", "0", "--save_path", "run.pt"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "jepa_lite.train",
+        *ARGS,
+        "--steps",
+        "100000",
+        "--log_every",
+        "1",
+        "--save_every",
+        "0",
+        "--save_path",
+        "run.pt",
+    ]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:
         if line.startswith("step "):
@@ -173,7 +279,18 @@ def test_sigterm_under_torchrun_stops_all_ranks_after_one_step_with_a_checkpoint
 def test_token_cache_under_torchrun_is_built_once_by_rank_0(tmp_path, corpus_texts):
     (tmp_path / "mine.txt").write_text("\n".join(corpus_texts) + "\n", encoding="utf-8")
     run(tmp_path, "--text_file", "mine.txt", "--steps", "2", "--token_cache", "off", "--save_path", "mem.pt", procs=2)
-    run(tmp_path, "--text_file", "mine.txt", "--steps", "2", "--token_cache", "cache", "--save_path", "cached.pt", procs=2)
+    run(
+        tmp_path,
+        "--text_file",
+        "mine.txt",
+        "--steps",
+        "2",
+        "--token_cache",
+        "cache",
+        "--save_path",
+        "cached.pt",
+        procs=2,
+    )
     assert len(list((tmp_path / "cache").glob("mine.*.tokens"))) == 1 and not list((tmp_path / "cache").glob("*.tmp"))
     a, b = load_checkpoint(tmp_path / "mem.pt"), load_checkpoint(tmp_path / "cached.pt")
     assert a["history"]["step_loss"] == b["history"]["step_loss"]

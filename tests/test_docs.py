@@ -50,7 +50,11 @@ def slug(heading: str) -> str:
 
 
 def anchors(path: Path) -> set:
-    return {slug(line.lstrip("#")) for line in outside_code(path.read_text(encoding="utf-8")).splitlines() if line.startswith("#")}
+    return {
+        slug(line.lstrip("#"))
+        for line in outside_code(path.read_text(encoding="utf-8")).splitlines()
+        if line.startswith("#")
+    }
 
 
 def test_readme_is_a_map_of_at_most_15000_characters():
@@ -90,11 +94,17 @@ def test_every_relative_link_resolves(path):
 
 def test_link_checker_catches_a_broken_link_and_anchor(tmp_path):
     """The link test must be able to fail: a missing file and a missing heading are both found."""
-    (tmp_path / "a.md").write_text("# Title\n\n[ok](b.md#real-heading) [gone](c.md) [bad](b.md#nothing)\n", encoding="utf-8")
+    (tmp_path / "a.md").write_text(
+        "# Title\n\n[ok](b.md#real-heading) [gone](c.md) [bad](b.md#nothing)\n", encoding="utf-8"
+    )
     (tmp_path / "b.md").write_text("# Real heading\n", encoding="utf-8")
     page = tmp_path / "a.md"
-    found = [t for t in LINK.findall(page.read_text()) if not (tmp_path / t.partition("#")[0]).exists()
-             or (t.partition("#")[2] and t.partition("#")[2] not in anchors(tmp_path / t.partition("#")[0]))]  # fmt: skip
+    found = [
+        t
+        for t in LINK.findall(page.read_text())
+        if not (tmp_path / t.partition("#")[0]).exists()
+        or (t.partition("#")[2] and t.partition("#")[2] not in anchors(tmp_path / t.partition("#")[0]))
+    ]
     assert found == ["c.md", "b.md#nothing"]
     assert slug("The paper's objective (`--objective paired`)") == "the-papers-objective---objective-paired"
 
@@ -123,7 +133,9 @@ def test_readme_colab_links_are_the_kits_one_address():
 
 def test_the_testing_page_states_these_limits():
     text = " ".join((ROOT / "docs" / "testing.md").read_text(encoding="utf-8").split())
-    assert f"a map of at most {README_MAX_CHARS:,} characters, with prose lines of at most {PROSE_MAX} characters" in text
+    assert (
+        f"a map of at most {README_MAX_CHARS:,} characters, with prose lines of at most {PROSE_MAX} characters" in text
+    )
 
 
 def test_the_commands_the_readme_names_are_installed():

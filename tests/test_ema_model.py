@@ -54,7 +54,9 @@ def test_target_encoder_never_receives_gradient_and_moves_only_by_ema(tokenized)
     assert all(p.grad is not None for p in model.context_encoder.parameters())
     assert all(p.grad is not None for p in model.predictor.parameters())
     opt.step()
-    assert all(torch.equal(a, b) for a, b in zip(before, model.target_encoder.parameters()))  # optimizer did not touch it
+    assert all(
+        torch.equal(a, b) for a, b in zip(before, model.target_encoder.parameters())
+    )  # optimizer did not touch it
     model.update_target(0.5)
     for b0, t, c in zip(before, model.target_encoder.parameters(), model.context_encoder.parameters()):
         assert torch.allclose(t, 0.5 * b0 + 0.5 * c.detach(), atol=1e-6)
@@ -98,7 +100,9 @@ def test_loss_is_cosine_distance_at_masked_positions_only(tokenized):
     batch = tiny_batch(tokenized)
     out = model(batch)
     with torch.no_grad():
-        z_ctx = model.context_encoder(input_ids=batch.masked_input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        z_ctx = model.context_encoder(
+            input_ids=batch.masked_input_ids, attention_mask=batch.attention_mask
+        ).last_hidden_state
         z_tgt = model.target_encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
         pred = model.predictor(z_ctx)
     rows = [(pred[b, i], z_tgt[b, i]) for b, i in batch.pred_mask.nonzero().tolist()]

@@ -7,9 +7,8 @@ import sys
 import pytest
 import torch
 
-from jepa_lite.data import builtin_corpus
-from jepa_lite.export import MARKER, encoder_from_checkpoint, export
 from jepa_lite.course.probe import sentence_embeddings
+from jepa_lite.export import MARKER, export
 from jepa_lite.train import TrainConfig, Trainer
 
 SENTENCES = ["the cat sat on the mat", "a quick brown fox jumps over the lazy dog", "rain"]
@@ -36,7 +35,9 @@ def tiny_run(tmp_path_factory):
 def kit_token_states(encoder, tokenizer, texts):
     enc = tokenizer(texts, padding=True, truncation=True, max_length=32, return_tensors="pt")
     with torch.no_grad():
-        return encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state, enc["attention_mask"]
+        return encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state, enc[
+            "attention_mask"
+        ]
 
 
 @pytest.mark.parametrize("which", ["target", "context"])
@@ -68,9 +69,13 @@ def test_tiny_export_loads_as_a_transformers_model(tmp_path, tiny_run):
 
     ckpt, trainer = tiny_run
     out = export(ckpt, tmp_path / "tiny_out", log=lambda s: None)
-    # its only code is the two-line modeling file (no copies of the kit's modules, which transformers 5.0 could not load back)
+    # its only code is the two-line modeling file (no copies of the kit's modules, which transformers 5.0 could not
+    # load back)
     assert [f.name for f in out.glob("*.py")] == ["modeling_jepa_lite_tiny.py"]
-    assert json.loads((out / "config.json").read_text())["auto_map"]["AutoConfig"] == "modeling_jepa_lite_tiny.JepaLiteTinyConfig"
+    assert (
+        json.loads((out / "config.json").read_text())["auto_map"]["AutoConfig"]
+        == "modeling_jepa_lite_tiny.JepaLiteTinyConfig"
+    )
     model = AutoModel.from_pretrained(out, trust_remote_code=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert tokenizer.get_vocab() == trainer.tokenizer.get_vocab()
@@ -98,8 +103,17 @@ def test_export_refuses_other_checkpoints_and_folders_in_one_line(tmp_path, tiny
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "mine.txt").write_text("keep me")
-    for args, words in [((paired, tmp_path / "o1"), "paired"), ((not_a_ckpt, tmp_path / "o2"), "not a readable checkpoint"),
-                        ((ckpt, busy), "not empty"), ((ckpt, tmp_path / "o3", "--encoder", "both"), "invalid choice")]:  # fmt: skip
+    for args, words in [
+        ((paired, tmp_path / "o1"), "paired"),
+        ((not_a_ckpt, tmp_path / "o2"), "not a readable checkpoint"),
+        ((ckpt, busy), "not empty"),
+        ((ckpt, tmp_path / "o3", "--encoder", "both"), "invalid choice"),
+    ]:
         r = run_cli(*args)
-        assert r.returncode == 2 and r.stderr.startswith("error:") and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert (
+            r.returncode == 2
+            and r.stderr.startswith("error:")
+            and words in r.stderr
+            and len(r.stderr.strip().splitlines()) == 1
+        ), r.stderr
     assert (busy / "mine.txt").read_text() == "keep me" and not (tmp_path / "o1").exists()

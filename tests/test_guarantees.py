@@ -58,12 +58,25 @@ def one_error_line(err: str) -> str:
 
 def env():
     e = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    e.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
+    e.update(
+        PYTHONPATH=str(ROOT),
+        PYTHONUNBUFFERED="1",
+        OMP_NUM_THREADS="1",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        HTTP_PROXY="http://127.0.0.1:9",
+    )
     return e
 
 
 def train_process(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "jepa_lite.train", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "jepa_lite.train", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+        **kw,
+    )
 
 
 def quiet(**overrides):
@@ -137,7 +150,9 @@ def test_another_runs_checkpoint_needs_overwrite_and_own_run_continues(tmp_path,
     line = one_error_line(err)
     assert code == 2 and "another masked_span run" in line and "--overwrite" in line and "--resume" in line
     assert load_checkpoint(path)["run_id"] == first["run_id"] and "step" not in out
-    code, _, err = run(["--resume", path, "--steps", "6", "--no_progress"], capsys)  # the same run continues in its file
+    code, _, err = run(
+        ["--resume", path, "--steps", "6", "--no_progress"], capsys
+    )  # the same run continues in its file
     assert code == 0, err
     assert load_checkpoint(path)["run_id"] == first["run_id"] and load_checkpoint(path)["step"] == 6
     code, _, err = run(FAST + ["--save_path", path, "--overwrite"], capsys)
@@ -161,16 +176,22 @@ def lock_held_by_another_process(path):
     """A live process that holds the kit's lock on `path` (SaveTarget.prepare); yields its pid, and
     is SIGKILLed at the end (the kernel then drops its lock)."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import time
             from jepa_lite.checkpoint import SaveTarget
             t = SaveTarget({str(path)!r}, "holder")
             t.prepare(1000)
             print("locked", flush=True)
             time.sleep(120)
-        """)],
-        stdout=subprocess.PIPE, text=True, env=env(),
-    )  # fmt: skip
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env(),
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         yield holder.pid
@@ -203,7 +224,9 @@ def test_file_size_limit_is_refused_before_step_1(tmp_path):
         resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
 
     path = tmp_path / "c.pt"
-    p = train_process("--smoke_test", "--steps", "50", "--log_every", "1", "--no_progress", "--save_path", str(path), preexec_fn=limit)
+    p = train_process(
+        "--smoke_test", "--steps", "50", "--log_every", "1", "--no_progress", "--save_path", str(path), preexec_fn=limit
+    )
     out, err = p.communicate(timeout=120)
     assert p.returncode == 2, err
     assert "ulimit -f" in one_error_line(err) and "step " not in out
@@ -228,24 +251,33 @@ def test_max_length_beyond_the_encoders_positions_is_refused(tmp_path, capsys):
 
 def test_sizes_that_cannot_fit_in_memory_are_refused_with_the_figure():
     t0 = time.perf_counter()
-    with pytest.raises(ConfigError, match=r"would need about [\d.]+ (GB|TB|PB) of memory \(estimate\); cpu has [\d.]+ \w+ available"):
+    with pytest.raises(
+        ConfigError, match=r"would need about [\d.]+ (GB|TB|PB) of memory \(estimate\); cpu has [\d.]+ \w+ available"
+    ):
         Trainer(quiet(tiny_dim=1 << 20, save_path=None, device="cpu"), log=lambda s: None)
     assert time.perf_counter() - t0 < 60  # refused from the estimate, not after trying to allocate
     texts = ["a line of text to train on"] * 100_000
     with pytest.raises(ConfigError, match="batch 100000 × max_length 512"):
-        Trainer(quiet(batch_size=100_000, max_length=512, tiny_dim=1024, save_path=None, device="cpu"), texts=texts, log=lambda s: None)
+        Trainer(
+            quiet(batch_size=100_000, max_length=512, tiny_dim=1024, save_path=None, device="cpu"),
+            texts=texts,
+            log=lambda s: None,
+        )
 
 
-@pytest.mark.parametrize("flags, expected", [
-    (["--seed", "123456789012345"], "seed must be between 0 and 4294967295; got 123456789012345"),
-    (["--seed", "-1"], "seed must be between 0 and 4294967295"),
-    (["--steps", str(10**30)], "steps must be between"),
-    (["--max_length", str(10**8)], "max_length must be between 4 and"),
-    (["--weight_decay", "inf"], "weight_decay must be a finite number"),
-    (["--lr", "nan"], "lr must be a finite number"),
-    (["--ema_m", "nan"], "ema_m must be a finite number"),
-    (["--mean_span_len", "inf"], "mean_span_len must be a finite number"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--seed", "123456789012345"], "seed must be between 0 and 4294967295; got 123456789012345"),
+        (["--seed", "-1"], "seed must be between 0 and 4294967295"),
+        (["--steps", str(10**30)], "steps must be between"),
+        (["--max_length", str(10**8)], "max_length must be between 4 and"),
+        (["--weight_decay", "inf"], "weight_decay must be a finite number"),
+        (["--lr", "nan"], "lr must be a finite number"),
+        (["--ema_m", "nan"], "ema_m must be a finite number"),
+        (["--mean_span_len", "inf"], "mean_span_len must be a finite number"),
+    ],
+)
 def test_integer_ranges_and_non_finite_floats_are_one_line(flags, expected, tmp_path, capsys):
     code, out, err = run(FAST + flags + ["--save_path", str(tmp_path / "c.pt")], capsys)
     assert code == 2 and expected in one_error_line(err)
@@ -320,7 +352,19 @@ def uninterrupted(tmp_path, **cfg):
 def test_first_signal_saves_and_stops_non_zero_and_resume_is_exact(sig, code, tmp_path, capsys):
     path = tmp_path / "c.pt"
     cfg = dict(steps=30, log_every=2, save_every=7)
-    p = train_process("--smoke_test", "--steps", "30", "--log_every", "2", "--save_every", "7", "--no_progress", *SMALL, "--save_path", str(path))
+    p = train_process(
+        "--smoke_test",
+        "--steps",
+        "30",
+        "--log_every",
+        "2",
+        "--save_every",
+        "7",
+        "--no_progress",
+        *SMALL,
+        "--save_path",
+        str(path),
+    )
     while "step" not in p.stdout.readline():  # wait for the first log line, then signal
         assert p.poll() is None, p.stderr.read()
     p.send_signal(sig)
@@ -337,9 +381,17 @@ def test_first_signal_saves_and_stops_non_zero_and_resume_is_exact(sig, code, tm
 def test_stale_temp_files_are_removed_at_the_next_save(tmp_path):
     """Temporary files left by killed saves (of this checkpoint, or of another whose process is gone)
     go at the next save; a live process's temporary file stays."""
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     live = os.getppid()
-    names = [f".c.pt.jepa_lite-{dead}-abcd1234.tmp", f".c.pt.jepa_lite-{live}-abcd1234.tmp", f".other.pt.jepa_lite-{dead}-x1.tmp", f".other.pt.jepa_lite-{live}-x2.tmp", "user.tmp"]
+    names = [
+        f".c.pt.jepa_lite-{dead}-abcd1234.tmp",
+        f".c.pt.jepa_lite-{live}-abcd1234.tmp",
+        f".other.pt.jepa_lite-{dead}-x1.tmp",
+        f".other.pt.jepa_lite-{live}-x2.tmp",
+        "user.tmp",
+    ]
     for n in names:
         (tmp_path / n).write_bytes(b"x" * 1000)
     t = SaveTarget(tmp_path / "c.pt", "run")
@@ -350,7 +402,10 @@ def test_stale_temp_files_are_removed_at_the_next_save(tmp_path):
 
 def test_killed_saves_leave_temp_files_that_the_next_save_removes(tmp_path):
     path = tmp_path / "c.pt"
-    script = f"import torch\nfrom jepa_lite.checkpoint import save_checkpoint\nw = torch.randn(10_000_000)\nwhile True:\n    save_checkpoint({str(path)!r}, {{'w': w}})\n"
+    script = (
+        "import torch\nfrom jepa_lite.checkpoint import save_checkpoint\nw = torch.randn(10_000_000)\nwhile "
+        f"True:\n    save_checkpoint({str(path)!r}, {{'w': w}})\n"
+    )
     left = 0
     for _ in range(20):
         proc = subprocess.Popen([sys.executable, "-c", script], env=env())
@@ -379,7 +434,8 @@ def test_disk_full_during_a_save_is_one_line_and_keeps_the_previous_checkpoint(t
             if record["step"] == 4:  # after the save of step 2, before that of step 4
                 resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
 
-        t = Trainer(TrainConfig.smoke(steps=6, log_every=2, save_every=2, progress=False, save_path={str(path)!r}), callbacks=[fill_disk])
+        config = TrainConfig.smoke(steps=6, log_every=2, save_every=2, progress=False, save_path={str(path)!r})
+        t = Trainer(config, callbacks=[fill_disk])
         try:
             t.fit()
         except CheckpointError as e:
@@ -389,7 +445,11 @@ def test_disk_full_during_a_save_is_one_line_and_keeps_the_previous_checkpoint(t
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env(), timeout=120)
     assert r.returncode == 1, r.stderr
     line = one_error_line(r.stderr)
-    assert "could not write the checkpoint" in line and "ulimit -f" in line and "previous checkpoint there is intact" in line
+    assert (
+        "could not write the checkpoint" in line
+        and "ulimit -f" in line
+        and "previous checkpoint there is intact" in line
+    )
     assert load_checkpoint(path)["step"] == 2
     assert sorted(os.listdir(tmp_path)) == ["c.pt"]
 
@@ -433,13 +493,16 @@ def edited_checkpoint(tmp_path, capsys, edit):
     return path
 
 
-@pytest.mark.parametrize("edit, expected", [
-    (lambda s: s.pop("window"), "lacks 'window'"),
-    (lambda s: s.update(future_key=1), "has unknown 'future_key'"),
-    (lambda s: s["config"].pop("overwrite"), "its config lacks 'overwrite'"),
-    (lambda s: s["config"].update(new_flag=3), "its config has unknown 'new_flag'"),
-    (lambda s: s.update(kind="paired"), "checkpoint of the paired trainer"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda s: s.pop("window"), "lacks 'window'"),
+        (lambda s: s.update(future_key=1), "has unknown 'future_key'"),
+        (lambda s: s["config"].pop("overwrite"), "its config lacks 'overwrite'"),
+        (lambda s: s["config"].update(new_flag=3), "its config has unknown 'new_flag'"),
+        (lambda s: s.update(kind="paired"), "checkpoint of the paired trainer"),
+    ],
+)
 def test_checkpoints_of_other_versions_or_kinds_are_one_line(edit, expected, tmp_path, capsys):
     path = edited_checkpoint(tmp_path, capsys, edit)
     before = path.read_bytes()
@@ -466,26 +529,32 @@ def test_a_regular_file_that_fails_to_read_is_one_line(tmp_path, capsys):
     assert code == 2 and "cannot read the text file /proc/self/mem" in one_error_line(err)
 
 
-@pytest.mark.parametrize("kwargs, expected", [
-    (dict(mask_ratio="0.3"), "mask_ratio must be a number; got '0.3' (str)"),
-    (dict(steps=2.5), "steps must be an integer; got 2.5 (float)"),
-    (dict(batch_size=True), "batch_size must be an integer; got True (bool)"),
-    (dict(model_name=3), "model_name must be a string or None; got 3 (int)"),
-    (dict(progress="no"), "progress must be True or False; got 'no' (str)"),
-    (dict(save_path=""), "save_path is empty"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        (dict(mask_ratio="0.3"), "mask_ratio must be a number; got '0.3' (str)"),
+        (dict(steps=2.5), "steps must be an integer; got 2.5 (float)"),
+        (dict(batch_size=True), "batch_size must be an integer; got True (bool)"),
+        (dict(model_name=3), "model_name must be a string or None; got 3 (int)"),
+        (dict(progress="no"), "progress must be True or False; got 'no' (str)"),
+        (dict(save_path=""), "save_path is empty"),
+    ],
+)
 def test_python_api_checks_types_and_names_the_field(kwargs, expected):
     with pytest.raises(ConfigError, match=f"^{expected.replace('(', '[(]').replace(')', '[)]')}"):
         Trainer(TrainConfig.smoke(**{"save_path": None, "progress": False, **kwargs}), log=lambda s: None)
 
 
-@pytest.mark.parametrize("texts, expected", [
-    ([], "texts is empty"),
-    ([1, 2], r"texts\[0\] is 1 \(int\)"),
-    (["ok", None], r"texts\[1\] is None"),
-    ("a single string", "not a single string"),
-    ({"a", "b"}, "got set"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "texts, expected",
+    [
+        ([], "texts is empty"),
+        ([1, 2], r"texts\[0\] is 1 \(int\)"),
+        (["ok", None], r"texts\[1\] is None"),
+        ("a single string", "not a single string"),
+        ({"a", "b"}, "got set"),
+    ],
+)
 def test_texts_must_be_a_sequence_of_strings(texts, expected):
     with pytest.raises(ConfigError, match=expected):
         Trainer(quiet(save_path=None), texts=texts, log=lambda s: None)
@@ -494,27 +563,30 @@ def test_texts_must_be_a_sequence_of_strings(texts, expected):
 NO_TRAIN = ["--skip", "masking,corpus,original", "--steps", "1", "--warmup", "0"]
 
 
-@pytest.mark.parametrize("flags, expected", [
-    (["--batch_size", "0"] + NO_TRAIN, "batch_size must be between 1 and"),
-    (["--steps", "0", "--skip", "masking"], "steps must be between 1 and"),
-    (["--warmup", "-2", "--skip", "masking"], "warmup must be between 0 and"),
-    (["--objective", "paired", "--batch_size", "0"], "batch_size must be between 1 and"),
-    (["--objective", "paired", "--device", "tpu"], "unknown device"),
-    (["--lines", "0"], "lines must be between 1 and"),
-    (["--lines", str(10**12)], "lines must be between 1 and"),
-    (["--mask_batch", "0"], "mask_batch must be at least 1"),
-    (["--lines", "100", "--skip", "train,corpus"], "--lines must be at least 3200"),
-    (["--lines", "50", "--skip", "masking,corpus"], "--lines must be at least batch_size × (warm-up + steps) = 96"),
-    (["--peak_tflops", "inf"], "peak_tflops must be a positive number"),
-    (["--skip", "trian"], "--skip knows masking, train, corpus, original; got trian"),
-    (["--tokenise", "--skip", "train"], "with --tokenise, --skip knows today, streamed, cached; got train"),
-    (["--device", "tpu"], "unknown device"),
-    (["--precision", "fp8"], "invalid choice"),
-    (["--max_length", "2"], "max_length must be between 4 and"),
-    (["--max_length", "600", "--lines", "200"] + NO_TRAIN, "the fast worker failed: max_length 600 is beyond what"),
-    (["--seed", "1"], "unrecognized arguments"),
-    (["--steps", "many"], "invalid int value"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--batch_size", "0"] + NO_TRAIN, "batch_size must be between 1 and"),
+        (["--steps", "0", "--skip", "masking"], "steps must be between 1 and"),
+        (["--warmup", "-2", "--skip", "masking"], "warmup must be between 0 and"),
+        (["--objective", "paired", "--batch_size", "0"], "batch_size must be between 1 and"),
+        (["--objective", "paired", "--device", "tpu"], "unknown device"),
+        (["--lines", "0"], "lines must be between 1 and"),
+        (["--lines", str(10**12)], "lines must be between 1 and"),
+        (["--mask_batch", "0"], "mask_batch must be at least 1"),
+        (["--lines", "100", "--skip", "train,corpus"], "--lines must be at least 3200"),
+        (["--lines", "50", "--skip", "masking,corpus"], "--lines must be at least batch_size × (warm-up + steps) = 96"),
+        (["--peak_tflops", "inf"], "peak_tflops must be a positive number"),
+        (["--skip", "trian"], "--skip knows masking, train, corpus, original; got trian"),
+        (["--tokenise", "--skip", "train"], "with --tokenise, --skip knows today, streamed, cached; got train"),
+        (["--device", "tpu"], "unknown device"),
+        (["--precision", "fp8"], "invalid choice"),
+        (["--max_length", "2"], "max_length must be between 4 and"),
+        (["--max_length", "600", "--lines", "200"] + NO_TRAIN, "the fast worker failed: max_length 600 is beyond what"),
+        (["--seed", "1"], "unrecognized arguments"),
+        (["--steps", "many"], "invalid int value"),
+    ],
+)
 def test_bench_flags_are_one_line(flags, expected, capsys, monkeypatch):
     from jepa_lite import bench
 
@@ -542,7 +614,19 @@ def test_jsonl_round_trip_of_any_string_save_jsonl_writes(tmp_path):
 
     from jepa_lite.paired.pairs import Pair, PairsError, load_jsonl, save_jsonl
 
-    tricky = ["a\u2028b", "c\u2029d", "e\x85f", "g\x0bh\x0ci", "x\x1c\x1d\x1ey", "j\rk\nl\r\nm", "\ufeffbom", "tab\tq\"uote\\", "nul\x00x", "😀 emoji", " spaced "]
+    tricky = [
+        "a\u2028b",
+        "c\u2029d",
+        "e\x85f",
+        "g\x0bh\x0ci",
+        "x\x1c\x1d\x1ey",
+        "j\rk\nl\r\nm",
+        "\ufeffbom",
+        'tab\tq"uote\\',
+        "nul\x00x",
+        "😀 emoji",
+        " spaced ",
+    ]
     rng = random.Random(0)
     codepoints = [c for c in range(1, 0x110000) if not 0xD800 <= c <= 0xDFFF]
     randoms = ["x" + "".join(chr(rng.choice(codepoints)) for _ in range(rng.randint(1, 40))) for _ in range(300)]
@@ -557,13 +641,16 @@ def test_jsonl_round_trip_of_any_string_save_jsonl_writes(tmp_path):
         assert not (tmp_path / "bad.jsonl").exists()
 
 
-@pytest.mark.parametrize("flags, expected", [
-    (["--seed", "123456789012345"], "seed must be between 0 and 4294967295"),
-    (["--lr", "inf"], "lr must be a finite number"),
-    (["--save_path", "/dev/null"], "is not a regular file"),
-    (["--save_path", "SRC"], "exists and is not a jepa_lite checkpoint"),
-    (["--save_path", "RO/run.pt"], "the folder is read-only"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--seed", "123456789012345"], "seed must be between 0 and 4294967295"),
+        (["--lr", "inf"], "lr must be a finite number"),
+        (["--save_path", "/dev/null"], "is not a regular file"),
+        (["--save_path", "SRC"], "exists and is not a jepa_lite checkpoint"),
+        (["--save_path", "RO/run.pt"], "the folder is read-only"),
+    ],
+)
 def test_paired_cli_flags_and_save_path_are_one_line(flags, expected, tmp_path, capsys):
     from jepa_lite.paired.cli import main as paired_main
 
@@ -586,6 +673,10 @@ def test_paired_cli_flags_and_save_path_are_one_line(flags, expected, tmp_path, 
 def test_paired_config_checks_types_and_names_the_field():
     from jepa_lite.paired import PairedConfig
 
-    for kwargs, expected in ((dict(lbd="0.1"), "lbd must be a number"), (dict(steps=2.5), "steps must be an integer"), (dict(gamma=float("nan")), "gamma must be a finite number")):
+    for kwargs, expected in (
+        (dict(lbd="0.1"), "lbd must be a number"),
+        (dict(steps=2.5), "steps must be an integer"),
+        (dict(gamma=float("nan")), "gamma must be a finite number"),
+    ):
         with pytest.raises(ConfigError, match=f"^{expected}"):
             PairedConfig(**kwargs).validate()

@@ -85,12 +85,15 @@ def masks_specials(maskable, mask_ratio, mean_span_len, generator=None):
 
 
 def in_place_views(input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator=None):
-    masked, pred_mask = solutions.two_views_solution(input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator)
+    masked, pred_mask = solutions.two_views_solution(
+        input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator
+    )
     return input_ids.masked_fill_(pred_mask, mask_token_id), pred_mask
 
 
 def views_on_padding(input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator=None):
     from jepa_lite.masking import mask_spans
+
     pred_mask = mask_spans(torch.ones_like(input_ids, dtype=torch.bool), mask_ratio, mean_span_len, generator)
     return input_ids.masked_fill(pred_mask, mask_token_id), pred_mask
 
@@ -187,20 +190,36 @@ def unseeded_spans(maskable, mask_ratio, mean_span_len, generator=None):
     return solutions.span_mask_solution(maskable, mask_ratio, mean_span_len, None)
 
 
-def views_with_specials(input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator=None):
+def views_with_specials(
+    input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator=None
+):
     from jepa_lite.masking import mask_spans
+
     pred_mask = mask_spans(attention_mask.bool(), mask_ratio, mean_span_len, generator)  # [CLS]/[SEP] left maskable
     return input_ids.masked_fill(pred_mask, mask_token_id), pred_mask
 
 
-def views_without_mask_token(input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator=None):
-    _, pred_mask = solutions.two_views_solution(input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator)
+def views_without_mask_token(
+    input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator=None
+):
+    _, pred_mask = solutions.two_views_solution(
+        input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator
+    )
     return input_ids.clone(), pred_mask  # the loss positions, but the context view still shows the tokens
 
 
-def views_own_generator(input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator=None):
-    return solutions.two_views_solution(input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len,
-                                        torch.Generator().manual_seed(1234))
+def views_own_generator(
+    input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator=None
+):
+    return solutions.two_views_solution(
+        input_ids,
+        attention_mask,
+        special_ids,
+        mask_token_id,
+        mask_ratio,
+        mean_span_len,
+        torch.Generator().manual_seed(1234),
+    )
 
 
 def writes_online(target, online, m):
@@ -321,7 +340,9 @@ def test_the_time_limit_also_stops_code_outside_the_main_thread():
     assert caught == [True]
 
 
-@pytest.mark.parametrize("exercise_id", sorted(set(implement.CODING_EXERCISES) - {"03.3"}))  # 03.3 returns None by design
+@pytest.mark.parametrize(
+    "exercise_id", sorted(set(implement.CODING_EXERCISES) - {"03.3"})
+)  # 03.3 returns None by design
 def test_a_stub_that_returns_none_is_not_written_yet(exercise_id, capsys):
     def stub(*args, **kwargs):
         pass
@@ -336,8 +357,7 @@ def test_a_stub_left_as_pass_or_ellipsis_is_not_written_yet(exercise_id, capsys)
         """The stub's docstring."""
         pass
 
-    def stub_ellipsis(*args):
-        ...
+    def stub_ellipsis(*args): ...
 
     for stub in (stub_pass, stub_ellipsis):
         assert implement.check_function(exercise_id, stub) is None

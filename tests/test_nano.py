@@ -13,8 +13,18 @@ from jepa_lite import masking, nano
 from jepa_lite.data import pred_capacity
 from jepa_lite.train import TrainConfig, Trainer
 
-SMALL = dict(device="cpu", save_path=None, progress=False, compile=False, batch_size=8, max_length=32, tiny_dim=32,
-             tiny_layers=2, log_every=10, warmup_steps=5)  # fmt: skip
+SMALL = dict(
+    device="cpu",
+    save_path=None,
+    progress=False,
+    compile=False,
+    batch_size=8,
+    max_length=32,
+    tiny_dim=32,
+    tiny_layers=2,
+    log_every=10,
+    warmup_steps=5,
+)
 
 
 def trainer(steps=30, **overrides) -> Trainer:
@@ -23,7 +33,9 @@ def trainer(steps=30, **overrides) -> Trainer:
 
 def nano_copy(t: Trainer) -> nano.JEPA:
     """nano's JEPA holding exactly the trainer's weights (context encoder, predictor, target encoder)."""
-    model = nano.JEPA(copy.deepcopy(t.model.context_encoder), t.model.predictor.net[0].in_features, t.config.pred_hidden_mult)
+    model = nano.JEPA(
+        copy.deepcopy(t.model.context_encoder), t.model.predictor.net[0].in_features, t.config.pred_hidden_mult
+    )
     ours, theirs = list(model.parameters()), list(t.model.parameters())
     assert [p.shape for p in ours] == [p.shape for p in theirs]  # same order: context, predictor, target
     with torch.no_grad():
@@ -55,7 +67,9 @@ def test_span_mask_is_masking_sample_span_mask_draw_for_draw(mean_span_len):
 def test_two_views_masks_each_row_as_span_mask_and_never_a_special(tokenized):
     tok = tokenized.tokenizer
     input_ids, attention_mask = tokenized.padded(list(range(6)))
-    views = nano.two_views(input_ids, attention_mask, tok.all_special_ids, tok.mask_token_id, 0.3, 3.0, torch.Generator().manual_seed(1))
+    views = nano.two_views(
+        input_ids, attention_mask, tok.all_special_ids, tok.mask_token_id, 0.3, 3.0, torch.Generator().manual_seed(1)
+    )
     g = torch.Generator().manual_seed(1)
     maskable = attention_mask.bool() & ~masking.special_tokens_mask(input_ids, tok.all_special_ids)
     expected = torch.stack([masking.sample_span_mask(row.tolist(), 0.3, 3.0, g) for row in maskable])
@@ -116,15 +130,25 @@ def test_train_step_equals_trainer_train_step_for_30_steps():
         assert torch.equal(a, b), name
     changed = [not torch.equal(a, b) for a, b in zip(before, model.parameters())]
     assert all(changed[: len(list(model.context_encoder.parameters()))])  # every context weight moved
-    assert any(not torch.equal(a, b) for a, b in zip(before[-3:], list(model.target_encoder.parameters())[-3:]))  # the EMA too
+    assert any(
+        not torch.equal(a, b) for a, b in zip(before[-3:], list(model.target_encoder.parameters())[-3:])
+    )  # the EMA too
 
 
 def test_train_matches_fit_step_losses():
     t = trainer(steps=30)
     model = nano_copy(t)
     c = t.config
-    losses = nano.train(model, t.get_batch, c.steps, lr=c.lr, warmup_steps=c.warmup_steps, ema_m=c.ema_m,
-                        weight_decay=c.weight_decay, grad_clip=c.grad_clip)  # fmt: skip
+    losses = nano.train(
+        model,
+        t.get_batch,
+        c.steps,
+        lr=c.lr,
+        warmup_steps=c.warmup_steps,
+        ema_m=c.ema_m,
+        weight_decay=c.weight_decay,
+        grad_clip=c.grad_clip,
+    )
     history = t.fit()
     assert len(losses) == len(history["step_loss"]) == 30
     assert losses == pytest.approx(history["step_loss"], abs=1e-6)
@@ -157,13 +181,22 @@ def page_problems(source: str) -> list:
     if len(source.splitlines()) > 150:
         problems.append(f"{len(source.splitlines())} lines")
     for node in ast.walk(tree):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or "."] if isinstance(node, ast.ImportFrom) else []
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or "."]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
         if isinstance(node, ast.ImportFrom) and node.level:
             names = ["." + (node.module or "")]
         problems += [f"imports {n}" for n in names if n.split(".")[0] not in ("torch", "math", "copy")]
     functions = {n.name: n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    problems += [f"no {name}" for name in ("span_mask", "two_views", "JEPA", "cosine_loss", "ema_update", "lr_factor", "train_step", "train")
-                 if name not in functions]  # fmt: skip
+    problems += [
+        f"no {name}"
+        for name in ("span_mask", "two_views", "JEPA", "cosine_loss", "ema_update", "lr_factor", "train_step", "train")
+        if name not in functions
+    ]
     for f in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
         limit = 12 if f.name == "train" and f.col_offset == 0 else 20
         if f.end_lineno - f.lineno + 1 > limit:
@@ -175,12 +208,19 @@ def test_nano_is_one_short_page_importing_only_torch_math_copy():
     source = inspect.getsource(nano)
     assert page_problems(source) == []
     tree = ast.parse(source)
-    assert {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} == {"torch", "math", "copy"}
+    assert {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} == {
+        "torch",
+        "math",
+        "copy",
+    }
 
 
 def test_the_page_guard_sees_a_kit_import_a_long_function_and_a_long_page():
     source = inspect.getsource(nano)
-    assert page_problems(source + "\nfrom .model import JEPA as KitJEPA\nimport numpy\n") == ["imports .model", "imports numpy"]
+    assert page_problems(source + "\nfrom .model import JEPA as KitJEPA\nimport numpy\n") == [
+        "imports .model",
+        "imports numpy",
+    ]
     long_def = "\ndef helper():\n" + "    x = 1\n" * 25
     assert page_problems(source + long_def) == [f"{len((source + long_def).splitlines())} lines", "helper is 26 lines"]
     assert page_problems(source.replace("def lr_factor(", "def learning_rate(")) == ["no lr_factor"]

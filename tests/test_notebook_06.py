@@ -6,11 +6,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import nbformat
 import pytest
-
 import test_notebooks_import_library as conventions
-from jepa_lite.paired import nlrx_study, pretrain, study
+
 from jepa_lite.course import nlrx_view, study_view
-from jepa_lite.paired import PairedConfig, PairedTrainer
+from jepa_lite.paired import PairedConfig, PairedTrainer, nlrx_study, pretrain, study
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "06_llm_jepa_paper.ipynb"
 NB = nbformat.read(NOTEBOOK, as_version=4)
@@ -28,34 +27,65 @@ def close_figures():
     plt.close("all")
 
 
-@pytest.mark.parametrize("check", [
-    conventions.test_notebook_imports_jepa_lite_and_redefines_nothing,
-    conventions.test_notebook_outputs_are_stripped,
-    conventions.test_colab_cell_and_badge_use_the_repo_url,
-    conventions.test_notebook_structure,
-], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "check",
+    [
+        conventions.test_notebook_imports_jepa_lite_and_redefines_nothing,
+        conventions.test_notebook_outputs_are_stripped,
+        conventions.test_colab_cell_and_badge_use_the_repo_url,
+        conventions.test_notebook_structure,
+    ],
+    ids=lambda f: f.__name__,
+)
 def test_course_conventions(check):
     check(NOTEBOOK)
 
 
 def test_notebook_is_built_on_the_study_and_covers_the_issue():
-    for call in ("nlrx_study.load(", "nlrx.splits(", "nlrx_view.describe(", "nlrx_view.lambda_figure(", "nlrx_view.lambda_lines(",
-                 "nlrx_view.verdict_lines(", "nlrx_view.lr_figure(", "nlrx_view.lr_lines(", "nlrx_view.size_figure(",
-                 "nlrx_view.size_lines(", "nlrx_view.contrast_rows(", "nlrx_view.overlap_lines(", "nlrx_view.generated_verdict_lines(",
-                 "study.load_study(", "study_view.lambda_figure(", "study_view.size_figure(", "study_view.budget_figure(", "study_view.convergence_lines(", "study_view.stage2_lines(", "study_view.geometry_figure(",
-                 "viz.spectrum_figure(", "viz.views_pca_figure(", "study_view.failure_lines(", "study_view.study_explorer(",
-                 "study_view.check_paired_t(", "pretrain.load_recipe("):
+    for call in (
+        "nlrx_study.load(",
+        "nlrx.splits(",
+        "nlrx_view.describe(",
+        "nlrx_view.lambda_figure(",
+        "nlrx_view.lambda_lines(",
+        "nlrx_view.verdict_lines(",
+        "nlrx_view.lr_figure(",
+        "nlrx_view.lr_lines(",
+        "nlrx_view.size_figure(",
+        "nlrx_view.size_lines(",
+        "nlrx_view.contrast_rows(",
+        "nlrx_view.overlap_lines(",
+        "nlrx_view.generated_verdict_lines(",
+        "study.load_study(",
+        "study_view.lambda_figure(",
+        "study_view.size_figure(",
+        "study_view.budget_figure(",
+        "study_view.convergence_lines(",
+        "study_view.stage2_lines(",
+        "study_view.geometry_figure(",
+        "viz.spectrum_figure(",
+        "viz.views_pca_figure(",
+        "study_view.failure_lines(",
+        "study_view.study_explorer(",
+        "study_view.check_paired_t(",
+        "pretrain.load_recipe(",
+    ):
         assert call in CODE, call
     for cite in ("2509.14252", "Table 14", "Fig. 3 (left)", "eq. 3", "Table 2", "Table 10", "Table 12", "App. A.3"):
         assert cite in TEXT, cite
     assert "Fig. 4" not in TEXT and "Fig. 4" not in CODE
     # jargon defined where it first appears
-    for term, definition in (("greedily", "most\nlikely next token"), ("stop-gradient", "no gradient flows"),
-                             ("Frobenius norm", "square root of the sum of the squares"),
-                             ("singular value decomposition", "singular values"),
-                             ("NL-RX", "regular expression"), ("GSM8K", "maths problem"), ("Spider", "SQL")):
+    for term, definition in (
+        ("greedily", "most\nlikely next token"),
+        ("stop-gradient", "no gradient flows"),
+        ("Frobenius norm", "square root of the sum of the squares"),
+        ("singular value decomposition", "singular values"),
+        ("NL-RX", "regular expression"),
+        ("GSM8K", "maths problem"),
+        ("Spider", "SQL"),
+    ):
         first = TEXT.index(term)
-        assert definition.replace("\n", " ") in TEXT[first:first + 400].replace("\n", " "), term
+        assert definition.replace("\n", " ") in TEXT[first : first + 400].replace("\n", " "), term
 
 
 def test_predict_then_check_asks_before_it_tells():
@@ -64,7 +94,9 @@ def test_predict_then_check_asks_before_it_tells():
     assert len(asks) >= 2
     for i in asks:
         guess, reveal = cells[i + 1], cells[i + 2]
-        assert guess.cell_type == "code" and re.fullmatch(r"my_\w+ = (None|\{.*\})\s*(#.*)?", guess.source.strip(), re.S)
+        assert guess.cell_type == "code" and re.fullmatch(
+            r"my_\w+ = (None|\{.*\})\s*(#.*)?", guess.source.strip(), re.S
+        )
         assert "None" in guess.source and "print" not in guess.source  # the guess cell only asks
         name = guess.source.split("=")[0].strip()
         shown = cells[i + 2].source + cells[i + 3].source
@@ -88,7 +120,7 @@ def test_every_number_in_the_prose_comes_from_the_paper_or_the_study_design():
     """Measured figures are printed by cells, never typed into the text: a decimal in the prose is the
     paper's (study_view.PAPER), a λ of the grid, or one checked in test_the_prose_claims_hold."""
     c = STUDY["config"]
-    allowed = _paper_numbers() | {f"{l:g}" for l in c["lbds"]} | {"1.0"}  # 1.0: training exact match at 250 pairs
+    allowed = _paper_numbers() | {f"{lbd:g}" for lbd in c["lbds"]} | {"1.0"}  # 1.0: training exact match at 250 pairs
     allowed |= {"2509.14252", "0.5"}  # the arXiv id; exercise 2's loss_dropout
     decimals = re.findall(r"(?<![\w.\-])\d+\.\d+(?![\w\-])", TEXT)
     assert decimals and set(decimals) <= allowed, set(decimals) - allowed
@@ -97,22 +129,34 @@ def test_every_number_in_the_prose_comes_from_the_paper_or_the_study_design():
     n = nlrx_study.config_of(NLRX)
     assert "Fourteen λ values are compared" in FLAT and 2 * (len(n.lbds) - 1) == 14
     assert "and five seeds" in FLAT and len(c["seeds"]) == 5  # the kit's-pairs study
-    assert "up to ten seeds" in FLAT and len(n.seeds) == 10 and "the sweep's two seeds" in FLAT and len(n.sweep_seeds) == 2
+    assert (
+        "up to ten seeds" in FLAT and len(n.seeds) == 10 and "the sweep's two seeds" in FLAT and len(n.sweep_seeds) == 2
+    )
     assert "four peak learning rates" in FLAT and len(n.lrs) == 4 and n.epochs == 4 and "for four epochs" in FLAT
     assert "hundreds of runs" in FLAT and len(NLRX["runs"]) >= 200
     assert "8,000 training and 2,000 test pairs" in FLAT and "carves a **validation split** of 1,000 pairs" in FLAT
     assert n.n_val == 1000 and n.n_train == 0 and n.n_test == 0
     assert "trained 500 and 2,000 pairs" in FLAT and n.sizes == (500, 2000) and "instead of 7,000" in FLAT
-    assert "only 63 steps" in FLAT and n.steps_for(500) == 63 and "2,000 pairs (250 steps)" in FLAT and n.steps_for(2000) == 250
+    assert (
+        "only 63 steps" in FLAT
+        and n.steps_for(500) == 63
+        and "2,000 pairs (250 steps)" in FLAT
+        and n.steps_for(2000) == 250
+    )
     assert "the full budget is 875 steps" in FLAT and n.steps_for(7000) == 875 and "`LIVE_STEPS = 875`" in FLAT
     assert "3,000 training pairs drawn" in FLAT and c["n_train"] == 3000
     assert "at 4e-3 for the pretrained start" in FLAT and c["lr"]["pretrained"] == 4e-3
     assert "nine to fourteen points" in FLAT  # Table 10's smallest and Table 12's gain, rounded down
     t10, t12 = study_view.PAPER["table10"]["lbd"], study_view.PAPER["table12"]
-    assert 9 < min(v - t10[0.0] for l, v in t10.items() if l > 0) < 10 and 14 < t12["llm_jepa"][0] - t12["baseline"][0] < 15
+    assert (
+        9 < min(v - t10[0.0] for lbd, v in t10.items() if lbd > 0) < 10
+        and 14 < t12["llm_jepa"][0] - t12["baseline"][0] < 15
+    )
     recipe = pretrain.load_recipe()
     assert "the few hundred thousand tokens printed above" in TEXT and 1e5 < recipe["corpus"]["train_tokens"] < 1e6
-    assert "about a thousand times more parameters" in TEXT and 5e2 < 1.24e9 / recipe["parameters"] < 2e3  # Llama-3.2-1B
+    assert (
+        "about a thousand times more parameters" in TEXT and 5e2 < 1.24e9 / recipe["parameters"] < 2e3
+    )  # Llama-3.2-1B
 
 
 def _effects(start):
@@ -124,9 +168,12 @@ def test_the_prose_claims_hold_in_the_study_file():
     scratch, pre = _effects("scratch"), _effects("pretrained")
     # § 7: "From scratch it agrees with the paper's data: small λ show no paper-sized gain, large λ hurt.
     # From the pretrained start ... λ = 0.3 can't be told apart from a paper-sized gain"
-    words = {s: {l: nlrx_study.verdict(e) for l, e in eff.items()} for s, eff in (("scratch", scratch), ("pretrained", pre))}
-    assert {l for l, w in words["scratch"].items() if w == "no gain of the paper's size"} == {0.01, 0.03, 0.1}
-    assert {l for l, w in words["scratch"].items() if w == "hurts"} == {0.3, 1.0, 2.0, 4.0}
+    words = {
+        s: {lbd: nlrx_study.verdict(e) for lbd, e in eff.items()}
+        for s, eff in (("scratch", scratch), ("pretrained", pre))
+    }
+    assert {lbd for lbd, w in words["scratch"].items() if w == "no gain of the paper's size"} == {0.01, 0.03, 0.1}
+    assert {lbd for lbd, w in words["scratch"].items() if w == "hurts"} == {0.3, 1.0, 2.0, 4.0}
     assert words["pretrained"][0.3] == "can't tell" and "helps" not in words["pretrained"].values()
     assert "λ = 0.3 can't be told apart" in FLAT
     # "a start that is far from converged": the pretrained start fine-tunes far worse than the random one
@@ -138,16 +185,27 @@ def test_the_prose_claims_hold_in_the_study_file():
     assert 3.5 < c["steps"] * c["batch_size"] / c["n_train"] < 4.5  # "about four epochs", the paper's budget
     assert c["long_steps"] == 3 * c["steps"] and c["longest_steps"] == 9 * c["steps"]  # "three and nine times"
     epochs = [n * c["batch_size"] / c["n_train"] for n in (c["long_steps"], c["longest_steps"])]
-    assert "about 13 and 38 epochs, three seeds" in FLAT and [round(x) for x in epochs] == [13, 38] and len(c["later_seeds"]) == 3
+    assert (
+        "about 13 and 38 epochs, three seeds" in FLAT
+        and [round(x) for x in epochs] == [13, 38]
+        and len(c["later_seeds"]) == 3
+    )
     budget = {(r["start"], r["lbd"], r["steps"]): r for r in study_view.budget_rows(STUDY)}
-    s400, s1200, s3600 = (budget[("scratch", 0.0, n)]["test"]["mean"] for n in (c["steps"], c["long_steps"], c["longest_steps"]))
+    s400, s1200, s3600 = (
+        budget[("scratch", 0.0, n)]["test"]["mean"] for n in (c["steps"], c["long_steps"], c["longest_steps"])
+    )
     assert 1.7 < s1200 / s400 < 2.3 and s3600 > s1200
     assert all(r["train"]["mean"] == 1.0 for (_, _, n), r in budget.items() if n == c["longest_steps"])
-    e = study.effect(STUDY, baseline=study_view.budget_where(STUDY, "scratch", 0.0, c["longest_steps"]),
-                     **study_view.budget_where(STUDY, "pretrained", 0.0, c["longest_steps"]))
+    e = study.effect(
+        STUDY,
+        baseline=study_view.budget_where(STUDY, "scratch", 0.0, c["longest_steps"]),
+        **study_view.budget_where(STUDY, "pretrained", 0.0, c["longest_steps"]),
+    )
     assert e["diff"] < 0 and not e["within_noise"]
-    assert all(budget[("pretrained", 0.0, n)]["test"]["mean"] < budget[("scratch", 0.0, n)]["test"]["mean"]
-               for n in (c["steps"], c["long_steps"], c["longest_steps"]))  # "climbs more slowly"
+    assert all(
+        budget[("pretrained", 0.0, n)]["test"]["mean"] < budget[("scratch", 0.0, n)]["test"]["mean"]
+        for n in (c["steps"], c["long_steps"], c["longest_steps"])
+    )  # "climbs more slowly"
     # "it leaves the weights several times larger than at initialisation"
     ratios = [float(line.rsplit("(", 1)[1].rstrip("×)")) for line in study_view.weight_scale_lines(pretrain.KIT_LM)]
     assert min(ratios) >= 3
@@ -160,27 +218,48 @@ def test_the_prose_claims_hold_in_the_study_file():
         assert small["train"]["mean"] - small["test"]["mean"] > 0.5  # over-fitting
         assert mid["train"]["mean"] > 0.99
     assert rows[("scratch", 0.0, 3000)]["test"]["mean"] > rows[("scratch", 0.0, 1000)]["test"]["mean"]
-    assert rows[("scratch", 0.0, 3000)]["train"]["mean"] > 0.98 and rows[("pretrained", 0.0, 3000)]["train"]["mean"] < 0.9
+    assert (
+        rows[("scratch", 0.0, 3000)]["train"]["mean"] > 0.98 and rows[("pretrained", 0.0, 3000)]["train"]["mean"] < 0.9
+    )
     # "test exact match keeps rising from the middle to the longest budget" (full set, both starts, both λ)
     for start in study.STARTS:
         for lbd in (0.0, STUDY["best_lambda"][start]):
-            assert budget[(start, lbd, c["longest_steps"])]["test"]["mean"] > budget[(start, lbd, c["long_steps"])]["test"]["mean"]
+            assert (
+                budget[(start, lbd, c["longest_steps"])]["test"]["mean"]
+                > budget[(start, lbd, c["long_steps"])]["test"]["mean"]
+            )
     # "at every size and budget, the best λ is within noise of LM only"
     for start in study.STARTS:
         best = STUDY["best_lambda"][start]
         for n in (250, 1000, 3000):
-            assert study.effect(STUDY, stage="size", start=start, lbd=best, n_train=n, steps=c["long_steps"])["within_noise"]
+            assert study.effect(STUDY, stage="size", start=start, lbd=best, n_train=n, steps=c["long_steps"])[
+                "within_noise"
+            ]
         assert study.effect(STUDY, **study_view.budget_where(STUDY, start, best, c["longest_steps"]))["within_noise"]
     # § 6: k changes nothing measurable; lm_tokens = "all" costs exact match
-    for where in (dict(stage="k", start="scratch", predictors=1), dict(stage="k", start="scratch", predictors=2),
-                  dict(stage="k", start="pretrained", predictors=1)):
+    for where in (
+        dict(stage="k", start="scratch", predictors=1),
+        dict(stage="k", start="scratch", predictors=2),
+        dict(stage="k", start="pretrained", predictors=1),
+    ):
         assert study.effect(STUDY, **where)["within_noise"], where
-    e = study.effect(STUDY, baseline=dict(stage="lambda", start="scratch", lbd=0.0), stage="lm_tokens", start="scratch", lbd=0.0)
+    e = study.effect(
+        STUDY, baseline=dict(stage="lambda", start="scratch", lbd=0.0), stage="lm_tokens", start="scratch", lbd=0.0
+    )
     assert e["diff"] < 0 and not e["within_noise"]
-    e = study.effect(STUDY, baseline=dict(stage="lambda", start="pretrained", lbd=0.0), stage="lm_tokens", start="pretrained", lbd=0.0)
+    e = study.effect(
+        STUDY,
+        baseline=dict(stage="lambda", start="pretrained", lbd=0.0),
+        stage="lm_tokens",
+        start="pretrained",
+        lbd=0.0,
+    )
     assert e["within_noise"]  # "From the pretrained start ... the difference is within noise"
+
     # § 7: alignment grows with λ, and from scratch the gap and retrieval fall again at λ = 4 (collapse)
-    m = lambda metric, start, lbd: study.summary(STUDY, metric, stage="lambda", start=start, lbd=lbd)["mean"]
+    def m(metric, start, lbd):
+        return study.summary(STUDY, metric, stage="lambda", start=start, lbd=lbd)["mean"]
+
     for start in study.STARTS:
         assert m("geometry.cos_true", start, 1.0) > m("geometry.cos_true", start, 0.0) + 0.5
         assert m("geometry.relative_residual_heldout", start, 1.0) < m("geometry.relative_residual_heldout", start, 0.0)
@@ -199,16 +278,16 @@ def _cmp(start, lbd, n_train=0):
 def test_the_nlrx_claims_hold_in_its_results_file():
     """Each sentence of §§ 4–6 (the paper's data), checked against jepa_lite/resources/study_nlrx.json."""
     assert NLRX["complete"] and nlrx_study.missing(NLRX) == []
-    lbds = [l for l in nlrx_study.config_of(NLRX).lbds if l > 0]
-    c = {s: {l: _cmp(s, l) for l in lbds} for s in nlrx_study.STARTS}
+    lbds = [lbd for lbd in nlrx_study.config_of(NLRX).lbds if lbd > 0]
+    c = {s: {lbd: _cmp(s, lbd) for lbd in lbds} for s in nlrx_study.STARTS}
     # § 4: from scratch, "λ up to 0.3 shows no gain of the paper's size ... from λ = 1 upwards the term hurts,
     # more the larger λ"
-    assert all(c["scratch"][l]["verdict"] == "no gain of the paper's size" for l in (0.01, 0.03, 0.1, 0.3))
-    assert all(c["scratch"][l]["verdict"] == "hurts" for l in (1.0, 2.0, 4.0))
+    assert all(c["scratch"][lbd]["verdict"] == "no gain of the paper's size" for lbd in (0.01, 0.03, 0.1, 0.3))
+    assert all(c["scratch"][lbd]["verdict"] == "hurts" for lbd in (1.0, 2.0, 4.0))
     assert c["scratch"][1.0]["diff"] > c["scratch"][2.0]["diff"] > c["scratch"][4.0]["diff"]
     # pretrained: "the middle λ show no gain of the paper's size and λ ≥ 2 hurts; λ = 0.01 comes out a little lower"
-    assert all(c["pretrained"][l]["verdict"] == "no gain of the paper's size" for l in (0.03, 0.1, 0.3, 1.0))
-    assert all(c["pretrained"][l]["verdict"] == "hurts" for l in (2.0, 4.0))
+    assert all(c["pretrained"][lbd]["verdict"] == "no gain of the paper's size" for lbd in (0.03, 0.1, 0.3, 1.0))
+    assert all(c["pretrained"][lbd]["verdict"] == "hurts" for lbd in (2.0, 4.0))
     assert c["pretrained"][0.01]["verdict"] == "hurts" and c["pretrained"][0.01]["diff"] > -0.03
     assert "λ = 0.01 comes out a little lower than λ = 0" in FLAT
     # "does not help ... from either start"; "our intervals rule out gains that large"
@@ -221,7 +300,7 @@ def test_the_nlrx_claims_hold_in_its_results_file():
     assert c["scratch"][1.0]["diff"] < 0 and c["scratch"][2.0]["diff"] < 0
     # "the pretrained start fine-tunes worse than the start from scratch at every λ"
     rows = {(r["start"], r["lbd"]): r["mean"] for r in nlrx_view.lambda_rows(NLRX)}
-    assert all(rows[("pretrained", l)] < rows[("scratch", l)] for l in (0.0, *lbds))
+    assert all(rows[("pretrained", lbd)] < rows[("scratch", lbd)] for lbd in (0.0, *lbds))
     # § 5: "At a shared rate of 4e-3 or 8e-3 — too high for plain fine-tuning, whose best rate is lower — λ = 1 is
     # ahead of λ = 0; at the gentle 1e-3 it is far behind"; "From scratch ... λ = 1 trails λ = 0 at every rate"
     fixed = {(r["lr"], r["lbd"]): r["diff"] for r in nlrx_view.fixed_rate_rows(NLRX, "pretrained")}
@@ -236,9 +315,9 @@ def test_the_nlrx_claims_hold_in_its_results_file():
             sweep.setdefault((r["lbd"], r["lr"]), []).append(r["exact_match"]["test"])
     means = {k: sum(v) / len(v) for k, v in sweep.items()}
     assert max(means, key=means.get) == (0.1, 4e-3) and NLRX["best_lr"]["pretrained"]["0.1"] == 4e-3
-    assert means[(0.1, 4e-3)] - max(m for (l, _), m in means.items() if l == 0) > 0.03
+    assert means[(0.1, 4e-3)] - max(m for (lbd, _), m in means.items() if lbd == 0) > 0.03
     assert abs(rows[("pretrained", 0.1)] - rows[("pretrained", 0.0)]) < 0.01
-    widths = {(s, l): x["ci_high"] - x["ci_low"] for s in c for l, x in c[s].items()}
+    widths = {(s, lbd): x["ci_high"] - x["ci_low"] for s in c for lbd, x in c[s].items()}
     assert max(widths, key=widths.get) == ("pretrained", 0.1)
     # § 6: "no run of either start gets a single test regex right" at 500 pairs; at 2,000 no gain of the paper's size
     small = [r for r in NLRX["runs"] if r["stage"] == "size" and r["n_train"] == 500]
@@ -271,8 +350,12 @@ def test_the_two_corpora_differ_as_section_7_says(contrast):
 def test_the_shared_pca_axes_and_the_spectrum_caption():
     from jepa_lite.course import viz
 
-    runs = {f"scratch, λ = {l:g}": study_view.as_viz_run(study_view.seed0(STUDY, stage="lambda", start="scratch", lbd=l))
-            for l in (0.0, 4.0)}
+    runs = {
+        f"scratch, λ = {lbd:g}": study_view.as_viz_run(
+            study_view.seed0(STUDY, stage="lambda", start="scratch", lbd=lbd)
+        )
+        for lbd in (0.0, 4.0)
+    }
     fig = viz.views_pca_figure(runs)
     a, b = fig.axes[:2]
     assert a.get_xlim() == b.get_xlim() and a.get_ylim() == b.get_ylim() and len(a.get_xticks()) > 1
@@ -289,7 +372,9 @@ def test_the_panel_browses_the_studys_runs_in_both_modes():
     assert data["where"] == dict(stage="k", start="scratch", lbd=STUDY["best_lambda"]["scratch"], predictors=2)
     assert "best λ" in data["note"]
     data = panel.render(start="pretrained", lbd=0.0, predictors=0, n_train=250, steps=STUDY["config"]["steps"])
-    assert {r["n_train"] for r in data["runs"]} == {250} and "sizes were trained" in data["note"]  # sizes ran long_steps
+    assert {r["n_train"] for r in data["runs"]} == {250} and "sizes were trained" in data[
+        "note"
+    ]  # sizes ran long_steps
     assert {r["steps"] for r in data["runs"]} == {STUDY["config"]["long_steps"]}
     data = panel.render(start="scratch", lbd=2.0, predictors=0, n_train=3000, steps=STUDY["config"]["longest_steps"])
     assert data["where"]["stage"] == "long" and {r["lbd"] for r in data["runs"]} == {STUDY["best_lambda"]["scratch"]}
@@ -299,8 +384,10 @@ def test_the_panel_browses_the_studys_runs_in_both_modes():
 
 
 def test_a_step_with_the_jepa_term_runs_three_rows_per_pair():
-    trainer = PairedTrainer(PairedConfig(model=str(pretrain.KIT_LM), n_train=64, n_test=8, batch_size=16,
-                                         device="cpu", progress=False), log=lambda s: None)
+    trainer = PairedTrainer(
+        PairedConfig(model=str(pretrain.KIT_LM), n_train=64, n_test=8, batch_size=16, device="cpu", progress=False),
+        log=lambda s: None,
+    )
     assert study_view.rows_through_model(trainer) == 3 * 16
     trainer.config.lbd = 0.0
     assert study_view.rows_through_model(trainer) == 16
@@ -318,5 +405,5 @@ def test_the_paired_t_exercise_checker_can_fail(capsys):
 def test_the_papers_gains_quoted_in_words_are_right():
     t10, t12 = study_view.PAPER["table10"]["lbd"], study_view.PAPER["table12"]
     assert "more than nine points at every λ it tried" in TEXT
-    assert min(v - t10[0.0] for l, v in t10.items() if l > 0) > 9
+    assert min(v - t10[0.0] for lbd, v in t10.items() if lbd > 0) > 9
     assert t12["baseline"][0] == t10[0.0]

@@ -5,9 +5,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import nbformat
 import pytest
+import test_notebooks_import_library as conventions
 import torch
 
-import test_notebooks_import_library as conventions
 from jepa_lite.course import study_view, tube_view
 from jepa_lite.course.exercises import check_answer
 from jepa_lite.paired import PairedConfig, PairedTrainer, nlrx, pretrain, stp
@@ -17,8 +17,17 @@ NB = nbformat.read(NOTEBOOK, as_version=4)
 CODE = "\n".join(c.source for c in NB.cells if c.cell_type == "code")
 TEXT = "\n".join(c.source for c in NB.cells if c.cell_type == "markdown")
 FAST_STEPS = 4  # LIVE_STEPS in fast mode
-START = dict(model=str(pretrain.KIT_LM), data=str(nlrx.FILES["train"]), test_data=str(nlrx.FILES["test"]), device="cpu",
-             progress=False, batch_size=32, lr=1e-3, warmup_steps=2, monitor_size=32)  # the notebook's START
+START = dict(
+    model=str(pretrain.KIT_LM),
+    data=str(nlrx.FILES["train"]),
+    test_data=str(nlrx.FILES["test"]),
+    device="cpu",
+    progress=False,
+    batch_size=32,
+    lr=1e-3,
+    warmup_steps=2,
+    monitor_size=32,
+)  # the notebook's START
 
 
 @pytest.fixture(autouse=True)
@@ -33,19 +42,31 @@ def trainer():
     return PairedTrainer(PairedConfig(**START, objective="stp", lbd=0.02, steps=0), log=lambda line: None)
 
 
-@pytest.mark.parametrize("check", [
-    conventions.test_notebook_imports_jepa_lite_and_redefines_nothing,
-    conventions.test_notebook_outputs_are_stripped,
-    conventions.test_colab_cell_and_badge_use_the_repo_url,
-    conventions.test_notebook_structure,
-], ids=lambda f: f.__name__)  # fmt: skip
+@pytest.mark.parametrize(
+    "check",
+    [
+        conventions.test_notebook_imports_jepa_lite_and_redefines_nothing,
+        conventions.test_notebook_outputs_are_stripped,
+        conventions.test_colab_cell_and_badge_use_the_repo_url,
+        conventions.test_notebook_structure,
+    ],
+    ids=lambda f: f.__name__,
+)
 def test_course_conventions(check):
     check(NOTEBOOK)
 
 
 def test_notebook_covers_the_issue():
-    for call in ("tube_view.trajectory(", "tube_view.tube_figure(", "tube_view.tube_explorer(", "study_view.rows_through_model(",
-                 "tube_view.check_tube_loss(", "tube_view.mean_tube_cosine(", 'objective="stp"', "course.pick(fast=4"):  # fmt: skip
+    for call in (
+        "tube_view.trajectory(",
+        "tube_view.tube_figure(",
+        "tube_view.tube_explorer(",
+        "study_view.rows_through_model(",
+        "tube_view.check_tube_loss(",
+        "tube_view.mean_tube_cosine(",
+        'objective="stp"',
+        "course.pick(fast=4",
+    ):
         assert call in CODE, call
     assert "2602.22617" in TEXT and "λ = 0.02" in TEXT and "Exercise 4 (experiment)" in TEXT
     assert NB.metadata["kernelspec"]["display_name"] == "Python 3 (ipykernel)"
@@ -66,7 +87,9 @@ def test_the_panel_redraws_and_prints_the_librarys_cosine(trainer):
     assert panel.last["cos"] is None
     parts = tube_view.pieces(traj, traj["n_text"] - 2, traj["n_text"] + 3)
     sep = traj["n_text"] + 1
-    assert len(parts["patch"]) == 2 and all(not a <= sep <= b for a, b in parts["patch"] + parts["rest"])  # [SEP]'s step in no arrow
+    assert len(parts["patch"]) == 2 and all(
+        not a <= sep <= b for a, b in parts["patch"] + parts["rest"]
+    )  # [SEP]'s step in no arrow
 
 
 def test_stp_runs_one_row_per_pair_and_llm_jepa_three(trainer):
@@ -108,7 +131,10 @@ def test_in_fast_mode_the_stp_run_ends_straighter_than_the_lm_only_run():
     torch.set_num_threads(1)
     after = {}
     for lbd in (0.0, 1.0):
-        run = PairedTrainer(PairedConfig(**START, objective="stp", lbd=lbd, steps=FAST_STEPS, log_every=FAST_STEPS), log=lambda line: None)
+        run = PairedTrainer(
+            PairedConfig(**START, objective="stp", lbd=lbd, steps=FAST_STEPS, log_every=FAST_STEPS),
+            log=lambda line: None,
+        )
         run.fit()
         after[lbd] = tube_view.mean_tube_cosine(run, range(64))
     assert after[1.0] > after[0.0]

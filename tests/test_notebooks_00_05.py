@@ -6,7 +6,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 import test_notebooks_import_library as conventions
 
 HERE = Path(__file__).resolve().parent.parent / "notebooks"
@@ -74,7 +73,8 @@ def test_predictions_are_asked_before_they_are_told_and_solutions_stay_hidden(pa
     assert guesses, "no 'predict, then check' variable"
     for names, value in guesses:  # nothing pre-filled: a pre-filled guess tells the answer
         assert value.replace(" ", "") in ("None", ",".join(["None"] * len(names.split(",")))) or re.fullmatch(
-            r"\{(\"\w+\": None, )*\"\w+\": None\}", value), (names, value)
+            r"\{(\"\w+\": None, )*\"\w+\": None\}", value
+        ), (names, value)
     assert "show_solution(" not in code and "jepa_lite.course.solutions" not in code and "import solutions" not in code
 
 

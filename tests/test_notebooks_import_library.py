@@ -57,7 +57,9 @@ def test_there_are_four_notebooks():
 
 
 def test_the_checker_catches_a_redefinition():
-    fake = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import torch\ndef ema_update(t, o, m):\n    pass\nclass JEPA: pass")])
+    fake = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("import torch\ndef ema_update(t, o, m):\n    pass\nclass JEPA: pass")]
+    )
     assert redefined(code_of(fake), library_names() | ALWAYS_FORBIDDEN) == {"ema_update", "JEPA"}
 
 

@@ -38,9 +38,12 @@ def test_a_panel_routes_no_output_through_a_headless_runners_widget_mimic(tmp_pa
             Client.hooks += 1
             super().register_output_hook(msg_id, hook)
 
-    path = notebook(tmp_path, "from jepa_lite.course import widgets\npanel = widgets.vector_explorer()\nwidgets.show(panel);",
-                    'panel.controls["angle_deg"].value = 90.0\n'
-                    'print(len(panel.out.outputs), sorted(panel.out.outputs[0]["data"]), panel.last["angle_deg"])')
+    path = notebook(
+        tmp_path,
+        "from jepa_lite.course import widgets\npanel = widgets.vector_explorer()\nwidgets.show(panel);",
+        'panel.controls["angle_deg"].value = 90.0\n'
+        'print(len(panel.out.outputs), sorted(panel.out.outputs[0]["data"]), panel.last["angle_deg"])',
+    )
     nb = nbformat.read(path, as_version=4)
     Client(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     assert Client.hooks == 0, "a panel's output went through the runner's Output-widget mimic (the hang's cause)"
@@ -55,8 +58,14 @@ def test_a_cell_that_runs_too_long_fails_loudly(tmp_path):
     path = notebook(tmp_path, "x = 1", "import time\ntime.sleep(600)", "print(x)")
     env = {**os.environ, "JEPA_LITE_CELL_TIMEOUT": "3"}
     start = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest", "--nbval-lax", str(path)],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest", "--nbval-lax", str(path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode != 0, r.stdout[-2000:]
     assert "Timeout of 3 seconds exceeded" in r.stdout, r.stdout[-2000:]
     assert time.monotonic() - start < 120

@@ -32,8 +32,12 @@ def test_unrelated_views_score_chance_and_nothing_explained():
     assert abs(r["cos_gap"]) < 0.05
     assert r["relative_residual_heldout"] > 0.95  # no better than predicting the mean Code embedding
     assert abs(r["relative_residual_heldout"] / r["relative_residual_unrelated"] - 1) < 0.1  # √(199 / 183) = 1.04
-    few = heldout_linear_map(torch.randn(300, 128, generator=g), torch.randn(300, 128, generator=g))  # 150 pairs, D = 128
-    assert few["relative"] > 2 and abs(few["relative"] / few["relative_unrelated"] - 1) < 0.25  # overfitting, as predicted (2.7)
+    few = heldout_linear_map(
+        torch.randn(300, 128, generator=g), torch.randn(300, 128, generator=g)
+    )  # 150 pairs, D = 128
+    assert (
+        few["relative"] > 2 and abs(few["relative"] / few["relative_unrelated"] - 1) < 0.25
+    )  # overfitting, as predicted (2.7)
 
 
 def test_collapse_that_the_old_residual_scored_as_perfect_is_told_apart():
@@ -70,7 +74,7 @@ def test_retrieval_and_shuffled_pairs_match_a_plain_loop():
     r = pair_geometry(x, y, seed=7)
     hits = 0
     for i in range(30):
-        cos = F.cosine_similarity(x[i:i + 1], y, dim=-1)
+        cos = F.cosine_similarity(x[i : i + 1], y, dim=-1)
         hits += int(cos.argmax()) == i
     assert abs(r["retrieval_at_1"] - hits / 30) < 1e-12 and r["retrieval_at_1"] >= 10 / 30
     assert abs(r["cos_true"] - float(F.cosine_similarity(x, y, dim=-1).mean())) < 1e-6

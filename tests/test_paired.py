@@ -10,12 +10,21 @@ import pytest
 import torch
 
 from jepa_lite import paired
-from jepa_lite.paired.causal_lm import PRED, PREDS, SEP, CausalLMError, add_pair_tokens, build_pair_tokenizer, check_round_trip
 from jepa_lite.diagnostics import linear_map_residual, pca_2d, svd_spectrum
 from jepa_lite.paired import PairedConfig, PairedTrainer, last_hidden, pad_rows
+from jepa_lite.paired.causal_lm import (
+    PRED,
+    PREDS,
+    CausalLMError,
+    add_pair_tokens,
+    build_pair_tokenizer,
+    check_round_trip,
+)
 from jepa_lite.paired.pairs import Pair, PairsError, load_jsonl, regex_pairs, save_jsonl
 
-SMALL = dict(n_train=240, n_test=40, batch_size=16, tiny_dim=64, tiny_layers=2, log_every=10, progress=False, device="cpu")
+SMALL = dict(
+    n_train=240, n_test=40, batch_size=16, tiny_dim=64, tiny_layers=2, log_every=10, progress=False, device="cpu"
+)
 
 
 def small_trainer(**overrides) -> PairedTrainer:
@@ -50,8 +59,11 @@ def test_generated_regexes_match_what_they_describe():
     """Spot checks that the grammar's English and regex agree, by running the regex."""
     train, _ = regex_pairs(2000, 10, seed=0)
     by_text = {p.text: p.code for p in train}
-    checks = [("lines containing a digit", "ab7c", "abc"), ("lines starting with a capital letter", "Abc", "abc"),
-              ("lines made of exactly 3 digits", "123", "1234")]
+    checks = [
+        ("lines containing a digit", "ab7c", "abc"),
+        ("lines starting with a capital letter", "Abc", "abc"),
+        ("lines made of exactly 3 digits", "123", "1234"),
+    ]
     found = 0
     for text, good, bad in checks:
         if text in by_text:
@@ -61,24 +73,48 @@ def test_generated_regexes_match_what_they_describe():
 
 
 def test_jsonl_round_trip(tmp_path):
-    pairs = [Pair("lines with a digit", ".*[0-9].*"), Pair("Ünïcode, \"quotes\"", "^\\d{2,}$")]
+    pairs = [Pair("lines with a digit", ".*[0-9].*"), Pair('Ünïcode, "quotes"', "^\\d{2,}$")]
     path = tmp_path / "pairs.jsonl"
     save_jsonl(pairs, path)
     assert load_jsonl(path) == pairs
 
 
-@pytest.mark.parametrize("line, expected", [
-    ("{not json", r"data.jsonl:2: not valid JSON"),
-    ('{"text": "a"}', r'data.jsonl:2: expected an object with a "messages" list'),
-    ('{"messages": "hello"}', r"data.jsonl:2: \"messages\" must be a list"),
-    ('{"messages": [{"role": "user", "content": "a"}]}', r'data.jsonl:2: no "assistant" message'),
-    ('{"messages": [{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}]}', r"data.jsonl:2: unknown role 'bot'"),
-    ('{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": 3}]}', r'data.jsonl:2: the "assistant" message has no text'),
-    ('{"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "b"}]}', r'data.jsonl:2: the "user" message is empty'),
-    ('{"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "c"}, {"role": "assistant", "content": "b"}]}', r'data.jsonl:2: more than one "user"'),
-])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("{not json", r"data.jsonl:2: not valid JSON"),
+        ('{"text": "a"}', r'data.jsonl:2: expected an object with a "messages" list'),
+        ('{"messages": "hello"}', r"data.jsonl:2: \"messages\" must be a list"),
+        ('{"messages": [{"role": "user", "content": "a"}]}', r'data.jsonl:2: no "assistant" message'),
+        (
+            '{"messages": [{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}]}',
+            r"data.jsonl:2: unknown role 'bot'",
+        ),
+        (
+            '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": 3}]}',
+            r'data.jsonl:2: the "assistant" message has no text',
+        ),
+        (
+            '{"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "b"}]}',
+            r'data.jsonl:2: the "user" message is empty',
+        ),
+        (
+            '{"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "c"}, '
+            '{"role": "assistant", "content": "b"}]}',
+            r'data.jsonl:2: more than one "user"',
+        ),
+    ],
+)
 def test_jsonl_errors_name_the_line_and_the_problem(tmp_path, line, expected):
-    good = json.dumps({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]})
+    good = json.dumps(
+        {
+            "messages": [
+                {"role": "system", "content": "s"},
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": "b"},
+            ]
+        }
+    )
     path = tmp_path / "data.jsonl"
     path.write_text(good + "\n" + line + "\n" + good + "\n", encoding="utf-8")
     with pytest.raises(PairsError, match=expected):
@@ -151,7 +187,7 @@ def test_pred_tokens_are_appended_to_text_only(trainer):
     tokens, labels = paired.lm_row(text, code, ids)
     assert not set(ids["preds"]) & set(tokens)  # the LM row (what the model generates from) has no [PRED_i]
     # only Code and [EOS] are scored by the LM loss
-    assert [t for t, l in zip(tokens, labels) if l != paired.IGNORE] == [*code, ids["eos"]]
+    assert [t for t, lab in zip(tokens, labels) if lab != paired.IGNORE] == [*code, ids["eos"]]
     assert paired.text_view(text, 0, ids)[-1] == ids["sep"]
 
 
@@ -163,7 +199,9 @@ def test_enc_reads_the_last_real_token_with_padding_on_either_side(trainer):
     rows = [paired.code_view(trainer.train_code[i], trainer.ids) for i in range(6)]
     assert len({len(r) for r in rows}) > 1  # the rows really need padding
     with torch.no_grad():
-        alone = torch.stack([last_hidden(model, torch.tensor([r]), torch.ones(1, len(r), dtype=torch.long))[1][0] for r in rows])
+        alone = torch.stack(
+            [last_hidden(model, torch.tensor([r]), torch.ones(1, len(r), dtype=torch.long))[1][0] for r in rows]
+        )
         for side in ("right", "left"):
             ids, mask = pad_rows(rows, trainer.ids["pad"], side=side)
             _, enc = last_hidden(model, ids, mask)
@@ -200,7 +238,11 @@ def test_lambda_zero_is_plain_lm_fine_tuning():
     hf = t.model(input_ids=ids, attention_mask=mask, labels=label_ids).loss
     torch.testing.assert_close(total, hf)
     g1 = torch.autograd.grad(total, list(t.model.parameters()), allow_unused=True)
-    g2 = torch.autograd.grad(t.model(input_ids=ids, attention_mask=mask, labels=label_ids).loss, list(t.model.parameters()), allow_unused=True)
+    g2 = torch.autograd.grad(
+        t.model(input_ids=ids, attention_mask=mask, labels=label_ids).loss,
+        list(t.model.parameters()),
+        allow_unused=True,
+    )
     for a, b in zip(g1, g2):
         if a is not None or b is not None:
             torch.testing.assert_close(a, b)
@@ -211,9 +253,13 @@ def test_the_jepa_term_is_lambda_times_one_minus_cosine(trainer):
     idx = trainer.batch_indices(0)
     x, y = [], []
     for i in idx:
-        for view, out, back in ((paired.text_view(trainer.train_text[i], 2, trainer.ids), x, 0),
-                                (paired.code_view(trainer.train_code[i], trainer.ids), y, 1)):  # code_position "last": before [EOS]
-            out.append(last_hidden(trainer.model, torch.tensor([view]), torch.ones(1, len(view), dtype=torch.long), back)[1][0])
+        for view, out, back in (
+            (paired.text_view(trainer.train_text[i], 2, trainer.ids), x, 0),
+            (paired.code_view(trainer.train_code[i], trainer.ids), y, 1),
+        ):  # code_position "last": before [EOS]
+            out.append(
+                last_hidden(trainer.model, torch.tensor([view]), torch.ones(1, len(view), dtype=torch.long), back)[1][0]
+            )
     expected = (1 - torch.nn.functional.cosine_similarity(torch.stack(x), torch.stack(y), dim=-1)).mean()
     torch.testing.assert_close(jepa, expected, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(total, lm + 1.0 * jepa)
@@ -243,9 +289,20 @@ def test_a_short_run_lowers_the_jepa_loss_and_the_lm_loss():
 
 
 def test_config_errors_are_one_line():
-    for bad in (dict(lbd=-1), dict(predictors=-1), dict(predictors=17), dict(loss_dropout=1.0), dict(distance="dot"),
-                dict(lbd=0, gamma=0), dict(steps=-1), dict(grad_accum=0), dict(views="fused"), dict(lm_tokens="text"),
-                dict(code_position="first"), dict(precision="fp8")):
+    for bad in (
+        dict(lbd=-1),
+        dict(predictors=-1),
+        dict(predictors=17),
+        dict(loss_dropout=1.0),
+        dict(distance="dot"),
+        dict(lbd=0, gamma=0),
+        dict(steps=-1),
+        dict(grad_accum=0),
+        dict(views="fused"),
+        dict(lm_tokens="text"),
+        dict(code_position="first"),
+        dict(precision="fp8"),
+    ):
         with pytest.raises(paired.ConfigError):
             PairedConfig(**bad).validate()
 
@@ -273,14 +330,18 @@ def test_analyses_on_known_geometry():
 # command line
 # ---------------------------------------------------------------------------------------------
 def _cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "jepa_lite.paired", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "jepa_lite.paired", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_cli_runs_offline_and_reports(tmp_path):
     train, test = regex_pairs(150, 20, seed=1)
     data = tmp_path / "pairs.jsonl"
     save_jsonl(train + test, data)
-    r = _cli("--data", str(data), "--steps", "20", "--lbd", "1", "--predictors", "1", "--log_every", "10", "--no_progress")
+    r = _cli(
+        "--data", str(data), "--steps", "20", "--lbd", "1", "--predictors", "1", "--log_every", "10", "--no_progress"
+    )
     assert r.returncode == 0, r.stderr
     assert "step    20  lm " in r.stdout and "jepa" in r.stdout
     assert re.search(r"exact match on 17 test pairs: \d\.\d{3}", r.stdout)
@@ -291,11 +352,14 @@ def test_cli_runs_offline_and_reports(tmp_path):
     assert "not measured: 8 fitting pairs for 129 unknowns per output" in r.stdout and "residual" not in r.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--lbd", "-2"], "error: lbd and gamma must be finite numbers"),
-    (["--predictors", "x"], "error: argument --predictors: invalid int value"),
-    (["--data", "nowhere.jsonl"], "error: data file not found: nowhere.jsonl"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--lbd", "-2"], "error: lbd and gamma must be finite numbers"),
+        (["--predictors", "x"], "error: argument --predictors: invalid int value"),
+        (["--data", "nowhere.jsonl"], "error: data file not found: nowhere.jsonl"),
+    ],
+)
 def test_cli_bad_input_is_one_line_and_exit_2(args, message):
     r = _cli(*args, "--steps", "1")
     assert r.returncode == 2
@@ -308,7 +372,7 @@ def test_cli_names_the_bad_jsonl_line(tmp_path):
     save_jsonl([Pair("a", "b")] * 3, data)
     data.write_text(data.read_text() + '{"messages": []}\n', encoding="utf-8")
     r = _cli("--data", str(data), "--steps", "1")
-    assert r.returncode == 2 and f"{data}:4: no \"user\" message" in r.stderr
+    assert r.returncode == 2 and f'{data}:4: no "user" message' in r.stderr
 
 
 def test_a_local_causal_lm_folder_loads_offline(tmp_path, trainer):

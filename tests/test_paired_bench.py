@@ -39,21 +39,58 @@ def test_the_import_check_sees_relative_imports(tmp_path):
 
 def test_bench_objective_paired_runs_the_paired_bench_without_importing_the_paper():
     """The same report through both commands; the core process never loads jepa_lite.paired."""
-    flags = ["--objective", "paired", "--batch_size", "4", "--steps", "1", "--warmup", "0", "--device", "cpu", "--max_length", "96"]
-    probe = ("import sys; from jepa_lite import bench; code = bench.main(sys.argv[1:]); "
-             "assert not [m for m in sys.modules if m.startswith('jepa_lite.paired')], 'the core imported the paper'; sys.exit(code)")
+    flags = [
+        "--objective",
+        "paired",
+        "--batch_size",
+        "4",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--device",
+        "cpu",
+        "--max_length",
+        "96",
+    ]
+    probe = (
+        "import sys; from jepa_lite import bench; code = bench.main(sys.argv[1:]); "
+        "assert not [m for m in sys.modules if m.startswith('jepa_lite.paired')], 'the core "
+        "imported the paper'; sys.exit(code)"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-c", probe, *flags], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-c", probe, *flags], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("jepa_lite benchmark, paired objective · device cpu")
-    for label in ("LM only (λ = 0)", "LM + JEPA, separate rows (3 per pair)", "LM + JEPA, packed (1 row per pair)", "LM + JEPA, separate, loss dropout 0.5"):
+    for label in (
+        "LM only (λ = 0)",
+        "LM + JEPA, separate rows (3 per pair)",
+        "LM + JEPA, packed (1 row per pair)",
+        "LM + JEPA, separate, loss dropout 0.5",
+    ):
         assert any(line.strip().startswith(label) and "ms/step" in line for line in lines), (label, r.stdout)
-    assert re.search(r"^packed LM \+ JEPA / LM only: \d+\.\d\d× step time \(target ≤ 1\.5×\)$", r.stdout, re.M), r.stdout
+    assert re.search(r"^packed LM \+ JEPA / LM only: \d+\.\d\d× step time \(target ≤ 1\.5×\)$", r.stdout, re.M), (
+        r.stdout
+    )
 
 
 def test_paired_bench_flags_are_one_line_errors():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for flags, expected in ((["--batch_size", "0"], "batch_size must be between 1 and"), (["--lines", "5"], "unrecognized arguments")):
-        r = subprocess.run([sys.executable, "-m", "jepa_lite.paired.bench", *flags], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
-        assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and expected in r.stderr, r.stderr
+    for flags, expected in (
+        (["--batch_size", "0"], "batch_size must be between 1 and"),
+        (["--lines", "5"], "unrecognized arguments"),
+    ):
+        r = subprocess.run(
+            [sys.executable, "-m", "jepa_lite.paired.bench", *flags],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=120,
+        )
+        assert (
+            r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and expected in r.stderr
+        ), r.stderr

@@ -6,11 +6,15 @@ import torch
 from jepa_lite.paired import PairedConfig, PairedTrainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-SMALL = dict(n_train=200, n_test=20, batch_size=8, tiny_dim=64, tiny_layers=2, log_every=4, progress=False, monitor_size=8)
+SMALL = dict(
+    n_train=200, n_test=20, batch_size=8, tiny_dim=64, tiny_layers=2, log_every=4, progress=False, monitor_size=8
+)
 
 
-@pytest.mark.parametrize("extra", [dict(views="separate"), dict(views="packed", predictors=2), dict(views="packed", grad_accum=2),
-                                   dict(lbd=0.0)])
+@pytest.mark.parametrize(
+    "extra",
+    [dict(views="separate"), dict(views="packed", predictors=2), dict(views="packed", grad_accum=2), dict(lbd=0.0)],
+)
 def test_gpu_steps_never_make_the_host_wait(extra):
     t = PairedTrainer(PairedConfig(steps=6, **{**SMALL, **extra}), log=lambda s: None)
     assert t.device.type == "cuda" and t.precision.name == "bf16" and t.mask_4d  # device "auto", precision "auto"
@@ -29,7 +33,9 @@ def test_gpu_steps_never_make_the_host_wait(extra):
 def test_gpu_run_checkpoints_resumes_and_matches_separate_when_packed(tmp_path):
     full = PairedTrainer(PairedConfig(steps=6, views="packed", predictors=1, **SMALL), log=lambda s: None).fit()
     ckpt = tmp_path / "gpu.pt"
-    first = PairedTrainer(PairedConfig(steps=6, views="packed", predictors=1, save_path=str(ckpt), **SMALL), log=lambda s: None)
+    first = PairedTrainer(
+        PairedConfig(steps=6, views="packed", predictors=1, save_path=str(ckpt), **SMALL), log=lambda s: None
+    )
     step = first.train_step
 
     def stop_at_3():
@@ -39,9 +45,15 @@ def test_gpu_run_checkpoints_resumes_and_matches_separate_when_packed(tmp_path):
 
     first.train_step = stop_at_3
     first.fit()
-    resumed = PairedTrainer(PairedConfig(steps=6, views="packed", predictors=1, resume=str(ckpt), **SMALL), log=lambda s: None)
-    torch.testing.assert_close(torch.tensor(resumed.fit()["step_lm_loss"]), torch.tensor(full["step_lm_loss"]), rtol=1e-3, atol=1e-3)
-    sep = PairedTrainer(PairedConfig(steps=1, views="separate", predictors=1, precision="fp32", **SMALL), log=lambda s: None)
+    resumed = PairedTrainer(
+        PairedConfig(steps=6, views="packed", predictors=1, resume=str(ckpt), **SMALL), log=lambda s: None
+    )
+    torch.testing.assert_close(
+        torch.tensor(resumed.fit()["step_lm_loss"]), torch.tensor(full["step_lm_loss"]), rtol=1e-3, atol=1e-3
+    )
+    sep = PairedTrainer(
+        PairedConfig(steps=1, views="separate", predictors=1, precision="fp32", **SMALL), log=lambda s: None
+    )
     idx = sep.batch_indices(0)
     a, b = sep.separate_forward(idx), sep.packed_forward(idx)
     for u, v in zip(a, b):

@@ -28,12 +28,33 @@ def data(tmp_path):
 
 
 def flags(data, *extra):
-    return ["--data", str(data), "--batch_size", "4", "--max_length", "32", "--log_every", "2", "--warmup_steps", "2",
-            "--device", "cpu", "--no_progress", *extra]
+    return [
+        "--data",
+        str(data),
+        "--batch_size",
+        "4",
+        "--max_length",
+        "32",
+        "--log_every",
+        "2",
+        "--warmup_steps",
+        "2",
+        "--device",
+        "cpu",
+        "--no_progress",
+        *extra,
+    ]
 
 
 def process(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "jepa_lite.paired", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "jepa_lite.paired", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+        **kw,
+    )
 
 
 def paired(argv, capsys):
@@ -83,8 +104,18 @@ def test_resumed_history_equals_the_uninterrupted_one_for_any_intervals(save_eve
     field of the history, every step, equals the uninterrupted run's (but wall-clock seconds)."""
     from jepa_lite.paired import PairedConfig, PairedTrainer
 
-    cfg = dict(data=str(data), batch_size=4, max_length=32, warmup_steps=2, device="cpu", progress=False, steps=9,
-               save_every=save_every, log_every=log_every, monitor_size=4)
+    cfg = dict(
+        data=str(data),
+        batch_size=4,
+        max_length=32,
+        warmup_steps=2,
+        device="cpu",
+        progress=False,
+        steps=9,
+        save_every=save_every,
+        log_every=log_every,
+        monitor_size=4,
+    )
     quiet = dict(log=lambda s: None)
     straight = PairedTrainer(PairedConfig(**cfg, save_path=str(tmp_path / "straight.pt")), **quiet).fit()
     first = PairedTrainer(PairedConfig(**cfg, save_path=str(tmp_path / "c.pt")), **quiet)
@@ -98,7 +129,9 @@ def test_resumed_history_equals_the_uninterrupted_one_for_any_intervals(save_eve
     first.train_step = step_then_stop
     first.fit()
     assert load_checkpoint(tmp_path / "c.pt")["step"] == stop_at and stop_at % log_every != 0
-    resumed = PairedTrainer(PairedConfig(**cfg, save_path=str(tmp_path / "c.pt"), resume=str(tmp_path / "c.pt")), **quiet)
+    resumed = PairedTrainer(
+        PairedConfig(**cfg, save_path=str(tmp_path / "c.pt"), resume=str(tmp_path / "c.pt")), **quiet
+    )
     assert resumed.step == stop_at
     assert without_seconds(resumed.fit()) == without_seconds(straight)
     assert len(straight["step_lm_loss"]) == 9
@@ -114,7 +147,9 @@ def test_a_second_process_on_the_same_path_is_refused_and_a_killed_one_leaves_no
         line = one_error_line(err)
         assert code == 2 and "being written by another run" in line and str(pid) in line
         assert not path.exists() and "exact match" not in out
-    code, _, err = paired([*flags(data, "--steps", "2"), "--save_path", str(path)], capsys)  # the kernel dropped the lock
+    code, _, err = paired(
+        [*flags(data, "--steps", "2"), "--save_path", str(path)], capsys
+    )  # the kernel dropped the lock
     assert code == 0, err
     assert load_checkpoint(path)["step"] == 2
     assert sorted(os.listdir(tmp_path)) == ["c.pt", "pairs.jsonl"]  # no lock file, no temporary file
@@ -132,7 +167,9 @@ def test_another_runs_checkpoint_is_replaced_only_with_overwrite(data, tmp_path,
     assert code == 2 and "holds the checkpoint of another paired run (step 2)" in line and "--overwrite" in line
     assert path.read_bytes() == before and "exact match" not in out
 
-    code, _, err = paired([*flags(data, "--steps", "2", "--seed", "1"), "--save_path", str(path), "--overwrite"], capsys)
+    code, _, err = paired(
+        [*flags(data, "--steps", "2", "--seed", "1"), "--save_path", str(path), "--overwrite"], capsys
+    )
     assert code == 0, err
     assert load_checkpoint(path)["run_id"] not in (None, first_id)
 
@@ -153,7 +190,9 @@ def test_the_python_api_takes_the_same_rules(data, tmp_path):
     from jepa_lite.paired import PairedConfig, PairedTrainer
 
     path = tmp_path / "c.pt"
-    cfg = dict(data=str(data), batch_size=4, max_length=32, log_every=2, warmup_steps=2, device="cpu", progress=False, steps=2)
+    cfg = dict(
+        data=str(data), batch_size=4, max_length=32, log_every=2, warmup_steps=2, device="cpu", progress=False, steps=2
+    )
     PairedTrainer(PairedConfig(**cfg, save_path=str(path)), log=lambda s: None).fit()
     other = PairedTrainer(PairedConfig(**cfg, save_path=str(path), seed=1), log=lambda s: None)
     with pytest.raises(CheckpointError, match="another paired run"):
@@ -186,9 +225,21 @@ def test_a_diverged_run_names_a_finite_checkpoint_of_this_run_or_none(save_every
     """--lr 1e6 blows the weights up at step 2: with a save every step, the message names step 1's
     checkpoint (finite); with saves only at the end, it says this run saved none. Exit code 1."""
     path = tmp_path / "c.pt"
-    code, out, err = paired([*flags(data, "--steps", "40", "--save_every", save_every, "--log_every", "1", "--lr", "1e6"), "--save_path", str(path)], capsys)
+    code, out, err = paired(
+        [
+            *flags(data, "--steps", "40", "--save_every", save_every, "--log_every", "1", "--lr", "1e6"),
+            "--save_path",
+            str(path),
+        ],
+        capsys,
+    )
     line = one_error_line(err)
-    assert code == 1 and ("NaN or infinite" in line or "loss became nan" in line) and "training stopped" in line and "lower --lr" in line, err
+    assert (
+        code == 1
+        and ("NaN or infinite" in line or "loss became nan" in line)
+        and "training stopped" in line
+        and "lower --lr" in line
+    ), err
     if save_every == "1":
         saved = load_checkpoint(path)
         assert f"The last good checkpoint is {path} (step {saved['step']}, of this run, checked finite)" in line

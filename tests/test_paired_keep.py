@@ -9,11 +9,13 @@ import pytest
 import torch
 
 from jepa_lite import paired
-from jepa_lite.paired.causal_lm import KIT_FILE, PREDS, SEP, CausalLMError, check_save_dir, llama_135m
 from jepa_lite.paired import PairedConfig, PairedTrainer
+from jepa_lite.paired.causal_lm import KIT_FILE, PREDS, SEP, CausalLMError, check_save_dir, llama_135m
 from jepa_lite.paired.pairs import regex_pairs, save_jsonl
 
-SMALL = dict(n_train=200, n_test=24, batch_size=16, tiny_dim=48, tiny_layers=2, log_every=5, progress=False, device="cpu")
+SMALL = dict(
+    n_train=200, n_test=24, batch_size=16, tiny_dim=48, tiny_layers=2, log_every=5, progress=False, device="cpu"
+)
 
 
 def small(**overrides) -> PairedTrainer:
@@ -41,9 +43,11 @@ def _greedy_with_plain_transformers(folder, texts, max_new_tokens):
     for text in texts:
         ids = [tok.bos_token_id, *tok(text, add_special_tokens=False, split_special_tokens=True)["input_ids"], sep]
         with torch.no_grad():
-            out = model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False)  # eos/pad from generation_config.json
-        new = out[0, len(ids):].tolist()
-        new = new[:new.index(tok.eos_token_id)] if tok.eos_token_id in new else new
+            out = model.generate(
+                torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False
+            )  # eos/pad from generation_config.json
+        new = out[0, len(ids) :].tolist()
+        new = new[: new.index(tok.eos_token_id)] if tok.eos_token_id in new else new
         outputs.append(tok.decode(new))
     return outputs
 
@@ -102,11 +106,19 @@ def test_random_llama_135m_has_smollm2_135m_shape():
     from transformers import LlamaConfig, LlamaForCausalLM
 
     c = llama_135m()
-    hf = LlamaConfig(vocab_size=49152, hidden_size=c.dim, intermediate_size=c.mlp, num_hidden_layers=c.layers,
-                     num_attention_heads=c.heads, num_key_value_heads=c.kv_heads, tie_word_embeddings=True)
+    hf = LlamaConfig(
+        vocab_size=49152,
+        hidden_size=c.dim,
+        intermediate_size=c.mlp,
+        num_hidden_layers=c.layers,
+        num_attention_heads=c.heads,
+        num_key_value_heads=c.kv_heads,
+        tie_word_embeddings=True,
+    )
     with torch.device("meta"):
         model = LlamaForCausalLM(hf)
-    model.tie_weights()  # transformers 5.0 does not tie on the meta device by itself (on the CPU, where the kit builds, it does)
+    # transformers 5.0 does not tie on the meta device by itself (on the CPU, where the kit builds, it does)
+    model.tie_weights()
     n = sum(p.numel() for p in model.parameters())
     assert 134_000_000 < n < 135_000_000  # SmolLM2-135M: 134.5 M parameters with its 49,152-token vocabulary
 
@@ -160,17 +172,39 @@ def test_cli_save_dir_then_model_dir_with_steps_0(tmp_path):
     train, test = regex_pairs(100, 12, seed=4)
     save_jsonl(train, tmp_path / "train.jsonl")
     save_jsonl(test, tmp_path / "test.jsonl")
-    base = [sys.executable, "-m", "jepa_lite.paired", "--data", str(tmp_path / "train.jsonl"), "--test_data", str(tmp_path / "test.jsonl"),
-            "--no_progress", "--log_every", "5", "--device", "cpu"]
-    r = subprocess.run(base + ["--steps", "10", "--save_dir", str(tmp_path / "m")], capture_output=True, text=True, timeout=300)
+    base = [
+        sys.executable,
+        "-m",
+        "jepa_lite.paired",
+        "--data",
+        str(tmp_path / "train.jsonl"),
+        "--test_data",
+        str(tmp_path / "test.jsonl"),
+        "--no_progress",
+        "--log_every",
+        "5",
+        "--device",
+        "cpu",
+    ]
+    r = subprocess.run(
+        base + ["--steps", "10", "--save_dir", str(tmp_path / "m")], capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr
     first = [line for line in r.stdout.splitlines() if line.startswith("exact match")]
-    r2 = subprocess.run(base + ["--steps", "0", "--model", str(tmp_path / "m")], capture_output=True, text=True, timeout=300)
+    r2 = subprocess.run(
+        base + ["--steps", "0", "--model", str(tmp_path / "m")], capture_output=True, text=True, timeout=300
+    )
     assert r2.returncode == 0, r2.stderr
     assert "step " not in r2.stdout  # no training
-    assert [line for line in r2.stdout.splitlines() if line.startswith("exact match")] == first == ["exact match on 12 test pairs: " + first[0].split(": ", 1)[1]]
+    assert (
+        [line for line in r2.stdout.splitlines() if line.startswith("exact match")]
+        == first
+        == ["exact match on 12 test pairs: " + first[0].split(": ", 1)[1]]
+    )
     (tmp_path / "theirs").mkdir()
     (tmp_path / "theirs" / "a.txt").write_text("mine")
-    r3 = subprocess.run(base + ["--steps", "1", "--save_dir", str(tmp_path / "theirs")], capture_output=True, text=True, timeout=300)
+    r3 = subprocess.run(
+        base + ["--steps", "1", "--save_dir", str(tmp_path / "theirs")], capture_output=True, text=True, timeout=300
+    )
     assert r3.returncode == 2 and r3.stderr.startswith("error: --save_dir") and len(r3.stderr.strip().splitlines()) == 1
     assert (tmp_path / "theirs" / "a.txt").read_text() == "mine" and len(list((tmp_path / "theirs").iterdir())) == 1

@@ -7,12 +7,23 @@ import inspect
 import pytest
 import torch
 
-from jepa_lite.paired import PairedConfig, PairedTrainer
-from jepa_lite.paired import nano
+from jepa_lite.paired import PairedConfig, PairedTrainer, nano
 from jepa_lite.paired.rows import code_back
 
-SMALL = dict(n_train=160, n_test=20, batch_size=8, tiny_dim=48, tiny_layers=2, log_every=3, progress=False, device="cpu",
-             lr=3e-3, warmup_steps=2, monitor_size=8, views="separate")  # fmt: skip
+SMALL = dict(
+    n_train=160,
+    n_test=20,
+    batch_size=8,
+    tiny_dim=48,
+    tiny_layers=2,
+    log_every=3,
+    progress=False,
+    device="cpu",
+    lr=3e-3,
+    warmup_steps=2,
+    monitor_size=8,
+    views="separate",
+)
 
 
 def small(**overrides) -> PairedTrainer:
@@ -26,19 +37,35 @@ def grads(model, loss):
 
 def nano_loss(t: PairedTrainer, idx):
     c = t.config
-    return nano.paired_loss(t.model, [t.train_text[i] for i in idx], [t.train_code[i] for i in idx], t.ids, k=c.predictors,
-                            lbd=c.lbd, gamma=c.gamma, lm_tokens=c.lm_tokens, back=code_back(c.code_position))  # fmt: skip
+    return nano.paired_loss(
+        t.model,
+        [t.train_text[i] for i in idx],
+        [t.train_code[i] for i in idx],
+        t.ids,
+        k=c.predictors,
+        lbd=c.lbd,
+        gamma=c.gamma,
+        lm_tokens=c.lm_tokens,
+        back=code_back(c.code_position),
+    )
 
 
 @pytest.mark.parametrize(
     "k, lm_tokens, code_position, lbd, gamma",
-    [(0, "code", "last", 1.0, 1.0), (2, "code", "eos", 0.3, 1.0), (1, "all", "last", 2.0, 0.5), (3, "code", "last", 0.0, 1.0)],
+    [
+        (0, "code", "last", 1.0, 1.0),
+        (2, "code", "eos", 0.3, 1.0),
+        (1, "all", "last", 2.0, 0.5),
+        (3, "code", "last", 0.0, 1.0),
+    ],
 )
 def test_loss_and_gradients_equal_the_trainers_separate_rows(k, lm_tokens, code_position, lbd, gamma):
     t = small(steps=1, predictors=k, lm_tokens=lm_tokens, code_position=code_position, lbd=lbd, gamma=gamma)
     t.model.train()
     idx = t.batch_indices(0)
-    assert len({len(t.train_text[i]) + len(t.train_code[i]) for i in idx}) > 1  # rows of different lengths: padding happens
+    assert (
+        len({len(t.train_text[i]) + len(t.train_code[i]) for i in idx}) > 1
+    )  # rows of different lengths: padding happens
     total, lm, jepa = t.objective(0)
     ours, our_lm, our_jepa = nano_loss(t, idx)
     assert our_lm.item() == pytest.approx(lm.item(), rel=1e-6)
@@ -61,8 +88,9 @@ def test_a_wrong_objective_is_seen():
     idx = t.batch_indices(0)
     _, _, jepa = t.objective(0)
     c = t.config
-    _, _, wrong = nano.paired_loss(t.model, [t.train_text[i] for i in idx], [t.train_code[i] for i in idx], t.ids, k=1,
-                                   lbd=c.lbd, back=0)  # fmt: skip
+    _, _, wrong = nano.paired_loss(
+        t.model, [t.train_text[i] for i in idx], [t.train_code[i] for i in idx], t.ids, k=1, lbd=c.lbd, back=0
+    )
     assert abs(wrong.item() - jepa.item()) > 1e-4
 
 

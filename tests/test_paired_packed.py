@@ -8,14 +8,25 @@ import pytest
 import torch
 
 from jepa_lite import paired
-from jepa_lite.paired import cli as paired_cli
-from jepa_lite.paired import trainer as paired_trainer  # the module whose globals PairedTrainer reads
 from jepa_lite.checkpoint import CheckpointError, save_checkpoint
 from jepa_lite.errors import ConfigError
 from jepa_lite.paired import PairedConfig, PairedTrainer
+from jepa_lite.paired import cli as paired_cli
+from jepa_lite.paired import trainer as paired_trainer  # the module whose globals PairedTrainer reads
 
-SMALL = dict(n_train=160, n_test=20, batch_size=8, tiny_dim=48, tiny_layers=2, log_every=3, progress=False, device="cpu",
-             lr=3e-3, warmup_steps=2, monitor_size=8)
+SMALL = dict(
+    n_train=160,
+    n_test=20,
+    batch_size=8,
+    tiny_dim=48,
+    tiny_layers=2,
+    log_every=3,
+    progress=False,
+    device="cpu",
+    lr=3e-3,
+    warmup_steps=2,
+    monitor_size=8,
+)
 
 
 def small(**overrides) -> PairedTrainer:
@@ -67,7 +78,9 @@ def test_packed_mask_is_block_causal_and_positions_restart():
         assert m[0, 7, 6] and not m[0, 7, 5] and not m[0, 6, 7]  # own block, earlier tokens only
         assert not m[0, 12, 9] and m[0, 12, 11]  # the Code block does not see the Text block
         pad = (p.attention_mask[1] == 0).nonzero().flatten()
-        assert len(pad) == 2 and not m[1][:, pad].any(dim=1)[p.attention_mask[1] == 1].any()  # nobody attends to padding
+        assert (
+            len(pad) == 2 and not m[1][:, pad].any(dim=1)[p.attention_mask[1] == 1].any()
+        )  # nobody attends to padding
 
 
 def test_packed_path_refuses_a_model_that_cannot_take_a_custom_mask():
@@ -82,7 +95,11 @@ def test_packed_path_refuses_a_model_that_ignores_the_mask(monkeypatch):
     t = small(steps=1)
     t.config.views = "packed"
     real = paired_trainer.run_model
-    monkeypatch.setattr(paired_trainer, "run_model", lambda model, ids, mask, pos: real(model, ids, torch.ones(ids.shape, dtype=torch.long), pos))
+    monkeypatch.setattr(
+        paired_trainer,
+        "run_model",
+        lambda model, ids, mask, pos: real(model, ids, torch.ones(ids.shape, dtype=torch.long), pos),
+    )
     with pytest.raises(ConfigError, match="ignores a custom attention mask.*--views separate"):
         paired.check_custom_mask(t)
 
@@ -97,11 +114,15 @@ def test_grad_accum_follows_the_loss_curve_of_the_larger_batch(views):
     assert acc.batch_indices(2) == big.batch_indices(2) and len(acc.micro_batches(2)) == 3
     hb, ha = big.fit(), acc.fit()
     torch.testing.assert_close(torch.tensor(ha["step_lm_loss"]), torch.tensor(hb["step_lm_loss"]), rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(torch.tensor(ha["step_jepa_loss"]), torch.tensor(hb["step_jepa_loss"]), rtol=1e-4, atol=1e-5, equal_nan=True)
+    torch.testing.assert_close(
+        torch.tensor(ha["step_jepa_loss"]), torch.tensor(hb["step_jepa_loss"]), rtol=1e-4, atol=1e-5, equal_nan=True
+    )
     for a, b in zip(acc.model.parameters(), big.model.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
     plain = small(steps=6, batch_size=4, grad_accum=1, views=views, loss_dropout=0.3)
-    assert plain.fit()["step_lm_loss"][-1] != pytest.approx(hb["step_lm_loss"][-1], rel=1e-4)  # a smaller batch trains differently
+    assert plain.fit()["step_lm_loss"][-1] != pytest.approx(
+        hb["step_lm_loss"][-1], rel=1e-4
+    )  # a smaller batch trains differently
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,15 +173,22 @@ def test_resume_refuses_a_masked_span_checkpoint_and_other_data(tmp_path):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "jepa_lite.paired", "--device", "cpu", "--no_progress", *args],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "jepa_lite.paired", "--device", "cpu", "--no_progress", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--grad_accum", "0"], "error: grad_accum must be a positive integer; got 0"),
-    (["--steps", "-1"], "error: steps must be an integer ≥ 0"),
-    (["--predictors", "17"], "error: predictors must be an integer in 0..16"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--grad_accum", "0"], "error: grad_accum must be a positive integer; got 0"),
+        (["--steps", "-1"], "error: steps must be an integer ≥ 0"),
+        (["--predictors", "17"], "error: predictors must be an integer in 0..16"),
+    ],
+)
 def test_cli_bad_settings_are_one_line(args, message):
     r = _cli(*args)
     assert r.returncode == 2 and r.stderr.startswith(message) and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -189,7 +217,11 @@ def test_cli_packed_with_a_model_without_custom_masks_names_separate(monkeypatch
     monkeypatch.setattr(paired_trainer, "load_causal_lm", flash)
     code = paired_cli.main(["--views", "packed", "--steps", "1", "--device", "cpu", "--no_progress"])
     err = capsys.readouterr().err
-    assert code == 2 and err.startswith("error: --views packed needs attention that takes a custom") and "--views separate" in err
+    assert (
+        code == 2
+        and err.startswith("error: --views packed needs attention that takes a custom")
+        and "--views separate" in err
+    )
 
 
 @pytest.mark.parametrize("side", ["right", "left"])
@@ -210,8 +242,20 @@ def test_cli_resume_continues_from_the_checkpoint_with_its_settings(tmp_path):
     train, test = regex_pairs(80, 10, seed=5)
     save_jsonl(train + test, tmp_path / "pairs.jsonl")
     ckpt = tmp_path / "run.pt"
-    r = _cli("--data", str(tmp_path / "pairs.jsonl"), "--steps", "4", "--log_every", "2", "--batch_size", "8", "--predictors", "1",
-             "--save_path", str(ckpt))
+    r = _cli(
+        "--data",
+        str(tmp_path / "pairs.jsonl"),
+        "--steps",
+        "4",
+        "--log_every",
+        "2",
+        "--batch_size",
+        "8",
+        "--predictors",
+        "1",
+        "--save_path",
+        str(ckpt),
+    )
     assert r.returncode == 0, r.stderr
     r2 = _cli("--resume", str(ckpt), "--steps", "6", "--log_every", "2")
     assert r2.returncode == 0, r2.stderr

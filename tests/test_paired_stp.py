@@ -10,14 +10,26 @@ import torch
 
 from jepa_lite.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from jepa_lite.errors import ConfigError
-from jepa_lite.paired import PairedConfig, PairedTrainer, check_compatible
-from jepa_lite.paired import stp
+from jepa_lite.paired import PairedConfig, PairedTrainer, check_compatible, stp
 from jepa_lite.paired.cli import build_parser
 from jepa_lite.paired.cli import main as paired_main
 from jepa_lite.paired.pairs import regex_pairs, save_jsonl
 
-SMALL = dict(n_train=120, n_test=16, batch_size=8, tiny_dim=48, tiny_layers=2, log_every=3, progress=False, device="cpu",
-             lr=3e-3, warmup_steps=2, monitor_size=8, objective="stp", lbd=0.5)  # fmt: skip
+SMALL = dict(
+    n_train=120,
+    n_test=16,
+    batch_size=8,
+    tiny_dim=48,
+    tiny_layers=2,
+    log_every=3,
+    progress=False,
+    device="cpu",
+    lr=3e-3,
+    warmup_steps=2,
+    monitor_size=8,
+    objective="stp",
+    lbd=0.5,
+)
 
 
 def small(**overrides) -> PairedTrainer:
@@ -47,7 +59,7 @@ def test_batched_tube_cosine_equals_the_loop_over_tokens(seed, side):
     content, span = stp.span_masks(n_texts, n_codes, spans, L, starts)
     batched = stp.tube_cosine(h, content, span)
     for i in range(5):
-        one = stp.tube_cosine_one(h[i, starts[i]:], n_texts[i], n_codes[i], *spans[i])
+        one = stp.tube_cosine_one(h[i, starts[i] :], n_texts[i], n_codes[i], *spans[i])
         assert batched[i].item() == pytest.approx(one.item(), abs=1e-9)
 
 
@@ -60,7 +72,9 @@ def test_a_span_inside_text_or_code_is_the_difference_of_its_end_states():
         content, span = stp.span_masks([n_text], [n_code], [(s, t)], h.shape[0])
         ps, pt = pos[s], pos[t - 1] + 1  # the span's first row position and one past its last
         patch = h[pt - 1] - h[ps - 1]
-        before_after = (h[n_text] - h[0]) + (h[n_text + 1 + n_code] - h[n_text + 1]) - patch  # Text from [BOS], Code from [SEP]
+        before_after = (
+            (h[n_text] - h[0]) + (h[n_text + 1 + n_code] - h[n_text + 1]) - patch
+        )  # Text from [BOS], Code from [SEP]
         expected = torch.nn.functional.cosine_similarity(before_after, patch, dim=0)
         assert stp.tube_cosine(h[None], content, span).item() == pytest.approx(expected.item(), abs=1e-9)
 
@@ -89,7 +103,9 @@ def test_spans_cover_only_text_and_code_tokens_never_special_or_padding(side):
         starts = [L - len(r) if side == "left" else 0 for r in rows]
         padded = torch.tensor([[ids["pad"]] * s + r + [ids["pad"]] * (L - len(r) - s) for r, s in zip(rows, starts)])
         spans = [s for s, _ in t.stp_spans(idx, step)]
-        content, span = stp.span_masks([len(t.train_text[i]) for i in idx], [len(t.train_code[i]) for i in idx], spans, L, starts)
+        content, span = stp.span_masks(
+            [len(t.train_text[i]) for i in idx], [len(t.train_code[i]) for i in idx], spans, L, starts
+        )
         special = torch.isin(padded, torch.tensor([ids["bos"], ids["sep"], ids["eos"], ids["pad"]]))
         assert not (content & special).any() and not (span & ~content).any()
         assert (content.sum(1) == torch.tensor([len(t.train_text[i]) + len(t.train_code[i]) for i in idx])).all()
@@ -121,35 +137,56 @@ def test_length_weights_are_the_official_formulas():
     assert stp.span_weight(10, 3) == 1.0
     assert stp.span_weight(10, 3, "cosine_like") == pytest.approx(2 * 7 * 3 / (49 + 9))
     assert stp.span_weight(10, 3, "jaccard_like") == pytest.approx(1 - 4 / 10)
-    assert stp.span_weight(10, 5, "cosine_like") == stp.span_weight(10, 5, "jaccard_like") == 1.0  # half and half: full weight
+    assert (
+        stp.span_weight(10, 5, "cosine_like") == stp.span_weight(10, 5, "jaccard_like") == 1.0
+    )  # half and half: full weight
 
 
 # ---------------------------------------------------------------------------------------------
 # the one-page stp_loss = the trainer; one forward pass
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("weighting, lm_tokens, rule", [("none", "code", "start_end"), ("cosine_like", "all", "uniform"),
-                                                        ("jaccard_like", "code", "start_end")])
+@pytest.mark.parametrize(
+    "weighting, lm_tokens, rule",
+    [("none", "code", "start_end"), ("cosine_like", "all", "uniform"), ("jaccard_like", "code", "start_end")],
+)
 def test_the_one_page_loss_and_gradients_equal_the_trainers(weighting, lm_tokens, rule):
     t = small(steps=1, stp_weighting=weighting, lm_tokens=lm_tokens, stp_span=rule)
     t.model.train()
     idx = t.batch_indices(0)
     total, lm, term = t.objective(0)
     spans = [s for s, _ in t.stp_spans(idx, 0)]
-    ours, our_lm, our_term = stp.stp_loss(t.model, [t.train_text[i] for i in idx], [t.train_code[i] for i in idx], t.ids, spans,
-                                          lbd=0.5, lm_tokens=lm_tokens, weighting=weighting)  # fmt: skip
-    assert our_lm.item() == pytest.approx(lm.item(), rel=1e-6) and our_term.item() == pytest.approx(term.item(), rel=1e-5)
+    ours, our_lm, our_term = stp.stp_loss(
+        t.model,
+        [t.train_text[i] for i in idx],
+        [t.train_code[i] for i in idx],
+        t.ids,
+        spans,
+        lbd=0.5,
+        lm_tokens=lm_tokens,
+        weighting=weighting,
+    )
+    assert our_lm.item() == pytest.approx(lm.item(), rel=1e-6) and our_term.item() == pytest.approx(
+        term.item(), rel=1e-5
+    )
     params = [p for p in t.model.parameters() if p.requires_grad]
-    for a, b in zip(torch.autograd.grad(total, params, allow_unused=True), torch.autograd.grad(ours, params, allow_unused=True)):
+    for a, b in zip(
+        torch.autograd.grad(total, params, allow_unused=True), torch.autograd.grad(ours, params, allow_unused=True)
+    ):
         assert (a is None) == (b is None)
         if a is not None:
             torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7)
     other = [stp.draw_span(len(t.train_text[i]) + len(t.train_code[i]), 1, 0, i) for i in idx]
-    wrong = stp.stp_loss(t.model, [t.train_text[i] for i in idx], [t.train_code[i] for i in idx], t.ids, other, weighting=weighting)[2]
+    wrong = stp.stp_loss(
+        t.model, [t.train_text[i] for i in idx], [t.train_code[i] for i in idx], t.ids, other, weighting=weighting
+    )[2]
     assert abs(wrong.item() - term.item()) > 1e-4  # other spans, another term: the comparison can fail
 
 
 def test_gradient_accumulation_trains_on_the_same_loss():
-    whole, split = small(steps=1, batch_size=8, stp_weighting="cosine_like"), small(steps=1, batch_size=2, grad_accum=4, stp_weighting="cosine_like")
+    whole, split = (
+        small(steps=1, batch_size=8, stp_weighting="cosine_like"),
+        small(steps=1, batch_size=2, grad_accum=4, stp_weighting="cosine_like"),
+    )
     assert whole.batch_indices(0) == split.batch_indices(0)
     lw, jw = whole.train_step()
     ls, js = split.train_step()
@@ -187,7 +224,9 @@ def test_a_stopped_stp_run_resumes_exactly(stop_at, tmp_path):
 
     first.train_step = step_then_stop
     first.fit()
-    resumed = PairedTrainer(PairedConfig(**cfg, save_path=str(tmp_path / "c.pt"), resume=str(tmp_path / "c.pt")), log=lambda s: None)
+    resumed = PairedTrainer(
+        PairedConfig(**cfg, save_path=str(tmp_path / "c.pt"), resume=str(tmp_path / "c.pt")), log=lambda s: None
+    )
     assert resumed.step == stop_at
     history = resumed.fit()
     assert {k: v for k, v in history.items() if k != "seconds"} == {k: v for k, v in straight.items() if k != "seconds"}
@@ -205,7 +244,10 @@ def test_a_checkpoint_from_before_stp_resumes_and_an_stp_one_does_not_resume_as_
     save_checkpoint(tmp_path / "old.pt", state)
     now = dataclasses.asdict(PairedConfig(**{**SMALL, "objective": "llm_jepa", "steps": 4}))
     check_compatible(state["config"], now, "old.pt")  # the missing settings count as their defaults
-    resumed = PairedTrainer(PairedConfig(**{**SMALL, "objective": "llm_jepa", "steps": 4, "resume": str(tmp_path / "old.pt")}), log=lambda s: None)
+    resumed = PairedTrainer(
+        PairedConfig(**{**SMALL, "objective": "llm_jepa", "steps": 4, "resume": str(tmp_path / "old.pt")}),
+        log=lambda s: None,
+    )
     assert resumed.step == 2
     with pytest.raises(CheckpointError, match="objective"):
         PairedTrainer(PairedConfig(**{**SMALL, "steps": 4, "resume": str(tmp_path / "old.pt")}), log=lambda s: None)
@@ -214,13 +256,40 @@ def test_a_checkpoint_from_before_stp_resumes_and_an_stp_one_does_not_resume_as_
 def test_the_flags_and_the_errors(tmp_path, capsys):
     text = " ".join(build_parser().format_help().split())  # argparse wraps the lines
     assert "--objective" in text and "Semantic Tube Prediction" in text and "--stp_weighting" in text
-    for bad in (dict(predictors=1), dict(views="packed"), dict(distance="l2"), dict(stp_span="zero"), dict(stp_max_span=-1)):
+    for bad in (
+        dict(predictors=1),
+        dict(views="packed"),
+        dict(distance="l2"),
+        dict(stp_span="zero"),
+        dict(stp_max_span=-1),
+    ):
         with pytest.raises(ConfigError):
             PairedConfig(**{**SMALL, **bad}).validate()
     train, test = regex_pairs(36, 4, seed=3)
     save_jsonl(train + test, tmp_path / "pairs.jsonl")
-    code = paired_main(["--data", str(tmp_path / "pairs.jsonl"), "--objective", "stp", "--lbd", "0.02", "--steps", "2", "--batch_size", "4",
-                        "--max_length", "32", "--log_every", "1", "--device", "cpu", "--no_progress", "--save_path", str(tmp_path / "c.pt")])
+    code = paired_main(
+        [
+            "--data",
+            str(tmp_path / "pairs.jsonl"),
+            "--objective",
+            "stp",
+            "--lbd",
+            "0.02",
+            "--steps",
+            "2",
+            "--batch_size",
+            "4",
+            "--max_length",
+            "32",
+            "--log_every",
+            "1",
+            "--device",
+            "cpu",
+            "--no_progress",
+            "--save_path",
+            str(tmp_path / "c.pt"),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert load_checkpoint(tmp_path / "c.pt")["config"]["objective"] == "stp"
 

@@ -9,7 +9,9 @@ from jepa_lite.precision import BF16, FP16, FP32, grad_scaler, resolve_precision
 CUDA = torch.device("cuda")
 
 
-@pytest.mark.parametrize("capability, expected", [((7, 5), FP16), ((7, 0), FP16), ((8, 0), BF16), ((8, 6), BF16), ((9, 0), BF16)])
+@pytest.mark.parametrize(
+    "capability, expected", [((7, 5), FP16), ((7, 0), FP16), ((8, 0), BF16), ((8, 6), BF16), ((9, 0), BF16)]
+)
 def test_auto_on_cuda_follows_compute_capability(capability, expected):
     assert resolve_precision("auto", CUDA, capability=capability) == expected
 

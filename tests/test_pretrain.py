@@ -1,14 +1,18 @@
 """The kit's pretrained LM (jepa_lite/resources/kit_lm): its corpus never holds the benchmark, its recipe reproduces."""
 
 import json
-from pathlib import Path
 
 import pytest
-import torch
 
 from jepa_lite.paired import pretrain
 from jepa_lite.paired.causal_lm import load_causal_lm, pair_token_ids
-from jepa_lite.paired.pretrain import KIT_LM, PretrainConfig, Pretrainer, benchmark_splits, load_recipe, pretraining_corpus
+from jepa_lite.paired.pretrain import (
+    KIT_LM,
+    PretrainConfig,
+    Pretrainer,
+    benchmark_splits,
+    load_recipe,
+)
 
 RECIPE = load_recipe(KIT_LM)
 
@@ -87,9 +91,31 @@ def test_cli_refuses_a_folder_it_did_not_write(tmp_path, capsys):
 
 def test_cli_writes_a_loadable_folder_with_its_recipe(tmp_path):
     out = tmp_path / "lm"
-    small = ["--n_descriptions", "300", "--n_regexes", "300", "--no_course_sentences", "--heldout", "50",
-             "--dim", "16", "--layers", "1", "--heads", "2", "--mlp", "32", "--steps", "3", "--log_every", "1",
-             "--first_steps", "2", "--batch_size", "8"]
+    small = [
+        "--n_descriptions",
+        "300",
+        "--n_regexes",
+        "300",
+        "--no_course_sentences",
+        "--heldout",
+        "50",
+        "--dim",
+        "16",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--mlp",
+        "32",
+        "--steps",
+        "3",
+        "--log_every",
+        "1",
+        "--first_steps",
+        "2",
+        "--batch_size",
+        "8",
+    ]
     assert pretrain.main(["--out", str(out), *small]) == 0
     recipe = json.loads((out / "recipe.json").read_text())
     assert recipe["history"]["step"] == [1, 2, 3] and len(recipe["first_losses"]) == 2
@@ -109,6 +135,11 @@ def test_the_shipped_model_has_a_short_name_and_the_old_clone_path_still_works(t
     assert capsys.readouterr().err == ""
     for old in ("assets/kit_lm", "./assets/kit_lm/"):
         assert packaged_folder(old) == KIT_LM
-        assert capsys.readouterr().err.strip() == f"note: '{old}' is now package data; reading the shipped 'kit_lm' (say --model kit_lm)"
+        assert (
+            capsys.readouterr().err.strip()
+            == f"note: '{old}' is now package data; reading the shipped 'kit_lm' (say --model kit_lm)"
+        )
     (tmp_path / "assets" / "kit_lm").mkdir(parents=True)  # a folder of the user's own by that name wins
-    assert packaged_folder("assets/kit_lm") is None and packaged_folder("tiny") is None and packaged_folder("gpt2") is None
+    assert (
+        packaged_folder("assets/kit_lm") is None and packaged_folder("tiny") is None and packaged_folder("gpt2") is None
+    )

@@ -1,5 +1,9 @@
 """The linear probe and the similarity helpers: exact values on tiny inputs, and one real encoder."""
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -100,9 +104,6 @@ def test_probe_on_pretrained_minilm_beats_a_random_tiny_encoder():
 
 # The figures in the teaching guide (docs/teaching.md, under the notebooks' table): notebook 05 § 11 in full mode,
 # via jepa_lite/resources/probe_scores.json
-import json
-import re
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCORES = json.loads(probe.SCORES_FILE.read_text(encoding="utf-8"))
@@ -110,7 +111,10 @@ SCORES = json.loads(probe.SCORES_FILE.read_text(encoding="utf-8"))
 
 def test_teaching_guide_probe_figures_match_the_committed_scores():
     text = " ".join((ROOT / "docs" / "teaching.md").read_text(encoding="utf-8").split())
-    m = re.search(r"almost perfectly \((\d\.\d+) on held-out sentences\).*?stays near chance \((\d\.\d+), chance (\d\.\d+)\)", text)
+    m = re.search(
+        r"almost perfectly \((\d\.\d+) on held-out sentences\).*?stays near chance \((\d\.\d+), chance (\d\.\d+)\)",
+        text,
+    )
     assert m, "the teaching guide's probe sentence changed: update this test"
     minilm, tiny, chance = m.groups()
     s = SCORES["scores"]
@@ -125,11 +129,17 @@ def test_teaching_guide_probe_figures_match_the_committed_scores():
 
 def test_the_scores_file_follows_notebook_05s_full_mode():
     """notebook_05_scores repeats notebook 05's recipe; this fails when the notebook's settings move."""
-    source = "\n".join("".join(c["source"]) for c in json.loads((ROOT / "notebooks" / "05_training.ipynb").read_text(encoding="utf-8"))["cells"])
+    source = "\n".join(
+        "".join(c["source"])
+        for c in json.loads((ROOT / "notebooks" / "05_training.ipynb").read_text(encoding="utf-8"))["cells"]
+    )
     assert f"STEPS = course.pick(fast=100, full={probe.NOTEBOOK_05_FULL['tiny_steps']})" in source
     assert f"MINILM_STEPS = course.pick(fast=20, full={probe.NOTEBOOK_05_FULL['minilm_steps']})" in source
     assert "cfg = TrainConfig.smoke(steps=STEPS, log_every=10, save_path=None, progress=False)" in source
-    assert "mini_cfg = TrainConfig(steps=MINILM_STEPS, warmup_steps=MINILM_STEPS // 10, max_length=64, log_every=5, save_path=None, progress=False)" in source
+    assert (
+        "mini_cfg = TrainConfig(steps=MINILM_STEPS, warmup_steps=MINILM_STEPS // 10, max_length=64, "
+        "log_every=5, save_path=None, progress=False)" in source
+    )
     assert "split = probe.train_test_split(topics, test_fraction=0.25, seed=0)" in source
     assert {k: SCORES[k] for k in probe.NOTEBOOK_05_FULL} == probe.NOTEBOOK_05_FULL
 

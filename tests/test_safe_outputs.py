@@ -14,13 +14,41 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-SMALL = dict(n_train=48, n_test=8, batch_size=8, tiny_dim=32, tiny_layers=1, log_every=1, progress=False, device="cpu", warmup_steps=0)
-PAIRED = [sys.executable, "-m", "jepa_lite.paired", "--steps", "2", "--log_every", "1", "--no_progress", "--device", "cpu", "--batch_size", "8"]
+SMALL = dict(
+    n_train=48,
+    n_test=8,
+    batch_size=8,
+    tiny_dim=32,
+    tiny_layers=1,
+    log_every=1,
+    progress=False,
+    device="cpu",
+    warmup_steps=0,
+)
+PAIRED = [
+    sys.executable,
+    "-m",
+    "jepa_lite.paired",
+    "--steps",
+    "2",
+    "--log_every",
+    "1",
+    "--no_progress",
+    "--device",
+    "cpu",
+    "--batch_size",
+    "8",
+]
 
 
 def env():
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("HF_")}, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
-            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("HF_")},
+        "PYTHONPATH": str(ROOT),
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
 
 
 def one_error_line(err: str) -> str:
@@ -31,7 +59,11 @@ def one_error_line(err: str) -> str:
 
 def tree(folder: Path) -> dict:
     """{relative path: sha256} of every file under `folder`."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +81,22 @@ def test_save_dir_is_checked_before_step_1(tmp_path):
     link = tmp_path / "link"
     link.symlink_to(tmp_path / "nowhere" / "model")
     limit = "import resource; resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))"
-    for save_dir, words, pre in [("/proc/jepa_lite_model", "cannot write", None), (str(link), "does not exist", None),
-                                 (str(tmp_path / "m"), "ulimit -f", limit)]:  # fmt: skip
-        cmd = PAIRED + ["--save_dir", save_dir] if pre is None else [sys.executable, "-c", f"{pre}\nimport runpy, sys\n"
-                                                                     f"sys.argv = {['x', *PAIRED[3:], '--save_dir', save_dir]!r}\n"
-                                                                     "runpy.run_module('jepa_lite.paired', run_name='__main__')"]
+    for save_dir, words, pre in [
+        ("/proc/jepa_lite_model", "cannot write", None),
+        (str(link), "does not exist", None),
+        (str(tmp_path / "m"), "ulimit -f", limit),
+    ]:
+        cmd = (
+            PAIRED + ["--save_dir", save_dir]
+            if pre is None
+            else [
+                sys.executable,
+                "-c",
+                f"{pre}\nimport runpy, sys\n"
+                f"sys.argv = {['x', *PAIRED[3:], '--save_dir', save_dir]!r}\n"
+                "runpy.run_module('jepa_lite.paired', run_name='__main__')",
+            ]
+        )
         r = subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=300)
         assert r.returncode == 2 and words in one_error_line(r.stderr), r.stderr
         assert "step " not in r.stdout
@@ -96,7 +139,9 @@ def test_save_in_place_replaces_the_folder_whole(tmp_path, kept):
     subprocess.run(["cp", "-r", str(kept), str(model)], check=True)
     (model / "stray.txt").write_text("from the old version")  # the swap leaves nothing of the old folder
     before = tree(model)
-    t = PairedTrainer(PairedConfig(**SMALL, steps=2, lr=1e-2, model=str(model), save_dir=str(model)), log=lambda s: None)
+    t = PairedTrainer(
+        PairedConfig(**SMALL, steps=2, lr=1e-2, model=str(model), save_dir=str(model)), log=lambda s: None
+    )
     t.fit()
     after = tree(model)
     assert "stray.txt" not in after and after["model.safetensors"] != before["model.safetensors"]
@@ -123,7 +168,11 @@ def ckpt(tmp_path_factory):
     from jepa_lite.train import TrainConfig, Trainer
 
     path = tmp_path_factory.mktemp("ckpt") / "c.pt"
-    preset = {k: v for k, v in TrainConfig.smoke().__dict__.items() if k not in ("save_path", "save_every", "progress", "steps")}
+    preset = {
+        k: v
+        for k, v in TrainConfig.smoke().__dict__.items()
+        if k not in ("save_path", "save_every", "progress", "steps")
+    }
     Trainer(TrainConfig(**{**preset, "steps": 1, "save_path": str(path), "progress": False}), log=lambda s: None).fit()
     return path
 
@@ -137,7 +186,11 @@ def test_export_refuses_an_unwritable_place_a_dangling_link_and_a_full_disk_in_o
     link = tmp_path / "link"
     link.symlink_to(tmp_path / "gone")
     limit = "import resource; resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))"
-    for out, words, pre in [("/proc/jepa_lite_export", "cannot write", ""), (link, "does not exist", ""), (tmp_path / "e", "ulimit -f", limit)]:
+    for out, words, pre in [
+        ("/proc/jepa_lite_export", "cannot write", ""),
+        (link, "does not exist", ""),
+        (tmp_path / "e", "ulimit -f", limit),
+    ]:
         r = export_cli(ckpt, out, "--no_sentence_transformers", pre=pre)
         assert r.returncode == 2 and words in one_error_line(r.stderr), r.stderr
     assert sorted(os.listdir(tmp_path)) == ["link"]
@@ -148,8 +201,10 @@ def test_a_failed_export_leaves_the_earlier_export_whole(tmp_path, ckpt):
     out = tmp_path / "e"
     assert export_cli(ckpt, out, "--no_sentence_transformers").returncode == 0
     before = tree(out)
-    limit = "import resource, jepa_lite.export as ex; ex.check_room = lambda *a, **k: None\n" \
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))"  # fmt: skip
+    limit = (
+        "import resource, jepa_lite.export as ex; ex.check_room = lambda *a, **k: None\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))"
+    )
     r = export_cli(ckpt, out, "--no_sentence_transformers", "--encoder", "context", pre=limit)
     assert r.returncode == 2 and "ulimit -f" in one_error_line(r.stderr) and "intact" in r.stderr
     assert tree(out) == before
@@ -176,8 +231,15 @@ def test_pretrain_refuses_an_unwritable_out_before_any_work(capsys):
     assert "cannot write" in one_error_line(capsys.readouterr().err)
 
 
-@pytest.mark.parametrize("damage, words", [("config without max_length", "lacks 'max_length'"), ("config None", "no config"),
-                                           ("model a list", "not a dict of tensors"), ("tiny_dim a string", "tiny_dim")])  # fmt: skip
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        ("config without max_length", "lacks 'max_length'"),
+        ("config None", "no config"),
+        ("model a list", "not a dict of tensors"),
+        ("tiny_dim a string", "tiny_dim"),
+    ],
+)
 def test_export_of_a_crafted_checkpoint_is_one_line_and_writes_nothing(tmp_path, capsys, ckpt, damage, words):
     """(Before: KeyError, TypeError or AttributeError tracebacks.)"""
     from jepa_lite.checkpoint import load_checkpoint, save_checkpoint

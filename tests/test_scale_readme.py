@@ -43,22 +43,33 @@ def test_readme_tiny_backbone_figures_match_the_bench_files():
     assert figures["model"] == "tiny" and figures["lines"] == r["lines"] == 1_000_000 and "today" not in figures
     budget = 1e3 + 4 * r["tokens"] / 1e6
     assert peak_mb(figures, "streamed") <= budget, "the tiny backbone's streamed path is over its budget"
-    assert f"| streamed (this kit), 2-core machine | {r['seconds']:.1f} s | {peak_mb(figures, 'streamed'):,.0f} MB | within |" in text
+    assert (
+        f"| streamed (this kit), 2-core machine | {r['seconds']:.1f} s | {peak_mb(figures, 'streamed'):,.0f} "
+        "MB | within |" in text
+    )
     assert f"({r['tokens']:,} tokens, {r['tokens'] / r['lines']:.1f} per line)" in text
     old = (BENCH / "tokenise_1M_tiny_partial.txt").read_text()
     seconds, peak, tokens = re.search(r"today +([\d.]+) s +peak RSS +([\d,]+) MB +([\d,]+) tokens", old).groups()
     assert int(tokens.replace(",", "")) == r["tokens"]  # the same file, the same tokens by both paths
-    assert f"| before, H200 machine, 3 cores | {seconds} s | {float(peak.replace(',', '')) * 1.024:,.0f} MB | {budget:,.0f} MB: over |" in text
+    assert (
+        f"| before, H200 machine, 3 cores | {seconds} s | {float(peak.replace(',', '')) * 1.024:,.0f} "
+        f"MB | {budget:,.0f} MB: over |" in text
+    )
 
 
 def test_readme_rss_over_steps_figures_match_the_bench_file():
     figures = json.loads((BENCH / "rss_10M.json").read_text())
     c, text = figures["cached"], readme()
-    rss = c["rss_over_steps"]  # [(step, MB)]: after the cache, then after building the Trainer (step 0), then every 10 steps
+    rss = c[
+        "rss_over_steps"
+    ]  # [(step, MB)]: after the cache, then after building the Trainer (step 0), then every 10 steps
     assert figures["lines"] == c["lines"] == 10_000_000 and [s for s, _ in rss[1:]] == list(range(0, 151, 10))
     assert (BENCH / "rss_10M.png").stat().st_size < 100_000
     assert "![resident memory over 150 training steps on a 10,000,000-line file](../assets/bench/rss_10M.png)" in text
-    command = "python -m jepa_lite.bench --tokenise --lines 10000000 --skip today,streamed --rss_steps 150 --batch_size 16 --rss_plot assets/bench/rss_10M.png --rss_json assets/bench/rss_10M.json"
+    command = (
+        "python -m jepa_lite.bench --tokenise --lines 10000000 --skip today,streamed --rss_steps "
+        "150 --batch_size 16 --rss_plot assets/bench/rss_10M.png --rss_json assets/bench/rss_10M.json"
+    )
     assert f"`{command}`" in text
     assert f"({figures['size_mb']:,.0f} MB, {c['tokens']:,} MiniLM tokens)" in text
     assert f"Resident memory was {rss[1][1]:,.0f} MB at step 0 and {rss[2][1]:,.0f} MB at step 10" in text
@@ -97,16 +108,37 @@ def test_bench_rss_over_steps_trains_on_the_token_cache_and_writes_plot_and_json
 
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     plot, figures = tmp_path / "rss.png", tmp_path / "rss.json"
-    flags = ["--tokenise", "--lines", "300", "--model", "tiny", "--skip", "today,streamed", "--rss_steps", "20", "--batch_size", "4",
-             "--rss_plot", str(plot), "--rss_json", str(figures)]  # fmt: skip
+    flags = [
+        "--tokenise",
+        "--lines",
+        "300",
+        "--model",
+        "tiny",
+        "--skip",
+        "today,streamed",
+        "--rss_steps",
+        "20",
+        "--batch_size",
+        "4",
+        "--rss_plot",
+        str(plot),
+        "--rss_json",
+        str(figures),
+    ]
     assert bench.main(flags) == 0
     out = capsys.readouterr().out
-    assert re.search(r"training 20 steps on the token cache \(batch 4\): resident memory [\d,]+ MB at step 0, [\d,]+ MB at step 20", out), out
+    assert re.search(
+        r"training 20 steps on the token cache \(batch 4\): resident memory [\d,]+ MB at step 0, [\d,]+ MB at step 20",
+        out,
+    ), out
     r = json.loads(figures.read_text())
     assert r["lines"] == 300 and r["cached"]["lines"] == 300 and "today" not in r
     assert [s for s, _ in r["cached"]["rss_over_steps"]] == [0, 0, 10, 20]
     assert plot.stat().st_size > 1000
     stamp = figures.read_bytes()
     again = [str(tmp_path / "new.png") if f == str(plot) else f for f in flags]  # a new plot name, the same JSON
-    assert bench.main(again) == 2 and f"--rss_json {figures} exists; the bench does not replace files" in capsys.readouterr().err
+    assert (
+        bench.main(again) == 2
+        and f"--rss_json {figures} exists; the bench does not replace files" in capsys.readouterr().err
+    )
     assert figures.read_bytes() == stamp and not (tmp_path / "new.png").exists()

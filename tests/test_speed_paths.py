@@ -5,15 +5,19 @@ import torch
 
 from jepa_lite.data import collate, pred_capacity
 from jepa_lite.encoders import TinyConfig, TinyEncoder
-from jepa_lite.losses import get_loss
-from jepa_lite.losses import token_losses
+from jepa_lite.losses import get_loss, token_losses
 from jepa_lite.model import JEPA
 from jepa_lite.train import TrainConfig, Trainer
 
 
 def tiny_jepa(tokenizer, loss="cosine", dim=32):
     torch.manual_seed(0)
-    return JEPA(TinyEncoder(TinyConfig(vocab_size=len(tokenizer), dim=dim, layers=2, heads=2)), dim, pred_hidden_mult=2, loss=loss)
+    return JEPA(
+        TinyEncoder(TinyConfig(vocab_size=len(tokenizer), dim=dim, layers=2, heads=2)),
+        dim,
+        pred_hidden_mult=2,
+        loss=loss,
+    )
 
 
 def grads(model):
@@ -24,7 +28,9 @@ def grads(model):
 def test_mean_of_token_losses_is_the_loss(name):
     pred, target = torch.randn(37, 16), torch.randn(37, 16)
     assert token_losses(name, pred, target).shape == (37,)
-    assert token_losses(name, pred, target).mean().item() == pytest.approx(get_loss(name)(pred, target).item(), rel=1e-6)
+    assert token_losses(name, pred, target).mean().item() == pytest.approx(
+        get_loss(name)(pred, target).item(), rel=1e-6
+    )
 
 
 @pytest.mark.parametrize("name", ["cosine", "l2", "mse", "smooth_l1"])
@@ -32,7 +38,9 @@ def test_fixed_shape_loss_equals_gathered_loss_and_gradients(tokenized, name):
     """JEPA.fixed_shape_loss (pred_index padded with filler rows, weights 0/1) = JEPA.forward (the N
     masked rows), value and gradients."""
     model = tiny_jepa(tokenized.tokenizer, loss=name).train()
-    batch = collate(tokenized.ids[:10], tokenized.tokenizer, 0.3, 3, torch.Generator().manual_seed(4), pad_to_multiple_of=8)
+    batch = collate(
+        tokenized.ids[:10], tokenized.tokenizer, 0.3, 3, torch.Generator().manual_seed(4), pad_to_multiple_of=8
+    )
     assert batch.attention_mask.eq(0).any()  # padding is present, and must not count
     gathered = model(batch).loss
     gathered.backward()
@@ -77,7 +85,14 @@ def test_pred_capacity_holds_every_mask_the_sampler_draws(tokenized, ratio):
     no mask exceeds it. Too small a bound would raise in `with_pred_capacity` during training."""
     for seed in range(40):
         rows = torch.randint(0, len(tokenized), (16,), generator=torch.Generator().manual_seed(seed)).tolist()
-        batch = collate([tokenized.ids[r] for r in rows], tokenized.tokenizer, ratio, 3, torch.Generator().manual_seed(seed), pad_to_multiple_of=8)
+        batch = collate(
+            [tokenized.ids[r] for r in rows],
+            tokenized.tokenizer,
+            ratio,
+            3,
+            torch.Generator().manual_seed(seed),
+            pad_to_multiple_of=8,
+        )
         capacity = pred_capacity(*batch.input_ids.shape, ratio)
         assert batch.pred_index.numel() <= capacity
         assert batch.with_pred_capacity(capacity).pred_index.shape == (capacity,)
@@ -90,7 +105,8 @@ def test_with_pred_capacity_refuses_an_index_that_does_not_fit(tokenized):
 
 
 def test_trainer_static_shape_step_trains_like_the_default_step():
-    """The trainer's CUDA-graph path (fixed-shape loss and padded index, cloned loss) run eagerly on CPU: the same loss curve."""
+    """The trainer's CUDA-graph path (fixed-shape loss and padded index, cloned loss) run eagerly on CPU: the same
+    loss curve."""
     cfg = TrainConfig.smoke(progress=False, save_path=None, steps=30, log_every=10, device="cpu")
     default = Trainer(cfg, log=lambda s: None)
     static = Trainer(cfg, log=lambda s: None)
@@ -174,7 +190,6 @@ def test_cuda_graphs_flag_reaches_the_config():
     assert not config_from_args(vars(build_parser().parse_args(["--compile", "--no_cuda_graphs"]))).cuda_graphs
 
 
-
 def test_bench_warmup_meets_every_timed_length_as_often_as_needed():
     """The bench's warm-up must record every CUDA graph the timed steps replay: after it, each
     padded length of the timed steps has been met at least twice."""
@@ -182,7 +197,9 @@ def test_bench_warmup_meets_every_timed_length_as_often_as_needed():
 
     from jepa_lite.bench import mixed_length_lines, warmup_covering
 
-    trainer = Trainer(TrainConfig.smoke(batch_size=16, steps=10, device="cpu"), texts=mixed_length_lines(2000), log=lambda s: None)
+    trainer = Trainer(
+        TrainConfig.smoke(batch_size=16, steps=10, device="cpu"), texts=mixed_length_lines(2000), log=lambda s: None
+    )
     trainer.static_shapes, trainer.pad_to_multiple_of = True, 8  # as on CUDA with --compile
 
     def padded(step):
@@ -196,7 +213,10 @@ def test_bench_warmup_meets_every_timed_length_as_often_as_needed():
     trainer.pad_to_multiple_of = 4
     warm = warmup_covering(trainer, 3, 40)
     seen = Counter(-(-int(trainer.corpus.lengths[trainer.batch_lines(s)].max()) // 4) * 4 for s in range(warm))
-    assert warm > 3 and all(seen[-(-int(trainer.corpus.lengths[trainer.batch_lines(s)].max()) // 4) * 4] >= 1 for s in range(warm, warm + 40))
+    assert warm > 3 and all(
+        seen[-(-int(trainer.corpus.lengths[trainer.batch_lines(s)].max()) // 4) * 4] >= 1
+        for s in range(warm, warm + 40)
+    )
     trainer.pad_to_multiple_of = 1
     assert warmup_covering(trainer, 3, 40) == 3  # fp32 on the CPU: no per-length cost, no extension
 

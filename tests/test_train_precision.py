@@ -14,7 +14,6 @@ from jepa_lite import precision as P
 from jepa_lite import train
 from jepa_lite.train import TrainConfig, Trainer, main
 
-
 # fp16 on the CPU has no fast kernels: a smaller model than the smoke test's keeps these tests short
 SMALL = dict(max_length=24, batch_size=8, tiny_dim=32, tiny_layers=1, pred_hidden_mult=1, lr=1e-3, warmup_steps=5)
 
@@ -26,7 +25,11 @@ def quiet(**kw):
 @pytest.fixture
 def on_a_t4(monkeypatch):
     """The trainer resolves its precision as on a CUDA GPU of compute capability 7.5 (a T4)."""
-    monkeypatch.setattr(train, "resolve_precision", lambda name, device: P.resolve_precision(name, torch.device("cuda"), capability=(7, 5)))
+    monkeypatch.setattr(
+        train,
+        "resolve_precision",
+        lambda name, device: P.resolve_precision(name, torch.device("cuda"), capability=(7, 5)),
+    )
 
 
 def with_big_scale(trainer: Trainer, scale: float = 2.0**24) -> Trainer:
@@ -85,7 +88,9 @@ def test_fp16_checkpoint_keeps_the_scaler_and_resumes_exactly(on_a_t4, tmp_path)
 
 def test_fp16_on_the_cpu_is_one_line_and_nothing_is_written(tmp_path, capsys):
     path = tmp_path / "x.pt"
-    assert main(["--smoke_test", "--device", "cpu", "--precision", "fp16", "--save_path", str(path), "--no_progress"]) == 2
+    assert (
+        main(["--smoke_test", "--device", "cpu", "--precision", "fp16", "--save_path", str(path), "--no_progress"]) == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("error: precision fp16 needs a CUDA GPU") and len(err.strip().splitlines()) == 1
     assert not path.exists()
@@ -106,14 +111,19 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 def test_fp16_trains_like_fp32_on_the_gpu():
     runs = {}
     for name in ("fp32", "fp16"):
-        t = Trainer(TrainConfig.smoke(steps=80, device="cuda", precision=name, save_path=None, progress=False, log_every=20), log=lambda s: None)
+        t = Trainer(
+            TrainConfig.smoke(steps=80, device="cuda", precision=name, save_path=None, progress=False, log_every=20),
+            log=lambda s: None,
+        )
         runs[name] = (t, torch.tensor(t.fit()["step_loss"]))
     t16, fp16 = runs["fp16"]
     fp32 = runs["fp32"][1]
     assert t16.precision == P.FP16 and t16.scaler is not None and t16.scaler.get_scale() > 0
     gap = (fp16 - fp32).abs()
-    print(f"fp32 loss {fp32[0]:.4f} -> {fp32[-1]:.4f}; fp16 {fp16[0]:.4f} -> {fp16[-1]:.4f}; "
-          f"max |fp16 - fp32| per step {gap.max():.4f}, mean {gap.mean():.4f}; final scale {t16.scaler.get_scale():g}")  # fmt: skip
+    print(
+        f"fp32 loss {fp32[0]:.4f} -> {fp32[-1]:.4f}; fp16 {fp16[0]:.4f} -> {fp16[-1]:.4f}; "
+        f"max |fp16 - fp32| per step {gap.max():.4f}, mean {gap.mean():.4f}; final scale {t16.scaler.get_scale():g}"
+    )
     assert fp16[-10:].mean() < 0.8 * fp16[:10].mean()  # it trains
     assert gap.mean() < 0.02 and abs(fp16[-10:].mean() - fp32[-10:].mean()) < 0.05  # and like fp32
     for p, q in zip(runs["fp16"][0].model.parameters(), runs["fp32"][0].model.parameters()):

@@ -25,15 +25,21 @@ def _close_figures():
 
 
 def fake_trainer(n_logs: int, steps: int = 100):
-    history = {"step": [10 * (k + 1) for k in range(n_logs)], "loss": [1.0 / (k + 1) for k in range(n_logs)],
-               "lr": [1e-3] * n_logs, "std": [0.5] * n_logs, "mean_cos": [0.3] * n_logs, "rank": [20.0] * n_logs,
-               "step_loss": [1.0] * (10 * n_logs)}  # fmt: skip
+    history = {
+        "step": [10 * (k + 1) for k in range(n_logs)],
+        "loss": [1.0 / (k + 1) for k in range(n_logs)],
+        "lr": [1e-3] * n_logs,
+        "std": [0.5] * n_logs,
+        "mean_cos": [0.3] * n_logs,
+        "rank": [20.0] * n_logs,
+        "step_loss": [1.0] * (10 * n_logs),
+    }
     return SimpleNamespace(history=history, config=SimpleNamespace(steps=steps))
 
 
 def logged_line(fig, panel: int = 0):
     """x and y data of the 'logged' curve of a panel of a training_curves figure."""
-    line = [l for l in fig.axes[panel].get_lines() if l.get_label() == "logged"][0]
+    line = [ln for ln in fig.axes[panel].get_lines() if ln.get_label() == "logged"][0]
     return list(line.get_xdata()), list(line.get_ydata())
 
 
@@ -71,7 +77,9 @@ def test_live_loss_plot_as_a_real_trainer_callback():
 def test_similarity_explorer_controls_change_the_map():
     g = torch.Generator().manual_seed(0)
     topics = ["a"] * 6 + ["b"] * 6
-    clustered = torch.cat([torch.ones(6, 1), -torch.ones(6, 1)]) @ torch.ones(1, 8) + 0.1 * torch.randn(12, 8, generator=g)
+    clustered = torch.cat([torch.ones(6, 1), -torch.ones(6, 1)]) @ torch.ones(1, 8) + 0.1 * torch.randn(
+        12, 8, generator=g
+    )
     noise = torch.randn(12, 8, generator=g)
     panel = widgets.similarity_explorer({"clustered": clustered, "noise": noise}, topics, per_topic=3)
     assert panel.last["encoder"] == "clustered" and panel.last["sim"].shape == (6, 6)
@@ -87,7 +95,7 @@ def test_figures_show_the_data_they_are_given():
     fig = viz.lr_schedule_figure(factors, 20, lr=1e-3)
     assert max(fig.axes[0].get_lines()[0].get_ydata()) == pytest.approx(1e-3)
     fig = viz.resume_figure([3.0, 2.0, 1.0], [3.0, 2.0, 1.0], 2)
-    assert [list(l.get_ydata()) for l in fig.axes[0].get_lines()[:2]] == [[3.0, 2.0, 1.0]] * 2
+    assert [list(ln.get_ydata()) for ln in fig.axes[0].get_lines()[:2]] == [[3.0, 2.0, 1.0]] * 2
     fig = viz.probe_bars({"x": 0.5, "y": 0.9}, chance=0.125)
     assert [p.get_width() for p in fig.axes[0].patches] == [0.5, 0.9]
     sim = torch.eye(4)

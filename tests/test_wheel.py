@@ -27,12 +27,29 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-NOT_SOURCES = (".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "my-course",
-               "checkpoints", "test-artifacts", ".ipynb_checkpoints")  # fmt: skip
-SHIPPED = ("jepa_lite/resources/corpus/sentences.tsv", "jepa_lite/resources/kit_lm/model.safetensors",
-           "jepa_lite/resources/kit_lm/tokenizer.json", "jepa_lite/resources/study.json",
-           "jepa_lite/resources/probe_scores.json", "jepa_lite/resources/nl_rx_synth/synth_train.jsonl",
-           "jepa_lite/course/notebooks/00_overview.ipynb", "jepa_lite/course/notebooks/06_llm_jepa_paper.ipynb")  # fmt: skip
+NOT_SOURCES = (
+    ".git",
+    ".venv*",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".pytest_cache",
+    "my-course",
+    "checkpoints",
+    "test-artifacts",
+    ".ipynb_checkpoints",
+)
+SHIPPED = (
+    "jepa_lite/resources/corpus/sentences.tsv",
+    "jepa_lite/resources/kit_lm/model.safetensors",
+    "jepa_lite/resources/kit_lm/tokenizer.json",
+    "jepa_lite/resources/study.json",
+    "jepa_lite/resources/probe_scores.json",
+    "jepa_lite/resources/nl_rx_synth/synth_train.jsonl",
+    "jepa_lite/course/notebooks/00_overview.ipynb",
+    "jepa_lite/course/notebooks/06_llm_jepa_paper.ipynb",
+)
 
 
 def run(cmd, cwd, env, timeout=300) -> subprocess.CompletedProcess:
@@ -44,8 +61,11 @@ def run(cmd, cwd, env, timeout=300) -> subprocess.CompletedProcess:
 def build(src: Path, out: Path, sdist: bool) -> Path:
     """Build with setuptools' PEP 517 backend in `src`; the wheel (or sdist) file in `out`."""
     kind = "sdist" if sdist else "wheel"
-    r = run([sys.executable, "-c", f"from setuptools import build_meta as b; print(b.build_{kind}({str(out)!r}))"],
-            cwd=src, env=dict(os.environ, PYTHONPATH=""))  # fmt: skip
+    r = run(
+        [sys.executable, "-c", f"from setuptools import build_meta as b; print(b.build_{kind}({str(out)!r}))"],
+        cwd=src,
+        env=dict(os.environ, PYTHONPATH=""),
+    )
     # a data folder under jepa_lite/ that pyproject.toml's packages does not list: setuptools warns it may be left out
     assert "is absent from the `packages` configuration" not in r.stderr, r.stderr[-3000:]
     return out / r.stdout.strip().splitlines()[-1]
@@ -96,20 +116,35 @@ def installed(wheel, tmp_path_factory):
     user.mkdir()
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp, env=os.environ)
     python = venv / "bin" / "python"
-    run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(whl)],
-        cwd=tmp, env=os.environ)  # fmt: skip
-    own = Path(run([python, "-c", "import site; print(site.getsitepackages()[0])"], cwd=user, env=os.environ).stdout.strip())
+    run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(whl)],
+        cwd=tmp,
+        env=os.environ,
+    )
+    own = Path(
+        run([python, "-c", "import site; print(site.getsitepackages()[0])"], cwd=user, env=os.environ).stdout.strip()
+    )
     (own / "zz_dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")  # read after its own
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(JEPA_LITE_FAST="1", HF_HUB_OFFLINE="1", HOME=str(tmp / "home"), JUPYTER_CONFIG_DIR=str(tmp / "home" / "config"),
-               JUPYTER_DATA_DIR=str(tmp / "home" / "data"), JUPYTER_RUNTIME_DIR=str(tmp / "home" / "runtime"))  # fmt: skip
+    env.update(
+        JEPA_LITE_FAST="1",
+        HF_HUB_OFFLINE="1",
+        HOME=str(tmp / "home"),
+        JUPYTER_CONFIG_DIR=str(tmp / "home" / "config"),
+        JUPYTER_DATA_DIR=str(tmp / "home" / "data"),
+        JUPYTER_RUNTIME_DIR=str(tmp / "home" / "runtime"),
+    )
     return python, user, env
 
 
 def test_the_installed_wheel_trains_outside_the_repository(installed):
     python, user, env = installed
     own = python.parent.parent
-    out = run([python, "-m", "jepa_lite.train", "--smoke_test", "--steps", "2", "--log_every", "1", "--no_progress"], cwd=user, env=env)
+    out = run(
+        [python, "-m", "jepa_lite.train", "--smoke_test", "--steps", "2", "--log_every", "1", "--no_progress"],
+        cwd=user,
+        env=env,
+    )
     assert "done: 2 steps" in out.stdout
 
     from jepa_lite.paired.pairs import regex_pairs, save_jsonl
@@ -119,11 +154,29 @@ def test_the_installed_wheel_trains_outside_the_repository(installed):
     save_jsonl(test, user / "test.jsonl")
     # one process (each start imports torch and transformers): TrainConfig.smoke() and a Trainer on it
     # read the packaged corpus, from the wheel's jepa_lite; then the paired trainer on the shipped kit_lm
-    paired = ["--model", "kit_lm", "--data", "train.jsonl", "--test_data", "test.jsonl", "--steps", "2", "--batch_size", "4",
-              "--lbd", "1", "--device", "cpu", "--no_progress"]  # fmt: skip
-    code = ("import sys, jepa_lite; from jepa_lite.train import TrainConfig, Trainer; from jepa_lite.paired.cli import main; "
-            "t = Trainer(TrainConfig.smoke(steps=2, save_path=None, progress=False), log=lambda s: None); t.fit(); "
-            f"print('smoke', jepa_lite.__file__, len(t.corpus), flush=True); sys.exit(main({paired!r}))")  # fmt: skip
+    paired = [
+        "--model",
+        "kit_lm",
+        "--data",
+        "train.jsonl",
+        "--test_data",
+        "test.jsonl",
+        "--steps",
+        "2",
+        "--batch_size",
+        "4",
+        "--lbd",
+        "1",
+        "--device",
+        "cpu",
+        "--no_progress",
+    ]
+    code = (
+        "import sys, jepa_lite; from jepa_lite.train import TrainConfig, Trainer; from jepa_lite.paired.cli "
+        "import main; "
+        "t = Trainer(TrainConfig.smoke(steps=2, save_path=None, progress=False), log=lambda s: None); t.fit(); "
+        f"print('smoke', jepa_lite.__file__, len(t.corpus), flush=True); sys.exit(main({paired!r}))"
+    )
     out = run([python, "-c", code], cwd=user, env=env).stdout
     where, lines = next(line for line in out.splitlines() if line.startswith("smoke ")).split()[1:]
     assert Path(where).resolve().is_relative_to(own.resolve()) and int(lines) == 480
@@ -137,9 +190,21 @@ def test_the_installed_launcher_copies_the_course_and_starts(installed):
     python, user, env = installed
     env = dict(env, JUPYTERLAB_DIR=get_app_dir())  # the built app lives in the dependencies' environment
     port, token = _free_port(), secrets.token_hex(16)
-    lab = subprocess.Popen([python.parent / "jepa-lite-lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-                            "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"],
-                           cwd=user, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    lab = subprocess.Popen(
+        [
+            python.parent / "jepa-lite-lab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+        ],
+        cwd=user,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 90
         while True:
@@ -160,5 +225,7 @@ def test_the_installed_launcher_copies_the_course_and_starts(installed):
             os.killpg(lab.pid, signal.SIGKILL)
             lab.wait(5)
     course = user / "jepa-lite-course"  # the installed kit's working copy, under the folder it started from
-    assert sorted(p.name for p in course.glob("*.ipynb")) == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert sorted(p.name for p in course.glob("*.ipynb")) == sorted(
+        p.name for p in (ROOT / "notebooks").glob("*.ipynb")
+    )
     assert json.loads((course / "00_overview.ipynb").read_text())["cells"]

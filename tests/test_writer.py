@@ -21,8 +21,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def env():
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("HF_")}, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
-            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("HF_")},
+        "PYTHONPATH": str(ROOT),
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
 
 
 def one_error_line(err: str) -> str:
@@ -95,7 +100,9 @@ def test_a_full_disk_leaves_the_old_version_whole_and_no_temporary(tmp_path, kin
 
 
 def test_a_stale_temporary_folder_of_a_dead_writer_is_removed(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     stale = tmp_path / f".model.jepa_lite-{dead}-abc123.tmp"
     (stale / "sub").mkdir(parents=True)
     (tmp_path / "model.tmp").mkdir()  # a user's folder of a similar name
@@ -109,8 +116,14 @@ def test_two_studies_on_one_out_the_second_is_refused_and_a_planted_tmp_survives
     out = tmp_path / "s.json"
     planted = tmp_path / "s.json.tmp"
     planted.write_text("my notes")
-    first = subprocess.Popen([sys.executable, "-m", "jepa_lite.paired.study", "--fast", "--out", str(out)], cwd=ROOT, env=env(),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "jepa_lite.paired.study", "--fast", "--out", str(out)],
+        cwd=ROOT,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 120
         while not (tmp_path / ".s.json.lock").exists() and first.poll() is None and time.time() < deadline:
@@ -129,8 +142,17 @@ def test_two_studies_on_one_out_the_second_is_refused_and_a_planted_tmp_survives
     assert not [n for n in os.listdir(tmp_path) if "jepa_lite-" in n]
 
 
-@pytest.mark.parametrize("content", ["{not json", "[]", '{"kind": "jepa_lite.study"}', '{"kind": "jepa_lite.study", "config": {}, "runs": [{}]}',
-                                     '{"kind": "jepa_lite.study", "config": {"nope": 1}, "runs": []}', "[" * 100_000])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        "[]",
+        '{"kind": "jepa_lite.study"}',
+        '{"kind": "jepa_lite.study", "config": {}, "runs": [{}]}',
+        '{"kind": "jepa_lite.study", "config": {"nope": 1}, "runs": []}',
+        "[" * 100_000,
+    ],
+)
 def test_the_study_refuses_a_damaged_results_file_on_resume_in_one_line(tmp_path, capsys, content):
     out = tmp_path / "s.json"
     out.write_text(content)
@@ -150,8 +172,17 @@ def test_the_notebook_times_and_probe_scores_refuse_an_out_another_process_write
     from jepa_lite.course import probe, timing
 
     out = tmp_path / "r.json"
-    holder = subprocess.Popen([sys.executable, "-c", f"from jepa_lite import writer; import time\nwith writer.PathLock({str(out)!r}):\n"
-                               "    print('held', flush=True); time.sleep(60)"], env=env(), stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from jepa_lite import writer; import time\nwith writer.PathLock({str(out)!r}):\n"
+            "    print('held', flush=True); time.sleep(60)",
+        ],
+        env=env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         start = time.perf_counter()
@@ -175,8 +206,14 @@ def test_sigkill_mid_write_leaves_a_whole_version_and_the_next_writer_cleans_up(
     if kind == "file":
         body = "writer.write_text(out, str(i % 10) * 3_000_000)"
     else:
-        body = "with writer.atomic_folder(out) as t:\n        (t / 'a').write_text(str(i % 10) * 1_500_000)\n        (t / 'b').write_text(str(i % 10) * 1_500_000)"
-    script = f"from pathlib import Path\nfrom jepa_lite import writer\nout = Path({str(out)!r})\ni = 0\nwhile True:\n    i += 1\n    {body}\n"
+        body = (
+            "with writer.atomic_folder(out) as t:\n        (t / 'a').write_text(str(i % 10) * "
+            "1_500_000)\n        (t / 'b').write_text(str(i % 10) * 1_500_000)"
+        )
+    script = (
+        f"from pathlib import Path\nfrom jepa_lite import writer\nout = Path({str(out)!r})\ni "
+        f"= 0\nwhile True:\n    i += 1\n    {body}\n"
+    )
     for delay in (0.4, 0.55, 0.7, 0.85):
         p = subprocess.Popen([sys.executable, "-c", script], env=env())
         time.sleep(delay)
@@ -186,7 +223,9 @@ def test_sigkill_mid_write_leaves_a_whole_version_and_the_next_writer_cleans_up(
         p.send_signal(signal.SIGKILL)
         p.wait()
         texts = [out.read_text()] if kind == "file" else [(out / "a").read_text(), (out / "b").read_text()]
-        assert len(set("".join(texts))) == 1 and all(len(t) == len(texts[0]) for t in texts), "a mixed or partial version"
+        assert len(set("".join(texts))) == 1 and all(len(t) == len(texts[0]) for t in texts), (
+            "a mixed or partial version"
+        )
         if kind == "folder":
             assert sorted(os.listdir(out)) == ["a", "b"]
     writer.remove_stale_temps(tmp_path)  # what SaveTarget, replacing_folder and the study call before they write

@@ -65,7 +65,10 @@ def colab_cell(notebook: str) -> str:
         '    sys.path.insert(0, "/content/jepa_lite")',
     ]
     if THIRD_PARTY_WIDGETS.get(notebook):
-        lines += ["    from google.colab import output", "    output.enable_custom_widget_manager()  # for " + ", ".join(THIRD_PARTY_WIDGETS[notebook])]
+        lines += [
+            "    from google.colab import output",
+            "    output.enable_custom_widget_manager()  # for " + ", ".join(THIRD_PARTY_WIDGETS[notebook]),
+        ]
     return "\n".join(lines)
 
 
@@ -133,9 +136,16 @@ def check_setup(minilm: bool = True) -> dict:
         try:
             encoder, tokenizer, dim = load_backbone(name)
             seconds = time.perf_counter() - start
-            results[name] = {"dim": dim, "parameters": count_parameters(encoder), "vocab": len(tokenizer), "seconds": seconds}
-            print(f"backbone {name!r}: hidden size {dim}, {count_parameters(encoder) / 1e6:.1f} M parameters, "
-                  f"vocabulary {len(tokenizer)}, loaded offline in {seconds:.1f} s ✅")  # fmt: skip
+            results[name] = {
+                "dim": dim,
+                "parameters": count_parameters(encoder),
+                "vocab": len(tokenizer),
+                "seconds": seconds,
+            }
+            print(
+                f"backbone {name!r}: hidden size {dim}, {count_parameters(encoder) / 1e6:.1f} M parameters, "
+                f"vocabulary {len(tokenizer)}, loaded offline in {seconds:.1f} s ✅"
+            )
         except BackboneError as e:
             results[name] = None
             print(f"backbone {name!r}: ❌ {e}")

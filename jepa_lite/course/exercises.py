@@ -52,11 +52,13 @@ EXERCISES = {
         "mean_span_len = 4: what fraction of drawn spans have length 3 or more?",
         lambda: (1.0 - _p(4)) ** 2,
         "P(ℓ ≥ 3) = 1 − P(1) − P(2) with P(ℓ) = p(1 − p)^(ℓ−1), p = 1/4; or: the first two 'coin flips' both fail.",
-        "P(ℓ ≥ 3) = (1 − p)² = 0.75² = 0.5625: a geometric law has no memory, each extra token is a fresh 3-in-4 chance.",
+        "P(ℓ ≥ 3) = (1 − p)² = 0.75² = 0.5625: a geometric law has no memory, each extra "
+        "token is a fresh 3-in-4 chance.",
         abs_tol=0.005,
     ),
     "02.1": Exercise(
-        "Two lines tokenise to 9 and 14 ids ([CLS]/[SEP] included). How many padding positions does the padded batch hold?",
+        "Two lines tokenise to 9 and 14 ids ([CLS]/[SEP] included). How many padding positions "
+        "does the padded batch hold?",
         lambda: 14 - 9,
         "The batch is padded to its longest line; only the shorter line gets [PAD] tokens.",
         "Both rows have length 14, the short one ends with 5 [PAD] tokens (attention_mask 0 there).",
@@ -87,7 +89,8 @@ EXERCISES = {
         "Which momentum m gives a half-life of exactly 20 steps?",
         lambda: 0.5 ** (1.0 / 20),
         "Solve m^h = 0.5 for m: m = 0.5^(1/h).",
-        "m = 0.5^(1/20) ≈ 0.9659: after 20 steps m^20 = 0.5 of the old weights is left (by hand: 1 − 0.69/20 ≈ 0.9655).",
+        "m = 0.5^(1/20) ≈ 0.9659: after 20 steps m^20 = 0.5 of the old weights is left (by "
+        "hand: 1 − 0.69/20 ≈ 0.9655).",
         abs_tol=5e-4,
         rel_tol=0.0,
         also=(lambda: 1 - 0.69 / 20,),
@@ -99,23 +102,30 @@ EXERCISES = {
         "cos 90° = 0, so the distance is 1; scaling t to any length changes nothing.",
     ),
     "04.2": Exercise(
-        "p = (0.3, 0), t = (0, 0.4), i.e. (3, 0) and (0, 4) shrunk by 10×: give (L2 distance ‖p − t‖, cosine distance 1 − cos(p, t)).",
+        "p = (0.3, 0), t = (0, 0.4), i.e. (3, 0) and (0, 4) shrunk by 10×: give (L2 distance "
+        "‖p − t‖, cosine distance 1 − cos(p, t)).",
         lambda: (0.1 * math.hypot(3.0, 4.0), 1.0),
-        "‖(3, 0) − (0, 4)‖ = 5, and shrinking both vectors by 10× shrinks that by 10× too; the angle between them does not change.",
-        "(0.5, 1.0): L2 = 5 / 10 falls just by shrinking the vectors, without a better prediction; the cosine distance stays at 1 (a right angle).",
+        "‖(3, 0) − (0, 4)‖ = 5, and shrinking both vectors by 10× shrinks that by 10× too; "
+        "the angle between them does not change.",
+        "(0.5, 1.0): L2 = 5 / 10 falls just by shrinking the vectors, without a better prediction; "
+        "the cosine distance stays at 1 (a right angle).",
     ),
     "00.1": Exercise(
-        "A line has 20 maskable tokens and mask_ratio = 0.3. How many target embeddings must the predictor produce for it?",
+        "A line has 20 maskable tokens and mask_ratio = 0.3. How many target embeddings must "
+        "the predictor produce for it?",
         lambda: round(0.3 * 20),
-        "The loss is computed at the masked positions only, one predicted embedding per masked token; mask_ratio is the fraction masked.",
-        "0.3 × 20 = 6 masked tokens, so 6 predicted embeddings, each compared with the target encoder's embedding of that token.",
+        "The loss is computed at the masked positions only, one predicted embedding per masked "
+        "token; mask_ratio is the fraction masked.",
+        "0.3 × 20 = 6 masked tokens, so 6 predicted embeddings, each compared with the target "
+        "encoder's embedding of that token.",
         abs_tol=0,
     ),
     "00.2": Exercise(
         "Which encoder does the optimizer update: 'context_encoder' or 'target_encoder'?",
         lambda: "context_encoder",
         "One of the two never receives a gradient; it only follows the other through θ_tgt ← m·θ_tgt + (1 − m)·θ_ctx.",
-        "The optimizer updates the context encoder (and the predictor); the target encoder is an EMA of the context encoder.",
+        "The optimizer updates the context encoder (and the predictor); the target encoder "
+        "is an EMA of the context encoder.",
     ),
     "05.1": Exercise(
         "warmup_steps = 20, steps = 200: what is lr_factor at optimizer step 65?",
@@ -126,14 +136,18 @@ EXERCISES = {
         rel_tol=0.0,
     ),
     "05.2": Exercise(
-        "A line of 9 tokens ([CLS] and [SEP] included) sits in a batch padded to length 14; probe.mean_pool weights each position by its attention_mask. Over how many hidden vectors does it average?",
+        "A line of 9 tokens ([CLS] and [SEP] included) sits in a batch padded to length 14; "
+        "probe.mean_pool weights each position by its attention_mask. Over how many hidden "
+        "vectors does it average?",
         lambda: 9,
         "attention_mask is 1 at every real token, [CLS] and [SEP] included, and 0 at padding.",
-        "9: the 5 padding positions have attention_mask 0 and are left out; [CLS] and [SEP] count, as in sentence-transformers.",
+        "9: the 5 padding positions have attention_mask 0 and are left out; [CLS] and [SEP] "
+        "count, as in sentence-transformers.",
         abs_tol=0,
     ),
     "05.3": Exercise(
-        "The probe splits 480 sentences (8 topics × 60) with test_fraction = 0.25, per topic. How many sentences are in the test split?",
+        "The probe splits 480 sentences (8 topics × 60) with test_fraction = 0.25, per topic. "
+        "How many sentences are in the test split?",
         lambda: 8 * round(0.25 * 60),
         "train_test_split is stratified: each topic puts round(0.25 × 60) of its sentences in the test split.",
         "8 × 15 = 120 test sentences (and 360 to fit the classifier); guessing gives 1/8 = 12.5 % on them.",
@@ -147,17 +161,21 @@ EXERCISES = {
         abs_tol=0,
     ),
     "06.2": Exercise(
-        "batch_size = 32, λ > 0, loss_dropout = 0.5: on average, how many sequences go through the model per training step?",
+        "batch_size = 32, λ > 0, loss_dropout = 0.5: on average, how many sequences go through "
+        "the model per training step?",
         lambda: 32 + 0.5 * 2 * 32,
-        "Every step runs the 32 LM rows; a step that keeps the JEPA term adds 32 Text views and 32 Code views; loss dropout skips that half the time.",
+        "Every step runs the 32 LM rows; a step that keeps the JEPA term adds 32 Text views "
+        "and 32 Code views; loss dropout skips that half the time.",
         "32 + ½ · 64 = 64 rows: loss dropout 0.5 removes a third of the compute of full LLM-JEPA (96 rows per step).",
         abs_tol=0,
     ),
     "06.3": Exercise(
-        "Which JEPA distance can a model drive to 0 by shrinking every embedding towards the zero vector: 'cosine' or 'l2'?",
+        "Which JEPA distance can a model drive to 0 by shrinking every embedding towards "
+        "the zero vector: 'cosine' or 'l2'?",
         lambda: "l2",
         "Scale every embedding by a small number: which of 1 − cos(p, t) and ‖p − t‖ changes?",
-        "‖p − t‖ shrinks with the scale of the embeddings, 1 − cos does not; that is why the paper finds L2 collapsing and uses cosine.",
+        "‖p − t‖ shrinks with the scale of the embeddings, 1 − cos does not; that is why "
+        "the paper finds L2 collapsing and uses cosine.",
     ),
     "07.1": Exercise(
         "A pair has 6 Text tokens and 4 Code tokens. How many different spans [s, t) can STP draw on its row?",
@@ -192,7 +210,9 @@ def _loss_positions_at_005() -> int:
     from .explore import DEFAULT_SENTENCE, load_tokenizer, two_views
     from .widgets import COMPANION
 
-    return two_views(load_tokenizer("minilm"), [DEFAULT_SENTENCE, COMPANION], mask_ratio=0.05, mean_span_len=3, seed=0)["n_loss_positions"]
+    return two_views(load_tokenizer("minilm"), [DEFAULT_SENTENCE, COMPANION], mask_ratio=0.05, mean_span_len=3, seed=0)[
+        "n_loss_positions"
+    ]
 
 
 MOMENTA = (0.0, 0.5, 0.9, 0.99, 0.996)  # the momenta of notebook 03's collapse panel
@@ -217,44 +237,60 @@ def _final(metric: str, steps: int = 200, **settings) -> float:
 
 EXPERIMENTS = ("01.4", "02.5", "03.4", "04.4", "05.5")  # the experiment exercises below
 
-EXERCISES.update({
-    "01.4": Exercise(
-        "Run § 3's comparison with mask_ratio = 0.15 instead of 0.3: what fraction does the overshooting scheme hide?",
-        _overshoot_at_015,
-        "Change mask_ratio in the experiment cell, run it, and read the overshooting row; give the measured number.",
-        "Asked for 0.15 it hides far more, relatively, than asked for 0.3: a budget of 2–3 tokens and spans of mean 5 overshoot by whole spans.",
-        abs_tol=0.005, rel_tol=0.0,
-    ),
-    "02.5": Exercise(
-        "Build § 1's two-line batch with mask_ratio = 0.05: how many loss positions does it hold?",
-        _loss_positions_at_005,
-        "Run explore.two_views(tokenizer, lines, mask_ratio=0.05, mean_span_len=3, seed=0) and read views['n_loss_positions'].",
-        "2: 0.05 · n is below 1 for both lines, and every line with a maskable token gets at least one: b = max(1, ⌊r·n + U⌋).",
-        abs_tol=0,
-    ),
-    "03.4": Exercise(
-        "Of m = 0, 0.5, 0.9, 0.99, 0.996, which is the smallest momentum whose run ends without a collapse warning?",
-        _smallest_healthy_momentum,
-        "Move the collapse panel's slider (or run the experiment cell) for each m; the printed verdict uses the trainer's thresholds.",
-        "Below that momentum the target follows the context encoder too closely, and both slide together to a constant.",
-        abs_tol=1e-9, rel_tol=0.0,
-    ),
-    "04.4": Exercise(
-        "Run § 4's three losses at m = 0.99: what std does the L2 run end with?",
-        lambda steps=200: _final("std", steps, loss="l2", ema_m=0.99),
-        "Set the momentum of the experiment cell to 0.99, run it, and read the std of the l2 row (3 decimals).",
-        "The L2 run that ended near collapse at m = 0.9 (§ 4) is healthy at m = 0.99: on this small problem the slow target does most of the work.",
-        abs_tol=0.005, rel_tol=0.0,
-    ),
-    "05.5": Exercise(
-        "Train the tiny encoder with mean_span_len = 1 (single tokens): what loss does the run end with?",
-        lambda steps=200: _final("loss", steps, mean_span_len=1.0),
-        "Set EXPERIMENT_SPAN in the experiment cell to 1.0, run it, and read the printed final loss (3 decimals).",
-        "The two runs end within a few thousandths of each other: spans leave far fewer visible neighbours "
-        "(01 § 6), yet on these short lines the JEPA loss hardly tells them apart — the loss is not the whole story (§ 11).",
-        abs_tol=0.005, rel_tol=0.0,
-    ),
-})
+EXERCISES.update(
+    {
+        "01.4": Exercise(
+            "Run § 3's comparison with mask_ratio = 0.15 instead of 0.3: what fraction does the "
+            "overshooting scheme hide?",
+            _overshoot_at_015,
+            "Change mask_ratio in the experiment cell, run it, and read the overshooting row; "
+            "give the measured number.",
+            "Asked for 0.15 it hides far more, relatively, than asked for 0.3: a budget of 2–3 "
+            "tokens and spans of mean 5 overshoot by whole spans.",
+            abs_tol=0.005,
+            rel_tol=0.0,
+        ),
+        "02.5": Exercise(
+            "Build § 1's two-line batch with mask_ratio = 0.05: how many loss positions does it hold?",
+            _loss_positions_at_005,
+            "Run explore.two_views(tokenizer, lines, mask_ratio=0.05, mean_span_len=3, seed=0) "
+            "and read views['n_loss_positions'].",
+            "2: 0.05 · n is below 1 for both lines, and every line with a maskable token gets "
+            "at least one: b = max(1, ⌊r·n + U⌋).",
+            abs_tol=0,
+        ),
+        "03.4": Exercise(
+            "Of m = 0, 0.5, 0.9, 0.99, 0.996, which is the smallest momentum whose run ends without "
+            "a collapse warning?",
+            _smallest_healthy_momentum,
+            "Move the collapse panel's slider (or run the experiment cell) for each m; the printed "
+            "verdict uses the trainer's thresholds.",
+            "Below that momentum the target follows the context encoder too closely, and both "
+            "slide together to a constant.",
+            abs_tol=1e-9,
+            rel_tol=0.0,
+        ),
+        "04.4": Exercise(
+            "Run § 4's three losses at m = 0.99: what std does the L2 run end with?",
+            lambda steps=200: _final("std", steps, loss="l2", ema_m=0.99),
+            "Set the momentum of the experiment cell to 0.99, run it, and read the std of the l2 row (3 decimals).",
+            "The L2 run that ended near collapse at m = 0.9 (§ 4) is healthy at m = 0.99: on "
+            "this small problem the slow target does most of the work.",
+            abs_tol=0.005,
+            rel_tol=0.0,
+        ),
+        "05.5": Exercise(
+            "Train the tiny encoder with mean_span_len = 1 (single tokens): what loss does the run end with?",
+            lambda steps=200: _final("loss", steps, mean_span_len=1.0),
+            "Set EXPERIMENT_SPAN in the experiment cell to 1.0, run it, and read the printed final loss (3 decimals).",
+            "The two runs end within a few thousandths of each other: spans leave far fewer visible neighbours "
+            "(01 § 6), yet on these short lines the JEPA loss hardly tells them apart — the loss "
+            "is not the whole story (§ 11).",
+            abs_tol=0.005,
+            rel_tol=0.0,
+        ),
+    }
+)
 
 
 def _number(x: Any) -> float:

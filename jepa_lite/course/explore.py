@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from ..data import builtin_corpus, collate, pad_ids
-from ..ema import ema_update, half_life, momentum_schedule, SCHEDULES
+from ..ema import SCHEDULES, ema_update, half_life, momentum_schedule
 from ..losses import get_loss
 from ..masking import check_masking_args, mask_spans, sample_span_length, sample_span_mask, special_tokens_mask
 
@@ -71,10 +71,15 @@ def mask_sentence(tokenizer, sentence: str, mask_ratio: float, mean_span_len: fl
     mask = sample_span_mask(maskable, mask_ratio, mean_span_len, torch.Generator().manual_seed(seed)).tolist()
     status = ["special" if not ok else ("masked" if m else "visible") for ok, m in zip(maskable, mask)]
     return {
-        "tokens": tokenizer.convert_ids_to_tokens(ids), "status": status, "mask": mask,
-        "n_masked": sum(mask), "n_maskable": sum(maskable), "mask_ratio": mask_ratio,
-        "mean_span_len": mean_span_len, "seed": seed,
-    }  # fmt: skip
+        "tokens": tokenizer.convert_ids_to_tokens(ids),
+        "status": status,
+        "mask": mask,
+        "n_masked": sum(mask),
+        "n_maskable": sum(maskable),
+        "mask_ratio": mask_ratio,
+        "mean_span_len": mean_span_len,
+        "seed": seed,
+    }
 
 
 def geometric_pmf(mean_span_len: float, max_len: int) -> List[float]:
@@ -103,7 +108,9 @@ def run_lengths(mask: torch.Tensor) -> Counter:
     return counts
 
 
-def span_length_stats(mean_span_len: float, mask_ratio: float = 0.3, seed: int = 0, n_draws: int = 2000, n_rows: int = 240) -> Dict:
+def span_length_stats(
+    mean_span_len: float, mask_ratio: float = 0.3, seed: int = 0, n_draws: int = 2000, n_rows: int = 240
+) -> Dict:
     """Drawn span lengths, the law they follow, and the runs that end up masked in corpus rows.
 
     Masked runs are not the drawn spans: a span is cut at a special token, at the end of the row or
@@ -124,7 +131,9 @@ def span_length_stats(mean_span_len: float, mask_ratio: float = 0.3, seed: int =
     }
 
 
-def overshooting_span_mask(maskable: Sequence[bool], mask_ratio: float, mean_span_len: float, generator=None) -> torch.Tensor:
+def overshooting_span_mask(
+    maskable: Sequence[bool], mask_ratio: float, mean_span_len: float, generator=None
+) -> torch.Tensor:
     """The *biased* scheme, for comparison only: add whole spans until at least round(r·n) tokens
     are masked. The last span is never clipped, so the row overshoots its target."""
     check_masking_args(mask_ratio, mean_span_len)
@@ -152,9 +161,13 @@ def compare_maskers(mask_ratio: float, mean_span_len: float, seed: int = 0, n_ro
     maskable = corpus_maskable("minilm", n_rows)
     g = torch.Generator().manual_seed(seed)
     masks = {
-        "sample_span_mask (readable)": torch.stack([sample_span_mask(r.tolist(), mask_ratio, mean_span_len, g) for r in maskable]),
+        "sample_span_mask (readable)": torch.stack(
+            [sample_span_mask(r.tolist(), mask_ratio, mean_span_len, g) for r in maskable]
+        ),
         "mask_spans (vectorised)": mask_spans(maskable, mask_ratio, mean_span_len, torch.Generator().manual_seed(seed)),
-        "overshooting (article)": torch.stack([overshooting_span_mask(r.tolist(), mask_ratio, mean_span_len, g) for r in maskable]),
+        "overshooting (article)": torch.stack(
+            [overshooting_span_mask(r.tolist(), mask_ratio, mean_span_len, g) for r in maskable]
+        ),
     }
     out = {}
     for name, mask in masks.items():
@@ -168,7 +181,9 @@ def compare_maskers(mask_ratio: float, mean_span_len: float, seed: int = 0, n_ro
     return out
 
 
-def neighbour_visibility(mean_span_lens: Sequence[float], mask_ratio: float = 0.3, seed: int = 0, n_rows: int = 480) -> Dict[str, List[float]]:
+def neighbour_visibility(
+    mean_span_lens: Sequence[float], mask_ratio: float = 0.3, seed: int = 0, n_rows: int = 480
+) -> Dict[str, List[float]]:
     """How easy is a masked token to guess from its immediate neighbours?
 
     For each mean_span_len: the fraction of masked tokens with a *visible* token right next to
@@ -196,7 +211,9 @@ def neighbour_visibility(mean_span_lens: Sequence[float], mask_ratio: float = 0.
 # ---------------------------------------------------------------------------------------------
 # 02 — two views
 # ---------------------------------------------------------------------------------------------
-def two_views(tokenizer, sentences: Sequence[str], mask_ratio: float, mean_span_len: float, seed: int = 0, max_length: int = 64) -> Dict:
+def two_views(
+    tokenizer, sentences: Sequence[str], mask_ratio: float, mean_span_len: float, seed: int = 0, max_length: int = 64
+) -> Dict:
     """Collate `sentences` into one Batch exactly as the trainer does (`data.collate`) and return
     the batch with each row's tokens in both views."""
     ids = tokenizer(list(sentences), truncation=True, max_length=max_length)["input_ids"]
@@ -206,8 +223,10 @@ def two_views(tokenizer, sentences: Sequence[str], mask_ratio: float, mean_span_
         "target_tokens": [tokenizer.convert_ids_to_tokens(r) for r in batch.input_ids.tolist()],
         "context_tokens": [tokenizer.convert_ids_to_tokens(r) for r in batch.masked_input_ids.tolist()],
         "n_loss_positions": int(batch.pred_mask.sum()),
-        "mask_ratio": mask_ratio, "mean_span_len": mean_span_len, "seed": seed,
-    }  # fmt: skip
+        "mask_ratio": mask_ratio,
+        "mean_span_len": mean_span_len,
+        "seed": seed,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,7 +258,15 @@ def ema_chase(m: float, kind: str = "jump", steps: int = 400, seed: int = 0) -> 
         theta_online.fill_(value)  # the optimizer moved the online weight here
         ema_update([theta_tgt], [theta_online], m)  # the target takes a small step toward it
         target.append(float(theta_tgt))
-    return {"t": list(range(steps)), "online": online, "target": target, "m": m, "half_life": half_life(m), "kind": kind, "jump_at": 50}
+    return {
+        "t": list(range(steps)),
+        "online": online,
+        "target": target,
+        "m": m,
+        "half_life": half_life(m),
+        "kind": kind,
+        "jump_at": 50,
+    }
 
 
 def schedule_curves(m_start: float = 0.996, m_end: float = 1.0, steps: int = 1000) -> Dict[str, List[float]]:
@@ -304,6 +331,8 @@ def paired_rows(trainer, index: int = 0, predictors: Optional[int] = None) -> Di
         return " ".join(f"⟨{p}⟩{m}" for p, m in zip(pieces, marks))
 
     tokens, labels = lm_row(text, code, ids)
-    return {"LM row": show(tokens, [lab != IGNORE for lab in labels]),
-            "Text view": show(text_view(text, k, ids)),
-            "Code view": show(code_view(code, ids))}
+    return {
+        "LM row": show(tokens, [lab != IGNORE for lab in labels]),
+        "Text view": show(text_view(text, k, ids)),
+        "Code view": show(code_view(code, ids)),
+    }

@@ -175,13 +175,19 @@ def _span_unbiased(fn):
 
 
 def _span_lengths(fn):
-    for mean_span_len, rows in ((5.0, _rows(3, 150, 120, 0.0)), (1.0, _rows(4, 150, 60, 0.0)), (3.0, _rows(5, 300, 40, 0.1))):
+    for mean_span_len, rows in (
+        (5.0, _rows(3, 150, 120, 0.0)),
+        (1.0, _rows(4, 150, 60, 0.0)),
+        (3.0, _rows(5, 300, 40, 0.1)),
+    ):
         mine = [r for m in _masks(fn, rows, 0.3, mean_span_len) for r in _runs(m)]
         ref = [r for m in _masks(masking.sample_span_mask, rows, 0.3, mean_span_len, seed=1) for r in _runs(m)]
         a, b = sum(mine) / max(1, len(mine)), sum(ref) / len(ref)
         if abs(a - b) > 0.15 * b:
-            return (f"with mean_span_len = {mean_span_len:g} the masked runs have mean length {a:.2f}; "
-                    f"the library's sample_span_mask gives {b:.2f} on the same rows")
+            return (
+                f"with mean_span_len = {mean_span_len:g} the masked runs have mean length {a:.2f}; "
+                f"the library's sample_span_mask gives {b:.2f} on the same rows"
+            )
 
 
 def _span_seeded(fn):
@@ -194,25 +200,47 @@ def _span_seeded(fn):
 SPAN_SAMPLER = CodingExercise(
     "my_span_mask(maskable, mask_ratio, mean_span_len, generator) → (L,) bool tensor, True = hidden",
     [
-        Property("stops: returns within 5 s on short rows, also when every span has length 1", _span_stops,
-                 "a loop that never ends: some pass of your loop counts tokens toward the budget that it did not hide "
-                 "(or hides none), so the count never reaches b. Compare what one pass counts with what it masks "
-                 "for a span of length 1.", seconds=5.0),
-        Property("returns a bool tensor with one flag per position", _span_shape,
-                 "the result must be a torch bool tensor as long as `maskable`, not a list of positions or of ints."),
-        Property("never masks a position that is not maskable ([CLS], [SEP], [PAD])", _span_specials,
-                 "a span started or ran onto a position whose flag in `maskable` is False."),
-        Property("masks exactly b = max(1, ⌊mask_ratio · n + U⌋) tokens (n maskable, 0 if n = 0)", _span_budget,
-                 "the count is off: the last span overshot the budget, a position was counted twice, "
-                 "or the row with nothing maskable got a mask."),
-        Property("the budget is unbiased: E[b] = mask_ratio · n", _span_unbiased,
-                 "the budget is rounded the same way every time, so on average it is too small or too large; "
-                 "§ 3 says what the random U is for."),
-        Property("masks spans whose lengths match the library's (geometric law, mean mean_span_len)", _span_lengths,
-                 "the masked runs are too short or too long on average: single tokens, fixed-length spans, "
-                 "or a span length that is not drawn from the law of § 4."),
-        Property("is reproducible: the same seed gives the same mask", _span_seeded,
-                 "some random number was drawn without the `generator` you were given."),
+        Property(
+            "stops: returns within 5 s on short rows, also when every span has length 1",
+            _span_stops,
+            "a loop that never ends: some pass of your loop counts tokens toward the budget that it did not hide "
+            "(or hides none), so the count never reaches b. Compare what one pass counts with what it masks "
+            "for a span of length 1.",
+            seconds=5.0,
+        ),
+        Property(
+            "returns a bool tensor with one flag per position",
+            _span_shape,
+            "the result must be a torch bool tensor as long as `maskable`, not a list of positions or of ints.",
+        ),
+        Property(
+            "never masks a position that is not maskable ([CLS], [SEP], [PAD])",
+            _span_specials,
+            "a span started or ran onto a position whose flag in `maskable` is False.",
+        ),
+        Property(
+            "masks exactly b = max(1, ⌊mask_ratio · n + U⌋) tokens (n maskable, 0 if n = 0)",
+            _span_budget,
+            "the count is off: the last span overshot the budget, a position was counted twice, "
+            "or the row with nothing maskable got a mask.",
+        ),
+        Property(
+            "the budget is unbiased: E[b] = mask_ratio · n",
+            _span_unbiased,
+            "the budget is rounded the same way every time, so on average it is too small or too large; "
+            "§ 3 says what the random U is for.",
+        ),
+        Property(
+            "masks spans whose lengths match the library's (geometric law, mean mean_span_len)",
+            _span_lengths,
+            "the masked runs are too short or too long on average: single tokens, fixed-length spans, "
+            "or a span length that is not drawn from the law of § 4.",
+        ),
+        Property(
+            "is reproducible: the same seed gives the same mask",
+            _span_seeded,
+            "some random number was drawn without the `generator` you were given.",
+        ),
     ],
 )
 
@@ -239,9 +267,16 @@ def _views_call(fn, seed=0):
 
 def _views_shapes(fn):
     ids, _, _, masked, pred_mask = _views_call(fn)
-    if masked.shape != ids.shape or masked.dtype != ids.dtype or pred_mask.shape != ids.shape or pred_mask.dtype != torch.bool:
-        return (f"got masked_input_ids {tuple(masked.shape)} {masked.dtype} and pred_mask {tuple(pred_mask.shape)} "
-                f"{pred_mask.dtype}; expected {tuple(ids.shape)} {ids.dtype} and {tuple(ids.shape)} torch.bool")
+    if (
+        masked.shape != ids.shape
+        or masked.dtype != ids.dtype
+        or pred_mask.shape != ids.shape
+        or pred_mask.dtype != torch.bool
+    ):
+        return (
+            f"got masked_input_ids {tuple(masked.shape)} {masked.dtype} and pred_mask {tuple(pred_mask.shape)} "
+            f"{pred_mask.dtype}; expected {tuple(ids.shape)} {ids.dtype} and {tuple(ids.shape)} torch.bool"
+        )
 
 
 def _views_maskable(fn):
@@ -271,7 +306,9 @@ def _views_same_as_library(fn):
     ids, att = _views_batch()
     for seed in range(3):
         _, _, _, masked, pred_mask = _views_call(fn, seed)
-        ref_masked, ref_pred = masking.mask_batch(ids, att, _SPECIALS, _MASK_ID, 0.4, 3.0, torch.Generator().manual_seed(seed))
+        ref_masked, ref_pred = masking.mask_batch(
+            ids, att, _SPECIALS, _MASK_ID, 0.4, 3.0, torch.Generator().manual_seed(seed)
+        )
         if not (torch.equal(pred_mask, ref_pred) and torch.equal(masked, ref_masked)):
             return f"with seed {seed} the views differ from masking.mask_batch's on the same generator"
 
@@ -280,19 +317,34 @@ TWO_VIEWS = CodingExercise(
     "my_two_views(input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator) "
     "→ (masked_input_ids, pred_mask)",
     [
-        Property("returns two (B, L) tensors: masked_input_ids with input_ids' dtype, and a bool pred_mask", _views_shapes,
-                 "return the pair (masked_input_ids, pred_mask) in that order, one flag per position; "
-                 "the context view holds token ids, as input_ids does."),
-        Property("puts loss positions only on real, non-special tokens, at least one per line", _views_maskable,
-                 "the maskable positions were too many: padding (attention_mask 0) or a special id was left in."),
-        Property("writes [MASK] at every loss position", _views_mask_token,
-                 "the context view still shows a token where the loss is computed: that is a give-away (§ 4)."),
-        Property("leaves input_ids and every other position unchanged", _views_rest_unchanged,
-                 "the target view was overwritten (an in-place operation on input_ids), or positions outside "
-                 "pred_mask were changed."),
-        Property("gives the same views as masking.mask_batch with the same generator", _views_same_as_library,
-                 "the spans were drawn differently from the library: another sampler, more than one draw, "
-                 "or a generator other than the one you got."),
+        Property(
+            "returns two (B, L) tensors: masked_input_ids with input_ids' dtype, and a bool pred_mask",
+            _views_shapes,
+            "return the pair (masked_input_ids, pred_mask) in that order, one flag per position; "
+            "the context view holds token ids, as input_ids does.",
+        ),
+        Property(
+            "puts loss positions only on real, non-special tokens, at least one per line",
+            _views_maskable,
+            "the maskable positions were too many: padding (attention_mask 0) or a special id was left in.",
+        ),
+        Property(
+            "writes [MASK] at every loss position",
+            _views_mask_token,
+            "the context view still shows a token where the loss is computed: that is a give-away (§ 4).",
+        ),
+        Property(
+            "leaves input_ids and every other position unchanged",
+            _views_rest_unchanged,
+            "the target view was overwritten (an in-place operation on input_ids), or positions outside "
+            "pred_mask were changed.",
+        ),
+        Property(
+            "gives the same views as masking.mask_batch with the same generator",
+            _views_same_as_library,
+            "the spans were drawn differently from the library: another sampler, more than one draw, "
+            "or a generator other than the one you got.",
+        ),
     ],
 )
 
@@ -320,7 +372,11 @@ def _ema_extreme(m, what):
         want = [(t if m == 1.0 else o).clone() for t, o in zip(target, online)]
         fn(target, online, m)
         if not all(torch.equal(t, w) for t, w in zip(target, want)):
-            return f"with m = {m:g} the target should {what}; it is off by up to {max(float((t - w).abs().max()) for t, w in zip(target, want)):.3g}"
+            return (
+                f"with m = {m:g} the target should {what}; it is "
+                f"off by up to {max(float((t - w).abs().max()) for t, w in zip(target, want)):.3g}"
+            )
+
     return check
 
 
@@ -356,28 +412,52 @@ def _ema_half_life(fn):
     for _ in range(math.ceil(h)):
         fn(target, online, 0.99)
     if not 0.5 <= float(target[0]) < 0.5 + 0.01:
-        return f"after ⌈h⌉ = {math.ceil(h)} updates with m = 0.99 the target is at {float(target[0]):.4f}, not just past 0.5"
+        return (
+            f"after ⌈h⌉ = {math.ceil(h)} updates with m = 0.99 the target is at {float(target[0]):.4f}, "
+            "not just past 0.5"
+        )
 
 
 EMA_UPDATE = CodingExercise(
     "my_ema_update(target, online, m): θ_tgt ← m·θ_tgt + (1 − m)·θ_online, in place, for lists of tensors",
     [
-        Property("changes the target tensors in place", _ema_in_place,
-                 "the new values went into a new tensor bound to a local name; the caller's tensors never saw them."),
-        Property("m = 1 leaves the target exactly unchanged", _ema_extreme(1.0, "stay exactly as it was"),
-                 "m weighs the *old target*: θ_tgt ← m·θ_tgt + (1 − m)·θ_online."),
-        Property("m = 0 copies the online tensors exactly", _ema_extreme(0.0, "equal the online tensors"),
-                 "with m = 0 nothing of the old target is kept."),
-        Property("gives the same values as ema.ema_update", _ema_values,
-                 "m = 0 and m = 1 come out right, the values between do not: the two weights do not add up to 1, "
-                 "or not every pair of tensors was updated."),
-        Property("leaves the online tensors unchanged", _ema_online_unchanged,
-                 "read the online tensors, never write to them."),
-        Property("works on parameters that require grad, without autograd recording it", _ema_no_grad,
-                 "autograd recorded the update (or refused an in-place change of a parameter): the target is not "
-                 "trained by gradients, so nothing of the update may be recorded (notebook 02 § 5)."),
-        Property("a jump is half-closed after one half-life, h = ln 0.5 / ln m", _ema_half_life,
-                 "each update closes a share (1 − m) of the gap to the online value."),
+        Property(
+            "changes the target tensors in place",
+            _ema_in_place,
+            "the new values went into a new tensor bound to a local name; the caller's tensors never saw them.",
+        ),
+        Property(
+            "m = 1 leaves the target exactly unchanged",
+            _ema_extreme(1.0, "stay exactly as it was"),
+            "m weighs the *old target*: θ_tgt ← m·θ_tgt + (1 − m)·θ_online.",
+        ),
+        Property(
+            "m = 0 copies the online tensors exactly",
+            _ema_extreme(0.0, "equal the online tensors"),
+            "with m = 0 nothing of the old target is kept.",
+        ),
+        Property(
+            "gives the same values as ema.ema_update",
+            _ema_values,
+            "m = 0 and m = 1 come out right, the values between do not: the two weights do not add up to 1, "
+            "or not every pair of tensors was updated.",
+        ),
+        Property(
+            "leaves the online tensors unchanged",
+            _ema_online_unchanged,
+            "read the online tensors, never write to them.",
+        ),
+        Property(
+            "works on parameters that require grad, without autograd recording it",
+            _ema_no_grad,
+            "autograd recorded the update (or refused an in-place change of a parameter): the target is not "
+            "trained by gradients, so nothing of the update may be recorded (notebook 02 § 5).",
+        ),
+        Property(
+            "a jump is half-closed after one half-life, h = ln 0.5 / ln m",
+            _ema_half_life,
+            "each update closes a share (1 − m) of the gap to the online value.",
+        ),
     ],
 )
 
@@ -408,7 +488,10 @@ def _loss_scalar(fn):
 def _loss_value(fn):
     for seed in range(3):
         pred, target, pred_mask = _loss_inputs(seed)
-        got, want = float(fn(pred, target, pred_mask).detach()), float(_reference_loss(pred, target, pred_mask).detach())
+        got, want = (
+            float(fn(pred, target, pred_mask).detach()),
+            float(_reference_loss(pred, target, pred_mask).detach()),
+        )
         if not math.isclose(got, want, abs_tol=1e-5):
             return f"it returned {got:.6f}; the library's loss on the same inputs is {want:.6f}"
 
@@ -451,7 +534,9 @@ def _loss_gradient(fn):
     fn(pred, target, pred_mask).backward()
     mine, pred.grad = pred.grad, None
     if mine is None:
-        return "no gradient reached pred: compute the loss with torch operations on pred itself (no .item(), no .detach())"
+        return (
+            "no gradient reached pred: compute the loss with torch operations on pred itself (no .item(), no .detach())"
+        )
     _reference_loss(pred, target, pred_mask).backward()
     err = float((mine - pred.grad).abs().max())
     if err > 1e-5:
@@ -461,21 +546,43 @@ def _loss_gradient(fn):
 MASKED_COSINE_LOSS = CodingExercise(
     "my_masked_cosine_loss(pred, target, pred_mask) → mean over masked positions of 1 − cos(pred, target)",
     [
-        Property("returns a 0-dim tensor", _loss_scalar,
-                 "the loss must stay a torch tensor with one number in it: a Python float (.item()) cannot be "
-                 "back-propagated, and a vector is not yet a mean."),
-        Property("only masked positions count", _loss_only_masked,
-                 "positions outside pred_mask changed the loss: the visible tokens took part (§ 4 of notebook 02 says why they must not)."),
-        Property("ignores the lengths of the vectors", _loss_scale,
-                 "the loss depends on how long the vectors are: it compares more than their directions."),
-        Property("is a mean over masked tokens, not a sum", _loss_mean,
-                 "the loss grows with the number of masked tokens, so a longer batch would weigh more."),
-        Property("is 0 for the same direction and 2 for opposite directions", _loss_extremes,
-                 "the ends of the scale are wrong: look at the sign, and at what the loss should be when the cosine is 1."),
-        Property("equals the library's loss", _loss_value,
-                 "every invariant above holds, yet the value differs: check the dimension you normalise and sum over (D)."),
-        Property("has the library's gradient", _loss_gradient,
-                 "the value is right but autograd cannot follow it back to `pred` (a detach, a NumPy step, or a float)."),
+        Property(
+            "returns a 0-dim tensor",
+            _loss_scalar,
+            "the loss must stay a torch tensor with one number in it: a Python float (.item()) cannot be "
+            "back-propagated, and a vector is not yet a mean.",
+        ),
+        Property(
+            "only masked positions count",
+            _loss_only_masked,
+            "positions outside pred_mask changed the loss: the visible tokens took part (§ 4 "
+            "of notebook 02 says why they must not).",
+        ),
+        Property(
+            "ignores the lengths of the vectors",
+            _loss_scale,
+            "the loss depends on how long the vectors are: it compares more than their directions.",
+        ),
+        Property(
+            "is a mean over masked tokens, not a sum",
+            _loss_mean,
+            "the loss grows with the number of masked tokens, so a longer batch would weigh more.",
+        ),
+        Property(
+            "is 0 for the same direction and 2 for opposite directions",
+            _loss_extremes,
+            "the ends of the scale are wrong: look at the sign, and at what the loss should be when the cosine is 1.",
+        ),
+        Property(
+            "equals the library's loss",
+            _loss_value,
+            "every invariant above holds, yet the value differs: check the dimension you normalise and sum over (D).",
+        ),
+        Property(
+            "has the library's gradient",
+            _loss_gradient,
+            "the value is right but autograd cannot follow it back to `pred` (a detach, a NumPy step, or a float).",
+        ),
     ],
 )
 
@@ -491,7 +598,10 @@ def _lab_trainer():
     if not _LAB:
         from ..train import TrainConfig, Trainer
 
-        trainer = Trainer(TrainConfig.smoke(save_path=None, progress=False, device="cpu", steps=50, warmup_steps=1), log=lambda s: None)
+        trainer = Trainer(
+            TrainConfig.smoke(save_path=None, progress=False, device="cpu", steps=50, warmup_steps=1),
+            log=lambda s: None,
+        )
         g = torch.Generator().manual_seed(0)
         with torch.no_grad():  # a target a little apart from the context encoder, as after some training:
             for p in trainer.model.target_encoder.parameters():  # then "EMA before the step" and "no EMA" differ
@@ -502,8 +612,14 @@ def _lab_trainer():
 
 
 def _snapshot(trainer):
-    return copy.deepcopy({"model": trainer.model.state_dict(), "opt": trainer.optimizer.state_dict(),
-                          "sched": trainer.scheduler.state_dict(), "step": trainer.step})  # fmt: skip
+    return copy.deepcopy(
+        {
+            "model": trainer.model.state_dict(),
+            "opt": trainer.optimizer.state_dict(),
+            "sched": trainer.scheduler.state_dict(),
+            "step": trainer.step,
+        }
+    )
 
 
 def _restore(trainer, state):
@@ -574,6 +690,7 @@ def _step_context(n_steps=1, grad_clip=None, what="after one step"):
         err = max(_max_diff(lib["params"], me["params"], p) for p in ("context_encoder.", "predictor."))
         if err > 1e-5:
             return f"{what} the context encoder and predictor differ from Trainer.train_step's by up to {err:.3g}"
+
     return check
 
 
@@ -581,7 +698,7 @@ def _target_as(params, old, weight_old, context):
     """Is every target parameter weight_old·old target + (1 − weight_old)·`context`'s (same name)?"""
     for k, v in params.items():
         if k.startswith("target_encoder.") and v.is_floating_point():
-            want = weight_old * old[k] + (1 - weight_old) * context["context_encoder." + k[len("target_encoder."):]]
+            want = weight_old * old[k] + (1 - weight_old) * context["context_encoder." + k[len("target_encoder.") :]]
             if not torch.allclose(v, want, atol=1e-6):
                 return False
     return True
@@ -598,7 +715,10 @@ def _step_target(fn):
         if _target_as(mine, old, 1.0, old):
             return f"after one step with m = {m:g} the target encoder has not moved at all"
         if _target_as(mine, old, 1.0 - m, lib["params"]):
-            return f"with m = {m:g} the target moved a share m of the way to the context encoder, not 1 − m: the weights are swapped"
+            return (
+                f"with m = {m:g} the target moved a share m of the way to the context encoder, not "
+                "1 − m: the weights are swapped"
+            )
         if _target_as(mine, old, m, old):
             return f"with m = {m:g} the target followed the context encoder as it was before this step's update"
         return f"after one step with m = {m:g} the target encoder differs from Trainer.train_step's by up to {err:.3g}"
@@ -613,25 +733,49 @@ def _step_no_target_grad(fn):
 TRAIN_STEP = CodingExercise(
     "my_train_step(model, optimizer, batch, m, grad_clip) → loss: forward, backward, clip, AdamW step, EMA",
     [
-        Property("returns the loss of the batch", _step_loss,
-                 "the value returned is not the loss the model computed on this batch, before the step."),
-        Property("clips the global gradient norm to grad_clip", _step_context(grad_clip=1e-3, what="with grad_clip = 0.001"),
-                 "with a tiny grad_clip the weights still moved as far as without one: the gradients were not "
-                 "limited before the optimizer used them (or were limited after)."),
-        Property("updates the context encoder and predictor like the trainer", _step_context(),
-                 "one of the four moves of a step is missing or out of order: forward, backward, clip, optimizer step."),
-        Property("moves the target encoder by the EMA, after the optimizer step", _step_target,
-                 "the line above says how the target moved; notebook 03 § 1 says how it should move, notebook 02 § 5 when."),
-        Property("starts each step from zero gradients", _step_context(n_steps=3, what="after three steps"),
-                 "one step is right, three are not: something of the earlier steps was carried into the next."),
-        Property("never gives the target encoder a gradient", _step_no_target_grad,
-                 "a gradient reached the target encoder: its embeddings were computed with autograd on."),
+        Property(
+            "returns the loss of the batch",
+            _step_loss,
+            "the value returned is not the loss the model computed on this batch, before the step.",
+        ),
+        Property(
+            "clips the global gradient norm to grad_clip",
+            _step_context(grad_clip=1e-3, what="with grad_clip = 0.001"),
+            "with a tiny grad_clip the weights still moved as far as without one: the gradients were not "
+            "limited before the optimizer used them (or were limited after).",
+        ),
+        Property(
+            "updates the context encoder and predictor like the trainer",
+            _step_context(),
+            "one of the four moves of a step is missing or out of order: forward, backward, clip, optimizer step.",
+        ),
+        Property(
+            "moves the target encoder by the EMA, after the optimizer step",
+            _step_target,
+            "the line above says how the target moved; notebook 03 § 1 says how it should move, notebook 02 § 5 when.",
+        ),
+        Property(
+            "starts each step from zero gradients",
+            _step_context(n_steps=3, what="after three steps"),
+            "one step is right, three are not: something of the earlier steps was carried into the next.",
+        ),
+        Property(
+            "never gives the target encoder a gradient",
+            _step_no_target_grad,
+            "a gradient reached the target encoder: its embeddings were computed with autograd on.",
+        ),
     ],
     prepare=lambda: _lab_trainer(),
 )
 
 
-CODING_EXERCISES = {"01.3": SPAN_SAMPLER, "02.4": TWO_VIEWS, "03.3": EMA_UPDATE, "04.3": MASKED_COSINE_LOSS, "05.4": TRAIN_STEP}
+CODING_EXERCISES = {
+    "01.3": SPAN_SAMPLER,
+    "02.4": TWO_VIEWS,
+    "03.3": EMA_UPDATE,
+    "04.3": MASKED_COSINE_LOSS,
+    "05.4": TRAIN_STEP,
+}
 
 
 def first_failure(exercise_id: str, fn: Callable):
@@ -663,16 +807,24 @@ def check_function(exercise_id: str, fn: Callable) -> Optional[bool]:
     and a hint), None while `fn` is still a stub (it raises NotImplementedError or returns None)."""
     ex = get_coding_exercise(exercise_id)
     if _empty_body(fn):
-        print(f"[{exercise_id}] not written yet: the function's body is only `pass` or `...`. Write it and run both cells again.")
+        print(
+            f"[{exercise_id}] not written yet: the function's body is only `pass` or `...`. Write "
+            "it and run both cells again."
+        )
         return None
     try:
         failure = first_failure(exercise_id, fn)
     except NotImplementedError:
-        print(f"[{exercise_id}] not written yet: replace `raise NotImplementedError` with your code and run both cells again.")
+        print(
+            f"[{exercise_id}] not written yet: replace `raise NotImplementedError` with your code "
+            "and run both cells again."
+        )
         return None
     except ReturnedNone:
-        print(f"[{exercise_id}] not written yet: your function returned None — is its `return` missing, "
-              "or is it still `pass` / `...`? Write it and run both cells again.")
+        print(
+            f"[{exercise_id}] not written yet: your function returned None — is its `return` missing, "
+            "or is it still `pass` / `...`? Write it and run both cells again."
+        )
         return None
     n = len(ex.properties)
     if failure is None:
@@ -696,7 +848,9 @@ def _empty_body(fn: Callable) -> bool:
     defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     if len(defs) != 1:
         return False
-    return all(isinstance(n, ast.Pass) or (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)) for n in defs[0].body)
+    return all(
+        isinstance(n, ast.Pass) or (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)) for n in defs[0].body
+    )
 
 
 def get_coding_exercise(exercise_id: str) -> CodingExercise:

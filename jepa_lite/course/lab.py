@@ -122,9 +122,14 @@ def installed_overrides() -> dict:
     try:
         overrides = json.loads(item.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise ValueError(f"JupyterLab's settings file {item} cannot be read ({type(e).__name__}: {str(e)[:80]}); fix it or move it away") from None
+        raise ValueError(
+            f"JupyterLab's settings file {item} cannot be read ({type(e).__name__}: {str(e)[:80]}); "
+            "fix it or move it away"
+        ) from None
     if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
-        raise ValueError(f"JupyterLab's settings file {item} is not an object of settings per plugin; fix it or move it away")
+        raise ValueError(
+            f"JupyterLab's settings file {item} is not an object of settings per plugin; fix it or move it away"
+        )
     return overrides
 
 
@@ -170,8 +175,10 @@ def course_folders(course_dir: Optional[str]) -> tuple[Path, Path]:
     """(the course as shipped, the student's working folder), both checked before anything is written."""
     notebooks = find_notebooks()
     if notebooks is None:
-        raise LabError(f"no course here: {FIRST_NOTEBOOK} is neither beside the jepa_lite package nor in ./notebooks; "
-                       "reinstall the kit (its notebooks are package data) or run this from the repository folder")  # fmt: skip
+        raise LabError(
+            f"no course here: {FIRST_NOTEBOOK} is neither beside the jepa_lite package nor in ./notebooks; "
+            "reinstall the kit (its notebooks are package data) or run this from the repository folder"
+        )
     work = Path(course_dir).expanduser().resolve() if course_dir else working_folder(notebooks)
     problem = check_working_folder(work)
     if problem:
@@ -190,7 +197,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             from jupyterlab.labapp import LabApp
         except ImportError:
-            raise LabError('JupyterLab is not installed here; install the kit with its notebooks extra: pip install -e ".[notebooks]"') from None
+            raise LabError(
+                "JupyterLab is not installed here; install the kit with its notebooks extra: pip "
+                'install -e ".[notebooks]"'
+            ) from None
         try:
             installed_overrides()  # a broken settings file is said before anything is copied
         except ValueError as e:
@@ -204,7 +214,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     print(f"jepa_lite: your copy of the course is {work} ({len(done['copied'])} files copied now)", flush=True)
     for name in done["kept"]:
-        print(f"jepa_lite: kept your {name} (it differs from the course's; delete it to get the course's again)", flush=True)
+        print(
+            f"jepa_lite: kept your {name} (it differs from the course's; delete it to get the course's again)",
+            flush=True,
+        )
     with tempfile.TemporaryDirectory(prefix="jepa_lite_lab_") as tmp:
         # The app settings folder's parent is where JupyterLab looks for `static/package.json`
         # (the built app's metadata); point it at the installed app's.

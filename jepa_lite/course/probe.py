@@ -43,7 +43,9 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 
 
 @torch.no_grad()
-def sentence_embeddings(encoder, tokenizer, texts: Sequence[str], max_length: int = 64, batch_size: int = 64) -> torch.Tensor:
+def sentence_embeddings(
+    encoder, tokenizer, texts: Sequence[str], max_length: int = 64, batch_size: int = 64
+) -> torch.Tensor:
     """(N, D) mean-pooled embeddings of `texts` by `encoder`, in fp32 on the CPU.
 
     The encoder is put in eval mode for the call (no dropout) and returned to its previous mode.
@@ -54,7 +56,13 @@ def sentence_embeddings(encoder, tokenizer, texts: Sequence[str], max_length: in
     out = []
     try:
         for start in range(0, len(texts), batch_size):
-            enc = tokenizer(list(texts[start : start + batch_size]), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+            enc = tokenizer(
+                list(texts[start : start + batch_size]),
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
             ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)  # (B, L)
             hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, L, D)
             out.append(mean_pool(hidden.float(), mask).cpu())  # (B, D)
@@ -117,10 +125,15 @@ class ProbeResult:
     predictions: torch.Tensor  # (n_test,) predicted class index of each test example
 
     def __str__(self) -> str:
-        return f"test accuracy {self.test_acc:.3f} (train {self.train_acc:.3f}, chance {self.chance:.3f}, {self.n_test} test examples)"
+        return (
+            f"test accuracy {self.test_acc:.3f} (train {self.train_acc:.3f}, chance {self.chance:.3f}, "
+            f"{self.n_test} test examples)"
+        )
 
 
-def fit_linear_classifier(x: torch.Tensor, y: torch.Tensor, n_classes: int, weight_decay: float = 1e-2, max_iter: int = 200):
+def fit_linear_classifier(
+    x: torch.Tensor, y: torch.Tensor, n_classes: int, weight_decay: float = 1e-2, max_iter: int = 200
+):
     """W (C, D), b (C,) minimising mean cross-entropy(W x + b, y) + (λ/2)‖W‖², by full-batch L-BFGS."""
     W = torch.zeros(n_classes, x.shape[1], requires_grad=True)
     b = torch.zeros(n_classes, requires_grad=True)
@@ -136,8 +149,12 @@ def fit_linear_classifier(x: torch.Tensor, y: torch.Tensor, n_classes: int, weig
     return W.detach(), b.detach()
 
 
-def linear_probe(features: torch.Tensor, labels: Sequence, split: Optional[Tuple[Sequence[int], Sequence[int]]] = None,
-                 weight_decay: float = 1e-2) -> ProbeResult:  # fmt: skip
+def linear_probe(
+    features: torch.Tensor,
+    labels: Sequence,
+    split: Optional[Tuple[Sequence[int], Sequence[int]]] = None,
+    weight_decay: float = 1e-2,
+) -> ProbeResult:
     """Fit a linear classifier on the train split of `features` (N, D) and score it on the test split.
 
     `split` = (train_indices, test_indices), by default `train_test_split(labels)`. Features are
@@ -155,10 +172,11 @@ def linear_probe(features: torch.Tensor, labels: Sequence, split: Optional[Tuple
     return ProbeResult(
         train_acc=float((pred[train] == y[train]).float().mean()),
         test_acc=float((pred[test] == y[test]).float().mean()),
-        n_train=len(train), n_test=len(test),
+        n_train=len(train),
+        n_test=len(test),
         chance=float((y[test] == majority).float().mean()),
         predictions=pred[test],
-    )  # fmt: skip
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,7 +218,9 @@ SCORES_FILE = RESOURCES_DIR / "probe_scores.json"  # package data; written by `p
 NOTEBOOK_05_FULL = {"tiny_steps": 400, "minilm_steps": 100}  # notebook 05's STEPS and MINILM_STEPS in full mode
 
 
-def notebook_05_scores(tiny_steps: int = 400, minilm_steps: int = 100, minilm: Optional[str] = "fine-tuned") -> Dict[str, dict]:
+def notebook_05_scores(
+    tiny_steps: int = 400, minilm_steps: int = 100, minilm: Optional[str] = "fine-tuned"
+) -> Dict[str, dict]:
     """The linear probes of notebook 05 § 11, computed as its cells compute them: the tiny encoder
     (`TrainConfig.smoke`, `tiny_steps` steps, log every 10) before and after JEPA; MiniLM (the default
     backbone, `minilm_steps` steps, warm-up a tenth, max_length 64, log every 5) before and after its
@@ -220,13 +240,23 @@ def notebook_05_scores(tiny_steps: int = 400, minilm_steps: int = 100, minilm: O
     split = train_test_split(topics, test_fraction=0.25, seed=0)
     quiet = lambda line: None  # noqa: E731
     emb = {}
-    tiny = Trainer(TrainConfig.smoke(steps=tiny_steps, log_every=10, save_path=None, progress=False, device="cpu"), log=quiet)
+    tiny = Trainer(
+        TrainConfig.smoke(steps=tiny_steps, log_every=10, save_path=None, progress=False, device="cpu"), log=quiet
+    )
     emb["tiny, random init"] = sentence_embeddings(tiny.model.context_encoder, tiny.tokenizer, texts)
     with one_thread():
         tiny.fit()
     emb["tiny, after JEPA"] = sentence_embeddings(tiny.model.context_encoder, tiny.tokenizer, texts)
     if minilm:
-        cfg = TrainConfig(steps=minilm_steps, warmup_steps=minilm_steps // 10, max_length=64, log_every=5, save_path=None, progress=False, device="cpu")
+        cfg = TrainConfig(
+            steps=minilm_steps,
+            warmup_steps=minilm_steps // 10,
+            max_length=64,
+            log_every=5,
+            save_path=None,
+            progress=False,
+            device="cpu",
+        )
         mini = Trainer(cfg, log=quiet)
         emb["MiniLM, pretrained"] = sentence_embeddings(mini.model.context_encoder, mini.tokenizer, texts)
     if minilm == "fine-tuned":
@@ -280,7 +310,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for name, s in scores.items():
-        print(f"{name:26s} test accuracy {s['test_acc']:.3f} (train {s['train_acc']:.3f}, chance {s['chance']:.3f}, {s['n_test']} test examples)")
+        print(
+            f"{name:26s} test accuracy {s['test_acc']:.3f} (train {s['train_acc']:.3f}, chance "
+            f"{s['chance']:.3f}, {s['n_test']} test examples)"
+        )
     print(f"written: {out}")
     return 0
 

@@ -21,13 +21,14 @@ import torch.nn.functional as F
 
 from ..masking import mask_spans, sample_span_mask, special_tokens_mask
 
-
 # 01.3 — the library's readable sampler is the worked solution: the loops of masking.py, step by step
 # as notebook 01 explains them (nano.py's `span_mask` is the same loop, tested draw for draw).
 span_mask_solution = sample_span_mask
 
 
-def two_views_solution(input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator=None):
+def two_views_solution(
+    input_ids, attention_mask, special_ids, mask_token_id, mask_ratio, mean_span_len, generator=None
+):
     """02.4 — target view = input_ids; context view = input_ids with [MASK] at pred_mask."""
     maskable = attention_mask.bool() & ~special_tokens_mask(input_ids, special_ids)  # (B, L) real, non-special
     pred_mask = mask_spans(maskable, mask_ratio, mean_span_len, generator)  # (B, L) where the loss is computed
@@ -60,8 +61,13 @@ def train_step_solution(model, optimizer, batch, m, grad_clip):
     return out.loss.detach()
 
 
-SOLUTIONS = {"01.3": span_mask_solution, "02.4": two_views_solution, "03.3": ema_update_solution,
-             "04.3": masked_cosine_loss_solution, "05.4": train_step_solution}  # fmt: skip
+SOLUTIONS = {
+    "01.3": span_mask_solution,
+    "02.4": two_views_solution,
+    "03.3": ema_update_solution,
+    "04.3": masked_cosine_loss_solution,
+    "05.4": train_step_solution,
+}
 
 
 def show_solution(exercise_id: str) -> None:

@@ -16,11 +16,17 @@ from ..paired import study as st
 
 # arXiv 2509.14252 (Huang, LeCun & Balestriero), NL-RX-SYNTH, exact match in %, Llama-3.2-1B
 PAPER = {
-    "table12": {"baseline": (57.29, 5.32), "llm_jepa": (71.46, 1.34),
-                "setting": "fine-tuning pretrained Llama-3.2-1B, lr 2e-5, λ = 1, k = 1, 5 seeds, 4 epochs"},
+    "table12": {
+        "baseline": (57.29, 5.32),
+        "llm_jepa": (71.46, 1.34),
+        "setting": "fine-tuning pretrained Llama-3.2-1B, lr 2e-5, λ = 1, k = 1, 5 seeds, 4 epochs",
+    },
     "table10": {"lbd": {0.0: 57.29, 0.01: 66.83, 0.1: 67.52, 1.0: 70.42}, "gamma0": 0.00, "setting": "k = 0"},
-    "table2": {"baseline": (54.38, 1.70), "llm_jepa": (60.59, 1.01),
-               "setting": "Llama-3.2-1B from random init, λ = 2, k = 3, a 'startswith' metric"},
+    "table2": {
+        "baseline": (54.38, 1.70),
+        "llm_jepa": (60.59, 1.01),
+        "setting": "Llama-3.2-1B from random init, λ = 2, k = 3, a 'startswith' metric",
+    },
 }
 START_LABEL = {"scratch": "from scratch", "pretrained": "pretrained (kit LM)"}
 COLOR = {"scratch": "#d95f02", "pretrained": "#1b9e77"}
@@ -42,17 +48,21 @@ def word(e: Dict) -> str:
 def describe(study: dict) -> List[str]:
     """Lines that say what the file holds: the grid, the fixed settings, what is missing."""
     c, missing = study["config"], st.missing(study)
-    lines = [f"{len(study['runs'])} runs, {study['seconds']:.0f} s on the machine that ran them; "
-             f"{c['steps']} steps each, batch {c['batch_size']}, lr {c['lr']}",
-             f"λ sweep at k = 0: λ ∈ {c['lbds']}, seeds {c['seeds']}, both starts",
-             f"best λ > 0 on the validation split: {study['best_lambda']}",
-             f"then at λ = 0 and the best λ, seeds {c['later_seeds']}: k ∈ {c['ks']} and lm_tokens = 'all' "
-             f"({c['steps']} steps); sizes {c['sizes']} + the full {c['n_train']} trained {c['long_steps']} steps; "
-             f"the full set trained {c['longest_steps']} steps",
-             f"complete: {study['complete']}"]
+    lines = [
+        f"{len(study['runs'])} runs, {study['seconds']:.0f} s on the machine that ran them; "
+        f"{c['steps']} steps each, batch {c['batch_size']}, lr {c['lr']}",
+        f"λ sweep at k = 0: λ ∈ {c['lbds']}, seeds {c['seeds']}, both starts",
+        f"best λ > 0 on the validation split: {study['best_lambda']}",
+        f"then at λ = 0 and the best λ, seeds {c['later_seeds']}: k ∈ {c['ks']} and lm_tokens = 'all' "
+        f"({c['steps']} steps); sizes {c['sizes']} + the full {c['n_train']} trained {c['long_steps']} steps; "
+        f"the full set trained {c['longest_steps']} steps",
+        f"complete: {study['complete']}",
+    ]
     for m in missing:
-        lines.append(f"  not run: {m.stage} {m.start} λ={m.lbd:g} k={m.predictors} n={m.n_train or c['n_train']} "
-                     f"steps={m.steps or c['steps']} lm_tokens={m.lm_tokens} seed {m.seed}")
+        lines.append(
+            f"  not run: {m.stage} {m.start} λ={m.lbd:g} k={m.predictors} n={m.n_train or c['n_train']} "
+            f"steps={m.steps or c['steps']} lm_tokens={m.lm_tokens} seed {m.seed}"
+        )
     return lines
 
 
@@ -63,11 +73,11 @@ def lambda_figure(study: dict, metric: str = "exact_match.test") -> Figure:
     """Left: test exact match (%) against λ (log axis), one line per start, mean ± sd over seeds,
     λ = 0 as a band. Right: the paper's Table 10 (k = 0) and Table 12 (λ = 1, k = 1) numbers."""
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=False)
-    lbds = [l for l in study["config"]["lbds"] if l > 0]
+    lbds = [lbd for lbd in study["config"]["lbds"] if lbd > 0]
     for start in st.STARTS:
         rows = {r["lbd"]: r for r in st.lambda_table(study, metric) if r["start"] == start}
-        m = [100 * rows[l]["mean"] for l in lbds]
-        sd = [100 * rows[l]["sd"] for l in lbds]
+        m = [100 * rows[lbd]["mean"] for lbd in lbds]
+        sd = [100 * rows[lbd]["sd"] for lbd in lbds]
         ax.errorbar(lbds, m, yerr=sd, marker="o", capsize=3, color=COLOR[start], label=START_LABEL[start])
         b = rows[0.0]
         ax.axhspan(100 * (b["mean"] - b["sd"]), 100 * (b["mean"] + b["sd"]), color=COLOR[start], alpha=0.15)
@@ -78,7 +88,13 @@ def lambda_figure(study: dict, metric: str = "exact_match.test") -> Figure:
     ax.set_title(f"this kit: ~1 M-parameter Llama, mean ± sd over {len(study['config']['seeds'])} seeds", fontsize=9)
     ax.legend(fontsize=8, frameon=False)
     t10 = PAPER["table10"]["lbd"]
-    bx.plot([l for l in t10 if l > 0], [t10[l] for l in t10 if l > 0], marker="o", color="k", label="Table 10 (k = 0)")
+    bx.plot(
+        [lbd for lbd in t10 if lbd > 0],
+        [t10[lbd] for lbd in t10 if lbd > 0],
+        marker="o",
+        color="k",
+        label="Table 10 (k = 0)",
+    )
     bx.axhline(t10[0.0], color="k", ls="--", lw=1, label="λ = 0 (57.29)")
     m, sd = PAPER["table12"]["llm_jepa"]
     bx.errorbar([1.0], [m], yerr=[sd], marker="s", color="#7570b3", capsize=3, label="Table 12 (λ = 1, k = 1)")
@@ -111,26 +127,36 @@ def verdict(study: dict) -> List[str]:
         same = [r["lbd"] for r in rows if r["effect"]["within_noise"]]
         best = study["best_lambda"][start]
         e = st.effect(study, stage="lambda", start=start, lbd=best)
-        out.append(f"{START_LABEL[start]}: LM only reaches {base['mean']:.3f} ± {base['sd']:.3f}. "
-                   f"The JEPA term raises test exact match at λ ∈ {up or 'none'}, lowers it at λ ∈ {down or 'none'}, "
-                   f"and is within noise at λ ∈ {same or 'none'}. The λ picked on validation, {best:g}: {fmt_effect(e)} ({word(e)}).")
+        out.append(
+            f"{START_LABEL[start]}: LM only reaches {base['mean']:.3f} ± {base['sd']:.3f}. "
+            f"The JEPA term raises test exact match at λ ∈ {up or 'none'}, lowers it at λ ∈ {down or 'none'}, "
+            f"and is within noise at λ ∈ {same or 'none'}. The λ picked on validation, {best:g}: "
+            f"{fmt_effect(e)} ({word(e)})."
+        )
     s0, p0 = (st.summary(study, stage="lambda", start=s, lbd=0.0) for s in st.STARTS)
-    out.append(f"The kit's pretrained start fine-tunes to {p0['mean']:.3f} at λ = 0, against {s0['mean']:.3f} from scratch "
-               f"(same shape, same tokenizer, {study['config']['steps']} steps each).")
+    out.append(
+        f"The kit's pretrained start fine-tunes to {p0['mean']:.3f} at λ = 0, against {s0['mean']:.3f} from scratch "
+        f"(same shape, same tokenizer, {study['config']['steps']} steps each)."
+    )
     return out
 
 
 def paper_lines(study: dict) -> List[str]:
     """Our numbers next to the paper's, in the same units (%)."""
     t12, t10, t2 = PAPER["table12"], PAPER["table10"]["lbd"], PAPER["table2"]
-    out = [f"paper, Table 12 ({t12['setting']}): {t12['baseline'][0]:.2f} ± {t12['baseline'][1]:.2f} → "
-           f"{t12['llm_jepa'][0]:.2f} ± {t12['llm_jepa'][1]:.2f}",
-           "paper, Table 10 (k = 0): " + ", ".join(f"λ = {l:g} → {v:.2f}" for l, v in t10.items()),
-           f"paper, Table 2 ({t2['setting']}): {t2['baseline'][0]:.2f} ± {t2['baseline'][1]:.2f} → "
-           f"{t2['llm_jepa'][0]:.2f} ± {t2['llm_jepa'][1]:.2f}"]
+    out = [
+        f"paper, Table 12 ({t12['setting']}): {t12['baseline'][0]:.2f} ± {t12['baseline'][1]:.2f} → "
+        f"{t12['llm_jepa'][0]:.2f} ± {t12['llm_jepa'][1]:.2f}",
+        "paper, Table 10 (k = 0): " + ", ".join(f"λ = {lbd:g} → {v:.2f}" for lbd, v in t10.items()),
+        f"paper, Table 2 ({t2['setting']}): {t2['baseline'][0]:.2f} ± {t2['baseline'][1]:.2f} → "
+        f"{t2['llm_jepa'][0]:.2f} ± {t2['llm_jepa'][1]:.2f}",
+    ]
     for start in st.STARTS:
-        cells = [f"λ = {l:g} → {100 * st.summary(study, stage='lambda', start=start, lbd=l)['mean']:.2f}"
-                 for l in (0.0, 0.01, 0.1, 1.0) if l in study["config"]["lbds"]]
+        cells = [
+            f"λ = {lbd:g} → {100 * st.summary(study, stage='lambda', start=start, lbd=lbd)['mean']:.2f}"
+            for lbd in (0.0, 0.01, 0.1, 1.0)
+            if lbd in study["config"]["lbds"]
+        ]
         out.append(f"this kit, {START_LABEL[start]}: " + ", ".join(cells))
     return out
 
@@ -148,9 +174,17 @@ def _train_test_rows(study: dict, key: str, settings: Dict[float, Dict], extra=N
                 where = where_of(start, lbd)
                 runs = st.select(study, **where)
                 if runs:
-                    rows.append({"start": start, "lbd": lbd, key: v, "runs": len(runs), **(extra(v) if extra else {}),
-                                 "train": st.summary(study, "exact_match.train", **where),
-                                 "test": st.summary(study, "exact_match.test", **where)})
+                    rows.append(
+                        {
+                            "start": start,
+                            "lbd": lbd,
+                            key: v,
+                            "runs": len(runs),
+                            **(extra(v) if extra else {}),
+                            "train": st.summary(study, "exact_match.train", **where),
+                            "test": st.summary(study, "exact_match.test", **where),
+                        }
+                    )
     return rows
 
 
@@ -162,8 +196,17 @@ def _train_test_figure(study: dict, rows: List[dict], key: str, xlabel: str, tic
         for lbd, shade in zip((0.0, study["best_lambda"][start]), (0.45, 1.0)):
             mine = [r for r in rows if r["start"] == start and r["lbd"] == lbd]
             for split, ls in (("train", ":"), ("test", "-")):
-                ax.errorbar([r[key] for r in mine], [100 * r[split]["mean"] for r in mine], yerr=[100 * r[split]["sd"] for r in mine],
-                            ls=ls, marker="o", capsize=3, color=COLOR[start], alpha=shade, label=f"λ = {lbd:g}, {split}")
+                ax.errorbar(
+                    [r[key] for r in mine],
+                    [100 * r[split]["mean"] for r in mine],
+                    yerr=[100 * r[split]["sd"] for r in mine],
+                    ls=ls,
+                    marker="o",
+                    capsize=3,
+                    color=COLOR[start],
+                    alpha=shade,
+                    label=f"λ = {lbd:g}, {split}",
+                )
         ax.set_xscale("log")
         if ticks:
             ax.set_xticks(*ticks)
@@ -179,7 +222,10 @@ def _train_test_figure(study: dict, rows: List[dict], key: str, xlabel: str, tic
 def size_rows(study: dict) -> List[dict]:
     """Train and test exact match per (start, λ ∈ {0, best}, size), every size trained `long_steps`."""
     c = study["config"]
-    settings = {n: (lambda start, lbd, n=n: dict(stage="size", start=start, lbd=lbd, n_train=n)) for n in (*c["sizes"], c["n_train"])}
+    settings = {
+        n: (lambda start, lbd, n=n: dict(stage="size", start=start, lbd=lbd, n_train=n))
+        for n in (*c["sizes"], c["n_train"])
+    }
     return _train_test_rows(study, "n_train", settings)
 
 
@@ -200,7 +246,10 @@ def budget_where(study: dict, start: str, lbd: float, steps: int) -> Dict:
 def budget_rows(study: dict) -> List[dict]:
     """Train and test exact match of the full set per (start, λ ∈ {0, best}, steps trained)."""
     c = study["config"]
-    settings = {n: (lambda start, lbd, n=n: budget_where(study, start, lbd, n)) for n in (c["steps"], c["long_steps"], c["longest_steps"])}
+    settings = {
+        n: (lambda start, lbd, n=n: budget_where(study, start, lbd, n))
+        for n in (c["steps"], c["long_steps"], c["longest_steps"])
+    }
     return _train_test_rows(study, "steps", settings, extra=lambda n: {"epochs": n * c["batch_size"] / c["n_train"]})
 
 
@@ -220,14 +269,25 @@ def convergence_lines(study: dict) -> List[str]:
         cells = [f"{st.summary(study, **budget_where(study, start, 0.0, n))['mean']:.3f} at {n}" for n in budgets]
         out.append(f"{START_LABEL[start]:20s} λ = 0, full set, test exact match: " + " → ".join(cells) + " steps")
     for n in budgets:
-        e = st.effect(study, baseline=budget_where(study, "scratch", 0.0, n), **budget_where(study, "pretrained", 0.0, n))
+        e = st.effect(
+            study, baseline=budget_where(study, "scratch", 0.0, n), **budget_where(study, "pretrained", 0.0, n)
+        )
         out.append(f"pretrained − scratch at λ = 0, {n} steps: {fmt_effect(e)}  {word(e)}")
     for start in st.STARTS:
         best = study["best_lambda"][start]
-        cases = [(f"λ = {best:g} at {n} pairs, {c['long_steps']} steps", dict(stage="size", start=start, lbd=best, n_train=n,
-                                                                              steps=c["long_steps"]))
-                 for n in (*c["sizes"], c["n_train"])]
-        cases.append((f"λ = {best:g}, full set, {c['longest_steps']} steps", budget_where(study, start, best, c["longest_steps"])))
+        cases = [
+            (
+                f"λ = {best:g} at {n} pairs, {c['long_steps']} steps",
+                dict(stage="size", start=start, lbd=best, n_train=n, steps=c["long_steps"]),
+            )
+            for n in (*c["sizes"], c["n_train"])
+        ]
+        cases.append(
+            (
+                f"λ = {best:g}, full set, {c['longest_steps']} steps",
+                budget_where(study, start, best, c["longest_steps"]),
+            )
+        )
         for label, where in cases:
             e = st.effect(study, **where)
             out.append(f"{START_LABEL[start]:20s} {label} (vs λ = 0): {fmt_effect(e)}  {word(e)}")
@@ -241,10 +301,18 @@ def weight_scale_lines(model_dir) -> List[str]:
     from ..paired.pretrain import PretrainConfig, initial_model, load_recipe
 
     trained = dict(AutoModelForCausalLM.from_pretrained(model_dir).named_parameters())
-    init = dict(initial_model(PretrainConfig(**load_recipe(model_dir)["config"]), AutoTokenizer.from_pretrained(model_dir)).named_parameters())
+    init = dict(
+        initial_model(
+            PretrainConfig(**load_recipe(model_dir)["config"]), AutoTokenizer.from_pretrained(model_dir)
+        ).named_parameters()
+    )
     out = []
-    for name in ("model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight",
-                 "model.layers.0.mlp.down_proj.weight"):
+    for name in (
+        "model.embed_tokens.weight",
+        "model.layers.0.self_attn.q_proj.weight",
+        "model.layers.0.self_attn.k_proj.weight",
+        "model.layers.0.mlp.down_proj.weight",
+    ):
         a, b = (float(t[name].detach().pow(2).mean().sqrt()) for t in (trained, init))
         out.append(f"{name:40s} RMS {b:.4f} at initialisation → {a:.4f} after pretraining ({a / b:.1f}×)")
     return out
@@ -255,8 +323,12 @@ def stage2_lines(study: dict) -> List[str]:
     c, out = study["config"], []
     for start in st.STARTS:
         best = study["best_lambda"][start]
-        cases = [(f"k = {k} at λ = {best:g} (vs λ = 0, k = 0)", dict(stage="k", start=start, predictors=k)) for k in c["ks"]]
-        cases += [(f"λ = {best:g} with lm_tokens = 'all' (vs λ = 0, 'all')", dict(stage="lm_tokens", start=start, lbd=best))]
+        cases = [
+            (f"k = {k} at λ = {best:g} (vs λ = 0, k = 0)", dict(stage="k", start=start, predictors=k)) for k in c["ks"]
+        ]
+        cases += [
+            (f"λ = {best:g} with lm_tokens = 'all' (vs λ = 0, 'all')", dict(stage="lm_tokens", start=start, lbd=best))
+        ]
         for label, where in cases:
             if len(st.select(study, **where)) < 2:
                 out.append(f"{START_LABEL[start]:20s} {label}: not run (see the list above)")
@@ -265,28 +337,45 @@ def stage2_lines(study: dict) -> List[str]:
             out.append(f"{START_LABEL[start]:20s} {label}: {fmt_effect(e)}  {word(e)}")
         runs = st.select(study, stage="lm_tokens", start=start, lbd=0.0)
         if len(runs) >= 2:
-            e = st.effect(study, baseline=dict(stage="lambda", start=start, lbd=0.0), stage="lm_tokens", start=start, lbd=0.0)
-            out.append(f"{START_LABEL[start]:20s} lm_tokens = 'all' instead of 'code', λ = 0: {fmt_effect(e)}  {word(e)}")
+            e = st.effect(
+                study, baseline=dict(stage="lambda", start=start, lbd=0.0), stage="lm_tokens", start=start, lbd=0.0
+            )
+            out.append(
+                f"{START_LABEL[start]:20s} lm_tokens = 'all' instead of 'code', λ = 0: {fmt_effect(e)}  {word(e)}"
+            )
     return out
 
 
 # ---------------------------------------------------------------------------------------------
 # Geometry and collapse
 # ---------------------------------------------------------------------------------------------
-GEOMETRY = (("geometry.retrieval_at_1", "retrieval@1 (Text → Code)"), ("geometry.cos_gap", "cos(true) − cos(shuffled)"),
-            ("geometry.cos_true", "cos of true pairs"), ("geometry.relative_residual_heldout", "held-out linear-map residual (relative)"))
+GEOMETRY = (
+    ("geometry.retrieval_at_1", "retrieval@1 (Text → Code)"),
+    ("geometry.cos_gap", "cos(true) − cos(shuffled)"),
+    ("geometry.cos_true", "cos of true pairs"),
+    ("geometry.relative_residual_heldout", "held-out linear-map residual (relative)"),
+)
 
 
 def geometry_figure(study: dict) -> Figure:
     """Four geometry measures against λ (log axis; λ = 0 drawn at the left edge), per start."""
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
     lbds = study["config"]["lbds"]
-    x = [l if l > 0 else min(l for l in lbds if l > 0) / 3 for l in lbds]  # λ = 0 placed left of the smallest λ
+    x = [
+        lbd if lbd > 0 else min(lbd for lbd in lbds if lbd > 0) / 3 for lbd in lbds
+    ]  # λ = 0 placed left of the smallest λ
     for ax, (metric, title) in zip(axes, GEOMETRY):
         for start in st.STARTS:
-            s = [st.summary(study, metric, stage="lambda", start=start, lbd=l) for l in lbds]
-            ax.errorbar(x, [v["mean"] for v in s], yerr=[v["sd"] for v in s], marker="o", capsize=2,
-                        color=COLOR[start], label=START_LABEL[start])
+            s = [st.summary(study, metric, stage="lambda", start=start, lbd=lbd) for lbd in lbds]
+            ax.errorbar(
+                x,
+                [v["mean"] for v in s],
+                yerr=[v["sd"] for v in s],
+                marker="o",
+                capsize=2,
+                color=COLOR[start],
+                label=START_LABEL[start],
+            )
         if metric.endswith("retrieval_at_1"):
             ax.axhline(study["runs"][0]["geometry"]["chance"], color="grey", ls=":", label="chance")
         ax.set_xscale("log")
@@ -317,13 +406,19 @@ def failure_lines(study: dict) -> List[str]:
     out = []
     for start in st.STARTS:
         for r in st.select(study, stage="failure", start=start):
-            healthy = next(h for h in st.select(study, stage="lambda", start=start, lbd=r["lbd"]) if h["seed"] == r["seed"])
-            for label, run in (("LM + JEPA (γ = 1, cosine)", healthy),
-                               ("JEPA alone (γ = 0)" if r["gamma"] == 0 else "LM + JEPA, L2 distance", r)):
+            healthy = next(
+                h for h in st.select(study, stage="lambda", start=start, lbd=r["lbd"]) if h["seed"] == r["seed"]
+            )
+            for label, run in (
+                ("LM + JEPA (γ = 1, cosine)", healthy),
+                ("JEPA alone (γ = 0)" if r["gamma"] == 0 else "LM + JEPA, L2 distance", r),
+            ):
                 g, c = run["geometry"], run["collapse"]["code"]
-                out.append(f"{START_LABEL[start]:20s} {label:26s} seed {run['seed']}: Code std {c['std']:.3f}, mean cos "
-                           f"{c['mean_cos']:.3f}, retrieval@1 {g['retrieval_at_1']:.3f} (chance {g['chance']:.3f}), "
-                           f"cos gap {g['cos_gap']:.3f}, exact match {run['exact_match']['test']:.3f}")
+                out.append(
+                    f"{START_LABEL[start]:20s} {label:26s} seed {run['seed']}: Code std {c['std']:.3f}, mean cos "
+                    f"{c['mean_cos']:.3f}, retrieval@1 {g['retrieval_at_1']:.3f} (chance {g['chance']:.3f}), "
+                    f"cos gap {g['cos_gap']:.3f}, exact match {run['exact_match']['test']:.3f}"
+                )
     return list(dict.fromkeys(out))  # the healthy run appears once per start and seed
 
 
@@ -340,7 +435,9 @@ def runs_for(study: dict, start: str, lbd: float, predictors: int, n_train: int,
     steps = steps or c["steps"]
     best = study["best_lambda"][start]
     if (predictors or n_train != c["n_train"] or steps != c["steps"]) and lbd not in (0.0, best):
-        notes.append(f"k, size and longer training were studied at λ = 0 and the best λ ({best:g}) only: showing λ = {best:g}")
+        notes.append(
+            f"k, size and longer training were studied at λ = 0 and the best λ ({best:g}) only: showing λ = {best:g}"
+        )
         lbd = best
     if predictors and lbd == 0.0:
         notes.append("at λ = 0 the [PRED] tokens are never trained, so k changes nothing: showing k = 0")
@@ -349,7 +446,9 @@ def runs_for(study: dict, start: str, lbd: float, predictors: int, n_train: int,
         notes.append(f"k was studied on the full training set at {c['steps']} steps only: showing that")
         n_train, steps = c["n_train"], c["steps"]
     if n_train != c["n_train"] and steps != c["long_steps"]:
-        notes.append(f"the sizes were trained {c['long_steps']} steps (to convergence): showing {c['long_steps']} steps")
+        notes.append(
+            f"the sizes were trained {c['long_steps']} steps (to convergence): showing {c['long_steps']} steps"
+        )
         steps = c["long_steps"]
     if predictors:
         where = dict(stage="k", start=start, lbd=lbd, predictors=predictors)
@@ -367,7 +466,9 @@ def runs_for(study: dict, start: str, lbd: float, predictors: int, n_train: int,
     return {"where": where, "runs": runs, "note": "; ".join(notes)}
 
 
-def render_runs(study: dict, start: str, lbd: float, predictors: int, n_train: int, steps: Optional[int] = None) -> Dict:
+def render_runs(
+    study: dict, start: str, lbd: float, predictors: int, n_train: int, steps: Optional[int] = None
+) -> Dict:
     """Draw one setting: LM-loss and JEPA-monitor curves per seed, and seed 0's spectrum vs λ = 0."""
     chosen = runs_for(study, start, lbd, predictors, n_train, steps)
     base_where = dict(chosen["where"], lbd=0.0)
@@ -392,8 +493,11 @@ def render_runs(study: dict, start: str, lbd: float, predictors: int, n_train: i
     em = st.mean_sd([r["exact_match"]["test"] for r in runs])
     r0 = runs[0]
     shown = f"λ = {r0['lbd']:g}, k = {r0['predictors']}, {r0['n_train']} pairs, {r0['steps']} steps"
-    fig.suptitle(f"{START_LABEL[start]}, {shown}: test exact match {em['mean']:.3f} ± {em['sd']:.3f} "
-                 f"over {em['n']} seeds" + (f"\n{chosen['note']}" if chosen["note"] else ""), fontsize=9)
+    fig.suptitle(
+        f"{START_LABEL[start]}, {shown}: test exact match {em['mean']:.3f} ± {em['sd']:.3f} "
+        f"over {em['n']} seeds" + (f"\n{chosen['note']}" if chosen["note"] else ""),
+        fontsize=9,
+    )
     fig.tight_layout()
     plt.show()
     return {**chosen, "exact_match": em}
@@ -408,13 +512,30 @@ def study_explorer(study: dict):
     c = study["config"]
     controls = {
         "start": widgets.ToggleButtons(options=list(st.STARTS), value="pretrained", description="start", style=_STYLE),
-        "lbd": widgets.SelectionSlider(options=list(c["lbds"]), value=study["best_lambda"]["pretrained"], description="λ",
-                                       continuous_update=False, style=_STYLE),
-        "predictors": widgets.SelectionSlider(options=[0, *c["ks"]], value=0, description="k", continuous_update=False, style=_STYLE),
-        "n_train": widgets.SelectionSlider(options=[*c["sizes"], c["n_train"]], value=c["n_train"], description="pairs",
-                                           continuous_update=False, style=_STYLE),
-        "steps": widgets.SelectionSlider(options=[c["steps"], c["long_steps"], c["longest_steps"]], value=c["steps"],
-                                         description="steps", continuous_update=False, style=_STYLE),
+        "lbd": widgets.SelectionSlider(
+            options=list(c["lbds"]),
+            value=study["best_lambda"]["pretrained"],
+            description="λ",
+            continuous_update=False,
+            style=_STYLE,
+        ),
+        "predictors": widgets.SelectionSlider(
+            options=[0, *c["ks"]], value=0, description="k", continuous_update=False, style=_STYLE
+        ),
+        "n_train": widgets.SelectionSlider(
+            options=[*c["sizes"], c["n_train"]],
+            value=c["n_train"],
+            description="pairs",
+            continuous_update=False,
+            style=_STYLE,
+        ),
+        "steps": widgets.SelectionSlider(
+            options=[c["steps"], c["long_steps"], c["longest_steps"]],
+            value=c["steps"],
+            description="steps",
+            continuous_update=False,
+            style=_STYLE,
+        ),
     }
     return _panel(lambda **v: render_runs(study, **v), controls)
 
@@ -427,8 +548,9 @@ def rows_through_model(trainer, step: int = 0) -> int:
     import torch
 
     seen = []
-    hook = trainer.model.register_forward_pre_hook(lambda m, args, kwargs: seen.append(kwargs["input_ids"].shape[0]),
-                                                   with_kwargs=True)
+    hook = trainer.model.register_forward_pre_hook(
+        lambda m, args, kwargs: seen.append(kwargs["input_ids"].shape[0]), with_kwargs=True
+    )
     try:
         with torch.no_grad():
             trainer.objective(step)
@@ -448,9 +570,14 @@ def continue_text(model_dir, prompts: Sequence[str], max_new_tokens: int = 24) -
     for p in prompts:
         ids = torch.tensor([[tok.bos_token_id, *tok(p, add_special_tokens=False)["input_ids"]]])
         with torch.no_grad():
-            gen = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=tok.eos_token_id,
-                                 pad_token_id=tok.pad_token_id)
-        out.append(p + tok.decode(gen[0, ids.shape[1]:], skip_special_tokens=True))
+            gen = model.generate(
+                ids,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                eos_token_id=tok.eos_token_id,
+                pad_token_id=tok.pad_token_id,
+            )
+        out.append(p + tok.decode(gen[0, ids.shape[1] :], skip_special_tokens=True))
     return out
 
 

@@ -1,8 +1,8 @@
 """How long each notebook takes to run, top to bottom, in a fresh kernel: the README's run-time column.
 
-    python -m jepa_lite.course.timing --out assets/bench/notebook_times.json          # every notebook, full and fast
-    python -m jepa_lite.course.timing --only 06_llm_jepa_paper --modes full           # one notebook, one mode
-    python -m jepa_lite.course.timing --repeat 10 --cell_timeout 300                   # every notebook 10 times: none may hang
+    python -m jepa_lite.course.timing --out assets/bench/notebook_times.json  # every notebook, full and fast
+    python -m jepa_lite.course.timing --only 06_llm_jepa_paper --modes full   # one notebook, one mode
+    python -m jepa_lite.course.timing --repeat 10 --cell_timeout 300          # every notebook 10 times: none may hang
 
 Each notebook is executed with `nbclient` in a new kernel started in `notebooks/` (as JupyterLab
 would), offline, with `JEPA_LITE_FAST=1` for fast mode and without it for full mode; the time is the
@@ -23,7 +23,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Dict, Optional, Sequence
-
 from unittest import mock
 
 from ..checkpoint import json_marked
@@ -55,7 +54,9 @@ def time_notebook(path: Path, mode: str, timeout: int = 600) -> float:
     env = {k: v for k, v in os.environ.items() if k != FAST_ENV}
     if mode == "fast":
         env[FAST_ENV] = "1"
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     with mock.patch.dict(os.environ, env, clear=True):  # the kernel inherits the environment it starts in
         with client.setup_kernel():
             start = time.perf_counter()
@@ -69,22 +70,37 @@ def machine() -> Dict:
     import torch
     import transformers
 
-    return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "torch": torch.__version__, "transformers": transformers.__version__, "platform": platform.platform()}
+    return {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from ..cli import _Parser  # one-line argparse errors, exit 2
 
-    p = _Parser(prog="python -m jepa_lite.course.timing", description="Time every notebook, top to bottom, in a fresh kernel.")
+    p = _Parser(
+        prog="python -m jepa_lite.course.timing", description="Time every notebook, top to bottom, in a fresh kernel."
+    )
     p.add_argument("--out", help=f"write the times as JSON here (e.g. {TIMES_FILE}); default: print only")
     p.add_argument("--only", nargs="+", default=(), help="notebook names (e.g. 06_llm_jepa_paper); default: all")
     p.add_argument("--modes", nargs="+", default=MODES, choices=MODES, help="full and/or fast (default both)")
-    p.add_argument("--repeat", type=int, default=1, help="run each notebook this many times, each in a fresh kernel (default 1)")
-    p.add_argument("--cell_timeout", type=int, default=600, help="seconds a cell may run before the notebook fails (default 600)")
+    p.add_argument(
+        "--repeat", type=int, default=1, help="run each notebook this many times, each in a fresh kernel (default 1)"
+    )
+    p.add_argument(
+        "--cell_timeout", type=int, default=600, help="seconds a cell may run before the notebook fails (default 600)"
+    )
     args = p.parse_args(argv)
     if args.repeat < 1 or args.cell_timeout < 1:
-        print(f"error: --repeat and --cell_timeout must be at least 1; got {args.repeat} and {args.cell_timeout}", file=sys.stderr)
+        print(
+            f"error: --repeat and --cell_timeout must be at least 1; got {args.repeat} and {args.cell_timeout}",
+            file=sys.stderr,
+        )
         return 2
     try:
         paths = notebook_paths(args.only)
@@ -130,8 +146,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{failed} run(s) stopped by the cell timeout", file=sys.stderr)
             return 1
         if out is not None:
-            write_json(out, {"kind": KIND, "date": time.strftime("%Y-%m-%d"), "machine": machine(), "seconds": times},
-                       "the notebook times", indent=1)
+            write_json(
+                out,
+                {"kind": KIND, "date": time.strftime("%Y-%m-%d"), "machine": machine(), "seconds": times},
+                "the notebook times",
+                indent=1,
+            )
             print(f"wrote {out}")
     except WriteError as e:  # after the notebooks ran: the file could not be written (a full disk)
         print(f"error: {e}", file=sys.stderr)

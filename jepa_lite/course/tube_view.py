@@ -24,14 +24,24 @@ def trajectory(trainer, pair: int = 0) -> Dict:
     row, _ = lm_row(text, code, trainer.ids)
     ids, mask = pad_rows([row], trainer.ids["pad"])
     trainer.model.eval()
-    _, h = run_model(trainer.model, ids.to(trainer.device), mask.to(trainer.device), position_ids(mask).to(trainer.device))
+    _, h = run_model(
+        trainer.model, ids.to(trainer.device), mask.to(trainer.device), position_ids(mask).to(trainer.device)
+    )
     h = h[0].double().cpu()  # (L, D)
     centred = h - h.mean(dim=0)
     _, sv, vt = torch.linalg.svd(centred, full_matrices=False)
     tokens = [trainer.tokenizer.decode([t]) or "·" for t in row]
     tokens[0], tokens[len(text) + 1], tokens[-1] = "[BOS]", "[SEP]", "[EOS]"
-    return {"tokens": tokens, "h": h, "n_text": len(text), "n_code": len(code), "axes": vt[:2], "mean": h.mean(dim=0),
-            "xy": centred @ vt[:2].T, "variance_kept": float((sv[:2] ** 2).sum() / (sv ** 2).sum())}
+    return {
+        "tokens": tokens,
+        "h": h,
+        "n_text": len(text),
+        "n_code": len(code),
+        "axes": vt[:2],
+        "mean": h.mean(dim=0),
+        "xy": centred @ vt[:2].T,
+        "variance_kept": float((sv[:2] ** 2).sum() / (sv**2).sum()),
+    }
 
 
 def pieces(traj: Dict, s: int, t: int) -> Dict[str, List[tuple]]:
@@ -78,7 +88,9 @@ def tube_figure(traj: Dict, s: int, t: int):
         v = (total[name] @ axes.T).numpy()
         sums.annotate("", v, (0, 0), arrowprops=dict(arrowstyle="-|>", color=colour, lw=2))
         sums.plot([0, v[0]], [0, v[1]], alpha=0)  # so the axes take the arrow in
-    sums.set_title(f"patch (red), before + after (blue)\ncos in the full {h.shape[1]}-D space = {tube_cosine(traj, s, t):+.3f}")
+    sums.set_title(
+        f"patch (red), before + after (blue)\ncos in the full {h.shape[1]}-D space = {tube_cosine(traj, s, t):+.3f}"
+    )
     sums.set_aspect("equal", adjustable="datalim")
     fig.tight_layout()
     return fig
@@ -104,8 +116,9 @@ def tube_explorer(traj: Dict):
         print(f"span [{s}, {t}): cos(before + after, patch) = {cos:+.4f}, STP term 1 − cos = {1 - cos:.4f}")
         return {"s": s, "t": t, "cos": cos}
 
-    slider = widgets.IntRangeSlider(value=(2, min(6, n - 1)), min=0, max=n, step=1, description="span [s, t)",
-                                    continuous_update=False)
+    slider = widgets.IntRangeSlider(
+        value=(2, min(6, n - 1)), min=0, max=n, step=1, description="span [s, t)", continuous_update=False
+    )
     return _panel(render, {"span": slider})
 
 
@@ -133,9 +146,17 @@ def check_tube_loss(fn) -> bool:
         want = 1.0 - float(stp.tube_cosine_one(h, n_text, n_code, s, t))
         if abs(float(got) - want) > 1e-6:
             where = "inside Text" if t <= n_text else "inside Code" if s >= n_text else "across [SEP]"
-            print(f"n_text = {n_text}, n_code = {n_code}, span [{s}, {t}) ({where}): got {float(got):.6f}, expected {want:.6f}. "
-                  "Hints: Text starts after [BOS] (row position 1), Code after [SEP] (position n_text + 2); the step into "
-                  "[SEP] belongs to neither; patch sums the steps Δ_p = h[p] − h[p−1] of the span, before + after all the others.")
+            print(
+                f"n_text = {n_text}, n_code = {n_code}, span [{s}, {t}) ({where}): got {float(got):.6f}, "
+                f"expected {want:.6f}. "
+                "Hints: Text starts after [BOS] (row position 1), Code after [SEP] (position n_text "
+                "+ 2); the step into "
+                "[SEP] belongs to neither; patch sums the steps Δ_p = h[p] − h[p−1] of the span, "
+                "before + after all the others."
+            )
             return False
-    print("correct: your loss matches jepa_lite.paired.stp (1 − tube_cosine_one) on five rows, a span across [SEP] included")
+    print(
+        "correct: your loss matches jepa_lite.paired.stp (1 − tube_cosine_one) on five rows, "
+        "a span across [SEP] included"
+    )
     return True

@@ -12,12 +12,34 @@ from typing import Dict, List, Optional, Sequence
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-COLORS = {"masked": "#e4572e", "visible": "#cfe8fc", "special": "#d0d0d0", "pad": "#f4f4f4", "online": "#1f77b4", "target": "#e4572e"}
-METRIC_LABELS = {"std": "per-dim std (1 = spread, 0 = collapsed)", "mean_cos": "mean pairwise cosine", "rank": "effective rank", "loss": "loss", "norm": "mean ‖z‖"}
+COLORS = {
+    "masked": "#e4572e",
+    "visible": "#cfe8fc",
+    "special": "#d0d0d0",
+    "pad": "#f4f4f4",
+    "online": "#1f77b4",
+    "target": "#e4572e",
+}
+METRIC_LABELS = {
+    "std": "per-dim std (1 = spread, 0 = collapsed)",
+    "mean_cos": "mean pairwise cosine",
+    "rank": "effective rank",
+    "loss": "loss",
+    "norm": "mean ‖z‖",
+}
 
 
-STATUS_LABELS = {"masked": "masked (hidden; loss here)", "visible": "visible", "special": "special (never masked)", "pad": "padding"}
-SCHEME_COLORS = {"sample_span_mask (readable)": "#9ecae1", "mask_spans (vectorised)": "#3182bd", "overshooting (article)": COLORS["masked"]}
+STATUS_LABELS = {
+    "masked": "masked (hidden; loss here)",
+    "visible": "visible",
+    "special": "special (never masked)",
+    "pad": "padding",
+}
+SCHEME_COLORS = {
+    "sample_span_mask (readable)": "#9ecae1",
+    "mask_spans (vectorised)": "#3182bd",
+    "overshooting (article)": COLORS["masked"],
+}
 
 
 def status_legend(ax, status: Sequence[str], **kw) -> None:
@@ -25,10 +47,14 @@ def status_legend(ax, status: Sequence[str], **kw) -> None:
     from matplotlib.patches import Patch
 
     shown = [st for st in ("masked", "visible", "special", "pad") if st in set(status)]
-    ax.legend([Patch(color=COLORS[st]) for st in shown], [STATUS_LABELS[st] for st in shown], frameon=False, fontsize=8, **kw)
+    ax.legend(
+        [Patch(color=COLORS[st]) for st in shown], [STATUS_LABELS[st] for st in shown], frameon=False, fontsize=8, **kw
+    )
 
 
-def draw_tokens(ax, tokens: Sequence[str], status: Sequence[str], max_chars: int = 70, title: str = "", legend: bool = False) -> None:
+def draw_tokens(
+    ax, tokens: Sequence[str], status: Sequence[str], max_chars: int = 70, title: str = "", legend: bool = False
+) -> None:
     """Tokens as coloured boxes, wrapped into lines: status "masked" / "visible" / "special" / "pad".
     `legend` adds a key of the colours below the tokens."""
     ax.set_axis_off()
@@ -37,8 +63,17 @@ def draw_tokens(ax, tokens: Sequence[str], status: Sequence[str], max_chars: int
         width = len(tok) + 1
         if x + width > max_chars and x > 0:
             x, line = 0, line + 1
-        ax.text(x / max_chars, 1 - 0.28 * (line + 0.5), tok, family="monospace", fontsize=10, va="center", ha="left",
-                transform=ax.transAxes, bbox=dict(boxstyle="round,pad=0.25", fc=COLORS[st], ec="none"))  # fmt: skip
+        ax.text(
+            x / max_chars,
+            1 - 0.28 * (line + 0.5),
+            tok,
+            family="monospace",
+            fontsize=10,
+            va="center",
+            ha="left",
+            transform=ax.transAxes,
+            bbox=dict(boxstyle="round,pad=0.25", fc=COLORS[st], ec="none"),
+        )
         x += width + 1
     if title:
         ax.set_title(title, fontsize=10, loc="left")
@@ -60,8 +95,11 @@ def span_lengths(ax, stats: Dict) -> None:
 def masking_figure(sentence: Dict, stats: Dict) -> Figure:
     """The masked sentence on top, the span-length histogram below."""
     fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(9, 5.2), gridspec_kw={"height_ratios": [1, 2]})
-    title = (f"mask_ratio={sentence['mask_ratio']:.2f}, mean_span_len={sentence['mean_span_len']:g}, seed={sentence['seed']}: "
-             f"{sentence['n_masked']} of {sentence['n_maskable']} maskable tokens masked (red); specials grey")  # fmt: skip
+    title = (
+        f"mask_ratio={sentence['mask_ratio']:.2f}, mean_span_len={sentence['mean_span_len']:g}, "
+        f"seed={sentence['seed']}: "
+        f"{sentence['n_masked']} of {sentence['n_maskable']} maskable tokens masked (red); specials grey"
+    )
     draw_tokens(ax0, sentence["tokens"], sentence["status"], title=title)
     span_lengths(ax1, stats)
     fig.tight_layout()
@@ -90,8 +128,13 @@ def run_length_comparison(comparison: Dict[str, Dict], max_len: int = 12) -> Fig
     width = 0.8 / len(comparison)
     for i, (name, c) in enumerate(comparison.items()):
         total = max(1, sum(c["runs"].values()))
-        ax.bar([k + (i - (len(comparison) - 1) / 2) * width for k in range(1, max_len + 1)],
-               [c["runs"][k] / total for k in range(1, max_len + 1)], width=width, label=name, color=SCHEME_COLORS.get(name))  # fmt: skip
+        ax.bar(
+            [k + (i - (len(comparison) - 1) / 2) * width for k in range(1, max_len + 1)],
+            [c["runs"][k] / total for k in range(1, max_len + 1)],
+            width=width,
+            label=name,
+            color=SCHEME_COLORS.get(name),
+        )
     ax.set_xlabel("length of a masked run (tokens)")
     ax.set_ylabel("fraction of runs")
     ax.legend(fontsize=8, frameon=False)
@@ -123,19 +166,34 @@ def draw_two_views(ax, views: Dict, row: int = 0) -> None:
     ax.set_xlim(-0.5, L - 0.5)
     ax.set_ylim(0, sum(heights))
     ax.invert_yaxis()
-    labels = ["target view\n(input_ids)", "context view\n(masked_input_ids)", "attention_mask", "pred_mask\n(loss here)"]
+    labels = [
+        "target view\n(input_ids)",
+        "context view\n(masked_input_ids)",
+        "attention_mask",
+        "pred_mask\n(loss here)",
+    ]
     for j in range(L):
         real, loss = bool(b.attention_mask[row, j]), bool(b.pred_mask[row, j])
         base = COLORS["visible"] if real else COLORS["pad"]
-        cells = [(views["target_tokens"][row][j], base), (views["context_tokens"][row][j], COLORS["masked"] if loss else base),
-                 (str(int(b.attention_mask[row, j])), base), ("x" if loss else "", COLORS["masked"] if loss else "white")]  # fmt: skip
+        cells = [
+            (views["target_tokens"][row][j], base),
+            (views["context_tokens"][row][j], COLORS["masked"] if loss else base),
+            (str(int(b.attention_mask[row, j])), base),
+            ("x" if loss else "", COLORS["masked"] if loss else "white"),
+        ]
         for i, (text, color) in enumerate(cells):
             ax.add_patch(plt.Rectangle((j - 0.48, tops[i] + 0.05), 0.96, heights[i] - 0.1, color=color))
-            ax.text(j, centres[i], text, ha="center", va="center", fontsize=7, rotation=90 if i < 2 and len(text) > 3 else 0)
+            ax.text(
+                j, centres[i], text, ha="center", va="center", fontsize=7, rotation=90 if i < 2 and len(text) > 3 else 0
+            )
     ax.set_yticks(centres, labels, fontsize=8)
     ax.set_xticks(range(L), [str(j) for j in range(L)], fontsize=7)
     n_pad = int((b.attention_mask[row] == 0).sum())
-    ax.set_title(f"row {row}: {int(b.pred_mask[row].sum())} loss positions (red), {n_pad} padding positions (pale)", fontsize=9, loc="left")
+    ax.set_title(
+        f"row {row}: {int(b.pred_mask[row].sum())} loss positions (red), {n_pad} padding positions (pale)",
+        fontsize=9,
+        loc="left",
+    )
     for s in ax.spines.values():
         s.set_visible(False)
 
@@ -147,8 +205,11 @@ def two_views_figure(views: Dict, rows: Sequence[int] = (0, 1)) -> Figure:
     for ax, row in zip(axes[:, 0], rows):
         draw_two_views(ax, views, row)
     axes[-1, 0].set_xlabel("position")
-    fig.suptitle(f"mask_ratio={views['mask_ratio']:.2f}, mean_span_len={views['mean_span_len']:g}, seed={views['seed']}: "
-                 f"the loss is computed at {views['n_loss_positions']} positions of the batch", fontsize=10)  # fmt: skip
+    fig.suptitle(
+        f"mask_ratio={views['mask_ratio']:.2f}, mean_span_len={views['mean_span_len']:g}, seed={views['seed']}: "
+        f"the loss is computed at {views['n_loss_positions']} positions of the batch",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
@@ -161,11 +222,21 @@ def ema_chase_figure(data: Dict) -> Figure:
     h = data["half_life"]
     if data["kind"] == "jump" and h < len(data["t"]) - data["jump_at"]:
         ax.axvline(data["jump_at"] + h, color="gray", ls="--")
-        ax.annotate(f"half-life {h:.1f} steps", (data["jump_at"] + h, 0.5), xytext=(8, -4), textcoords="offset points", fontsize=9)
+        ax.annotate(
+            f"half-life {h:.1f} steps",
+            (data["jump_at"] + h, 0.5),
+            xytext=(8, -4),
+            textcoords="offset points",
+            fontsize=9,
+        )
         ax.axhline(0.5, color="gray", lw=0.5)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("parameter value")
-    ax.set_title(f"m = {data['m']:.3f}: θ_tgt ← m·θ_tgt + (1 − m)·θ_ctx  (half-life ln 0.5 / ln m = {h:.1f} steps)", fontsize=10, loc="left")
+    ax.set_title(
+        f"m = {data['m']:.3f}: θ_tgt ← m·θ_tgt + (1 − m)·θ_ctx  (half-life ln 0.5 / ln m = {h:.1f} steps)",
+        fontsize=10,
+        loc="left",
+    )
     ax.legend(frameon=False, fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
@@ -187,8 +258,12 @@ LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)))
 MARKERS = ("o", "s", "^", "v", "D")
 
 
-def metric_curves(histories: Dict[str, Dict[str, List[float]]], metrics: Sequence[str] = ("loss", "std", "mean_cos", "rank"),
-                  highlight: Optional[str] = None, title: str = "") -> Figure:
+def metric_curves(
+    histories: Dict[str, Dict[str, List[float]]],
+    metrics: Sequence[str] = ("loss", "std", "mean_cos", "rank"),
+    highlight: Optional[str] = None,
+    title: str = "",
+) -> Figure:
     """Training curves of several runs (label → history), one panel per metric.
 
     Each run has its own line style and marker, so runs whose curves coincide (m = 0 and m = 0.5
@@ -198,8 +273,17 @@ def metric_curves(histories: Dict[str, Dict[str, List[float]]], metrics: Sequenc
     for ax, metric in zip(axes, metrics):
         for i, (label, h) in enumerate(histories.items()):
             faint = highlight is not None and label != highlight
-            ax.plot(h["step"], h[metric], label=label, alpha=0.35 if faint else 1.0, lw=1.2 if faint else 2,
-                    ls=LINESTYLES[i % len(LINESTYLES)], marker=MARKERS[i % len(MARKERS)], ms=3, markevery=max(1, len(h["step"]) // 10))  # fmt: skip
+            ax.plot(
+                h["step"],
+                h[metric],
+                label=label,
+                alpha=0.35 if faint else 1.0,
+                lw=1.2 if faint else 2,
+                ls=LINESTYLES[i % len(LINESTYLES)],
+                marker=MARKERS[i % len(MARKERS)],
+                ms=3,
+                markevery=max(1, len(h["step"]) // 10),
+            )
         ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=9)
         ax.set_xlabel("step")
         if metric == "norm":
@@ -253,7 +337,13 @@ def lr_schedule_figure(factors: Sequence[float], warmup_steps: int, lr: float = 
     fig, ax = plt.subplots(figsize=(7, 2.8))
     ax.plot([lr * f for f in factors], color=COLORS["online"])
     ax.axvline(warmup_steps, color="gray", ls="--")
-    ax.annotate(f"end of warm-up (step {warmup_steps})", (warmup_steps, lr * 0.5), xytext=(6, 0), textcoords="offset points", fontsize=9)
+    ax.annotate(
+        f"end of warm-up (step {warmup_steps})",
+        (warmup_steps, lr * 0.5),
+        xytext=(6, 0),
+        textcoords="offset points",
+        fontsize=9,
+    )
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("learning rate" if lr != 1.0 else "lr / peak lr")
     fig.tight_layout()
@@ -263,15 +353,33 @@ def lr_schedule_figure(factors: Sequence[float], warmup_steps: int, lr: float = 
 TRAINING_PANELS = ("loss", "lr", "std", "mean_cos", "rank")
 
 
-def training_curves(history: Dict[str, List[float]], metrics: Sequence[str] = TRAINING_PANELS, total_steps: Optional[int] = None, title: str = "") -> Figure:
+def training_curves(
+    history: Dict[str, List[float]],
+    metrics: Sequence[str] = TRAINING_PANELS,
+    total_steps: Optional[int] = None,
+    title: str = "",
+) -> Figure:
     """One run's history (`Trainer.history`), one panel per logged metric; the loss panel also shows
     every optimizer step's loss, faint. `total_steps` fixes the x axis, so a live plot does not rescale."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.0 * len(metrics), 2.8), squeeze=False)
     steps = history.get("step", [])
     for ax, metric in zip(axes[0], metrics):
         if metric == "loss" and history.get("step_loss"):
-            ax.plot(range(1, len(history["step_loss"]) + 1), history["step_loss"], color="#9ecae1", lw=0.8, label="each step")
-        ax.plot(steps, history.get(metric, []), "o-", ms=3, color=COLORS["online"] if metric != "loss" else COLORS["target"], label="logged")
+            ax.plot(
+                range(1, len(history["step_loss"]) + 1),
+                history["step_loss"],
+                color="#9ecae1",
+                lw=0.8,
+                label="each step",
+            )
+        ax.plot(
+            steps,
+            history.get(metric, []),
+            "o-",
+            ms=3,
+            color=COLORS["online"] if metric != "loss" else COLORS["target"],
+            label="logged",
+        )
         ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=9)
         ax.set_xlabel("step")
         if total_steps:
@@ -290,7 +398,13 @@ def resume_figure(straight: Sequence[float], resumed: Sequence[float], resume_at
     ax.plot(range(1, len(straight) + 1), straight, color="#9ecae1", lw=4, label="uninterrupted run")
     ax.plot(range(1, len(resumed) + 1), resumed, color=COLORS["target"], lw=1, label="stopped, saved, resumed")
     ax.axvline(resume_at, color="gray", ls="--")
-    ax.annotate(f"checkpoint at step {resume_at}", (resume_at, max(straight)), xytext=(6, -10), textcoords="offset points", fontsize=9)
+    ax.annotate(
+        f"checkpoint at step {resume_at}",
+        (resume_at, max(straight)),
+        xytext=(6, -10),
+        textcoords="offset points",
+        fontsize=9,
+    )
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss")
     ax.legend(frameon=False)
@@ -323,7 +437,9 @@ def draw_similarity(ax, sim, groups: Sequence[str], title: str = "") -> None:
     plt.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="cosine")
 
 
-def similarity_grid(sims: Dict[str, "object"], groups: Sequence[str], contrasts: Optional[Dict[str, float]] = None, ncols: int = 2) -> Figure:
+def similarity_grid(
+    sims: Dict[str, "object"], groups: Sequence[str], contrasts: Optional[Dict[str, float]] = None, ncols: int = 2
+) -> Figure:
     """Several similarity matrices (name → (N, N)) side by side, each titled with its block contrast."""
     n = len(sims)
     nrows = -(-n // ncols)
@@ -337,7 +453,9 @@ def similarity_grid(sims: Dict[str, "object"], groups: Sequence[str], contrasts:
     return fig
 
 
-def probe_bars(accuracies: Dict[str, float], chance: float, title: str = "linear probe: topic accuracy on held-out sentences") -> Figure:
+def probe_bars(
+    accuracies: Dict[str, float], chance: float, title: str = "linear probe: topic accuracy on held-out sentences"
+) -> Figure:
     """Horizontal bars of test accuracy per encoder, with the chance level marked."""
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(accuracies) + 1.2))
     names = list(accuracies)
@@ -394,7 +512,9 @@ def views_pca_figure(results: Dict[str, Dict], n_pairs: int = 40) -> Figure:
 
     The panels share their axes, with tick values: a run whose points sit in a small patch is close to
     collapse, whatever its panel would look like zoomed in."""
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.8), squeeze=False, sharex=True, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(results), figsize=(4.2 * len(results), 3.8), squeeze=False, sharex=True, sharey=True
+    )
     for ax, (label, r) in zip(axes[0], results.items()):
         x, y = (v[:n_pairs] for v in r["views"])
         for a, b in zip(x.tolist(), y.tolist()):
@@ -410,7 +530,9 @@ def views_pca_figure(results: Dict[str, Dict], n_pairs: int = 40) -> Figure:
     return fig
 
 
-def seed_bars(summaries: Dict[str, Dict], metric: str = "exact_match", title: str = "exact match on the test split") -> Figure:
+def seed_bars(
+    summaries: Dict[str, Dict], metric: str = "exact_match", title: str = "exact match on the test split"
+) -> Figure:
     """Bars of a metric's mean over seeds, with ± one standard deviation, one bar per setting."""
     fig, ax = plt.subplots(figsize=(5.5, 0.5 * len(summaries) + 1.3))
     names = list(summaries)

@@ -20,10 +20,8 @@ from typing import Callable, Dict, Optional, Sequence
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
-from . import explore
-
-from . import viz
 from ..data import builtin_labelled_corpus
+from . import explore, viz
 from .runs import run_history
 
 _STYLE = {"description_width": "initial"}
@@ -78,8 +76,11 @@ def draw_into(out: widgets.Output, draw: Callable[[], object]):
             out.outputs = ({"output_type": "stream", "name": "stderr", "text": traceback.format_exc()},)
             raise
     figures = [_as_output(o.data, o.metadata) for o in captured.outputs]
-    printed = [{"output_type": "stream", "name": name, "text": text}
-               for name, text in (("stdout", captured.stdout), ("stderr", captured.stderr)) if text]  # fmt: skip
+    printed = [
+        {"output_type": "stream", "name": name, "text": text}
+        for name, text in (("stdout", captured.stdout), ("stderr", captured.stderr))
+        if text
+    ]
     out.outputs = tuple(figures + printed)  # one assignment: the old figure is replaced, never stacked
     return result
 
@@ -104,7 +105,9 @@ def show(panel: widgets.VBox) -> Dict:
 
 
 def _slider(kind, description, value, lo, hi, step, **kw):
-    return kind(value=value, min=lo, max=hi, step=step, description=description, continuous_update=False, style=_STYLE, **kw)
+    return kind(
+        value=value, min=lo, max=hi, step=step, description=description, continuous_update=False, style=_STYLE, **kw
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,7 +166,13 @@ def two_views_explorer(tokenizer=None, sentences: Optional[Sequence[str]] = None
 
     label = lambda s: s if len(s) <= 60 else s[:57] + "..."  # noqa: E731
     controls = {
-        "sentence": widgets.Dropdown(options=[(label(s), s) for s in sentences], value=sentences[0], description="sentence", style=_STYLE, layout=widgets.Layout(width="520px")),
+        "sentence": widgets.Dropdown(
+            options=[(label(s), s) for s in sentences],
+            value=sentences[0],
+            description="sentence",
+            style=_STYLE,
+            layout=widgets.Layout(width="520px"),
+        ),
         "mask_ratio": _slider(widgets.FloatSlider, "mask_ratio", 0.3, 0.05, 0.9, 0.05),
         "mean_span_len": _slider(widgets.FloatSlider, "mean_span_len", 3.0, 1.0, 10.0, 0.5),
         "seed": _slider(widgets.IntSlider, "seed", 0, 0, 50, 1),
@@ -185,13 +194,19 @@ def ema_explorer(steps: int = 400) -> widgets.VBox:
 
     controls = {
         "m": _slider(widgets.FloatSlider, "momentum m", 0.95, 0.0, 0.999, 0.001, readout_format=".3f"),
-        "path": widgets.Dropdown(options=["jump", "sine", "random walk"], value="jump", description="online path", style=_STYLE),
+        "path": widgets.Dropdown(
+            options=["jump", "sine", "random walk"], value="jump", description="online path", style=_STYLE
+        ),
     }
     return _panel(render, controls)
 
 
-def collapse_explorer(momenta: Sequence[float] = (0.0, 0.5, 0.9, 0.99, 0.996), steps: int = 200, value: Optional[float] = None,
-                      log_every: int = 20) -> widgets.VBox:
+def collapse_explorer(
+    momenta: Sequence[float] = (0.0, 0.5, 0.9, 0.99, 0.996),
+    steps: int = 200,
+    value: Optional[float] = None,
+    log_every: int = 20,
+) -> widgets.VBox:
     """Momentum slider → a real training run (tiny encoder, smoke preset) and its collapse metrics.
 
     Runs are cached (`runs.run_history`): each momentum trains once; the curves of every run
@@ -203,27 +218,53 @@ def collapse_explorer(momenta: Sequence[float] = (0.0, 0.5, 0.9, 0.99, 0.996), s
 
     def render(ema_m: float) -> Dict:
         history = run_history(ema_m=ema_m, steps=steps, log_every=log_every)
-        shown = {f"m={m:g}": run_history(ema_m=m, steps=steps, log_every=log_every) for m in momenta
-                 if _is_cached(m, steps, log_every) or m == ema_m}  # fmt: skip
-        viz.metric_curves(shown, highlight=f"m={ema_m:g}", title=f"tiny encoder, {steps} steps: the highlighted run is m = {ema_m:g}")
+        shown = {
+            f"m={m:g}": run_history(ema_m=m, steps=steps, log_every=log_every)
+            for m in momenta
+            if _is_cached(m, steps, log_every) or m == ema_m
+        }
+        viz.metric_curves(
+            shown, highlight=f"m={ema_m:g}", title=f"tiny encoder, {steps} steps: the highlighted run is m = {ema_m:g}"
+        )
         plt.show()
         verdicts = {}
         for label, h in shown.items():
             final = final_metrics(h)
             verdicts[label] = "collapsed" if collapse_warning(final) else "healthy"
-            print(f"{label:8s} loss {final['loss']:.3f}  std {final['std']:.3f}  mean_cos {final['mean_cos']:.3f}  "
-                  f"rank {final['rank']:5.1f}  → {verdicts[label]}")
+            print(
+                f"{label:8s} loss {final['loss']:.3f}  std {final['std']:.3f}  mean_cos {final['mean_cos']:.3f}  "
+                f"rank {final['rank']:5.1f}  → {verdicts[label]}"
+            )
         return {"ema_m": ema_m, "history": history, "shown": list(shown), "verdicts": verdicts}
 
-    controls = {"ema_m": widgets.SelectionSlider(options=list(momenta), value=value if value is not None else momenta[-1], description="EMA momentum m",
-                                                 continuous_update=False, style=_STYLE)}  # fmt: skip
+    controls = {
+        "ema_m": widgets.SelectionSlider(
+            options=list(momenta),
+            value=value if value is not None else momenta[-1],
+            description="EMA momentum m",
+            continuous_update=False,
+            style=_STYLE,
+        )
+    }
     return _panel(render, controls)
 
 
 def _is_cached(m: float, steps: int, log_every: int) -> bool:
     from .runs import cached_runs, run_key
 
-    return run_key({"save_path": None, "progress": False, "ema_m": m, "steps": steps, "log_every": log_every, "predictor": True}) in cached_runs()
+    return (
+        run_key(
+            {
+                "save_path": None,
+                "progress": False,
+                "ema_m": m,
+                "steps": steps,
+                "log_every": log_every,
+                "predictor": True,
+            }
+        )
+        in cached_runs()
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,7 +303,9 @@ class LiveLossPlot:
     `last` holds what was drawn last: the step and a copy of the curves.
     """
 
-    def __init__(self, metrics: Sequence[str] = viz.TRAINING_PANELS, output: Optional[widgets.Output] = None, title: str = ""):
+    def __init__(
+        self, metrics: Sequence[str] = viz.TRAINING_PANELS, output: Optional[widgets.Output] = None, title: str = ""
+    ):
         self.metrics = tuple(metrics)
         self.output = output
         self.title = title
@@ -318,7 +361,9 @@ def similarity_explorer(embeddings: Dict[str, "object"], topics: Sequence[str], 
         return {"encoder": encoder, "rows": rows, "sim": sim, **stats}
 
     controls = {
-        "encoder": widgets.Dropdown(options=names, value=names[0], description="encoder", style=_STYLE, layout=widgets.Layout(width="360px")),
+        "encoder": widgets.Dropdown(
+            options=names, value=names[0], description="encoder", style=_STYLE, layout=widgets.Layout(width="360px")
+        ),
         "per_topic": _slider(widgets.IntSlider, "sentences per topic", per_topic, 2, 12, 1),
     }
     return _panel(render, controls)

@@ -49,18 +49,70 @@ or `--data FILE.jsonl` for your own pairs in the paper's format.
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .config import (KIND, RESUMABLE_CHANGES, PairedConfig, check_compatible, encode, load_paired_checkpoint, load_pairs,
-                     pairs_fingerprint)
+from .config import (
+    KIND,
+    RESUMABLE_CHANGES,
+    PairedConfig,
+    check_compatible,
+    encode,
+    load_paired_checkpoint,
+    load_pairs,
+    pairs_fingerprint,
+)
 from .pairs import Pair
-from .rows import (CUSTOM_MASK_IMPLEMENTATIONS, IGNORE, attention_implementation, block_causal_mask, code_back, code_view,
-                   jepa_distance, last_hidden, last_token_index, lm_loss, lm_loss_sum, lm_row, pack_rows, packed_enc_index,
-                   packed_pair_rows, pad_rows, position_ids, run_model, text_view)
+from .rows import (
+    CUSTOM_MASK_IMPLEMENTATIONS,
+    IGNORE,
+    attention_implementation,
+    block_causal_mask,
+    code_back,
+    code_view,
+    jepa_distance,
+    last_hidden,
+    last_token_index,
+    lm_loss,
+    lm_loss_sum,
+    lm_row,
+    pack_rows,
+    packed_enc_index,
+    packed_pair_rows,
+    pad_rows,
+    position_ids,
+    run_model,
+    text_view,
+)
 from .trainer import PairedTrainer, check_custom_mask
 
 __all__ = [
-    "PairedTrainer", "PairedConfig", "Pair", "ConfigError", "check_custom_mask",
-    "KIND", "RESUMABLE_CHANGES", "check_compatible", "encode", "load_paired_checkpoint", "load_pairs", "pairs_fingerprint",
-    "CUSTOM_MASK_IMPLEMENTATIONS", "IGNORE", "attention_implementation", "block_causal_mask", "code_back", "code_view",
-    "jepa_distance", "last_hidden", "last_token_index", "lm_loss", "lm_loss_sum", "lm_row", "pack_rows", "packed_enc_index",
-    "packed_pair_rows", "pad_rows", "position_ids", "run_model", "text_view",
-]  # fmt: skip
+    "PairedTrainer",
+    "PairedConfig",
+    "Pair",
+    "ConfigError",
+    "check_custom_mask",
+    "KIND",
+    "RESUMABLE_CHANGES",
+    "check_compatible",
+    "encode",
+    "load_paired_checkpoint",
+    "load_pairs",
+    "pairs_fingerprint",
+    "CUSTOM_MASK_IMPLEMENTATIONS",
+    "IGNORE",
+    "attention_implementation",
+    "block_causal_mask",
+    "code_back",
+    "code_view",
+    "jepa_distance",
+    "last_hidden",
+    "last_token_index",
+    "lm_loss",
+    "lm_loss_sum",
+    "lm_row",
+    "pack_rows",
+    "packed_enc_index",
+    "packed_pair_rows",
+    "pad_rows",
+    "position_ids",
+    "run_model",
+    "text_view",
+]

@@ -21,12 +21,12 @@ import torch
 import torch.nn as nn
 
 from ..bench import BenchError, check_common_args, describe, peak_memory_mb, peak_tflops, pick_device, sync
+from ..cli import _Parser
 from ..data import DataError
 from ..encoders import BackboneError
 from ..errors import ConfigError
 from ..precision import CHOICES as PRECISIONS
 from ..precision import resolve_precision
-from ..cli import _Parser
 from . import PairedConfig, PairedTrainer
 from .rows import code_view, lm_row, text_view
 
@@ -62,8 +62,17 @@ def paired_worker(args, name: str) -> Dict:
     if threads:
         torch.set_num_threads(int(threads))
     _, overrides = PAIRED_PATHS[name]
-    config = PairedConfig(model=args.model or "tiny", batch_size=args.batch_size, max_length=args.max_length, device=args.device,
-                          precision=args.precision, steps=args.warmup + args.steps, progress=False, predictors=0, **overrides)
+    config = PairedConfig(
+        model=args.model or "tiny",
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        device=args.device,
+        precision=args.precision,
+        steps=args.warmup + args.steps,
+        progress=False,
+        predictors=0,
+        **overrides,
+    )
     trainer = PairedTrainer(config, log=lambda s: None)
     device = trainer.device
     for _ in range(args.warmup):
@@ -85,10 +94,18 @@ def paired_worker(args, name: str) -> Dict:
         losses.append(trainer.train_step()[0])
     sync(device)
     seconds = time.perf_counter() - t0
-    return {"name": name, "step_s": seconds / args.steps, "lm_tokens_per_s": lm_tokens / seconds, "tokens_per_s": tokens / seconds,
-            "tflops": flops / seconds / 1e12, "peak_mb": peak_memory_mb(device), "precision": trainer.precision.name,
-            "loss": float(torch.stack(losses).float().mean()), "device": describe(device),
-            "parameters": sum(p.numel() for p in trainer.model.parameters())}
+    return {
+        "name": name,
+        "step_s": seconds / args.steps,
+        "lm_tokens_per_s": lm_tokens / seconds,
+        "tokens_per_s": tokens / seconds,
+        "tflops": flops / seconds / 1e12,
+        "peak_mb": peak_memory_mb(device),
+        "precision": trainer.precision.name,
+        "loss": float(torch.stack(losses).float().mean()),
+        "device": describe(device),
+        "parameters": sum(p.numel() for p in trainer.model.parameters()),
+    }
 
 
 def paired_main(args) -> int:
@@ -111,10 +128,14 @@ def paired_main(args) -> int:
         print(json.dumps(paired_worker(args, args._worker)))
         return 0
     device = pick_device(args.device)
-    print(f"jepa_lite benchmark, paired objective · device {describe(device)} · torch {torch.__version__} · "
-          f"{os.environ.get('OMP_NUM_THREADS') or torch.get_num_threads()} CPU threads")
-    print(f"model {args.model or 'tiny'} · batch {args.batch_size} pairs · built-in regex pairs · k = 0 · "
-          f"{args.steps} timed steps after {args.warmup} warm-up steps")
+    print(
+        f"jepa_lite benchmark, paired objective · device {describe(device)} · torch {torch.__version__} · "
+        f"{os.environ.get('OMP_NUM_THREADS') or torch.get_num_threads()} CPU threads"
+    )
+    print(
+        f"model {args.model or 'tiny'} · batch {args.batch_size} pairs · built-in regex pairs · k = 0 · "
+        f"{args.steps} timed steps after {args.warmup} warm-up steps"
+    )
     results = {}
     for name in PAIRED_PATHS:
         cmd = [sys.executable, "-m", "jepa_lite.paired.bench", "--_worker", name]
@@ -132,9 +153,11 @@ def paired_main(args) -> int:
     for name, (label, _) in PAIRED_PATHS.items():
         r = results[name]
         mfu = f"   {100 * r['tflops'] / peak:5.1f}% MFU" if peak else ""
-        print(f"  {label:40s} {r['step_s'] * 1e3:8.1f} ms/step ({r['step_s'] / base['step_s']:.2f}× LM only)   "
-              f"{r['lm_tokens_per_s']:10,.0f} LM tok/s   {r['tokens_per_s']:10,.0f} tok/s processed   "
-              f"peak memory {r['peak_mb']:8,.0f} MB ({r['peak_mb'] / base['peak_mb']:.2f}×){mfu}")
+        print(
+            f"  {label:40s} {r['step_s'] * 1e3:8.1f} ms/step ({r['step_s'] / base['step_s']:.2f}× LM only)   "
+            f"{r['lm_tokens_per_s']:10,.0f} LM tok/s   {r['tokens_per_s']:10,.0f} tok/s processed   "
+            f"peak memory {r['peak_mb']:8,.0f} MB ({r['peak_mb'] / base['peak_mb']:.2f}×){mfu}"
+        )
     print(f"packed LM + JEPA / LM only: {results['packed']['step_s'] / base['step_s']:.2f}× step time (target ≤ 1.5×)")
     return 0
 
@@ -142,13 +165,22 @@ def paired_main(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The flags of the paired benchmark: those of `python -m jepa_lite.bench` that it reads, same defaults."""
     p = _Parser(prog="python -m jepa_lite.paired.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default=None, help="'tiny' (default), 'random:llama-135m', a folder or a hub name, as in jepa_lite.paired")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="'tiny' (default), 'random:llama-135m', a folder or a hub name, as in jepa_lite.paired",
+    )
     p.add_argument("--batch_size", type=int, default=8, help="pairs per step")
     p.add_argument("--max_length", type=int, default=128)
     p.add_argument("--steps", type=int, default=10, help="timed steps per path")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto (default), fp32, bf16, or fp16 (CUDA only: autocast + GradScaler)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto (default), fp32, bf16, or fp16 (CUDA only: autocast + GradScaler)",
+    )
     p.add_argument("--peak_tflops", type=float, default=None, help="peak dense bf16 TFLOP/s of the GPU, for MFU")
     p.add_argument("--_worker", help=argparse.SUPPRESS)
     return p

@@ -2,20 +2,17 @@
 
 `load_causal_lm(name, texts)` returns (model, tokenizer). Names it understands:
 
-| name                         | what you get                                              | network? |
-|------------------------------|-----------------------------------------------------------|----------|
-| "tiny" (default)             | a Llama-style causal LM with random weights, 4 layers,    | no: the tokenizer is built here, |
-|                              | hidden 128 (≈ 0.9 M parameters), and a byte-level         | from your texts, in well under a |
-|                              | tokenizer whose vocabulary is built from `texts`          | second                           |
-| "random:llama-135m"          | random weights in the shape of SmolLM2-135M (30 layers,   | no: same local tokenizer         |
-|                              | hidden 576, 9 heads, 3 KV heads), for GPU runs and the    |                                  |
-|                              | benchmark                                                 |                                  |
-| "kit_lm"                     | the kit's own LM-only pretrained small Llama, shipped in  | no: package data                 |
-|                              | the package (`jepa_lite/resources/kit_lm`)                |                                  |
-| a folder written by          | the fine-tuned model and tokenizer of an earlier run      | no                               |
-| `--save_dir` (save_pretrained)|                                                          |                                  |
-| a hub name or a local folder | that causal LM and its tokenizer, e.g. "gpt2",            | only for a hub name you give     |
-|                              | "HuggingFaceTB/SmolLM2-135M"                              |                                  |
+- "tiny" (default): a Llama-style causal LM with random weights, 4 layers, hidden 128 (≈ 0.9 M
+  parameters), and a byte-level tokenizer whose vocabulary is built from `texts`, here, in well under
+  a second. No network.
+- "random:llama-135m": random weights in the shape of SmolLM2-135M (30 layers, hidden 576, 9 heads,
+  3 KV heads), for GPU runs and the benchmark; the same local tokenizer. No network.
+- "kit_lm": the kit's own LM-only pretrained small Llama, shipped in the package
+  (`jepa_lite/resources/kit_lm`). No network: package data.
+- a folder written by `--save_dir` (save_pretrained): the fine-tuned model and tokenizer of an
+  earlier run. No network.
+- a hub name or a local folder: that causal LM and its tokenizer, e.g. "gpt2",
+  "HuggingFaceTB/SmolLM2-135M". The network only for a hub name you give.
 
 Every tokenizer gets the kit's special tokens: `[SEP]` (the end of Text, where Code begins) and
 the k ≤ 16 distinct predictor tokens `[PRED_1]` … `[PRED_16]` appended to Text (distinct, as the
@@ -112,14 +109,17 @@ def build_pair_tokenizer(texts: Sequence[str], min_count: int = 3):
     core = Tokenizer(models.BPE(vocab=vocab, merges=[], ignore_merges=True))
     core.pre_tokenizer = split
     core.decoder = decoders.ByteLevel()
-    return PreTrainedTokenizerFast(tokenizer_object=core, pad_token=PAD, bos_token=BOS, eos_token=EOS,
-                                   extra_special_tokens=[SEP, *PREDS])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token=PAD, bos_token=BOS, eos_token=EOS, extra_special_tokens=[SEP, *PREDS]
+    )
 
 
 def add_pair_tokens(tokenizer) -> int:
     """Give `tokenizer` the kit's special tokens where it lacks them; returns how many were added."""
     added = 0
-    missing = {k: v for k, v in (("pad_token", PAD), ("bos_token", BOS), ("eos_token", EOS)) if getattr(tokenizer, k) is None}
+    missing = {
+        k: v for k, v in (("pad_token", PAD), ("bos_token", BOS), ("eos_token", EOS)) if getattr(tokenizer, k) is None
+    }
     if missing:
         added += tokenizer.add_special_tokens(missing)
     new = [t for t in (SEP, *PREDS) if t not in tokenizer.get_vocab()]
@@ -136,7 +136,8 @@ def check_round_trip(tokenizer, codes: Sequence[str]) -> None:
         if back != code:
             raise CausalLMError(
                 f"this tokenizer does not give back the Code it was given ({code!r} comes back as {back!r}); "
-                "exact-match evaluation needs an exact round trip: use the default model, or one with a byte-level tokenizer"
+                "exact-match evaluation needs an exact round trip: use the default model, or one "
+                "with a byte-level tokenizer"
             )
 
 
@@ -149,10 +150,18 @@ def tiny_causal_lm(tokenizer, config: Optional[TinyLMConfig] = None):
 
     c = config or TinyLMConfig()
     hf = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=c.dim, intermediate_size=c.mlp, num_hidden_layers=c.layers,
-        num_attention_heads=c.heads, num_key_value_heads=c.kv_heads or c.heads, max_position_embeddings=c.max_len,
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=True, rope_theta=c.rope_theta,
+        vocab_size=len(tokenizer),
+        hidden_size=c.dim,
+        intermediate_size=c.mlp,
+        num_hidden_layers=c.layers,
+        num_attention_heads=c.heads,
+        num_key_value_heads=c.kv_heads or c.heads,
+        max_position_embeddings=c.max_len,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+        rope_theta=c.rope_theta,
     )
     model = LlamaForCausalLM(hf)
     set_generation_ids(model, tokenizer)
@@ -167,8 +176,9 @@ def set_generation_ids(model, tokenizer) -> None:
         cfg.eos_token_id, cfg.pad_token_id, cfg.bos_token_id = ids["eos"], ids["pad"], ids["bos"]
 
 
-def load_causal_lm(name: str = "tiny", texts: Sequence[str] = (), codes: Sequence[str] = (),
-                   tiny: Optional[TinyLMConfig] = None):
+def load_causal_lm(
+    name: str = "tiny", texts: Sequence[str] = (), codes: Sequence[str] = (), tiny: Optional[TinyLMConfig] = None
+):
     """(model, tokenizer) for `name` (see the table at the top), ready for Text/Code pairs.
 
     `texts` builds the tiny model's vocabulary (give it the training Texts and Codes); `codes` are
@@ -204,10 +214,17 @@ def pair_token_ids(tokenizer) -> dict:
     [PRED_16] in order, "pred" = the first of them."""
     unk = getattr(tokenizer, "unk_token_id", None)
     preds = [tokenizer.convert_tokens_to_ids(t) for t in PREDS]
-    ids = {"pad": tokenizer.pad_token_id, "bos": tokenizer.bos_token_id, "eos": tokenizer.eos_token_id,
-           "sep": tokenizer.convert_tokens_to_ids(SEP), "pred": preds[0]}
+    ids = {
+        "pad": tokenizer.pad_token_id,
+        "bos": tokenizer.bos_token_id,
+        "eos": tokenizer.eos_token_id,
+        "sep": tokenizer.convert_tokens_to_ids(SEP),
+        "pred": preds[0],
+    }
     if None in ids.values() or None in preds or (unk is not None and unk in [ids["sep"], *preds]):
-        raise CausalLMError(f"the tokenizer lacks some of the special tokens {PAD} {BOS} {EOS} {SEP} {PREDS[0]}…{PREDS[-1]}")
+        raise CausalLMError(
+            f"the tokenizer lacks some of the special tokens {PAD} {BOS} {EOS} {SEP} {PREDS[0]}…{PREDS[-1]}"
+        )
     if len(set(preds)) != len(preds):
         raise CausalLMError("the predictor tokens [PRED_1] … [PRED_16] must be distinct tokens")
     return {**ids, "preds": preds}
@@ -257,7 +274,13 @@ def save_model_folder(model, tokenizer, path, meta: dict) -> None:
     if bad is not None:
         raise CausalLMError(f"the model holds NaN or infinite weights ({bad}); not saved to --save_dir {path}")
     ids = pair_token_ids(tokenizer)
-    tokens = {"sep": SEP, "preds": list(PREDS), "pad": tokenizer.pad_token, "bos": tokenizer.bos_token, "eos": tokenizer.eos_token}
+    tokens = {
+        "sep": SEP,
+        "preds": list(PREDS),
+        "pad": tokenizer.pad_token,
+        "bos": tokenizer.bos_token,
+        "eos": tokenizer.eos_token,
+    }
     info = {"format": "jepa_lite-paired-model-v1", "special_tokens": tokens, "ids": ids, **meta}
     try:
         with replacing_folder(path, KIT_FILE, "--save_dir", "a model folder") as p:

@@ -17,17 +17,15 @@ step 1, finite weights before each save.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import List, Optional, Sequence
 
-from .causal_lm import CausalLMError, count_parameters
 from ..checkpoint import CheckpointError, read_header
 from ..checkpoint import check_save_path as kit_check_save_path
+from ..cli import _Parser, run_cli  # _Parser: one-line argparse errors, exit 2
 from ..errors import ConfigError
 from . import PairedConfig, PairedTrainer, check_compatible, load_paired_checkpoint
+from .causal_lm import CausalLMError, count_parameters
 from .pairs import PairsError
-from ..cli import _Parser, run_cli  # _Parser: one-line argparse errors, exit 2
-
 
 EXAMPLES = """examples:
   jepa-lite-paired --model kit_lm --steps 50                     # the kit's pretrained small LM on the built-in pairs
@@ -37,42 +35,105 @@ EXAMPLES = """examples:
 
 def build_parser() -> argparse.ArgumentParser:
     d = PairedConfig()
-    p = _Parser(prog="python -m jepa_lite.paired", argument_default=argparse.SUPPRESS, epilog=EXAMPLES,
-                formatter_class=argparse.RawDescriptionHelpFormatter,
-                description="Fine-tune a causal LM with next-token loss + λ·JEPA on (Text, Code) pairs, offline by default.")
+    p = _Parser(
+        prog="python -m jepa_lite.paired",
+        argument_default=argparse.SUPPRESS,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Fine-tune a causal LM with next-token loss + λ·JEPA on (Text, Code) pairs, offline by default.",
+    )
     a = p.add_argument
     a("--data", help="JSONL file in the paper's chat format (default: the built-in regex pairs)")
-    a("--test_data", help="separate JSONL test file (then all of --data trains; without it the last --test_fraction of --data tests)")
-    a("--model", help="'tiny' (default), 'random:llama-135m' (SmolLM2-135M shape, random init), 'kit_lm' (the kit's pretrained small LM, shipped), a folder written by --save_dir, or a hub name")
+    a(
+        "--test_data",
+        help="separate JSONL test file (then all of --data trains; without it the last --test_fraction "
+        "of --data tests)",
+    )
+    a(
+        "--model",
+        help="'tiny' (default), 'random:llama-135m' (SmolLM2-135M shape, random init), 'kit_lm' "
+        "(the kit's pretrained small LM, shipped), a folder written by --save_dir, or a hub "
+        "name",
+    )
     a("--steps", type=int, help=f"optimizer steps; 0 = only evaluate (default {d.steps})")
     a("--lbd", type=float, help=f"λ, weight of the JEPA term; 0 = plain fine-tuning (default {d.lbd:g})")
-    a("--predictors", type=int, help=f"k, distinct [PRED_1]…[PRED_k] tokens appended to Text, 0..16 (default {d.predictors})")
+    a(
+        "--predictors",
+        type=int,
+        help=f"k, distinct [PRED_1]…[PRED_k] tokens appended to Text, 0..16 (default {d.predictors})",
+    )
     a("--gamma", type=float, help=f"γ, weight of the LM loss (default {d.gamma:g})")
     a("--distance", choices=("cosine", "l2"), help="JEPA distance (default cosine)")
     a("--loss_dropout", type=float, help=f"fraction of steps without the JEPA term (default {d.loss_dropout:g})")
-    a("--lm_tokens", choices=("code", "all"), help="tokens the LM loss scores: code (Code + [EOS], default) or all (what the official runs trained)")
-    a("--code_position", choices=("last", "eos"), help="Enc(Code) at the last Code token (default, the official Llama setting) or at [EOS]")
-    a("--views", choices=("separate", "packed"), help="separate rows (default, readable) or one packed row per pair with a block-causal mask (faster)")
-    a("--objective", choices=("llm_jepa", "stp"), help="llm_jepa (default): λ·(1 − cos(Pred(Enc(Text)), Enc(Code))) over two or three rows; "
-      "stp: Semantic Tube Prediction (arXiv 2602.22617), λ·(1 − cos(before + after, patch)) over a random span of the LM row's "
-      "Text and Code tokens, one forward pass (the paper's runs: --lbd 0.02)")
-    a("--stp_span", choices=("start_end", "uniform"), help="STP span rule: start_end (default, the official one: s, then t after it) or uniform over all spans")
+    a(
+        "--lm_tokens",
+        choices=("code", "all"),
+        help="tokens the LM loss scores: code (Code + [EOS], default) or all (what the official runs trained)",
+    )
+    a(
+        "--code_position",
+        choices=("last", "eos"),
+        help="Enc(Code) at the last Code token (default, the official Llama setting) or at [EOS]",
+    )
+    a(
+        "--views",
+        choices=("separate", "packed"),
+        help="separate rows (default, readable) or one packed row per pair with a block-causal mask (faster)",
+    )
+    a(
+        "--objective",
+        choices=("llm_jepa", "stp"),
+        help="llm_jepa (default): λ·(1 − cos(Pred(Enc(Text)), Enc(Code))) over two or three rows; "
+        "stp: Semantic Tube Prediction (arXiv 2602.22617), λ·(1 − cos(before + after, patch)) "
+        "over a random span of the LM row's "
+        "Text and Code tokens, one forward pass (the paper's runs: --lbd 0.02)",
+    )
+    a(
+        "--stp_span",
+        choices=("start_end", "uniform"),
+        help="STP span rule: start_end (default, the official one: s, then t after it) or uniform over all spans",
+    )
     a("--stp_max_span", type=int, help="STP: longest span in tokens, 0 = no cap (default 0)")
-    a("--stp_weighting", choices=("none", "cosine_like", "jaccard_like"), help="STP length weighting of each row's term (default none, as the official runs)")
-    a("--batch_size", type=int, help=f"pairs per forward pass (default {d.batch_size}); an optimizer step trains on batch_size × grad_accum "
-      "pairs, under torchrun in all processes together (the global batch)")
-    a("--grad_accum", type=int, help="micro-batches per optimizer step: a step sees batch_size × grad_accum pairs (default 1); under torchrun "
-      "that global batch must be a multiple of the processes, each process takes an equal share of it, in passes of at most batch_size pairs")
+    a(
+        "--stp_weighting",
+        choices=("none", "cosine_like", "jaccard_like"),
+        help="STP length weighting of each row's term (default none, as the official runs)",
+    )
+    a(
+        "--batch_size",
+        type=int,
+        help=f"pairs per forward pass (default {d.batch_size}); an optimizer step trains on batch_size × grad_accum "
+        "pairs, under torchrun in all processes together (the global batch)",
+    )
+    a(
+        "--grad_accum",
+        type=int,
+        help="micro-batches per optimizer step: a step sees batch_size × grad_accum pairs (default 1); under torchrun "
+        "that global batch must be a multiple of the processes, each process takes an equal "
+        "share of it, in passes of at most batch_size pairs",
+    )
     a("--lr", type=float, help=f"peak learning rate (default {d.lr:g})")
     a("--warmup_steps", type=int, help=f"(default {d.warmup_steps})")
     a("--test_fraction", type=float, help=f"share of a JSONL file held out for testing (default {d.test_fraction:g})")
     a("--max_length", type=int, help=f"tokens per row (default {d.max_length})")
-    a("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="auto (default): bf16 on CUDA with native bf16, fp16 + loss scaling on older CUDA GPUs, fp32 on CPU/MPS")
+    a(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        help="auto (default): bf16 on CUDA with native bf16, fp16 + loss scaling on older CUDA GPUs, fp32 on CPU/MPS",
+    )
     a("--device", help="auto (default: CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps")
     a("--save_path", help="checkpoint file, written atomically every --save_every steps and at the end")
     a("--save_every", type=int, help="checkpoint interval in steps, 0 = only at the end (default 0)")
-    a("--overwrite", action="store_true", help="may replace another run's checkpoint at --save_path (never a file that is not a checkpoint)")
-    a("--resume", metavar="PATH", help="continue the run saved in this checkpoint (its settings fill the flags not given)")
+    a(
+        "--overwrite",
+        action="store_true",
+        help="may replace another run's checkpoint at --save_path (never a file that is not a checkpoint)",
+    )
+    a(
+        "--resume",
+        metavar="PATH",
+        help="continue the run saved in this checkpoint (its settings fill the flags not given)",
+    )
     a("--save_dir", help="at the end, write the model and tokenizer here (save_pretrained, safetensors)")
     a("--log_every", type=int, help=f"(default {d.log_every})")
     a("--seed", type=int, help=f"(default {d.seed})")
@@ -112,14 +173,19 @@ def report(trainer: PairedTrainer) -> List[str]:
     elif g["relative_residual_heldout"] is None:
         linear = f"residual {g['residual_heldout']:.3g}; relative: {g['linear_map_note']}"
     else:
-        linear = (f"held-out residual {g['residual_heldout']:.3g}, relative {g['relative_residual_heldout']:.3f} "
-                  f"(unrelated views would score ≈ {g['relative_residual_unrelated']:.2f} with this many pairs; 0 = a perfect map)")
+        linear = (
+            f"held-out residual {g['residual_heldout']:.3g}, relative {g['relative_residual_heldout']:.3f} "
+            f"(unrelated views would score ≈ {g['relative_residual_unrelated']:.2f} with this "
+            "many pairs; 0 = a perfect map)"
+        )
     return [
-        f"exact match on {result['total']} test pairs: {result['exact_match']:.3f} ({result['correct']}/{result['total']})",
+        f"exact match on {result['total']} test pairs: "
+        f"{result['exact_match']:.3f} ({result['correct']}/{result['total']})",
         f"retrieval@1 Text → Code among the {g['n']} test pairs: {g['retrieval_at_1']:.3f} (chance {g['chance']:.3f})",
         f"cosine of true pairs {g['cos_true']:.3f}, of shuffled pairs {g['cos_shuffled']:.3f}: gap {g['cos_gap']:.3f} "
         "(near 0 with both near 1 = collapse)",
-        f"Enc(Text) − Enc(Code): largest singular value {s[0]:.3g}, 10th {s[min(9, len(s) - 1)]:.3g}, sum {float(s.sum()):.3g}",
+        f"Enc(Text) − Enc(Code): largest singular value {s[0]:.3g}, 10th {s[min(9, len(s) - 1)]:.3g}, "
+        f"sum {float(s.sum()):.3g}",
         f"best linear map Enc(Text) → Enc(Code), fitted on half the test pairs, scored on the other half: {linear}",
     ]
 
@@ -134,9 +200,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         check_save_path(config)
         trainer = PairedTrainer(config)
         n = count_parameters(trainer.model)
-        print(f"{len(trainer.train_pairs)} train / {len(trainer.test_pairs)} test pairs; model '{config.model}' "
-              f"({n / 1e6:.2f} M parameters) on {trainer.device.type} in {trainer.precision.name}; λ={config.lbd:g}, "
-              f"k={config.predictors}, γ={config.gamma:g}, views {config.views}")
+        print(
+            f"{len(trainer.train_pairs)} train / {len(trainer.test_pairs)} test pairs; model '{config.model}' "
+            f"({n / 1e6:.2f} M parameters) on {trainer.device.type} in {trainer.precision.name}; λ={config.lbd:g}, "
+            f"k={config.predictors}, γ={config.gamma:g}, views {config.views}"
+        )
         if config.resume:
             print(f"resumed from {config.resume} at step {trainer.step}")
         return trainer

@@ -12,15 +12,15 @@ import math
 from dataclasses import dataclass, fields
 from typing import List, Optional, Sequence
 
-from .causal_lm import MAX_PREDICTORS, check_save_dir
 from ..checkpoint import CheckpointError, check_config_compatible, check_state_keys, check_state_types, load_checkpoint
+from ..config import pick_device
 from ..data import clip_chars
 from ..errors import ConfigError
+from ..precision import resolve_precision
+from ..validation import SEED_MAX, check_int_range, check_types
+from .causal_lm import MAX_PREDICTORS, check_save_dir
 from .pairs import Pair, PairsError, load_jsonl, regex_pairs
 from .stp import SPAN_RULES, WEIGHTINGS
-from ..precision import resolve_precision
-from ..config import pick_device
-from ..validation import SEED_MAX, check_int_range, check_types
 
 KIND = "paired"  # the "kind" of this trainer's checkpoints (jepa_lite.train writes "masked_span")
 
@@ -33,22 +33,27 @@ class PairedConfig:
     n_train: int = 3000  # built-in pairs for training ...
     n_test: int = 300  # ... and for the test split (regexes never seen in training)
     test_fraction: float = 0.1  # share of a JSONL file held out for testing (the last lines), without test_data
-    max_length: int = 128  # longest Text, and longest Code, in tokens with their special tokens; longer ones are truncated
+    # longest Text, and longest Code, in tokens with their special tokens; longer ones are truncated
+    max_length: int = 128
     # model
-    model: str = "tiny"  # "tiny", "random:llama-135m" (random init, local tokenizer), a folder written by save_dir, or a hub name
+    # "tiny", "random:llama-135m" (random init, local tokenizer), a folder written by save_dir, or a hub name
+    model: str = "tiny"
     tiny_dim: int = 128  # hidden size of the "tiny" model
     tiny_layers: int = 4  # decoder blocks of the "tiny" model
     # the objective
     lbd: float = 1.0  # λ, weight of the JEPA term (0 = plain fine-tuning)
-    predictors: int = 0  # k, distinct [PRED_1]…[PRED_k] tokens appended to Text (0 = none; notebook 06 § 6 compares k = 1, 2 with 0)
+    # k, distinct [PRED_1]…[PRED_k] tokens appended to Text (0 = none; notebook 06 § 6 compares k = 1, 2 with 0)
+    predictors: int = 0
     gamma: float = 1.0  # γ, weight of the LM loss (0 = JEPA alone: watch it collapse)
     distance: str = "cosine"  # "cosine" (the paper's choice) or "l2" (which collapses)
     loss_dropout: float = 0.0  # fraction of steps that skip the JEPA term
     lm_tokens: str = "code"  # LM loss on "code" (Code + [EOS]) or "all" (every token: what the official runs trained)
     code_position: str = "last"  # Enc(Code) at the "last" Code token (official Llama setting) or at "eos"
     views: str = "separate"  # "separate": three rows per pair (readable); "packed": one row, block-causal mask
-    objective: str = "llm_jepa"  # "llm_jepa" (two views, eq. 2) or "stp": Semantic Tube Prediction on the LM row alone (stp.py)
-    stp_span: str = "start_end"  # STP span rule: "start_end" (official default: s, then t after it) or "uniform" (all spans alike)
+    # "llm_jepa" (two views, eq. 2) or "stp": Semantic Tube Prediction on the LM row alone (stp.py)
+    objective: str = "llm_jepa"
+    # STP span rule: "start_end" (official default: s, then t after it) or "uniform" (all spans alike)
+    stp_span: str = "start_end"
     stp_max_span: int = 0  # STP: longest span in tokens (0 = no cap, the official default)
     stp_weighting: str = "none"  # STP length weighting: "none" (official default), "cosine_like", "jaccard_like"
     # optimisation
@@ -59,14 +64,16 @@ class PairedConfig:
     steps: int = 800  # optimizer steps; 0 = only evaluate
     warmup_steps: int = 50  # linear warm-up, then cosine decay to 0
     grad_clip: float = 1.0
-    precision: str = "auto"  # auto: bf16 on CUDA with native bf16, fp16 + GradScaler on older CUDA GPUs, fp32 on CPU/MPS
+    # auto: bf16 on CUDA with native bf16, fp16 + GradScaler on older CUDA GPUs, fp32 on CPU/MPS
+    precision: str = "auto"
     device: str = "auto"  # "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:N", "mps"
     # bookkeeping
     log_every: int = 50  # log losses every this many steps
     monitor_size: int = 128  # test pairs on which the JEPA loss is monitored (every run, even λ = 0)
     save_path: Optional[str] = None  # checkpoint file (model, optimizer, scheduler, RNG, history); None = none
     save_every: int = 0  # checkpoint every this many steps (0 = only at the end)
-    overwrite: bool = False  # may replace a checkpoint of *another* run at save_path (a file that is not a kit checkpoint: never)
+    # may replace a checkpoint of *another* run at save_path (a file that is not a kit checkpoint: never)
+    overwrite: bool = False
     resume: Optional[str] = None  # continue the run saved in this checkpoint
     save_dir: Optional[str] = None  # at the end, write the model + tokenizer here (save_pretrained, safetensors)
     seed: int = 0
@@ -89,7 +96,9 @@ class PairedConfig:
         if self.max_length < 8:
             raise ConfigError(f"max_length must be at least 8; got {self.max_length}")
         if not isinstance(self.predictors, int) or not 0 <= self.predictors <= MAX_PREDICTORS:
-            raise ConfigError(f"predictors must be an integer in 0..{MAX_PREDICTORS} (the paper uses 0..4); got {self.predictors}")
+            raise ConfigError(
+                f"predictors must be an integer in 0..{MAX_PREDICTORS} (the paper uses 0..4); got {self.predictors}"
+            )
         if not (self.lbd >= 0 and self.gamma >= 0) or math.isinf(self.lbd) or math.isinf(self.gamma):
             raise ConfigError(f"lbd and gamma must be finite numbers ≥ 0; got lbd={self.lbd}, gamma={self.gamma}")
         if self.lbd == 0 and self.gamma == 0:
@@ -98,23 +107,43 @@ class PairedConfig:
             raise ConfigError(f"loss_dropout must be in [0, 1); got {self.loss_dropout}")
         if not 0 < self.test_fraction < 1:
             raise ConfigError(f"test_fraction must be in (0, 1); got {self.test_fraction}")
-        for name, allowed in (("distance", ("cosine", "l2")), ("lm_tokens", ("code", "all")),
-                              ("code_position", ("last", "eos")), ("views", ("separate", "packed")),
-                              ("objective", ("llm_jepa", "stp")), ("stp_span", SPAN_RULES), ("stp_weighting", WEIGHTINGS)):
+        for name, allowed in (
+            ("distance", ("cosine", "l2")),
+            ("lm_tokens", ("code", "all")),
+            ("code_position", ("last", "eos")),
+            ("views", ("separate", "packed")),
+            ("objective", ("llm_jepa", "stp")),
+            ("stp_span", SPAN_RULES),
+            ("stp_weighting", WEIGHTINGS),
+        ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be {' or '.join(allowed)}; got '{getattr(self, name)}'")
         if not (self.lr > 0 and math.isfinite(self.lr)) or not self.weight_decay >= 0 or not self.grad_clip > 0:
             raise ConfigError("lr and grad_clip must be > 0 and weight_decay ≥ 0")
         if self.objective == "stp" and (self.predictors or self.views != "separate" or self.distance != "cosine"):
-            raise ConfigError("objective stp reads the LM row alone with the cosine: it takes no predictors, "
-                              "no packed views and no l2 distance (drop --predictors, --views, --distance)")
+            raise ConfigError(
+                "objective stp reads the LM row alone with the cosine: it takes no predictors, "
+                "no packed views and no l2 distance (drop --predictors, --views, --distance)"
+            )
         resolve_precision(self.precision, pick_device(self.device))  # names a bad precision or device
         if self.save_dir:
             check_save_dir(self.save_dir)
 
 
 # Settings that may change when a run is resumed; every other setting must match the checkpoint.
-RESUMABLE_CHANGES = ("steps", "log_every", "save_every", "save_path", "overwrite", "resume", "save_dir", "device", "precision", "progress", "monitor_size")
+RESUMABLE_CHANGES = (
+    "steps",
+    "log_every",
+    "save_every",
+    "save_path",
+    "overwrite",
+    "resume",
+    "save_dir",
+    "device",
+    "precision",
+    "progress",
+    "monitor_size",
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,14 +153,18 @@ def load_pairs(config: PairedConfig) -> tuple[List[Pair], List[Pair]]:
     """(train, test) pairs: the built-in regex generator or the JSONL file, split by `test_fraction`,
     or, with `test_data`, all of the training data and the separate test file."""
     if config.test_data is not None:
-        train = regex_pairs(config.n_train, config.n_test, seed=0)[0] if config.data is None else load_jsonl(config.data)
+        train = (
+            regex_pairs(config.n_train, config.n_test, seed=0)[0] if config.data is None else load_jsonl(config.data)
+        )
         return train, load_jsonl(config.test_data)
     if config.data is None:
         return regex_pairs(config.n_train, config.n_test, seed=0)  # the same data for every run seed
     pairs = load_jsonl(config.data)
     n_test = max(1, round(len(pairs) * config.test_fraction))
     if len(pairs) - n_test < 1:
-        raise PairsError(f"{config.data} has {len(pairs)} example(s); at least 2 are needed (one to train, one to test)")
+        raise PairsError(
+            f"{config.data} has {len(pairs)} example(s); at least 2 are needed (one to train, one to test)"
+        )
     return pairs[:-n_test], pairs[-n_test:]
 
 
@@ -156,8 +189,21 @@ def encode(tokenizer, strings: Sequence[str], max_length: int) -> List[List[int]
 # ---------------------------------------------------------------------------------------------
 # Checkpoints
 # ---------------------------------------------------------------------------------------------
-STATE_KEYS = ("format", "kind", "run_id", "config", "step", "fingerprint", "model", "optimizer", "scheduler", "scaler", "rng",
-              "history", "window")  # what `PairedTrainer.state` saves (+ save_checkpoint's "format")
+STATE_KEYS = (
+    "format",
+    "kind",
+    "run_id",
+    "config",
+    "step",
+    "fingerprint",
+    "model",
+    "optimizer",
+    "scheduler",
+    "scaler",
+    "rng",
+    "history",
+    "window",
+)  # what `PairedTrainer.state` saves (+ save_checkpoint's "format")
 
 
 def load_paired_checkpoint(path: str, device="cpu") -> dict:
@@ -165,16 +211,22 @@ def load_paired_checkpoint(path: str, device="cpu") -> dict:
     state = load_checkpoint(path, map_location=device)
     kind = state.get("kind", "masked_span" if "mask_ratio" in state.get("config", {}) else None)
     if kind != KIND:
-        what = "a masked-span checkpoint (jepa_lite.train): resume it with python -m jepa_lite.train" if kind == "masked_span" \
+        what = (
+            "a masked-span checkpoint (jepa_lite.train): resume it with python -m jepa_lite.train"
+            if kind == "masked_span"
             else f"not a checkpoint of jepa_lite.paired (kind {kind!r})"
+        )
         raise CheckpointError(f"{path} is {what}")
     optional = {"kind": KIND, "run_id": None, "window": []}  # older checkpoints of this kind lack them
     check_state_keys({**optional, **state}, STATE_KEYS, path)
     check_state_types(state, path)
     unknown = sorted(set(state["config"]) - {f.name for f in fields(PairedConfig)})
     if unknown:
-        raise CheckpointError(f"{path} was written by another version of jepa_lite (its config has unknown {', '.join(map(repr, unknown))}); "
-                              "resume it with that version, or start a new run")
+        raise CheckpointError(
+            f"{path} was written by another version of jepa_lite "
+            f"(its config has unknown {', '.join(map(repr, unknown))}); "
+            "resume it with that version, or start a new run"
+        )
     return state
 
 

@@ -57,7 +57,9 @@ def run(model, rows, pad_id, back=0):
 
 # 4. The LM loss: next-token cross-entropy, position t predicts token t + 1, mean over scored labels.
 def lm_loss(logits, labels):
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten().to(logits.device), ignore_index=IGNORE)
+    return F.cross_entropy(
+        logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten().to(logits.device), ignore_index=IGNORE
+    )
 
 
 # 5. The JEPA term: mean over pairs of 1 − cos(Pred(Enc(Text)), Enc(Code)); both sides get gradients.

@@ -32,8 +32,10 @@ from .pairs import Pair, PairsError, load_jsonl
 FOLDER = RESOURCES_DIR / "nl_rx_synth"
 FILES = {"train": FOLDER / "synth_train.jsonl", "test": FOLDER / "synth_test.jsonl"}
 # sha256 of the files as published at galilai-group/llm-jepa@6d7d0d1 (datasets/synth_{train,test}.jsonl)
-SHA256 = {"train": "ca959f108fb5a9c363910bca46cd9de69ead3bac016ed2564c74be39ba634e46",
-          "test": "acfce67c9284bb97dc0b89ad9412b00f6464faf2dfbd2581dd4930140716e45d"}
+SHA256 = {
+    "train": "ca959f108fb5a9c363910bca46cd9de69ead3bac016ed2564c74be39ba634e46",
+    "test": "acfce67c9284bb97dc0b89ad9412b00f6464faf2dfbd2581dd4930140716e45d",
+}
 SIZES = {"train": 8000, "test": 2000}
 # 0-based lines of synth_train.jsonl whose Text or Code is a document of the kit's pretraining corpus
 # (jepa_lite/resources/kit_lm's recipe; tests/test_nlrx.py recomputes the list). None of the test file's 2,000 is.
@@ -77,6 +79,8 @@ def splits(n_val: int = N_VAL, seed: int = VAL_SEED) -> Dict[str, List[Pair]]:
     """{"train", "val", "test"}: the training file less the validation carve-out, the carve-out, the test file."""
     train = load("train")
     chosen = set(val_indices(train, n_val, seed))
-    return {"train": [p for i, p in enumerate(train) if i not in chosen],
-            "val": [train[i] for i in sorted(chosen)],
-            "test": load("test")}
+    return {
+        "train": [p for i, p in enumerate(train) if i not in chosen],
+        "val": [train[i] for i in sorted(chosen)],
+        "test": load("test"),
+    }

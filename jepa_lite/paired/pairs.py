@@ -48,17 +48,50 @@ class Pair:
 # noun, and the plural noun. Each phrasing list is sampled uniformly.
 CLASSES: List[Tuple[str, List[str], List[str], List[str]]] = [
     ("[0-9]", ["a digit", "a number", "a numeral"], ["digit", "number", "numeral"], ["digits", "numbers", "numerals"]),
-    ("[a-z]", ["a lower-case letter", "a lowercase letter", "a small letter"],
-     ["lower-case letter", "lowercase letter", "small letter"], ["lower-case letters", "lowercase letters", "small letters"]),
-    ("[A-Z]", ["a capital letter", "an upper-case letter", "an uppercase letter"],
-     ["capital letter", "upper-case letter", "uppercase letter"], ["capital letters", "upper-case letters", "uppercase letters"]),
-    ("[A-Za-z]", ["a letter", "an alphabetic character"], ["letter", "alphabetic character"], ["letters", "alphabetic characters"]),
+    (
+        "[a-z]",
+        ["a lower-case letter", "a lowercase letter", "a small letter"],
+        ["lower-case letter", "lowercase letter", "small letter"],
+        ["lower-case letters", "lowercase letters", "small letters"],
+    ),
+    (
+        "[A-Z]",
+        ["a capital letter", "an upper-case letter", "an uppercase letter"],
+        ["capital letter", "upper-case letter", "uppercase letter"],
+        ["capital letters", "upper-case letters", "uppercase letters"],
+    ),
+    (
+        "[A-Za-z]",
+        ["a letter", "an alphabetic character"],
+        ["letter", "alphabetic character"],
+        ["letters", "alphabetic characters"],
+    ),
     ("[AEIOUaeiou]", ["a vowel"], ["vowel"], ["vowels"]),
     (".", ["any character", "a character"], ["character"], ["characters"]),
 ]
 # Literal words: "the word 'dog'" → (dog)
-WORDS = ["dog", "cat", "tree", "car", "sun", "moon", "red", "blue", "apple", "river",
-         "stone", "bird", "fish", "lamp", "road", "star", "ring", "lake", "truck", "book"]
+WORDS = [
+    "dog",
+    "cat",
+    "tree",
+    "car",
+    "sun",
+    "moon",
+    "red",
+    "blue",
+    "apple",
+    "river",
+    "stone",
+    "bird",
+    "fish",
+    "lamp",
+    "road",
+    "star",
+    "ring",
+    "lake",
+    "truck",
+    "book",
+]
 NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
 
 # A quantifier: its regex suffix, and phrasings with {a} (article + singular), {s} (bare singular),
@@ -137,7 +170,9 @@ def regex_pairs(n_train: int = 3000, n_test: int = 300, seed: int = 0) -> Tuple[
         if pair in seen:
             continue
         if pair.code not in split_of:
-            split_of[pair.code] = "test" if (len(test) < n_test and rng.random() < p_test) or len(train) >= n_train else "train"
+            split_of[pair.code] = (
+                "test" if (len(test) < n_test and rng.random() < p_test) or len(train) >= n_train else "train"
+            )
         target = test if split_of[pair.code] == "test" else train
         if len(target) < (n_test if target is test else n_train):
             seen.add(pair)
@@ -176,7 +211,7 @@ def load_jsonl(path: str | os.PathLike) -> List[Pair]:
         if line.strip():
             pairs.append(_parse_line(line, f"{p}:{number}"))
     if not pairs:
-        raise PairsError(f"{p} holds no examples; expected one JSON object per line with a \"messages\" list")
+        raise PairsError(f'{p} holds no examples; expected one JSON object per line with a "messages" list')
     return pairs
 
 
@@ -187,7 +222,9 @@ def _parse_line(line: str, where: str) -> Pair:
     except json.JSONDecodeError as e:
         raise PairsError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
     except RecursionError:
-        raise PairsError(f"{where}: the JSON is nested too deeply to read; expected an object with a \"messages\" list") from None
+        raise PairsError(
+            f'{where}: the JSON is nested too deeply to read; expected an object with a "messages" list'
+        ) from None
     if not isinstance(obj, dict) or "messages" not in obj:
         raise PairsError(f'{where}: expected an object with a "messages" list')
     messages = obj["messages"]
@@ -203,7 +240,10 @@ def _parse_line(line: str, where: str) -> Pair:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as e:
-            raise PairsError(f'{where}: the "{role}" message holds an escaped lone surrogate (\\u{ord(text[e.start]):04x}), which is not text') from None
+            raise PairsError(
+                f'{where}: the "{role}" message holds an escaped lone surrogate (\\u{ord(text[e.start]):04x}), '
+                "which is not text"
+            ) from None
         if role in content:
             raise PairsError(f'{where}: more than one "{role}" message; expected one user and one assistant message')
         content[role] = text
@@ -215,7 +255,9 @@ def _parse_line(line: str, where: str) -> Pair:
     return Pair(text=content["user"], code=content["assistant"])
 
 
-def save_jsonl(pairs: Sequence[Pair], path: str | os.PathLike, system: str = "Write a regular expression for the description.") -> None:
+def save_jsonl(
+    pairs: Sequence[Pair], path: str | os.PathLike, system: str = "Write a regular expression for the description."
+) -> None:
     """Write pairs in the paper's JSONL format (the inverse of `load_jsonl`: any pair of strings
     comes back as it was). What `load_jsonl` would refuse (an empty or blank string) and what UTF-8
     cannot hold (a lone surrogate) is refused with PairsError before anything is written."""
@@ -229,12 +271,17 @@ def save_jsonl(pairs: Sequence[Pair], path: str | os.PathLike, system: str = "Wr
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError as e:
-                raise PairsError(f"pair {i}: {field} is not valid Unicode (a lone surrogate at position {e.start}); it cannot be written as UTF-8") from None
+                raise PairsError(
+                    f"pair {i}: {field} is not valid Unicode (a lone surrogate at position {e.start}); "
+                    "it cannot be written as UTF-8"
+                ) from None
     from ..writer import atomic_file
 
     with atomic_file(path, "w", "the JSONL file") as f:  # a temporary name of the kit's own, then a rename
         for pair in pairs:
-            messages = [{"role": "system", "content": system},
-                        {"role": "user", "content": pair.text},
-                        {"role": "assistant", "content": pair.code}]
+            messages = [
+                {"role": "system", "content": system},
+                {"role": "user", "content": pair.text},
+                {"role": "assistant", "content": pair.code},
+            ]
             f.write(json.dumps({"messages": messages}, ensure_ascii=False) + "\n")

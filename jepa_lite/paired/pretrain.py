@@ -18,8 +18,8 @@ fine-tuning pair. Each document is one row `[BOS] document [EOS]`, every token a
 
 Command line (writes the model folder, with `recipe.json` holding the recipe and the loss reached):
 
-    python -m jepa_lite.paired.pretrain --out jepa_lite/resources/kit_lm --device cuda  # recipe.json records how long it took
-    python -m jepa_lite.paired --model kit_lm ...   # fine-tune the shipped folder (its short name) with the paper's objective
+    python -m jepa_lite.paired.pretrain --out jepa_lite/resources/kit_lm --device cuda  # recipe.json: how long
+    python -m jepa_lite.paired --model kit_lm ...   # fine-tune the shipped folder (its short name), paper's objective
 
 How this differs from a web-scale LLM: ~1 M parameters instead of ~1 B, ~10⁶ tokens of two narrow
 languages instead of ~10¹³ tokens of the web, a vocabulary counted from this corpus. It knows what
@@ -38,13 +38,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
 from ..data import RESOURCES_DIR
-from .pairs import Pair, regex_pairs, sample_regex_pair
 from ..writer import WriteError, check_folder_output, replacing_folder
+from .pairs import Pair, regex_pairs, sample_regex_pair
 
 ASSETS = RESOURCES_DIR  # the kit's package data, jepa_lite/resources/ (it ships inside the wheel)
 KIT_LM = ASSETS / "kit_lm"  # the shipped pretrained model folder (`--model kit_lm` names it)
@@ -85,8 +85,19 @@ class PretrainConfig:
     device: str = "cpu"
 
     def validate(self) -> None:
-        for name in ("n_descriptions", "n_regexes", "heldout", "dim", "layers", "heads", "mlp", "batch_size",
-                     "steps", "log_every", "first_steps"):
+        for name in (
+            "n_descriptions",
+            "n_regexes",
+            "heldout",
+            "dim",
+            "layers",
+            "heads",
+            "mlp",
+            "batch_size",
+            "steps",
+            "log_every",
+            "first_steps",
+        ):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise PretrainError(f"{name} must be a positive integer; got {v}")
@@ -173,8 +184,9 @@ def build_tokenizer(documents: Sequence[str], min_count: int = 3):
     pieces = counted.get_vocab(with_added_tokens=False)  # bytes and frequent pieces: id → the same id
     core = Tokenizer(models.BPE(vocab=pieces, merges=[], ignore_merges=True))
     core.pre_tokenizer, core.decoder = counted.pre_tokenizer, counted.decoder
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, pad_token=PAD, bos_token=BOS, eos_token=EOS,
-                                        extra_special_tokens=[SEP, "[PRED]"])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token=PAD, bos_token=BOS, eos_token=EOS, extra_special_tokens=[SEP, "[PRED]"]
+    )
     tokenizer.add_tokens(pred_tokens(), special_tokens=True)
     return tokenizer
 
@@ -184,7 +196,9 @@ def initial_model(config: PretrainConfig, tokenizer):
     from .causal_lm import TinyLMConfig, tiny_causal_lm
 
     torch.manual_seed(config.seed)
-    shape = TinyLMConfig(dim=config.dim, layers=config.layers, heads=config.heads, mlp=config.mlp, max_len=config.max_len)
+    shape = TinyLMConfig(
+        dim=config.dim, layers=config.layers, heads=config.heads, mlp=config.mlp, max_len=config.max_len
+    )
     return tiny_causal_lm(tokenizer, shape)
 
 
@@ -195,23 +209,31 @@ class Pretrainer:
     """LM-only pretraining: rows `[BOS] doc [EOS]`, every real token after [BOS] scored."""
 
     def __init__(self, config: PretrainConfig, log=print):
-        from . import IGNORE  # label of an unscored position
         from ..config import pick_device
         from ..nano import lr_factor
+        from . import IGNORE  # label of an unscored position
 
         config.validate()
         self.config, self.log, self.ignore = config, log, IGNORE
         self.device = pick_device(config.device)
         documents = pretraining_corpus(config)
         self.fingerprint = fingerprint(documents)
-        self.train_docs, self.heldout_docs = documents[:-config.heldout], documents[-config.heldout:]
+        self.train_docs, self.heldout_docs = documents[: -config.heldout], documents[-config.heldout :]
         self.tokenizer = build_tokenizer(self.train_docs, config.min_count)
         self.model = initial_model(config, self.tokenizer).to(self.device)
         cap = config.max_len - 2
-        encode = lambda docs: [ids[:cap] for ids in self.tokenizer(docs, add_special_tokens=False, split_special_tokens=True)["input_ids"]]
+
+        def encode(docs):
+            return [
+                ids[:cap]
+                for ids in self.tokenizer(docs, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+            ]
+
         self.train_ids, self.heldout_ids = encode(self.train_docs), encode(self.heldout_docs)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, config.warmup_steps, config.steps))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, config.warmup_steps, config.steps)
+        )
         self.step = 0
         self.history: Dict[str, List[float]] = {"step": [], "loss": []}
         self.first_losses: List[float] = []
@@ -222,7 +244,7 @@ class Pretrainer:
         epoch, k = divmod(step, n // bs)
         order = list(range(n))
         random.Random(self.config.seed * 1_000_003 + epoch).shuffle(order)
-        return order[k * bs:(k + 1) * bs]
+        return order[k * bs : (k + 1) * bs]
 
     def loss_on(self, rows: Sequence[List[int]]) -> torch.Tensor:
         """Mean next-token cross-entropy over the real tokens of `[BOS] doc [EOS]` rows."""
@@ -253,7 +275,7 @@ class Pretrainer:
         self.model.eval()
         total, tokens = 0.0, 0
         for s in range(0, len(self.heldout_ids), batch_size):
-            rows = self.heldout_ids[s:s + batch_size]
+            rows = self.heldout_ids[s : s + batch_size]
             n = sum(len(r) + 1 for r in rows)  # scored tokens: the document and [EOS]
             total += float(self.loss_on(rows)) * n
             tokens += n
@@ -287,9 +309,13 @@ class Pretrainer:
             "kind": "jepa_lite.pretrain",
             "command": "python -m jepa_lite.paired.pretrain " + " ".join(config_to_args(self.config)),
             "config": dataclasses.asdict(self.config),
-            "corpus": {"documents": len(self.train_docs) + len(self.heldout_docs), "train_documents": len(self.train_docs),
-                       "heldout_documents": len(self.heldout_docs), "train_tokens": sum(len(r) + 1 for r in self.train_ids),
-                       "fingerprint": self.fingerprint},
+            "corpus": {
+                "documents": len(self.train_docs) + len(self.heldout_docs),
+                "train_documents": len(self.train_docs),
+                "heldout_documents": len(self.heldout_docs),
+                "train_tokens": sum(len(r) + 1 for r in self.train_ids),
+                "fingerprint": self.fingerprint,
+            },
             "vocab_size": len(self.tokenizer),
             "parameters": sum(p.numel() for p in {id(p): p for p in self.model.parameters()}.values()),
             "first_losses": self.first_losses,
@@ -358,7 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ..cli import _Parser  # one-line argparse errors, exit 2
 
     d = PretrainConfig()
-    p = _Parser(prog="python -m jepa_lite.paired.pretrain", description="LM-only pretraining of the kit's small causal LM, offline.")
+    p = _Parser(
+        prog="python -m jepa_lite.paired.pretrain",
+        description="LM-only pretraining of the kit's small causal LM, offline.",
+    )
     p.add_argument("--out", default=str(KIT_LM), help=f"model folder to write (default {KIT_LM})")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier pretraining result in --out")
     for f in dataclasses.fields(PretrainConfig):
@@ -379,13 +408,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         check_out_dir(out, overwrite)
         trainer = Pretrainer(config)
         n = sum(p.numel() for p in {id(p): p for p in trainer.model.parameters()}.values())
-        print(f"{len(trainer.train_docs)} training documents, {len(trainer.heldout_docs)} held out; vocabulary "
-              f"{len(trainer.tokenizer)}; {n / 1e6:.2f} M parameters; device {trainer.device}")
+        print(
+            f"{len(trainer.train_docs)} training documents, {len(trainer.heldout_docs)} held out; vocabulary "
+            f"{len(trainer.tokenizer)}; {n / 1e6:.2f} M parameters; device {trainer.device}"
+        )
         start = time.perf_counter()
         trainer.fit()
         recipe = trainer.save(out, time.perf_counter() - start)
-        print(f"final training loss {recipe['final_train_loss']:.4f}, held-out loss {recipe['heldout_loss']:.4f}; "
-              f"{recipe['seconds']:.0f} s; wrote {out}")
+        print(
+            f"final training loss {recipe['final_train_loss']:.4f}, held-out loss {recipe['heldout_loss']:.4f}; "
+            f"{recipe['seconds']:.0f} s; wrote {out}"
+        )
     except PretrainError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

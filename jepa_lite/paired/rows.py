@@ -92,8 +92,13 @@ def last_token_index(attention_mask: torch.Tensor, back: int = 0) -> torch.Tenso
 
 def run_model(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor):
     """(logits (B, L, V), last layer's hidden states (B, L, D)) of the causal LM."""
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
-                output_hidden_states=True, use_cache=False)
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=positions,
+        output_hidden_states=True,
+        use_cache=False,
+    )
     return out.logits, out.hidden_states[-1]
 
 
@@ -107,7 +112,9 @@ def last_hidden(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, ba
 
 def lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Σ over scored labels of the next-token cross-entropy: position t predicts label t+1."""
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE, reduction="sum")
+    return F.cross_entropy(
+        logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE, reduction="sum"
+    )
 
 
 def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -137,7 +144,9 @@ class Packed:
     starts: torch.Tensor
 
 
-def pack_rows(rows: Sequence[Sequence[List[int]]], labels: Sequence[Sequence[List[int]]], pad_id: int, side: str = "right") -> Packed:
+def pack_rows(
+    rows: Sequence[Sequence[List[int]]], labels: Sequence[Sequence[List[int]]], pad_id: int, side: str = "right"
+) -> Packed:
     """Rows made of blocks (row i = blocks rows[i][0], rows[i][1], …, the same number in every row),
     with their labels → one padded Packed batch. Positions restart at 0 in each block."""
     flat = [[t for block in r for t in block] for r in rows]
@@ -152,8 +161,8 @@ def pack_rows(rows: Sequence[Sequence[List[int]]], labels: Sequence[Sequence[Lis
         at = 0 if side == "right" else L - len(flat[i])
         for b, blk in enumerate(r):
             starts[i, b] = at
-            block[i, at:at + len(blk)] = b + 1
-            pos[i, at:at + len(blk)] = torch.arange(len(blk))
+            block[i, at : at + len(blk)] = b + 1
+            pos[i, at : at + len(blk)] = torch.arange(len(blk))
             at += len(blk)
     return Packed(input_ids, label_ids, mask, block, pos, starts)
 
@@ -170,7 +179,9 @@ def block_causal_mask(block: torch.Tensor, model=None) -> torch.Tensor:
     allowed = allowed[:, None]  # (B, 1, L, L)
     if attention_implementation(model) == "eager":
         dtype = next(model.parameters()).dtype
-        return torch.zeros(allowed.shape, dtype=dtype, device=block.device).masked_fill(~allowed, torch.finfo(dtype).min)
+        return torch.zeros(allowed.shape, dtype=dtype, device=block.device).masked_fill(
+            ~allowed, torch.finfo(dtype).min
+        )
     return allowed
 
 
@@ -190,7 +201,9 @@ def packed_pair_rows(text: List[int], code: List[int], k: int, ids: dict, lm_tok
     return [tokens, *views], [labels, *[[IGNORE] * len(v) for v in views]]
 
 
-def packed_enc_index(packed: Packed, text_lengths: Sequence[int], k: int, back: int) -> tuple[torch.Tensor, torch.Tensor]:
+def packed_enc_index(
+    packed: Packed, text_lengths: Sequence[int], k: int, back: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(index of Pred(Enc(Text)), index of Enc(Code)) in each packed row: (B,), (B,).
 
     k = 0: [SEP] of the LM block, at 1 + len(Text) from its start. k ≥ 1: the last [PRED] token,

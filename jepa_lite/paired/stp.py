@@ -88,7 +88,7 @@ def span_masks(n_texts, n_codes, spans, length, starts=None):
         pos = [p + (starts[i] if starts is not None else 0) for p in content_positions(a, b)]
         content[i, pos] = True
         if st is not None:
-            span[i, pos[st[0]:st[1]]] = True
+            span[i, pos[st[0] : st[1]]] = True
     return content, span
 
 
@@ -110,8 +110,12 @@ def stp_loss(model, texts, codes, ids, spans, lbd=0.02, gamma=1.0, lm_tokens="co
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)  # 0, 1, 2, … over the real tokens
     out = model(input_ids=x, attention_mask=mask, position_ids=positions, output_hidden_states=True, use_cache=False)
     lm = lm_loss(out.logits, pad(list(labels), IGNORE)[0])
-    content, span = (m.to(device) for m in span_masks([len(t) for t in texts], [len(c) for c in codes], spans, x.shape[1]))
+    content, span = (
+        m.to(device) for m in span_masks([len(t) for t in texts], [len(c) for c in codes], spans, x.shape[1])
+    )
     n = [len(t) + len(c) for t, c in zip(texts, codes)]
-    w = torch.tensor([0.0 if st is None else span_weight(k, st[1] - st[0], weighting) for k, st in zip(n, spans)], device=device)
+    w = torch.tensor(
+        [0.0 if st is None else span_weight(k, st[1] - st[0], weighting) for k, st in zip(n, spans)], device=device
+    )
     term = (w * (1 - tube_cosine(out.hidden_states[-1], content, span))).sum() / w.sum().clamp(min=1e-12)
     return gamma * lm + lbd * term, lm, term

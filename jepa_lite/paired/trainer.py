@@ -19,24 +19,57 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from .causal_lm import TinyLMConfig, check_save_dir, load_causal_lm, pair_token_ids, save_model_folder
-from ..checkpoint import (CheckpointError, NonFiniteState, SaveTarget, check_save_path, estimate_bytes, first_nonfinite,
-                         restore_rng_state, rng_state, save_checkpoint, state_tensors)
+from ..checkpoint import (
+    CheckpointError,
+    NonFiniteState,
+    SaveTarget,
+    check_save_path,
+    estimate_bytes,
+    first_nonfinite,
+    restore_rng_state,
+    rng_state,
+    save_checkpoint,
+    state_tensors,
+)
+from ..config import pick_device
 from ..data import clip_chars
 from ..distributed import all_reduce_gradients, check_batch, setup
-from ..errors import ConfigError
-from .config import (KIND, RESUMABLE_CHANGES, PairedConfig, check_compatible, encode, load_paired_checkpoint,  # noqa: F401
-                            load_pairs, pairs_fingerprint)
-from .pairs import Pair
-from .rows import (IGNORE, CUSTOM_MASK_IMPLEMENTATIONS, attention_implementation, block_causal_mask, code_back,  # noqa: F401
-                          code_view, jepa_distance, last_hidden, last_token_index, lm_loss, lm_loss_sum, lm_row,
-                          pack_rows, packed_enc_index, packed_pair_rows, pad_rows, position_ids, run_model, text_view)
-from .stp import draw_span, span_masks, span_weight, tube_cosine
-from ..precision import resolve_precision
-from ..config import pick_device
-from ..errors import TrainingDiverged
+from ..errors import ConfigError, TrainingDiverged
 from ..nano import lr_factor
+from ..precision import resolve_precision
 from ..train import diverged_message, plain_lrs
+from .causal_lm import TinyLMConfig, check_save_dir, load_causal_lm, pair_token_ids, save_model_folder
+from .config import (
+    KIND,
+    PairedConfig,
+    check_compatible,
+    encode,
+    load_paired_checkpoint,  # noqa: F401
+    load_pairs,
+    pairs_fingerprint,
+)
+from .pairs import Pair
+from .rows import (
+    CUSTOM_MASK_IMPLEMENTATIONS,
+    IGNORE,
+    attention_implementation,
+    block_causal_mask,
+    code_back,  # noqa: F401
+    code_view,
+    jepa_distance,
+    last_hidden,
+    last_token_index,
+    lm_loss_sum,
+    lm_row,
+    pack_rows,
+    packed_enc_index,
+    packed_pair_rows,
+    pad_rows,
+    position_ids,
+    run_model,
+    text_view,
+)
+from .stp import draw_span, span_masks, span_weight, tube_cosine
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,14 +98,20 @@ class PairedTrainer:
         # one that is not a kit checkpoint is refused here, before any work; the rest in `fit`.
         self.run_id = uuid.uuid4().hex[:12]
         self.save_path = config.save_path
-        self.target = SaveTarget(config.save_path, self.run_id, config.overwrite) if config.save_path and self.dist.is_main else None  # rank 0 writes
+        self.target = (
+            SaveTarget(config.save_path, self.run_id, config.overwrite)
+            if config.save_path and self.dist.is_main
+            else None
+        )  # rank 0 writes
         if self.target is not None:
             check_save_path(config.save_path, overwrite=True)  # whose checkpoint it is can only be told after `resume`
         self.train_pairs, self.test_pairs = load_pairs(config)
         check_batch(min(config.batch_size * config.grad_accum, len(self.train_pairs)), self.dist)
         self.fingerprint = pairs_fingerprint(self.train_pairs, self.test_pairs)
         torch.manual_seed(config.seed)
-        texts = [clip_chars(s, config.max_length) for p in self.train_pairs for s in (p.text, p.code)]  # no string tokenised whole
+        texts = [
+            clip_chars(s, config.max_length) for p in self.train_pairs for s in (p.text, p.code)
+        ]  # no string tokenised whole
         tiny = TinyLMConfig(dim=config.tiny_dim, layers=config.tiny_layers)
         codes = [clip_chars(p.code, config.max_length) for p in self.train_pairs + self.test_pairs]
         self.model, self.tokenizer = load_causal_lm(config.model, texts, codes, tiny)
@@ -83,18 +122,24 @@ class PairedTrainer:
         self.train_code = encode(self.tokenizer, [p.code for p in self.train_pairs], cap)
         # On CUDA every training forward gets a (B, 1, L, L) mask built here: given a plain (B, L)
         # padding mask, transformers asks `mask.all()` to choose its kernel, a host sync per pass.
-        self.mask_4d = self.device.type == "cuda" and attention_implementation(self.model) in CUSTOM_MASK_IMPLEMENTATIONS
+        self.mask_4d = (
+            self.device.type == "cuda" and attention_implementation(self.model) in CUSTOM_MASK_IMPLEMENTATIONS
+        )
         if config.views == "packed":
             check_custom_mask(self)
         # One fused AdamW kernel for all parameters (CPU and CUDA), instead of a loop over tensors.
         fused = self.device.type in ("cuda", "cpu")
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused or None)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused or None
+        )
         self.lr_factor = lambda s: lr_factor(s, config.warmup_steps, config.steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.grad_scaler else None
         self.step = 0
-        self.history: Dict[str, List[float]] = {k: [] for k in ("step", "lm_loss", "jepa_loss", "jepa_monitor", "lr", "seconds",
-                                                                "step_lm_loss", "step_jepa_loss")}
+        self.history: Dict[str, List[float]] = {
+            k: []
+            for k in ("step", "lm_loss", "jepa_loss", "jepa_monitor", "lr", "seconds", "step_lm_loss", "step_jepa_loss")
+        }
         self.stop_requested = False  # set by a Ctrl-C handler: checkpoint and stop after this step
         self._window: List[tuple] = []  # (lm_loss, jepa_loss or None) device tensors of the steps since the last log
         if config.resume:
@@ -110,7 +155,7 @@ class PairedTrainer:
         epoch, k = divmod(step, n // bs)
         order = list(range(n))
         random.Random(self.config.seed * 1_000_003 + epoch).shuffle(order)
-        return order[k * bs:(k + 1) * bs]
+        return order[k * bs : (k + 1) * bs]
 
     def micro_batches(self, step: int) -> List[List[int]]:
         """The batch of `step` cut into grad_accum micro-batches of at most batch_size pairs."""
@@ -118,7 +163,7 @@ class PairedTrainer:
         if self.dist.enabled:  # this rank's share of the step's global batch (distributed.py)
             r, W = self.dist.rank, self.dist.world_size
             idx = idx[r * len(idx) // W : (r + 1) * len(idx) // W]
-        return [idx[s:s + bs] for s in range(0, len(idx), bs)]
+        return [idx[s : s + bs] for s in range(0, len(idx), bs)]
 
     def jepa_dropped(self, step: int) -> bool:
         """Loss dropout: is the JEPA term skipped at `step`? (A pure function of seed and step.)"""
@@ -137,7 +182,9 @@ class PairedTrainer:
 
     def autocast(self):
         p = self.precision
-        return torch.autocast(self.device.type, dtype=p.autocast_dtype or torch.float32, enabled=p.autocast_dtype is not None)
+        return torch.autocast(
+            self.device.type, dtype=p.autocast_dtype or torch.float32, enabled=p.autocast_dtype is not None
+        )
 
     # -- the objective --------------------------------------------------------------------------
     def losses(self, idx: Sequence[int], with_jepa: bool, side: str = "right", reduce: str = "mean", step: int = 0):
@@ -180,20 +227,31 @@ class PairedTrainer:
     def stp_forward(self, idx, step: int, side: str = "right"):
         """(Σ LM loss, Σ_i w_i (1 − cos(rest_i, patch_i))) from ONE forward pass over the B LM rows
         `[BOS] Text [SEP] Code [EOS]` (`stp.py` holds the formula and the readable version)."""
-        rows, labels = zip(*(lm_row(self.train_text[i], self.train_code[i], self.ids, self.config.lm_tokens) for i in idx))
+        rows, labels = zip(
+            *(lm_row(self.train_text[i], self.train_code[i], self.ids, self.config.lm_tokens) for i in idx)
+        )
         input_ids, mask = pad_rows(rows, self.ids["pad"], side)  # (B, L)
         label_ids, _ = pad_rows(labels, IGNORE, side)  # (B, L)
         logits, h = self._states(input_ids, mask)  # (B, L, V), (B, L, D)
         spans, weights = zip(*self.stp_spans(idx, step))
         starts = [input_ids.shape[1] - len(r) if side == "left" else 0 for r in rows]
-        content, span = span_masks([len(self.train_text[i]) for i in idx], [len(self.train_code[i]) for i in idx], spans,
-                                   input_ids.shape[1], starts)  # (B, L) each
+        content, span = span_masks(
+            [len(self.train_text[i]) for i in idx],
+            [len(self.train_code[i]) for i in idx],
+            spans,
+            input_ids.shape[1],
+            starts,
+        )  # (B, L) each
         w = torch.tensor(weights, dtype=torch.float32)  # (B,)
-        return lm_loss_sum(logits, self._to(label_ids)), (self._to(w) * (1 - tube_cosine(h, self._to(content), self._to(span)))).sum()
+        return lm_loss_sum(logits, self._to(label_ids)), (
+            self._to(w) * (1 - tube_cosine(h, self._to(content), self._to(span)))
+        ).sum()
 
     def lm_forward(self, idx, side: str = "right") -> torch.Tensor:
         """Σ next-token CE over the B LM rows `[BOS] Text [SEP] Code [EOS]` (one forward pass)."""
-        rows, labels = zip(*(lm_row(self.train_text[i], self.train_code[i], self.ids, self.config.lm_tokens) for i in idx))
+        rows, labels = zip(
+            *(lm_row(self.train_text[i], self.train_code[i], self.ids, self.config.lm_tokens) for i in idx)
+        )
         input_ids, mask = pad_rows(rows, self.ids["pad"], side)  # (B, L)
         label_ids, _ = pad_rows(labels, IGNORE, side)  # (B, L)
         logits, _ = self._hidden(input_ids, mask)
@@ -230,11 +288,20 @@ class PairedTrainer:
         view] (no Text view for k = 0: Enc(Text) is read at the LM row's [SEP]) under a
         block-causal mask (`rows.py`)."""
         c = self.config
-        blocks, labels = zip(*(packed_pair_rows(self.train_text[i], self.train_code[i], c.predictors, self.ids, c.lm_tokens) for i in idx))
+        blocks, labels = zip(
+            *(
+                packed_pair_rows(self.train_text[i], self.train_code[i], c.predictors, self.ids, c.lm_tokens)
+                for i in idx
+            )
+        )
         packed = pack_rows(blocks, labels, self.ids["pad"], side)
-        xi, yi = packed_enc_index(packed, [len(self.train_text[i]) for i in idx], c.predictors, code_back(c.code_position))
+        xi, yi = packed_enc_index(
+            packed, [len(self.train_text[i]) for i in idx], c.predictors, code_back(c.code_position)
+        )
         mask = block_causal_mask(self._to(packed.block), self.model)  # (B, 1, L, L)
-        logits, h = run_model(self.model, self._to(packed.input_ids), mask, self._to(packed.position_ids))  # h: (B, L, D)
+        logits, h = run_model(
+            self.model, self._to(packed.input_ids), mask, self._to(packed.position_ids)
+        )  # h: (B, L, D)
         rows = torch.arange(len(idx), device=h.device)
         return lm_loss_sum(logits, self._to(packed.labels)), h[rows, self._to(xi)], h[rows, self._to(yi)]
 
@@ -246,7 +313,9 @@ class PairedTrainer:
         """
         return self._objective(self.batch_indices(step), self.config.lbd > 0 and not self.jepa_dropped(step), step=step)
 
-    def _objective(self, idx, with_jepa: bool, n_tokens: Optional[int] = None, n_pairs: Optional[float] = None, step: int = 0):
+    def _objective(
+        self, idx, with_jepa: bool, n_tokens: Optional[int] = None, n_pairs: Optional[float] = None, step: int = 0
+    ):
         """L = γ·Σ CE / n_tokens + λ·Σ d / n_pairs on pairs `idx`; the counts are those of the whole
         step's batch (so the micro-batches of gradient accumulation add up to the full batch's L)."""
         c = self.config
@@ -270,7 +339,9 @@ class PairedTrainer:
         lm_total, jepa_total = 0.0, (0.0 if with_jepa else None)
         for chunk in chunks:
             loss, lm, jepa = self._objective(chunk, with_jepa, n_tokens, n_pairs, step=self.step)
-            loss = loss * self.dist.world_size  # Σ over ranks of the rank's share = the global L; the all-reduce then averages
+            loss = (
+                loss * self.dist.world_size
+            )  # Σ over ranks of the rank's share = the global L; the all-reduce then averages
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             lm_total = lm_total + lm.detach()
             if jepa is not None:
@@ -306,7 +377,13 @@ class PairedTrainer:
         if self.target is not None and self.step < c.steps:
             self.target.run_id = self.run_id
             self.target.prepare(estimate_bytes(self.model) + 32 * c.steps)  # + the history's per-step entries
-        bar = tqdm(total=c.steps, initial=self.step, disable=not (c.progress and self.dist.is_main), desc=("LM+STP" if c.objective == "stp" else "LM+JEPA") if c.lbd > 0 else "LM only", leave=False)
+        bar = tqdm(
+            total=c.steps,
+            initial=self.step,
+            disable=not (c.progress and self.dist.is_main),
+            desc=("LM+STP" if c.objective == "stp" else "LM+JEPA") if c.lbd > 0 else "LM only",
+            leave=False,
+        )
         start = time.perf_counter()
         window = self._window  # the steps not yet logged (a resumed run starts with the saved run's)
         try:
@@ -329,7 +406,9 @@ class PairedTrainer:
                         self._save_checked()  # the unlogged steps go into the checkpoint, checked finite
                     self.dist.barrier()  # the others wait for rank 0's checkpoint
                 if stop:
-                    self.log(f"stopped at step {self.step}" + (f"; checkpoint saved to {c.save_path}" if c.save_path else ""))
+                    self.log(
+                        f"stopped at step {self.step}" + (f"; checkpoint saved to {c.save_path}" if c.save_path else "")
+                    )
                     break
         finally:
             bar.close()
@@ -344,7 +423,9 @@ class PairedTrainer:
     def _log(self, window: List[tuple], lr: float, seconds: float) -> None:
         """One host sync for the whole window of steps: per-step losses, then a log record."""
         lm = torch.stack([lm.float() for lm, _ in window])  # (n,) on the device
-        jepa = torch.stack([j.float() if j is not None else torch.full((), math.nan, device=lm.device) for _, j in window])
+        jepa = torch.stack(
+            [j.float() if j is not None else torch.full((), math.nan, device=lm.device) for _, j in window]
+        )
         values = torch.stack([lm, jepa], dim=1).cpu().tolist()  # the one host sync of the window
         lms, jepas = [v[0] for v in values], [v[1] for v in values]
         if not all(math.isfinite(v) for v in lms):
@@ -352,30 +433,49 @@ class PairedTrainer:
             raise TrainingDiverged(diverged_message(self.target, f"the LM loss became {bad} by step {self.step}"))
         self.history["step_lm_loss"].extend(lms)
         self.history["step_jepa_loss"].extend(jepas)
-        record = {"step": self.step, "lm_loss": lms[-1], "jepa_loss": jepas[-1], "jepa_monitor": self.monitor_jepa(),
-                  "lr": lr, "seconds": seconds}
+        record = {
+            "step": self.step,
+            "lm_loss": lms[-1],
+            "jepa_loss": jepas[-1],
+            "jepa_monitor": self.monitor_jepa(),
+            "lr": lr,
+            "seconds": seconds,
+        }
         for k, v in record.items():
             self.history[k].append(v)
-        self.log(f"step {self.step:5d}  lm {record['lm_loss']:.4f}  jepa {record['jepa_loss']:.4f}  "
-                 f"jepa(test) {record['jepa_monitor']:.4f}  lr {record['lr']:.2e}")
+        self.log(
+            f"step {self.step:5d}  lm {record['lm_loss']:.4f}  jepa {record['jepa_loss']:.4f}  "
+            f"jepa(test) {record['jepa_monitor']:.4f}  lr {record['lr']:.2e}"
+        )
         for cb in self.callbacks:
             cb(self, record)
 
     # -- checkpoints and the kept model ---------------------------------------------------------
     def state(self) -> dict:
         """Everything a resumed run needs to continue exactly (`kind` = "paired")."""
-        return {"kind": KIND, "run_id": self.run_id, "config": dataclasses.asdict(self.config), "step": self.step, "fingerprint": self.fingerprint,
-                "model": self.model.state_dict(), "optimizer": plain_lrs(self.optimizer.state_dict()),
-                "scheduler": plain_lrs(self.scheduler.state_dict()), "scaler": self.scaler.state_dict() if self.scaler else None,
-                "rng": rng_state(), "history": {k: list(v) for k, v in self.history.items()},
-                "window": self._window_values()}  # the step losses not yet logged, so the history resumes exactly
+        return {
+            "kind": KIND,
+            "run_id": self.run_id,
+            "config": dataclasses.asdict(self.config),
+            "step": self.step,
+            "fingerprint": self.fingerprint,
+            "model": self.model.state_dict(),
+            "optimizer": plain_lrs(self.optimizer.state_dict()),
+            "scheduler": plain_lrs(self.scheduler.state_dict()),
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+            "rng": rng_state(),
+            "history": {k: list(v) for k, v in self.history.items()},
+            "window": self._window_values(),
+        }  # the step losses not yet logged, so the history resumes exactly
 
     def _window_values(self) -> List[List[float]]:
         """[lm_loss, jepa_loss (NaN: no JEPA term)] of each step since the last log, on the host."""
         if not self._window:
             return []
         lm = torch.stack([lm.float() for lm, _ in self._window])
-        jepa = torch.stack([j.float() if j is not None else torch.full((), math.nan, device=lm.device) for _, j in self._window])
+        jepa = torch.stack(
+            [j.float() if j is not None else torch.full((), math.nan, device=lm.device) for _, j in self._window]
+        )
         return torch.stack([lm, jepa], dim=1).cpu().tolist()
 
     def save(self, path: str) -> None:
@@ -392,7 +492,9 @@ class PairedTrainer:
         try:
             self.target.save(state, self.step)
         except NonFiniteState as e:
-            raise TrainingDiverged(diverged_message(self.target, f"the weights became NaN or infinite by step {self.step} ({e.name})")) from None
+            raise TrainingDiverged(
+                diverged_message(self.target, f"the weights became NaN or infinite by step {self.step} ({e.name})")
+            ) from None
 
     def resume(self, path: str) -> None:
         """Load a paired checkpoint of a run with the same config and data; training continues at its step."""
@@ -419,8 +521,10 @@ class PairedTrainer:
         restore_rng_state(state["rng"])
         self.step = int(state["step"])
         self.history = {k: list(v) for k, v in state["history"].items()}
-        self._window = [(torch.tensor(lm, device=self.device), None if math.isnan(j) else torch.tensor(j, device=self.device))
-                        for lm, j in state.get("window", [])]
+        self._window = [
+            (torch.tensor(lm, device=self.device), None if math.isnan(j) else torch.tensor(j, device=self.device))
+            for lm, j in state.get("window", [])
+        ]
         self.run_id = state.get("run_id") or self.run_id  # the same run, continued: it may replace its own checkpoints
         if self.target is not None:
             self.target.run_id = self.run_id
@@ -447,16 +551,20 @@ class PairedTrainer:
         self.model.eval()
         xs, ys = [], []
         for s in range(0, len(pairs), batch_size):
-            for rows, out, back in (([text_view(t, k, self.ids) for t in texts[s:s + batch_size]], xs, 0),
-                                    ([code_view(t, self.ids) for t in codes[s:s + batch_size]], ys, code_back(self.config.code_position))):
+            for rows, out, back in (
+                ([text_view(t, k, self.ids) for t in texts[s : s + batch_size]], xs, 0),
+                ([code_view(t, self.ids) for t in codes[s : s + batch_size]], ys, code_back(self.config.code_position)),
+            ):
                 input_ids, mask = pad_rows(rows, self.ids["pad"])
                 with self.autocast():
-                    out.append(last_hidden(self.model, input_ids.to(self.device), mask.to(self.device), back)[1].float().cpu())
+                    out.append(
+                        last_hidden(self.model, input_ids.to(self.device), mask.to(self.device), back)[1].float().cpu()
+                    )
         return torch.cat(xs), torch.cat(ys)
 
     def monitor_jepa(self) -> float:
         """The JEPA distance on the first `monitor_size` test pairs (no gradient, eval mode)."""
-        x, y = self.embed(self.test_pairs[:self.config.monitor_size])
+        x, y = self.embed(self.test_pairs[: self.config.monitor_size])
         return float(jepa_distance(x, y, self.config.distance))
 
     @torch.no_grad()
@@ -468,13 +576,19 @@ class PairedTrainer:
         max_new = max_new_tokens or (max(len(c) for c in self.train_code) + 8)
         outputs: List[str] = []
         for s in range(0, len(prompts), batch_size):
-            input_ids, mask = pad_rows(prompts[s:s + batch_size], self.ids["pad"], side="left")
+            input_ids, mask = pad_rows(prompts[s : s + batch_size], self.ids["pad"], side="left")
             with self.autocast():
-                out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
-                                          max_new_tokens=max_new, do_sample=False, num_beams=1,
-                                          eos_token_id=self.ids["eos"], pad_token_id=self.ids["pad"])
-            for row in out[:, input_ids.shape[1]:].tolist():
-                row = row[:row.index(self.ids["eos"])] if self.ids["eos"] in row else row
+                out = self.model.generate(
+                    input_ids=input_ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    max_new_tokens=max_new,
+                    do_sample=False,
+                    num_beams=1,
+                    eos_token_id=self.ids["eos"],
+                    pad_token_id=self.ids["pad"],
+                )
+            for row in out[:, input_ids.shape[1] :].tolist():
+                row = row[: row.index(self.ids["eos"])] if self.ids["eos"] in row else row
                 outputs.append(self.tokenizer.decode(row))
         return outputs
 
@@ -500,7 +614,9 @@ def check_custom_mask(trainer: PairedTrainer) -> None:
     impl = attention_implementation(trainer.model)
     hint = "use --views separate"
     if impl not in CUSTOM_MASK_IMPLEMENTATIONS:
-        raise ConfigError(f"--views packed needs attention that takes a custom (block-causal) mask; '{name}' uses {impl}: {hint}")
+        raise ConfigError(
+            f"--views packed needs attention that takes a custom (block-causal) mask; '{name}' uses {impl}: {hint}"
+        )
     was_training = trainer.model.training
     trainer.model.eval()
     try:
@@ -509,9 +625,12 @@ def check_custom_mask(trainer: PairedTrainer) -> None:
         packed = trainer.packed_forward(idx)
         ok = all(torch.allclose(a.float(), b.float(), rtol=1e-2, atol=1e-3) for a, b in zip(sep, packed))
     except Exception as e:  # a model whose forward refuses a 4-D mask or position ids
-        raise ConfigError(f"--views packed: '{name}' does not take a custom attention mask ({str(e).splitlines()[0][:120]}): {hint}") from None
+        raise ConfigError(
+            f"--views packed: '{name}' does not take a custom attention mask ({str(e).splitlines()[0][:120]}): {hint}"
+        ) from None
     finally:
         trainer.model.train(was_training)
     if not ok:
-        raise ConfigError(f"--views packed: '{name}' ignores a custom attention mask (packed and separate rows disagree): {hint}")
-
+        raise ConfigError(
+            f"--views packed: '{name}' ignores a custom attention mask (packed and separate rows disagree): {hint}"
+        )
