@@ -57,7 +57,10 @@ def test_resume_runs_only_what_is_missing(tiny, tmp_path):
 
 
 def _r(stage="lr", start="scratch", lbd=0.0, lr=1e-3, seed=0, val=0.0, test=0.0, n_train=0):
-    return {**dataclasses.asdict(RunSpec(stage, start, lbd, lr, seed, n_train)), "exact_match": {"val": val, "test": test}}
+    return {
+        **dataclasses.asdict(RunSpec(stage, start, lbd, lr, seed, n_train)),
+        "exact_match": {"val": val, "test": test},
+    }
 
 
 def test_each_lambda_gets_the_rate_best_on_validation_not_test():
@@ -65,10 +68,12 @@ def test_each_lambda_gets_the_rate_best_on_validation_not_test():
     runs = []
     for s in ns.STARTS:
         for seed in (0, 1):
-            runs += [_r(start=s, lbd=0.0, lr=1e-3, seed=seed, val=0.6, test=0.1),
-                     _r(start=s, lbd=0.0, lr=4e-3, seed=seed, val=0.5, test=0.9),
-                     _r(start=s, lbd=1.0, lr=1e-3, seed=seed, val=0.4, test=0.9),
-                     _r(start=s, lbd=1.0, lr=4e-3, seed=seed, val=0.7, test=0.1)]
+            runs += [
+                _r(start=s, lbd=0.0, lr=1e-3, seed=seed, val=0.6, test=0.1),
+                _r(start=s, lbd=0.0, lr=4e-3, seed=seed, val=0.5, test=0.9),
+                _r(start=s, lbd=1.0, lr=1e-3, seed=seed, val=0.4, test=0.9),
+                _r(start=s, lbd=1.0, lr=4e-3, seed=seed, val=0.7, test=0.1),
+            ]
     best = ns.best_lrs(runs, c)
     assert best == {s: {"0": 1e-3, "1": 4e-3} for s in ns.STARTS}
     tie = [dict(r, exact_match={"val": 0.5, "test": 0}) for r in runs]
@@ -133,7 +138,9 @@ def test_the_study_page_quotes_the_files_own_counts_and_times():
     assert f"in two sittings of {sit[0]['seconds']:.0f} s and {sit[1]['seconds']:.0f} s" in page and len(sit) == 2
     assert all(x["workers"] == 16 and x["device"] == "cuda" for x in sit) and "16 processes" in page
     assert "four peak learning rates, two seeds" in page and len(c.lrs) == 4 and len(c.sweep_seeds) == 2
-    assert "over ten seeds" in page and len(c.seeds) == 10 and f"({c.steps_for(7000)} steps for the 7,000 pairs)" in page
+    assert (
+        "over ten seeds" in page and len(c.seeds) == 10 and f"({c.steps_for(7000)} steps for the 7,000 pairs)" in page
+    )
     assert "carves 1,000 validation pairs" in page and c.n_val == 1000
 
 
@@ -149,3 +156,52 @@ def test_one_study_per_results_file(tmp_path, capsys):
         held.release()
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and not out.exists()
+
+
+def test_the_stp_study_trains_the_tube_objective_on_the_lm_row(tmp_path):
+    """`--grid tube`: the same protocol, λ weighting the tube term; runs at λ > 0 log a tube loss, λ = 0
+    runs none; the grid is STP_LBDS around the official 0.02; the smaller sets train as many steps as the
+    full one; packed views are refused (STP reads one row)."""
+    c = NlrxConfig.grid("tube", fast=True, lrs=(2e-3,), sweep_seeds=(0,), seeds=(0, 1), epochs=0.25)
+    assert (c.objective, c.views, c.lbds, c.size_steps) == ("stp", "separate", (0.0, 0.02), "steps")
+    full = NlrxConfig.grid("tube")
+    assert full.lbds == ns.STP_LBDS and 0.02 in ns.STP_LBDS and [7000 // n for n in full.sizes] == [16, 4]
+    s = ns.run_study(c, tmp_path / "tube.json", log=lambda _: None)
+    assert s["complete"] and len(s["runs"]) == 16 and ns.config_of(s).objective == "stp"
+    for r in s["runs"]:
+        tube = r["history"]["jepa_loss"]
+        assert all(x != x for x in tube) if r["lbd"] == 0 else all(0 <= x <= 2 for x in tube), (r["lbd"], tube)
+        assert r["steps"] == c.steps_for(c.n_train) == 2 > c.steps_for(16)  # 16 pairs train as long as the 48
+    assert {r["n_train"] for r in s["runs"] if r["stage"] == "size"} == {16}
+    with pytest.raises(ns.StudyError, match="views 'separate'"):
+        dataclasses.replace(c, views="packed").validate()
+    with pytest.raises(ns.StudyError, match="size_steps"):
+        dataclasses.replace(c, size_steps="tokens").validate()
+    with pytest.raises(ns.StudyError, match="grid must be"):
+        NlrxConfig.grid("stp")
+
+
+def test_a_results_file_from_before_stp_reads_as_llm_jepa():
+    study = ns.load()  # the shipped NL-RX study, written before the objective was a setting
+    assert "objective" not in study["config"] and ns.config_of(study).objective == "llm_jepa"
+    assert ns.config_of(study).size_steps == "epochs"  # its sizes trained 4 epochs: fewer steps
+
+
+def test_the_grid_picks_the_default_results_file(tmp_path, monkeypatch, capsys):
+    seen = {}
+    monkeypatch.setattr(
+        ns, "run_study", lambda c, out, *a, **k: seen.update(c=c, out=out) or {"runs": [], "seconds": 0.0}
+    )
+    assert ns.main(["--fast", "--grid", "tube", "--out", str(tmp_path / "t.json")]) == 0
+    assert seen["c"].objective == "stp" and seen["out"] == tmp_path / "t.json"
+    names = {grid: path.name for grid, path in ns.GRIDS.items()}
+    assert names == {"nlrx": "study_nlrx.json", "tube": "study_tube.json", "tube_jepa": "study_tube_jepa.json"}
+
+
+def test_the_tube_jepa_grid_takes_lambda_and_rate_from_notebook_06s_validation_choice():
+    study = ns.load()
+    c = NlrxConfig.grid("tube_jepa")
+    assert c.objective == "llm_jepa" and c.sizes == ns.STP_SIZES and c.size_steps == "steps"
+    assert c.lbds == (0.0, *sorted(set(study["best_lambda"].values())))
+    assert set(c.lrs) == {study["best_lr"][s][ns.lam(lbd)] for s in ns.STARTS for lbd in c.lbds}
+    assert (c.lbds, c.lrs) == ((0.0, 0.01), (0.002,))  # what study_nlrx.json chose: one rate, one λ

@@ -25,7 +25,9 @@ def test_a_fast_study_holds_every_planned_run_with_its_measures(fast):
     assert s["complete"] and study.missing(s) == [] and len(s["runs"]) == len(study.planned(s)) == 48
     c = study.config_of(s)
     for r in s["runs"]:
-        steps = {"size": c.long_steps, "long": c.longest_steps}.get(r["stage"], c.steps)  # sizes: to convergence; stage 3 longer
+        steps = {"size": c.long_steps, "long": c.longest_steps}.get(
+            r["stage"], c.steps
+        )  # sizes: to convergence; stage 3 longer
         assert r["steps"] == steps and r["history"]["step"][-1] == steps
         for split in ("train", "val", "test"):
             assert r["exact_match"][split] == pytest.approx(r["correct"][split] / r["total"][split], abs=1e-5)
@@ -65,8 +67,12 @@ def _run(stage="lambda", start="scratch", lbd=0.0, seed=0, val=0.0, test=0.0, **
 
 def test_the_best_lambda_is_chosen_on_validation_not_test():
     c = StudyConfig(lbds=(0.0, 0.1, 1.0), seeds=(0, 1))
-    runs = [_run(start=s, lbd=lbd, seed=i, val=v, test=t) for s in study.STARTS for i in (0, 1)
-            for lbd, v, t in ((0.0, 0.5, 0.5), (0.1, 0.6, 0.1), (1.0, 0.2, 0.9))]
+    runs = [
+        _run(start=s, lbd=lbd, seed=i, val=v, test=t)
+        for s in study.STARTS
+        for i in (0, 1)
+        for lbd, v, t in ((0.0, 0.5, 0.5), (0.1, 0.6, 0.1), (1.0, 0.2, 0.9))
+    ]
     assert study.best_lambdas(runs, c) == {"scratch": 0.1, "pretrained": 0.1}
 
 
@@ -111,6 +117,30 @@ def test_the_t_distribution_matches_scipy():
     assert shifted["p"] == 0.0 and math.isinf(shifted["t"])
 
 
+def test_welch_t_follows_its_formula_for_unpaired_settings():
+    """d̄ = ā − b̄, se = √(s_a²/n_a + s_b²/n_b), df by Welch–Satterthwaite, interval d̄ ± t_df · se: written out
+    here from the formula with the t quantile alone, against `stats.welch_t` (which calls scipy's ttest_ind)."""
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = random.Random(1)
+    for na, nb in ((2, 2), (3, 10), (10, 10), (5, 40)):
+        a = [rng.gauss(0.3, 0.05) for _ in range(na)]
+        b = [rng.gauss(0.5, 0.2) for _ in range(nb)]
+        ma, mb = sum(a) / na, sum(b) / nb
+        va = sum((x - ma) ** 2 for x in a) / (na - 1)
+        vb = sum((x - mb) ** 2 for x in b) / (nb - 1)
+        se = math.sqrt(va / na + vb / nb)
+        df = se**4 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
+        half = scipy_stats.t.ppf(0.975, df) * se
+        got = stats.welch_t(a, b)
+        assert (got["diff"], got["t"], got["df"]) == pytest.approx((ma - mb, (ma - mb) / se, df), rel=1e-9)
+        assert (got["ci_low"], got["ci_high"]) == pytest.approx((ma - mb - half, ma - mb + half), rel=1e-9)
+        assert got["p"] == pytest.approx(2 * scipy_stats.t.sf(abs(ma - mb) / se, df), rel=1e-9)
+    flat = stats.welch_t([0.0, 0.0], [0.0, 0.0, 0.0])  # e.g. two settings that never get a regex right
+    assert flat["p"] == 1.0 and flat["ci_low"] == flat["ci_high"] == 0.0
+    with pytest.raises(ValueError):
+        stats.welch_t([0.5], [0.4, 0.6])
+
+
 def test_the_bootstrap_interval_is_the_percentile_interval_of_resampled_means():
     a, b = [0.43, 0.47, 0.41, 0.55, 0.40], [0.40, 0.45, 0.42, 0.50, 0.38]
     d = [x - y for x, y in zip(a, b)]
@@ -142,12 +172,16 @@ def test_the_cli_refuses_a_file_it_did_not_write(tmp_path, capsys):
 
 def test_resume_runs_only_what_is_missing(fast, tmp_path):
     out, s = fast
-    cut = dict(s, complete=False, runs=[r for r in s["runs"] if not (r["stage"] == "size" and r["start"] == "pretrained")])
+    cut = dict(
+        s, complete=False, runs=[r for r in s["runs"] if not (r["stage"] == "size" and r["start"] == "pretrained")]
+    )
     path = tmp_path / "study.json"
     path.write_text(json.dumps(cut))
     assert len(study.missing(study.load_study(path))) == 8  # 2 λ × 2 sizes × 2 seeds
     lines = []
-    study.run_study(dataclasses.replace(study.config_of(s), model_dir=str(study.KIT_LM)), path, resume=True, log=lines.append)
+    study.run_study(
+        dataclasses.replace(study.config_of(s), model_dir=str(study.KIT_LM)), path, resume=True, log=lines.append
+    )
     resumed = study.load_study(path)
     assert resumed["complete"] and study.missing(resumed) == [] and len(lines) == 8 + 1  # 8 runs + the best-λ line
 
@@ -161,7 +195,10 @@ def test_the_committed_study_file_is_consistent():
     keys = [study.record_key(r) for r in s["runs"]]
     assert len(keys) == len(set(keys))
     for r in s["runs"]:
-        assert r["steps"] == {"size": c.long_steps, "long": c.longest_steps}.get(r["stage"], c.steps) and r["total"]["test"] == c.n_test
+        assert (
+            r["steps"] == {"size": c.long_steps, "long": c.longest_steps}.get(r["stage"], c.steps)
+            and r["total"]["test"] == c.n_test
+        )
         assert r["exact_match"]["test"] == pytest.approx(r["correct"]["test"] / r["total"]["test"], abs=1e-5)
     assert s["pretrained"]["heldout_loss"] == study.load_recipe(study.KIT_LM)["heldout_loss"]
 
@@ -169,12 +206,18 @@ def test_the_committed_study_file_is_consistent():
 def test_the_study_page_quotes_the_files_own_times_and_counts():
     from pathlib import Path
 
-    readme = " ".join((Path(__file__).resolve().parent.parent / "docs" / "study.md").read_text(encoding="utf-8").split())  # moved from the README
+    readme = " ".join(
+        (Path(__file__).resolve().parent.parent / "docs" / "study.md").read_text(encoding="utf-8").split()
+    )  # moved from the README
     s, recipe = study.load_study(), study.load_recipe(study.KIT_LM)
     assert f"took {recipe['seconds']:.0f} s on one H200 GPU" in readme and recipe["device"] == "cuda"
     assert f"holds all {len(s['runs'])} planned runs and took {s['seconds']:.0f} s on one H200" in readme
     assert s["complete"] and not study.missing(s) and len(s["runs"]) == len(study.planned(s))
-    assert len(s["config"]["seeds"]) == 5 and len(s["config"]["later_seeds"]) == 3 and s["config"]["longest_steps"] == 9 * s["config"]["steps"]
+    assert (
+        len(s["config"]["seeds"]) == 5
+        and len(s["config"]["later_seeds"]) == 3
+        and s["config"]["longest_steps"] == 9 * s["config"]["steps"]
+    )
 
 
 def test_the_scratch_start_is_pretrainings_own_initialisation(tmp_path):
@@ -231,8 +274,14 @@ def test_sigterm_stops_the_study_and_its_workers_at_once(tmp_path):
     root = Path(__file__).resolve().parent.parent
     out = tmp_path / "s.json"
     env = {**os.environ, "PYTHONPATH": str(root)}
-    proc = subprocess.Popen([sys.executable, "-m", "jepa_lite.paired.study", "--fast", "--workers", "2", "--out", str(out)],
-                            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jepa_lite.paired.study", "--fast", "--workers", "2", "--out", str(out)],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         try:

@@ -13,7 +13,9 @@ that suits λ = 1, the term looks like it helps when it only repairs the rate. S
    compared with λ = 0 (also at *its* best rate), seed for seed: the paired difference in **test**
    exact match, its 95 % interval and the count of seeds that moved up (`comparison`).
 3. `size` stage — training sets of `sizes` pairs (and the full 7,000) at λ = 0 and each start's best λ
-   (chosen on validation), same rates, 10 seeds: does the term matter more when data is scarce?
+   (chosen on validation), same rates, 10 seeds: does the term matter more when data is scarce? A
+   smaller set trains `epochs` passes (`size_steps` "epochs", fewer steps) or as many steps as the full
+   set ("steps", the same compute).
 
 Every run fine-tunes for `epochs` passes over its training set (the paper fine-tunes 4 epochs) with
 `jepa_lite.paired` in fp32, and is scored by greedy exact match on the validation split (1,000 pairs
@@ -24,6 +26,17 @@ validation pair: `tests/test_nlrx.py`).
 
     python -m jepa_lite.paired.nlrx_study --workers 16 --device cuda --resume   # the GPU machine, in pieces
     python -m jepa_lite.paired.nlrx_study --fast --out /tmp/nlrx.json             # a tiny version, seconds
+    python -m jepa_lite.paired.nlrx_study --grid tube --workers 16 --device cuda --resume       # notebook 07's
+    python -m jepa_lite.paired.nlrx_study --grid tube_jepa --workers 16 --device cuda --resume  # and its comparator
+
+The same protocol runs for Semantic Tube Prediction (`--grid tube`, notebook 07): λ is then the weight of
+the tube term (the grid `STP_LBDS`, around the official runs' 0.02), every run reads the LM row alone
+(views "separate"), and the results go to `study_tube.json`. Its λ = 0 runs are LM-only fine-tuning, like
+this study's, run again so that each file's comparisons are paired within one study of one code. Its size
+stage tests the STP paper's data-efficiency claim (the baseline's accuracy with 16× less data, arXiv
+2602.22617): `STP_SIZES`, 1/16 and 1/4 of the training pairs, each trained as many steps as the full set.
+`--grid tube_jepa` puts LLM-JEPA on the same sizes (`study_tube_jepa.json`), at the λ and rate that this
+study chose on validation (read from `study_nlrx.json`; nothing is chosen again on test).
 
 Reading the file (notebook 06): `load()`, `tuned_runs()`, `comparison()`, `lr_curve()`, `verdict()`.
 """
@@ -44,10 +57,18 @@ from ..checkpoint import json_marked, write_json
 from ..data import RESOURCES_DIR
 from . import nlrx
 from .pretrain import KIT_LM, load_recipe
-from .stats import bootstrap_interval, mean_sd, paired_t
+from .stats import bootstrap_interval, mean_sd, paired_t, welch_t
 from .study import STARTS, StudyError, rounded, run_many, study_main, study_parser, write_scratch_start
 
 RESULTS_FILE = RESOURCES_DIR / "study_nlrx.json"
+TUBE_RESULTS_FILE = RESOURCES_DIR / "study_tube.json"  # the same study with objective "stp" (notebook 07)
+TUBE_JEPA_RESULTS_FILE = RESOURCES_DIR / "study_tube_jepa.json"  # LLM-JEPA on the STP study's sizes
+# λ of the STP grid: the official runs use 0.02 (run_stp.sh); around it, and up to LLM-JEPA's range
+STP_LBDS = (0.0, 0.005, 0.02, 0.1, 0.3, 1.0)
+# The STP paper's claim: the baseline's accuracy with 16× less data (arXiv 2602.22617, Fig. 1b); 1/16 and 1/4 of
+# the 7,000 training pairs. Trained as many steps as the full set: at 4 epochs, 437 pairs are 55 steps, and in
+# notebook 06's study no run learns a single test regex from 500 pairs at 4 epochs (63 steps).
+STP_SIZES = (437, 1750)
 KIND = "jepa_lite.study_nlrx"
 # The paper's NL-RX-SYNTH numbers for Llama-3.2-1B (arXiv 2509.14252): the fine-tuning baseline and the
 # LLM-JEPA runs (Table 12 at its tuned λ; Table 10 at smaller λ), exact match in %.
@@ -65,6 +86,9 @@ class NlrxConfig:
     sweep_seeds: Tuple[int, ...] = (0, 1)  # seeds of the learning-rate sweep
     seeds: Tuple[int, ...] = tuple(range(10))  # seeds of each comparison (the sweep's seeds are reused)
     sizes: Tuple[int, ...] = (500, 2000)  # smaller training sets (the first n training pairs)
+    # how long a smaller set trains: "epochs" (the same `epochs` passes: fewer steps, as the paper's recipe) or
+    # "steps" (as many steps as the full set: the same compute, more passes over less data)
+    size_steps: str = "epochs"
     # data (nlrx.splits): 7,000 training pairs, 1,000 validation, the 2,000 official test pairs
     n_val: int = nlrx.N_VAL
     n_train: int = 0  # 0 = every training pair; the fast grid uses fewer
@@ -75,6 +99,7 @@ class NlrxConfig:
     batch_size: int = 32
     warmup: float = 0.06  # share of the steps spent warming up (50 of 875 at the full size)
     views: str = "packed"  # one row per pair (tested equal to the three separate rows; ~2× faster with λ > 0)
+    objective: str = "llm_jepa"  # or "stp" (Semantic Tube Prediction: `grid("tube")`)
     generate_batch: int = 500  # texts decoded at once when scoring
     log_every: int = 125
     model_dir: str = str(KIT_LM)
@@ -84,11 +109,47 @@ class NlrxConfig:
     @classmethod
     def fast(cls, **overrides) -> "NlrxConfig":
         """A tiny grid for tests: 2 λ, 2 rates, 2 seeds, 1 size, a few steps on few pairs."""
-        tiny = dict(lbds=(0.0, 1.0), lrs=(1e-3, 4e-3), sweep_seeds=(0,), seeds=(0, 1), sizes=(16,), n_val=12, views="separate",
-                    n_train=48, n_test=12, train_eval=12, epochs=0.5, batch_size=8, log_every=2)
+        tiny = dict(
+            lbds=(0.0, 1.0),
+            lrs=(1e-3, 4e-3),
+            sweep_seeds=(0,),
+            seeds=(0, 1),
+            sizes=(16,),
+            n_val=12,
+            views="separate",
+            n_train=48,
+            n_test=12,
+            train_eval=12,
+            epochs=0.5,
+            batch_size=8,
+            log_every=2,
+        )
         return cls(**{**tiny, **overrides})
 
+    @classmethod
+    def grid(cls, name: str, fast: bool = False, **overrides) -> "NlrxConfig":
+        """A study's grid by name (`GRIDS`; `fast`: the tiny version for tests):
+
+        - "nlrx": notebook 06's, as above;
+        - "tube": Semantic Tube Prediction (objective "stp", the LM row alone) over the λ of `STP_LBDS`, and the
+          data-efficiency sizes `STP_SIZES` trained as many steps as the full set;
+        - "tube_jepa": LLM-JEPA on those sizes, at the λ and rates notebook 06's study chose on validation
+          (`chosen_by_nlrx`)."""
+        if name not in GRIDS:
+            raise StudyError(f"grid must be {', '.join(GRIDS)}; got {name!r}")
+        sizes = {"sizes": (16,) if fast else STP_SIZES, "size_steps": "steps"}
+        if name == "tube":
+            lbds = (0.0, 0.02) if fast else STP_LBDS
+            overrides = {"objective": "stp", "views": "separate", "lbds": lbds, **sizes, **overrides}
+        elif name == "tube_jepa":
+            overrides = {**(chosen_by_nlrx() if not fast else {}), **sizes, **overrides}
+        return cls.fast(**overrides) if fast else cls(**overrides)
+
     def validate(self) -> None:
+        if self.size_steps not in ("epochs", "steps"):
+            raise StudyError(f"size_steps must be epochs or steps; got {self.size_steps!r}")
+        if self.objective not in ("llm_jepa", "stp") or (self.objective == "stp" and self.views != "separate"):
+            raise StudyError(f"objective llm_jepa, or stp with views 'separate'; got {self.objective}, {self.views}")
         if 0.0 not in self.lbds or len(self.lbds) < 2:
             raise StudyError(f"lbds must hold 0 (the baseline) and at least one λ > 0; got {self.lbds}")
         if not self.lrs or min(self.lrs) <= 0:
@@ -118,6 +179,19 @@ class RunSpec:
     n_train: int = 0  # 0 = the full training split
 
 
+GRIDS = {"nlrx": RESULTS_FILE, "tube": TUBE_RESULTS_FILE, "tube_jepa": TUBE_JEPA_RESULTS_FILE}  # name → results
+
+
+def chosen_by_nlrx(path: Path = RESULTS_FILE) -> dict:
+    """The λ > 0 that notebook 06's study chose per start on validation (with λ = 0), and their rates:
+    {"lbds": (0, …), "lrs": (…)}, the grid "tube_jepa" runs on. Refused while that study is incomplete."""
+    study = load(path)
+    if not study.get("complete"):
+        raise StudyError(f"{path} is not complete: run notebook 06's study first")
+    lbds = (0.0, *sorted(set(study["best_lambda"].values())))
+    return {"lbds": lbds, "lrs": tuple(sorted({study["best_lr"][s][lam(lbd)] for s in STARTS for lbd in lbds}))}
+
+
 def lam(lbd: float) -> str:
     """A λ as the key of a JSON object ("0", "0.01", …)."""
     return f"{lbd:g}"
@@ -137,33 +211,53 @@ def best_lrs(runs: Sequence[dict], c: NlrxConfig) -> Dict[str, Dict[str, float]]
     for s in STARTS:
         best[s] = {}
         for lbd in c.lbds:
-            means = {lr: mean_sd([r["exact_match"]["val"] for r in runs
-                                  if r["stage"] == "lr" and r["start"] == s and r["lbd"] == lbd and r["lr"] == lr])["mean"]
-                     for lr in c.lrs}
+            means = {
+                lr: mean_sd(
+                    [
+                        r["exact_match"]["val"]
+                        for r in runs
+                        if r["stage"] == "lr" and r["start"] == s and r["lbd"] == lbd and r["lr"] == lr
+                    ]
+                )["mean"]
+                for lr in c.lrs
+            }
             best[s][lam(lbd)] = max(sorted(means), key=lambda lr: means[lr])
     return best
 
 
 def lambda_stage(c: NlrxConfig, best_lr: Dict[str, Dict[str, float]]) -> List[RunSpec]:
     """Each (start, λ) at its best rate, the seeds the sweep did not run."""
-    return [RunSpec("lambda", s, lbd, best_lr[s][lam(lbd)], seed)
-            for s in STARTS for lbd in c.lbds for seed in c.seeds if seed not in c.sweep_seeds]
+    return [
+        RunSpec("lambda", s, lbd, best_lr[s][lam(lbd)], seed)
+        for s in STARTS
+        for lbd in c.lbds
+        for seed in c.seeds
+        if seed not in c.sweep_seeds
+    ]
 
 
 def best_lambdas(runs: Sequence[dict], c: NlrxConfig, best_lr) -> Dict[str, float]:
     """Per start, the λ > 0 with the highest mean validation exact match at its best rate (ties: smaller λ)."""
     best = {}
     for s in STARTS:
-        means = {lbd: mean_sd([r["exact_match"]["val"] for r in _tuned(runs, best_lr, s, lbd)])["mean"]
-                 for lbd in c.lbds if lbd > 0}
+        means = {
+            lbd: mean_sd([r["exact_match"]["val"] for r in _tuned(runs, best_lr, s, lbd)])["mean"]
+            for lbd in c.lbds
+            if lbd > 0
+        }
         best[s] = max(sorted(means), key=lambda lbd: means[lbd])
     return best
 
 
 def size_stage(c: NlrxConfig, best_lr, best_lambda) -> List[RunSpec]:
     """λ = 0 and each start's best λ, at their best rates, on the smaller training sets."""
-    return [RunSpec("size", s, lbd, best_lr[s][lam(lbd)], seed, n_train=n)
-            for s in STARTS for lbd in (0.0, best_lambda[s]) for n in c.sizes for seed in c.seeds]
+    return [
+        RunSpec("size", s, lbd, best_lr[s][lam(lbd)], seed, n_train=n)
+        for s in STARTS
+        for lbd in (0.0, best_lambda[s])
+        for n in c.sizes
+        for seed in c.seeds
+    ]
 
 
 def planned(study: dict) -> List[RunSpec]:
@@ -185,13 +279,13 @@ def prepare(c: NlrxConfig, work: Path) -> Dict[str, str]:
     from .pairs import save_jsonl
 
     s = nlrx.splits(c.n_val)
-    train = s["train"][:c.n_train or None]
+    train = s["train"][: c.n_train or None]
     paths = {"model:pretrained": str(Path(c.model_dir)), "model:scratch": str(work / "scratch")}
     for n in (*c.sizes, len(train)):
         paths[f"train:{n}"] = str(work / f"train_{n}.jsonl")
         save_jsonl(train[:n], paths[f"train:{n}"])
     paths["train:0"] = paths[f"train:{len(train)}"]
-    for name, pairs in (("val", s["val"]), ("test", s["test"][:c.n_test or None])):
+    for name, pairs in (("val", s["val"]), ("test", s["test"][: c.n_test or None])):
         paths[name] = str(work / f"{name}.jsonl")
         save_jsonl(pairs, paths[name])
     write_scratch_start(Path(c.model_dir), work / "scratch")
@@ -216,27 +310,43 @@ def run_one(spec: RunSpec, c: NlrxConfig, paths: Dict[str, str]) -> dict:
     begin = time.perf_counter()
     data = paths[f"train:{spec.n_train}"]
     n = len(load_jsonl(data))
-    steps = c.steps_for(n)
-    config = PairedConfig(model=paths[f"model:{spec.start}"], data=data, test_data=paths["test"], lbd=spec.lbd,
-                          lr=spec.lr, steps=steps, batch_size=c.batch_size, warmup_steps=max(1, round(c.warmup * steps)),
-                          log_every=c.log_every, seed=spec.seed, device=c.device, precision=c.precision, views=c.views,
-                          progress=False)
+    steps = c.steps_for(n if c.size_steps == "epochs" else len(load_jsonl(paths["train:0"])))
+    config = PairedConfig(
+        model=paths[f"model:{spec.start}"],
+        data=data,
+        test_data=paths["test"],
+        lbd=spec.lbd,
+        lr=spec.lr,
+        steps=steps,
+        batch_size=c.batch_size,
+        warmup_steps=max(1, round(c.warmup * steps)),
+        log_every=c.log_every,
+        seed=spec.seed,
+        device=c.device,
+        precision=c.precision,
+        views=c.views,
+        objective=c.objective,
+        progress=False,
+    )
     trainer = PairedTrainer(config, log=lambda s: None)
     history = trainer.fit()
     fit_seconds = time.perf_counter() - begin
-    splits = {"train": trainer.train_pairs[:c.train_eval], "val": load_jsonl(paths["val"]), "test": trainer.test_pairs}
+    splits = {"train": trainer.train_pairs[: c.train_eval], "val": load_jsonl(paths["val"]), "test": trainer.test_pairs}
     scores = {name: exact_match(trainer, pairs, c.generate_batch) for name, pairs in splits.items()}
     x, y = trainer.embed(trainer.test_pairs)  # Pred(Enc(Text)), Enc(Code): (N, D) each
     geometry = {k: (v.tolist() if torch.is_tensor(v) else v) for k, v in pair_geometry(x, y, seed=0).items()}
     record = {
-        **dataclasses.asdict(spec), "n_train": n, "steps": trainer.step,
+        **dataclasses.asdict(spec),
+        "n_train": n,
+        "steps": trainer.step,
         "exact_match": {k: v["exact_match"] for k, v in scores.items()},
         "correct": {k: v["correct"] for k, v in scores.items()},
         "total": {k: v["total"] for k, v in scores.items()},
         "history": {k: history[k] for k in ("step", "lm_loss", "jepa_loss", "jepa_monitor")},
         "geometry": geometry,
         "collapse": {"text": collapse_metrics(x), "code": collapse_metrics(y)},
-        "fit_seconds": fit_seconds, "seconds": time.perf_counter() - begin,
+        "fit_seconds": fit_seconds,
+        "seconds": time.perf_counter() - begin,
     }
     if spec.seed == c.seeds[0]:  # one seed of each setting keeps a few predictions
         predictions = trainer.generate([p.text for p in trainer.test_pairs[:6]])
@@ -261,7 +371,7 @@ def record_key(record: dict, c: NlrxConfig) -> tuple:
 
 def config_of(study: dict) -> NlrxConfig:
     """The NlrxConfig a results file was written with."""
-    c = dict(study["config"])
+    c = {"objective": "llm_jepa", "size_steps": "epochs", **study["config"]}  # files from before these settings
     for name in ("lbds", "lrs", "sweep_seeds", "seeds", "sizes"):
         c[name] = tuple(c[name])
     return NlrxConfig(**c)
@@ -278,7 +388,11 @@ def _card(device: str) -> str:
     """The GPU's name for a CUDA device ("NVIDIA H100 80GB HBM3"), else the device string."""
     import torch
 
-    return torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") and torch.cuda.is_available() else device
+    return (
+        torch.cuda.get_device_name(torch.device(device))
+        if device.startswith("cuda") and torch.cuda.is_available()
+        else device
+    )
 
 
 def _slow_first(specs: List[RunSpec]) -> List[RunSpec]:
@@ -291,23 +405,42 @@ def run_study(c: NlrxConfig, out: Path, workers: int = 1, threads: int = 1, resu
     c.validate()
     recipe = load_recipe(Path(c.model_dir))
     begin = time.perf_counter()
-    study = {"kind": KIND, "version": 1, "complete": False, "config": dataclasses.asdict(c),
-             "data": {"source": "galilai-group/llm-jepa datasets/synth_{train,test}.jsonl", "sha256": nlrx.SHA256,
-                      "val_seed": nlrx.VAL_SEED},
-             "pretrained": {k: recipe[k] for k in ("command", "final_train_loss", "heldout_loss", "parameters")},
-             "selection": "per (start, λ) the rate with the best mean validation exact match over the sweep seeds; "
-                          "per start the λ > 0 with the best mean validation exact match at its rate",
-             "best_lr": None, "best_lambda": None, "runs": [], "sittings": []}
+    study = {
+        "kind": KIND,
+        "version": 1,
+        "complete": False,
+        "config": dataclasses.asdict(c),
+        "data": {
+            "source": "galilai-group/llm-jepa datasets/synth_{train,test}.jsonl",
+            "sha256": nlrx.SHA256,
+            "val_seed": nlrx.VAL_SEED,
+        },
+        "pretrained": {k: recipe[k] for k in ("command", "final_train_loss", "heldout_loss", "parameters")},
+        "selection": "per (start, λ) the rate with the best mean validation exact match over the sweep seeds; "
+        "per start the λ > 0 with the best mean validation exact match at its rate",
+        "best_lr": None,
+        "best_lambda": None,
+        "runs": [],
+        "sittings": [],
+    }
     before = 0.0
     if resume and out.exists():
         old = load(out)
         local = ("device", "model_dir")  # where it runs may change; what it runs may not
         mine = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(c))).items() if k not in local}
-        if mine != {k: v for k, v in old["config"].items() if k not in local}:
+        theirs = {"objective": "llm_jepa", "size_steps": "epochs", **old["config"]}
+        if mine != {k: v for k, v in theirs.items() if k not in local}:
             raise StudyError(f"--resume: {out} was written with another config; name a new --out or drop --resume")
         study["runs"], before, study["sittings"] = old["runs"], old.get("seconds", 0.0), old.get("sittings", [])
-    study["sittings"].append({"workers": workers, "device": c.device, "card": _card(c.device),
-                              "runs_before": len(study["runs"]), "seconds": 0.0})
+    study["sittings"].append(
+        {
+            "workers": workers,
+            "device": c.device,
+            "card": _card(c.device),
+            "runs_before": len(study["runs"]),
+            "seconds": 0.0,
+        }
+    )
     done = {record_key(r, c) for r in study["runs"]}
 
     def finished(record: dict) -> None:
@@ -315,9 +448,13 @@ def run_study(c: NlrxConfig, out: Path, workers: int = 1, threads: int = 1, resu
         study["sittings"][-1]["seconds"] = time.perf_counter() - begin
         study["seconds"] = before + time.perf_counter() - begin
         write_json(out, study, separators=(",", ":"))
-        log(f"[{len(study['runs'])}] {record['stage']:6s} {record['start']:10s} λ={record['lbd']:<5g} lr={record['lr']:g} "
+        log(
+            f"[{len(study['runs'])}] {record['stage']:6s} {record['start']:10s} λ={record['lbd']:<5g} "
+            f"lr={record['lr']:g} "
             f"n={record['n_train']} seed {record['seed']}: test {record['exact_match']['test']:.3f} "
-            f"val {record['exact_match']['val']:.3f} train {record['exact_match']['train']:.3f} ({record['seconds']:.0f} s)")
+            f"val {record['exact_match']['val']:.3f} train {record['exact_match']['train']:.3f} "
+            f"({record['seconds']:.0f} s)"
+        )
 
     def todo(specs):
         return _slow_first([s for s in specs if spec_key(s, c) not in done])
@@ -330,8 +467,15 @@ def run_study(c: NlrxConfig, out: Path, workers: int = 1, threads: int = 1, resu
         run_many(todo(lambda_stage(c, study["best_lr"])), c, paths, workers, threads, finished, runner=run_one)
         study["best_lambda"] = best_lambdas(study["runs"], c, study["best_lr"])
         log(f"best λ per start on the validation split: {study['best_lambda']}")
-        run_many(todo(size_stage(c, study["best_lr"], study["best_lambda"])), c, paths, workers, threads, finished,
-                 runner=run_one)
+        run_many(
+            todo(size_stage(c, study["best_lr"], study["best_lambda"])),
+            c,
+            paths,
+            workers,
+            threads,
+            finished,
+            runner=run_one,
+        )
     study["complete"] = True
     study["seconds"] = before + time.perf_counter() - begin
     write_json(out, study, separators=(",", ":"))
@@ -373,8 +517,14 @@ def _tuned(runs: Sequence[dict], best_lr, start: str, lbd: float, n_train: int =
         stages, pick = ("size",), lambda r: r["n_train"] == n_train
     else:
         stages, pick = ("lr", "lambda"), lambda r: True
-    return sorted((r for r in runs if r["stage"] in stages and r["start"] == start and r["lbd"] == lbd
-                   and r["lr"] == rate and pick(r)), key=lambda r: r["seed"])
+    return sorted(
+        (
+            r
+            for r in runs
+            if r["stage"] in stages and r["start"] == start and r["lbd"] == lbd and r["lr"] == rate and pick(r)
+        ),
+        key=lambda r: r["seed"],
+    )
 
 
 def tuned_runs(study: dict, start: str, lbd: float, n_train: int = 0) -> List[dict]:
@@ -397,9 +547,17 @@ def comparison(study: dict, start: str, lbd: float, metric: str = "test", n_trai
     xa, xb = [a[s] for s in seeds], [b[s] for s in seeds]
     t = paired_t(xa, xb)
     boot = bootstrap_interval(xa, xb)
-    out = {**t, "boot_low": boot["low"], "boot_high": boot["high"], "seeds": seeds,
-           "up": sum(x > y for x, y in zip(xa, xb)), "mean": mean_sd(xa)["mean"], "baseline": mean_sd(xb)["mean"],
-           "lr": study["best_lr"][start][lam(lbd)], "baseline_lr": study["best_lr"][start][lam(0.0)]}
+    out = {
+        **t,
+        "boot_low": boot["low"],
+        "boot_high": boot["high"],
+        "seeds": seeds,
+        "up": sum(x > y for x, y in zip(xa, xb)),
+        "mean": mean_sd(xa)["mean"],
+        "baseline": mean_sd(xb)["mean"],
+        "lr": study["best_lr"][start][lam(lbd)],
+        "baseline_lr": study["best_lr"][start][lam(0.0)],
+    }
     out["verdict"] = "both score 0: nothing to compare" if max(xa + xb) == 0 else verdict(out)
     return out
 
@@ -416,13 +574,60 @@ def verdict(c: dict, margin: float = MARGIN) -> str:
     return "no gain of the paper's size" if c["ci_high"] < margin else "can't tell"
 
 
+def against_full_data(
+    study: dict, start: str, lbd: float, n_train: int, baseline: Optional[dict] = None, metric: str = "test"
+) -> dict:
+    """The data-efficiency question: (start, λ) trained on `n_train` pairs against λ = 0 (LM-only) on the
+    full training set, each at its own best rate. The baseline's runs come from `baseline` (another results
+    file of the same data, e.g. the tube study's LM-only runs for LLM-JEPA's sizes) or from `study`.
+
+    The two sides share no training data, so the test is unpaired (`stats.welch_t`). Returns its keys, both
+    sides' seeds, and `verdict`: "beats the full-data baseline" (interval above 0), "falls short" (below 0),
+    "matches it within ±MARGIN" (the interval inside (−MARGIN, +MARGIN)), else "can't tell"."""
+    a = [r["exact_match"][metric] for r in tuned_runs(study, start, lbd, n_train)]
+    b = [r["exact_match"][metric] for r in tuned_runs(baseline or study, start, 0.0)]
+    if len(a) < 2 or len(b) < 2:
+        raise StudyError(f"fewer than 2 seeds of {start} λ = {lbd:g} at {n_train} pairs or of its full-data baseline")
+    out = {**welch_t(a, b), "n_train": n_train, "seeds": len(a), "baseline_seeds": len(b)}
+    if max(a + b) == 0:
+        out["verdict"] = "both score 0: nothing to compare"
+    elif out["ci_low"] > 0:
+        out["verdict"] = "beats the full-data baseline"
+    elif out["ci_high"] < 0:
+        out["verdict"] = "falls short of the full-data baseline"
+    elif -MARGIN < out["ci_low"] and out["ci_high"] < MARGIN:
+        out["verdict"] = f"matches the full-data baseline within ±{MARGIN:.3f}"
+    else:
+        out["verdict"] = "can't tell"
+    return out
+
+
+def size_curve(study: dict, start: str, lbd: float, metric: str = "test") -> List[dict]:
+    """Exact match against training-set size for (start, λ) at its best rate: one row per size (the
+    `sizes`, then the full set), smallest first: {"n_train", "steps", "mean", "sd", "n", "half"}, with
+    `half` the half-width of the 95 % t interval of the mean over seeds, t₀.₉₇₅,ₙ₋₁ · sd / √n."""
+    from scipy.stats import t
+
+    rows = []
+    for n in (*sorted(config_of(study).sizes), 0):
+        runs = tuned_runs(study, start, lbd, n)
+        if runs:
+            m = mean_sd([r["exact_match"][metric] for r in runs])
+            half = float(t.ppf(0.975, m["n"] - 1)) * m["sd"] / math.sqrt(m["n"]) if m["n"] > 1 else math.nan
+            rows.append({"n_train": runs[0]["n_train"], "steps": runs[0]["steps"], **m, "half": half})
+    return rows
+
+
 def lr_curve(study: dict, start: str, lbd: float, metric: str = "test") -> Dict[str, list]:
     """Exact match against learning rate for one (start, λ), over the sweep's seeds: {"lr", "mean", "sd"}."""
     c = config_of(study)
     out = {"lr": [], "mean": [], "sd": []}
     for lr in c.lrs:
-        xs = [r["exact_match"][metric] for r in study["runs"]
-              if r["stage"] == "lr" and r["start"] == start and r["lbd"] == lbd and r["lr"] == lr]
+        xs = [
+            r["exact_match"][metric]
+            for r in study["runs"]
+            if r["stage"] == "lr" and r["start"] == start and r["lbd"] == lbd and r["lr"] == lr
+        ]
         if xs:
             m = mean_sd(xs)
             out["lr"].append(lr), out["mean"].append(m["mean"]), out["sd"].append(m["sd"])
@@ -433,20 +638,34 @@ def lr_curve(study: dict, start: str, lbd: float, metric: str = "test") -> Dict[
 # Command line
 # ---------------------------------------------------------------------------------------------
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = study_parser("python -m jepa_lite.paired.nlrx_study",
-                     "Run notebook 06's study on NL-RX-SYNTH and write its results file.", RESULTS_FILE)
+    p = study_parser(
+        "python -m jepa_lite.paired.nlrx_study",
+        "Run notebook 06's study on NL-RX-SYNTH (notebook 07's with --grid tube, tube_jepa) and write its results.",
+        None,
+    )
+    p.add_argument(
+        "--grid",
+        choices=tuple(GRIDS),
+        default="nlrx",
+        help="nlrx: notebook 06's study (--out default study_nlrx.json); tube: Semantic Tube Prediction, "
+        "notebook 07's (study_tube.json); tube_jepa: LLM-JEPA on the tube study's sizes (study_tube_jepa.json)",
+    )
     args = p.parse_args(argv)
+    if args.out is None:
+        args.out = str(GRIDS[args.grid])
 
     def build(args) -> NlrxConfig:
         over = {k: v for k, v in (("device", args.device), ("model_dir", args.model_dir)) if v is not None}
-        c = NlrxConfig.fast(**over) if args.fast else NlrxConfig(**over)
+        c = NlrxConfig.grid(args.grid, fast=args.fast, **over)
         if args.resume and Path(args.out).is_file():  # the file's own config, with this machine's device
             check_out(Path(args.out))
             c = dataclasses.replace(config_of(load(Path(args.out))), **{"model_dir": str(KIT_LM), **over})
         c.validate()
         return c
 
-    return study_main(args, build, check_out, lambda c, out: run_study(c, out, args.workers, args.threads, resume=args.resume))
+    return study_main(
+        args, build, check_out, lambda c, out: run_study(c, out, args.workers, args.threads, resume=args.resume)
+    )
 
 
 if __name__ == "__main__":

@@ -48,19 +48,70 @@ def paired_t(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Dic
         test = scipy_stats.ttest_rel(a, b)  # t = d̄ / (s / √n), p = P(|T| ≥ |t|), T ~ Student's t with n − 1 df
         t, p = float(test.statistic), float(test.pvalue)
     half = float(scipy_stats.t.ppf(0.5 + level / 2, n - 1)) * se  # t₀.₉₇₅ · s / √n at level 0.95
-    return {"n": n, "mean_a": float(a.mean()), "mean_b": float(b.mean()), "diff": mean, "sd": sd, "t": t, "df": n - 1,
-            "p": p, "ci_low": mean - half, "ci_high": mean + half}
+    return {
+        "n": n,
+        "mean_a": float(a.mean()),
+        "mean_b": float(b.mean()),
+        "diff": mean,
+        "sd": sd,
+        "t": t,
+        "df": n - 1,
+        "p": p,
+        "ci_low": mean - half,
+        "ci_high": mean + half,
+    }
 
 
-def bootstrap_interval(a: Sequence[float], b: Sequence[float], level: float = 0.95, resamples: int = 10000,
-                       seed: int = 0) -> Dict[str, float]:
+def welch_t(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Dict[str, float]:
+    """Unpaired (Welch) t-test of a against b: for settings that share no training data, where pairing
+    by seed has nothing to pair (e.g. a run on 437 pairs against runs on 7,000).
+
+        d̄ = ā − b̄,   se = sqrt(s_a²/n_a + s_b²/n_b),   t = d̄ / se,
+        df = se⁴ / ((s_a²/n_a)²/(n_a − 1) + (s_b²/n_b)²/(n_b − 1))   (Welch–Satterthwaite)
+
+    Returns the keys of `paired_t` ("n" is n_a + n_b). With both spreads 0, t is ±inf unless d̄ = 0."""
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"a t-test needs at least 2 values on each side; got {len(a)} and {len(b)}")
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    mean = float(a.mean() - b.mean())
+    out = {"n": len(a) + len(b), "mean_a": float(a.mean()), "mean_b": float(b.mean()), "diff": mean}
+    if a.std() == 0 and b.std() == 0:  # scipy answers nan: nothing varies
+        t, p = (0.0, 1.0) if mean == 0 else (math.copysign(math.inf, mean), 0.0)
+        return {**out, "sd": 0.0, "t": t, "df": float(len(a) + len(b) - 2), "p": p, "ci_low": mean, "ci_high": mean}
+    test = scipy_stats.ttest_ind(a, b, equal_var=False)
+    ci = test.confidence_interval(level)
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    return {
+        **out,
+        "sd": se,  # the standard error of d̄ (no per-seed differences here)
+        "t": float(test.statistic),
+        "df": float(test.df),
+        "p": float(test.pvalue),
+        "ci_low": float(ci.low),
+        "ci_high": float(ci.high),
+    }
+
+
+def bootstrap_interval(
+    a: Sequence[float], b: Sequence[float], level: float = 0.95, resamples: int = 10000, seed: int = 0
+) -> Dict[str, float]:
     """Percentile bootstrap interval of the mean paired difference: {"diff", "low", "high"}."""
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     if np.ptp(d) == 0:  # every resample has the same mean (scipy warns and answers nan)
         return {"diff": float(d.mean()), "low": float(d[0]), "high": float(d[0])}
-    res = scipy_stats.bootstrap((d,), np.mean, n_resamples=resamples, confidence_level=level, method="percentile",
-                                rng=np.random.default_rng(seed))  # fmt: skip
-    return {"diff": float(d.mean()), "low": float(res.confidence_interval.low), "high": float(res.confidence_interval.high)}
+    res = scipy_stats.bootstrap(
+        (d,),
+        np.mean,
+        n_resamples=resamples,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return {
+        "diff": float(d.mean()),
+        "low": float(res.confidence_interval.low),
+        "high": float(res.confidence_interval.high),
+    }
 
 
 def mean_sd(values: Sequence[float]) -> Dict[str, float]:

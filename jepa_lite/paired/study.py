@@ -63,7 +63,11 @@ class StudyConfig:
     ks: Tuple[int, ...] = (1, 2)  # predictor tokens tried at the best λ
     sizes: Tuple[int, ...] = (250, 1000)  # smaller training sets tried (the full set is n_train)
     seeds: Tuple[int, ...] = (0, 1, 2, 3, 4)  # the λ sweep
-    later_seeds: Tuple[int, ...] = (0, 1, 2)  # stage 2 (k, size, lm_tokens): the first 3 seeds, to fit the device budget
+    later_seeds: Tuple[int, ...] = (
+        0,
+        1,
+        2,
+    )  # stage 2 (k, size, lm_tokens): the first 3 seeds, to fit the device budget
     failure_seeds: Tuple[int, ...] = (0,)  # γ = 0 and L2 runs (collapse shows in one seed)
     # data: the first n of each split of pretrain.benchmark_splits()
     n_train: int = 3000
@@ -86,15 +90,34 @@ class StudyConfig:
     @classmethod
     def fast(cls, **overrides) -> "StudyConfig":
         """A tiny grid for tests: 2 λ, 2 seeds, 1 k, 1 size, a few steps on few pairs."""
-        tiny = dict(lbds=(0.0, 1.0), ks=(1,), sizes=(16,), seeds=(0, 1), later_seeds=(0, 1), failure_seeds=(0,), n_train=48, n_val=12,
-                    n_test=12, train_eval=12, steps=4, long_steps=6, longest_steps=8, batch_size=8, warmup_steps=1, log_every=2)
+        tiny = dict(
+            lbds=(0.0, 1.0),
+            ks=(1,),
+            sizes=(16,),
+            seeds=(0, 1),
+            later_seeds=(0, 1),
+            failure_seeds=(0,),
+            n_train=48,
+            n_val=12,
+            n_test=12,
+            train_eval=12,
+            steps=4,
+            long_steps=6,
+            longest_steps=8,
+            batch_size=8,
+            warmup_steps=1,
+            log_every=2,
+        )
         return cls(**{**tiny, **overrides})
 
     def validate(self) -> None:
         if 0.0 not in self.lbds or len(self.lbds) < 2:
             raise StudyError(f"lbds must hold 0 (the baseline) and at least one λ > 0; got {self.lbds}")
         if len(self.seeds) < 2 or len(self.later_seeds) < 2 or not set(self.later_seeds) <= set(self.seeds):
-            raise StudyError(f"a paired test needs at least 2 seeds, and later_seeds must be among seeds; got {self.seeds}, {self.later_seeds}")
+            raise StudyError(
+                f"a paired test needs at least 2 seeds, and later_seeds must be among seeds; got {self.seeds}, "
+                f"{self.later_seeds}"
+            )
         if any(s >= self.n_train or s < 1 for s in self.sizes):
             raise StudyError(f"sizes must lie between 1 and n_train = {self.n_train}; got {self.sizes}")
         if not 1 <= self.n_train <= 3000 or not 1 <= self.n_val <= 300 or not 1 <= self.n_test <= 300:
@@ -134,8 +157,11 @@ def best_lambdas(runs: Sequence[dict], c: StudyConfig) -> Dict[str, float]:
     """Per start, the λ > 0 with the highest mean *validation* exact match (ties: the smaller λ)."""
     best = {}
     for start in STARTS:
-        means = {lbd: mean_sd([r["exact_match"]["val"] for r in select(runs, stage="lambda", start=start, lbd=lbd)])["mean"]
-                 for lbd in c.lbds if lbd > 0}
+        means = {
+            lbd: mean_sd([r["exact_match"]["val"] for r in select(runs, stage="lambda", start=start, lbd=lbd)])["mean"]
+            for lbd in c.lbds
+            if lbd > 0
+        }
         best[start] = max(sorted(means), key=lambda lbd: means[lbd])
     return best
 
@@ -148,8 +174,11 @@ def second_stage(c: StudyConfig, best: Dict[str, float]) -> List[RunSpec]:
         specs += [RunSpec("k", s, b, seed, predictors=k) for k in c.ks for seed in c.later_seeds]
         for lbd in (0.0, b):
             specs += [RunSpec("lm_tokens", s, lbd, seed, lm_tokens="all") for seed in c.later_seeds]
-            specs += [RunSpec("size", s, lbd, seed, n_train=n, steps=c.long_steps)
-                      for n in (*c.sizes, c.n_train) for seed in c.later_seeds]
+            specs += [
+                RunSpec("size", s, lbd, seed, n_train=n, steps=c.long_steps)
+                for n in (*c.sizes, c.n_train)
+                for seed in c.later_seeds
+            ]
             specs += [RunSpec("long", s, lbd, seed, steps=c.longest_steps) for seed in c.later_seeds]
     return specs
 
@@ -162,7 +191,7 @@ def prepare(c: StudyConfig, work: Path) -> Dict[str, str]:
     from .pairs import save_jsonl
 
     splits = benchmark_splits()
-    train, val, test = splits["train"][:c.n_train], splits["val"][:c.n_val], splits["test"][:c.n_test]
+    train, val, test = splits["train"][: c.n_train], splits["val"][: c.n_val], splits["test"][: c.n_test]
     paths = {"model:pretrained": str(Path(c.model_dir)), "model:scratch": str(work / "scratch")}
     for n in (*c.sizes, c.n_train):
         save_jsonl(train[:n], work / f"train_{n}.jsonl")
@@ -192,11 +221,25 @@ def paired_config(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]):
     from . import PairedConfig
 
     n = spec.n_train or c.n_train
-    return PairedConfig(model=paths[f"model:{spec.start}"], data=paths[f"train:{n}"], test_data=paths["test"],
-                        lbd=spec.lbd, predictors=spec.predictors, gamma=spec.gamma, distance=spec.distance,
-                        lm_tokens=spec.lm_tokens, steps=spec.steps or c.steps, batch_size=c.batch_size, lr=c.lr[spec.start],
-                        warmup_steps=c.warmup_steps, log_every=c.log_every, seed=spec.seed, device=c.device,
-                        precision=c.precision, progress=False)
+    return PairedConfig(
+        model=paths[f"model:{spec.start}"],
+        data=paths[f"train:{n}"],
+        test_data=paths["test"],
+        lbd=spec.lbd,
+        predictors=spec.predictors,
+        gamma=spec.gamma,
+        distance=spec.distance,
+        lm_tokens=spec.lm_tokens,
+        steps=spec.steps or c.steps,
+        batch_size=c.batch_size,
+        lr=c.lr[spec.start],
+        warmup_steps=c.warmup_steps,
+        log_every=c.log_every,
+        seed=spec.seed,
+        device=c.device,
+        precision=c.precision,
+        progress=False,
+    )
 
 
 def run_one(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]) -> dict:
@@ -204,15 +247,15 @@ def run_one(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]) -> dict:
     import torch
 
     from ..diagnostics import collapse_metrics, pair_geometry, pca_2d
-    from .pairs import load_jsonl
     from . import PairedTrainer
+    from .pairs import load_jsonl
 
     start = time.perf_counter()
     config = paired_config(spec, c, paths)
     trainer = PairedTrainer(config, log=lambda s: None)
     history = trainer.fit()
     fit_seconds = time.perf_counter() - start
-    splits = {"train": trainer.train_pairs[:c.train_eval], "val": load_jsonl(paths["val"]), "test": trainer.test_pairs}
+    splits = {"train": trainer.train_pairs[: c.train_eval], "val": load_jsonl(paths["val"]), "test": trainer.test_pairs}
     scores = {name: trainer.evaluate(pairs) for name, pairs in splits.items()}
     x, y = trainer.embed(trainer.test_pairs)  # Pred(Enc(Text)), Enc(Code): (N, D) each
     geometry = {k: (v.tolist() if torch.is_tensor(v) else v) for k, v in pair_geometry(x, y, seed=0).items()}
@@ -229,7 +272,9 @@ def run_one(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]) -> dict:
         "collapse": {"text": collapse_metrics(x), "code": collapse_metrics(y)},
         "fit_seconds": fit_seconds,
         "seconds": time.perf_counter() - start,
-        "paired_config": {k: v for k, v in dataclasses.asdict(config).items() if k not in ("model", "data", "test_data")},
+        "paired_config": {
+            k: v for k, v in dataclasses.asdict(config).items() if k not in ("model", "data", "test_data")
+        },
     }
     if spec.seed == c.seeds[0]:  # one seed of each setting keeps a picture and a few predictions
         px, py = pca_2d(x, y)
@@ -261,8 +306,9 @@ def _run(args) -> tuple:
     return index, runner(spec, c, paths)
 
 
-def run_many(specs: Sequence, c, paths: Dict[str, str], workers: int = 1,
-             threads: int = 1, on_result=None, runner=None) -> List[dict]:
+def run_many(
+    specs: Sequence, c, paths: Dict[str, str], workers: int = 1, threads: int = 1, on_result=None, runner=None
+) -> List[dict]:
     """Run `specs` in `workers` processes (spawned; `threads` torch threads each), in any order;
     returns their records in the order of `specs`. `on_result(record)` is called as each one ends.
     `runner(spec, c, paths) -> record` trains and measures one run (default `run_one`; a module-level
@@ -299,7 +345,10 @@ def run_many(specs: Sequence, c, paths: Dict[str, str], workers: int = 1,
 # ---------------------------------------------------------------------------------------------
 # The whole study, and its file
 # ---------------------------------------------------------------------------------------------
-RUN_FIELDS = frozenset(f.name for f in dataclasses.fields(RunSpec)) | {"exact_match", "seconds"}  # what a record must hold
+RUN_FIELDS = frozenset(f.name for f in dataclasses.fields(RunSpec)) | {
+    "exact_match",
+    "seconds",
+}  # what a record must hold
 
 
 def spec_key(spec: RunSpec, c: StudyConfig) -> tuple:
@@ -335,7 +384,10 @@ def config_of(study: dict) -> StudyConfig:
             c[name] = tuple(c[name])
         return StudyConfig(**c)
     except (KeyError, TypeError, ValueError) as e:
-        raise StudyError(f"the results file's config is damaged ({type(e).__name__}: {str(e)[:100]}); name a new --out or drop --resume") from None
+        raise StudyError(
+            f"the results file's config is damaged ({type(e).__name__}: {str(e)[:100]}); name "
+            "a new --out or drop --resume"
+        ) from None
 
 
 def run_study(c: StudyConfig, out: Path, workers: int = 1, threads: int = 1, resume: bool = False, log=print) -> dict:
@@ -346,9 +398,16 @@ def run_study(c: StudyConfig, out: Path, workers: int = 1, threads: int = 1, res
     c.validate()
     recipe = load_recipe(Path(c.model_dir))
     begin = time.perf_counter()
-    study = {"kind": KIND, "version": 1, "complete": False, "config": dataclasses.asdict(c),
-             "pretrained": {k: recipe[k] for k in ("command", "final_train_loss", "heldout_loss", "parameters")},
-             "selection": "best λ > 0 per start by mean validation exact match", "best_lambda": None, "runs": []}
+    study = {
+        "kind": KIND,
+        "version": 1,
+        "complete": False,
+        "config": dataclasses.asdict(c),
+        "pretrained": {k: recipe[k] for k in ("command", "final_train_loss", "heldout_loss", "parameters")},
+        "selection": "best λ > 0 per start by mean validation exact match",
+        "best_lambda": None,
+        "runs": [],
+    }
     before = 0.0
     if resume and out.exists():
         old = load_study(out)
@@ -363,10 +422,14 @@ def run_study(c: StudyConfig, out: Path, workers: int = 1, threads: int = 1, res
         study["runs"].append(record)
         study["seconds"] = before + time.perf_counter() - begin
         write_study(study, out)
-        log(f"[{len(study['runs'])}] {record['stage']:9s} {record['start']:10s} λ={record['lbd']:<5g} k={record['predictors']} "
-            f"n={record['n_train']} {record['lm_tokens']} γ={record['gamma']:g} {record['distance']} seed {record['seed']}: "
+        log(
+            f"[{len(study['runs'])}] {record['stage']:9s} {record['start']:10s} λ={record['lbd']:<5g} "
+            f"k={record['predictors']} "
+            f"n={record['n_train']} {record['lm_tokens']} γ={record['gamma']:g} {record['distance']} "
+            f"seed {record['seed']}: "
             f"test {record['exact_match']['test']:.3f} val {record['exact_match']['val']:.3f} "
-            f"train {record['exact_match']['train']:.3f} ({record['seconds']:.0f} s)")
+            f"train {record['exact_match']['train']:.3f} ({record['seconds']:.0f} s)"
+        )
 
     with tempfile.TemporaryDirectory(prefix="jepa_lite_study_") as tmp:
         paths = prepare(c, Path(tmp))
@@ -427,7 +490,11 @@ def load_study(path: Path = STUDY_FILE) -> dict:
     if not isinstance(study, dict) or study.get("kind") != KIND:
         raise StudyError(f"{path} is not a study results file")
     runs = study.get("runs")
-    if not isinstance(study.get("config"), dict) or not isinstance(runs, list) or not all(isinstance(r, dict) and RUN_FIELDS <= r.keys() for r in runs):
+    if (
+        not isinstance(study.get("config"), dict)
+        or not isinstance(runs, list)
+        or not all(isinstance(r, dict) and RUN_FIELDS <= r.keys() for r in runs)
+    ):
         raise StudyError(f"{path} is a damaged study results file (its config or runs are missing or incomplete)")
     return study
 
@@ -448,8 +515,14 @@ def value(run: dict, metric: str) -> float:
 
 def baseline_of(study: dict, run: dict) -> dict:
     """The filters of the λ = 0 runs a run is compared with: same start, size and lm_tokens, k = 0."""
-    stage = {"lambda": "lambda", "failure": "lambda", "k": "lambda", "size": "size", "lm_tokens": "lm_tokens",
-             "long": "long"}[run["stage"]]
+    stage = {
+        "lambda": "lambda",
+        "failure": "lambda",
+        "k": "lambda",
+        "size": "size",
+        "lm_tokens": "lm_tokens",
+        "long": "long",
+    }[run["stage"]]
     where = {"stage": stage, "start": run["start"], "lbd": 0.0}
     if stage == "size":
         where["n_train"], where["steps"] = run["n_train"], run["steps"]
@@ -472,8 +545,13 @@ def effect(study: dict, metric: str = "exact_match.test", baseline: Optional[dic
     b = [value(base[s], metric) for s in seeds]
     t = paired_t(a, b)
     boot = bootstrap_interval(a, b)
-    return {**t, "boot_low": boot["low"], "boot_high": boot["high"], "seeds": seeds,
-            "within_noise": t["ci_low"] <= 0 <= t["ci_high"]}
+    return {
+        **t,
+        "boot_low": boot["low"],
+        "boot_high": boot["high"],
+        "seeds": seeds,
+        "within_noise": t["ci_low"] <= 0 <= t["ci_high"],
+    }
 
 
 def summary(study: dict, metric: str = "exact_match.test", **where) -> Dict[str, float]:
@@ -487,8 +565,14 @@ def lambda_table(study: dict, metric: str = "exact_match.test") -> List[dict]:
     for start in STARTS:
         for lbd in study["config"]["lbds"]:
             where = dict(stage="lambda", start=start, lbd=lbd)
-            rows.append({"start": start, "lbd": lbd, **summary(study, metric, **where),
-                         "effect": effect(study, metric, **where) if lbd > 0 else None})
+            rows.append(
+                {
+                    "start": start,
+                    "lbd": lbd,
+                    **summary(study, metric, **where),
+                    "effect": effect(study, metric, **where) if lbd > 0 else None,
+                }
+            )
     return rows
 
 
@@ -509,11 +593,19 @@ def estimate_seconds(timed: dict, study: dict, workers: int = 2) -> Dict[str, fl
         if not runs:
             raise StudyError(f"the timing file has no {kind} run: let it run longer")
         per_step[kind] = sum(r["seconds"] for r in runs) / sum(r["steps"] for r in runs)
-    steps = {"lm_only": sum(r["steps"] for r in study["runs"] if r["lbd"] == 0),
-             "with_jepa": sum(r["steps"] for r in study["runs"] if r["lbd"] > 0)}
+    steps = {
+        "lm_only": sum(r["steps"] for r in study["runs"] if r["lbd"] == 0),
+        "with_jepa": sum(r["steps"] for r in study["runs"] if r["lbd"] > 0),
+    }
     total = sum(steps[k] * per_step[k] for k in steps) / workers
-    return {"seconds": total, "hours": total / 3600, "per_step": per_step, "steps": steps,
-            "timed_runs": len(timed["runs"]), "workers": workers}
+    return {
+        "seconds": total,
+        "hours": total / 3600,
+        "per_step": per_step,
+        "steps": steps,
+        "timed_runs": len(timed["runs"]),
+        "workers": workers,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,12 +615,16 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def study_parser(prog: str, description: str, default_out: Path):
+def study_parser(prog: str, description: str, default_out: Optional[Path]):
     """The flags both study commands share (this one's and `nlrx_study`'s)."""
     from ..cli import _Parser  # one-line argparse errors, exit 2
 
     p = _Parser(prog=prog, description=description)
-    p.add_argument("--out", default=str(default_out), help=f"results file (default {default_out})")
+    p.add_argument(
+        "--out",
+        default=None if default_out is None else str(default_out),
+        help="results file" + (f" (default {default_out})" if default_out is not None else ""),
+    )
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     p.add_argument("--device", default="cpu", help="cpu or cuda: where each run trains (default cpu)")
@@ -580,20 +676,29 @@ def study_main(args, build, check, run) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = study_parser("python -m jepa_lite.paired.study", "Run notebook 06's study of the kit's own pairs and write its results file.",
-                     STUDY_FILE)
+    p = study_parser(
+        "python -m jepa_lite.paired.study",
+        "Run notebook 06's study of the kit's own pairs and write its results file.",
+        STUDY_FILE,
+    )
     p.add_argument("--steps", type=int, help="fine-tuning steps per run (default 400)")
     args = p.parse_args(argv)
 
     def build(args) -> StudyConfig:
-        over = {k: v for k, v in (("device", args.device), ("steps", args.steps), ("model_dir", args.model_dir)) if v is not None}
+        over = {
+            k: v
+            for k, v in (("device", args.device), ("steps", args.steps), ("model_dir", args.model_dir))
+            if v is not None
+        }
         c = StudyConfig.fast(**over) if args.fast else StudyConfig(**over)
         if args.resume and Path(args.out).is_file():  # the file's own config, with this machine's device
             c = dataclasses.replace(config_of(load_study(Path(args.out))), **{"model_dir": str(KIT_LM), **over})
         c.validate()
         return c
 
-    return study_main(args, build, check_out, lambda c, out: run_study(c, out, args.workers, args.threads, resume=args.resume))
+    return study_main(
+        args, build, check_out, lambda c, out: run_study(c, out, args.workers, args.threads, resume=args.resume)
+    )
 
 
 if __name__ == "__main__":
