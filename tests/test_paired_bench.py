@@ -70,11 +70,13 @@ def test_bench_objective_paired_runs_the_paired_bench_without_importing_the_pape
         "LM + JEPA, separate rows (3 per pair)",
         "LM + JEPA, packed (1 row per pair)",
         "LM + JEPA, separate, loss dropout 0.5",
+        "LM + STP, the LM row alone (λ = 0.02)",
     ):
         assert any(line.strip().startswith(label) and "ms/step" in line for line in lines), (label, r.stdout)
     assert re.search(r"^packed LM \+ JEPA / LM only: \d+\.\d\d× step time \(target ≤ 1\.5×\)$", r.stdout, re.M), (
         r.stdout
     )
+    assert re.search(r"^LM \+ STP / LM only: \d+\.\d\d× step time \(target ≤ 1\.1×\)$", r.stdout, re.M), r.stdout
 
 
 def test_paired_bench_flags_are_one_line_errors():

@@ -1,10 +1,10 @@
 """`python -m jepa_lite.paired.bench` (also `python -m jepa_lite.bench --objective paired`): what adding
-the JEPA term costs the paper's objective, step time and memory of four paths on the same model,
-data and batches — LM only, LM + JEPA in separate rows, packed into one row per pair, and with loss
-dropout 0.5. `paired_main` states the FLOP count. The paper's code lives here, beside its trainer:
-the core benchmark (`jepa_lite.bench`) hands `--objective paired` over to this module in a process of
-its own, so the core never imports the paper; the helpers (device, timing, peak memory, flag checks)
-are the core benchmark's.
+the JEPA term costs the paper's objective, step time and memory of five paths on the same model,
+data and batches — LM only, LM + JEPA in separate rows, packed into one row per pair, with loss
+dropout 0.5, and Semantic Tube Prediction (one pass of the LM row, the authors' successor).
+`paired_main` states the FLOP count. The paper's code lives here, beside its trainer: the core benchmark
+(`jepa_lite.bench`) hands `--objective paired` over to this module in a process of its own, so the core
+never imports the paper; the helpers (device, timing, peak memory, flag checks) are the core benchmark's.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ PAIRED_PATHS = {
     "separate": ("LM + JEPA, separate rows (3 per pair)", dict(lbd=1.0, views="separate")),
     "packed": ("LM + JEPA, packed (1 row per pair)", dict(lbd=1.0, views="packed")),
     "dropout": ("LM + JEPA, separate, loss dropout 0.5", dict(lbd=1.0, views="separate", loss_dropout=0.5)),
+    "stp": ("LM + STP, the LM row alone (λ = 0.02)", dict(lbd=0.02, objective="stp", views="separate")),
 }
 
 
@@ -48,7 +49,7 @@ def paired_flops(trainer, idx, with_jepa: bool) -> tuple[float, int]:
     lengths = []
     for i in idx:
         lengths.append(len(lm_row(trainer.train_text[i], trainer.train_code[i], trainer.ids)[0]))
-        if with_jepa:
+        if with_jepa and trainer.config.objective != "stp":  # STP reads the LM row it already ran
             if trainer.config.views == "separate" or trainer.config.predictors > 0:
                 lengths.append(len(text_view(trainer.train_text[i], trainer.config.predictors, trainer.ids)))
             lengths.append(len(code_view(trainer.train_code[i], trainer.ids)))
@@ -109,12 +110,13 @@ def paired_worker(args, name: str) -> Dict:
 
 
 def paired_main(args) -> int:
-    """LM-only step against LM + JEPA (separate rows, packed, loss dropout 0.5): same model, data
-    (the built-in regex pairs, k = 0) and batches; each path in its own process (its own peak memory).
+    """LM-only step against LM + JEPA (separate rows, packed, loss dropout 0.5) and LM + STP: same model,
+    data (the built-in regex pairs, k = 0) and batches; each path in its own process (its own peak memory).
 
         FLOPs per step = Σ_rows (6·N·ℓ + 12·n_layer·d·ℓ²)
           rows: every row the step runs (LM rows; with the JEPA term the Text and Code views, or the
-          blocks of a packed row — its Text view is the LM row's prefix when k = 0, so not counted),
+          blocks of a packed row — its Text view is the LM row's prefix when k = 0, so not counted; STP
+          runs no row beyond the LM row: its sums and cosine are O(ℓ·d), left out),
           ℓ = real tokens of the row or block (padding and the packed mask's empty blocks excluded),
           N = parameters outside the embeddings + vocabulary × d (the LM head's product),
           6·N·ℓ: forward (2Nℓ) and backward (4Nℓ); 12·n_layer·d·ℓ²: attention scores and weighted
@@ -159,6 +161,7 @@ def paired_main(args) -> int:
             f"peak memory {r['peak_mb']:8,.0f} MB ({r['peak_mb'] / base['peak_mb']:.2f}×){mfu}"
         )
     print(f"packed LM + JEPA / LM only: {results['packed']['step_s'] / base['step_s']:.2f}× step time (target ≤ 1.5×)")
+    print(f"LM + STP / LM only: {results['stp']['step_s'] / base['step_s']:.2f}× step time (target ≤ 1.1×)")
     return 0
 
 
