@@ -17,7 +17,14 @@ from typing import Optional, Sequence
 
 import torch
 
-from .checkpoint import CheckpointError, check_config_compatible, check_state_keys, check_state_types
+from .checkpoint import (
+    CheckpointError,
+    check_config_compatible,
+    check_state_keys,
+    check_state_types,
+    first_nonfinite,
+    state_tensors,
+)
 from .ema import SCHEDULES
 from .errors import ConfigError
 from .losses import LOSSES
@@ -229,3 +236,18 @@ def check_compatible(saved: dict, current: dict, path: str) -> None:
     """CheckpointError naming the first settings where `current` differs from the checkpoint's
     `saved`, beyond RESUMABLE_CHANGES (`checkpoint.check_config_compatible`)."""
     check_config_compatible(saved, current, path, RESUMABLE_CHANGES)
+
+
+def check_resume(state: dict, path: str, state_keys: Sequence[str], config: TrainConfig, fingerprint: str) -> None:
+    """Everything `Trainer.resume` checks before it loads a single tensor: a masked-span checkpoint of
+    this version (`check_resumable`), written with a compatible config (`check_compatible`), finite
+    weights, the same training text (`fingerprint`), and a step no later than `config.steps`."""
+    check_resumable(state, path, state_keys)
+    check_compatible(state["config"], dataclasses.asdict(config), path)
+    bad = first_nonfinite(state_tensors(state["model"]))
+    if bad is not None:
+        raise CheckpointError(f"{path} holds NaN or infinite weights ({bad}); it cannot be resumed")
+    if state.get("fingerprint") != fingerprint:
+        raise CheckpointError(f"{path} was trained on different text than this run's")
+    if state["step"] > config.steps:
+        raise ConfigError(f"{path} is at step {state['step']}, beyond --steps {config.steps}")

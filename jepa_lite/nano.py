@@ -28,11 +28,9 @@ def span_mask(maskable, mask_ratio, mean_span_len, generator=None):
     rate = math.inf if mean_span_len <= 1 else -math.log1p(-1.0 / mean_span_len)
     masked = 0
     while masked < budget:
-        span = (
-            1
-            if math.isinf(rate)
-            else max(1, math.ceil(-math.log1p(-torch.rand((), generator=generator).item()) / rate))
-        )
+        span = 1  # a span's length: geometric with mean mean_span_len (1 when mean_span_len ≤ 1)
+        if not math.isinf(rate):
+            span = max(1, math.ceil(-math.log1p(-torch.rand((), generator=generator).item()) / rate))
         free = [i for i in range(length) if maskable[i] and not mask[i]]
         i = free[torch.randint(len(free), (), generator=generator).item()]
         while span > 0 and i < length and maskable[i] and masked < budget:

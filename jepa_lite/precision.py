@@ -71,6 +71,15 @@ def resolve_precision(precision: str, device: torch.device, capability: Optional
     return BF16 if native_bf16(device, capability) else FP16
 
 
+def autocast(precision: Precision, device: torch.device, weight_cache: bool = True):
+    """The autocast context of a step computed in `precision` (disabled for fp32). `weight_cache=False`
+    for a step recorded as a CUDA graph: the graph must not keep weight casts made outside it."""
+    dtype = precision.autocast_dtype
+    return torch.autocast(
+        device.type, dtype=dtype or torch.float32, enabled=dtype is not None, cache_enabled=weight_cache
+    )
+
+
 def grad_scaler(precision: Precision, device: torch.device) -> Optional["torch.amp.GradScaler"]:
     """A GradScaler for fp16, None otherwise. Its state_dict() belongs in checkpoints (exact resume)."""
     return torch.amp.GradScaler(device.type) if precision.grad_scaler else None

@@ -41,12 +41,10 @@ from .checkpoint import (
     SaveTarget,
     check_save_path,
     estimate_bytes,
-    first_nonfinite,
     load_checkpoint,
     restore_rng_state,
     rng_state,
     save_checkpoint,
-    state_tensors,
 )
 from .config import (  # noqa: F401  (re-exported: `from jepa_lite.train import TrainConfig, pick_device` keeps working)
     KIND,
@@ -55,6 +53,7 @@ from .config import (  # noqa: F401  (re-exported: `from jepa_lite.train import 
     TrainConfig,
     check_compatible,
     check_resumable,
+    check_resume,
     pick_device,
     resolve_save_path,
 )
@@ -69,8 +68,8 @@ from .graphs import StepGraphs
 from .masking import special_tokens_mask
 from .model import JEPA
 from .nano import lr_factor
-from .precision import grad_scaler, resolve_precision
-from .validation import check_fits_in_memory, check_texts, position_limit, training_bytes
+from .precision import autocast, grad_scaler, resolve_precision
+from .validation import check_run_fits, check_texts
 
 AUTO_CACHE_BYTES = 64 << 20  # token_cache="auto" caches text files from this size on
 
@@ -112,17 +111,9 @@ class Trainer:
         self._loss_weight: Dict[int, float] = {}  # step → this rank's loss weight (distributed.shard)
         self._step_weight = 1.0
         self._build_save_target()
-        if texts is not None:
-            check_texts(texts)
         if self.device.type == "cpu":
             keep_freed_memory()  # reuse the big per-step blocks instead of faulting in fresh pages
-        if texts is None:  # a text file is streamed from disk, never held in memory as a list of lines
-            texts = (
-                TextFile(config.text_file, config.max_lines, progress=self.progress)
-                if config.text_file
-                else builtin_corpus()
-            )
-        self.fingerprint = texts.fingerprint if isinstance(texts, TextFile) else texts_fingerprint(texts)
+        texts = self._build_texts(texts)
         encoder, dim = self._build_backbone(texts)
         self._build_corpus(texts)
         self._build_model(encoder, dim)
@@ -131,9 +122,8 @@ class Trainer:
         self.step = 0
         self.history: Dict[str, List[float]] = defaultdict(list)
         self.collapse_warned = False
-        self._window: List[
-            torch.Tensor
-        ] = []  # losses of the steps since the last log (saved, so a resumed run logs the same)
+        # losses of the steps since the last log (saved, so a resumed run logs the same)
+        self._window: List[torch.Tensor] = []
         self.stop_requested = False  # set (e.g. by a Ctrl-C handler) to stop cleanly after the current step
 
     # -- builders: one concern each ----------------------------------------------------------
@@ -142,13 +132,22 @@ class Trainer:
         or non-checkpoint file is refused here, before any work."""
         self.run_id = uuid.uuid4().hex[:12]  # names the run in its checkpoints; `resume` takes over the saved run's id
         self.save_path = resolve_save_path(self.config)  # None = no checkpoints
-        self.target = (
-            SaveTarget(self.save_path, self.run_id, self.config.overwrite)
-            if self.save_path and self.dist.is_main
-            else None
-        )
-        if self.target is not None:
+        self.target = None
+        if self.save_path and self.dist.is_main:
+            self.target = SaveTarget(self.save_path, self.run_id, self.config.overwrite)
             check_save_path(self.save_path, overwrite=True)  # whose checkpoint it is can only be told after `resume`
+
+    def _build_texts(self, texts):
+        """The training text and its fingerprint: `texts` (checked), else the text file, streamed from disk
+        (never held in memory as a list of lines), else the built-in corpus."""
+        if texts is not None:
+            check_texts(texts)
+        elif self.config.text_file:
+            texts = TextFile(self.config.text_file, self.config.max_lines, progress=self.progress)
+        else:
+            texts = builtin_corpus()
+        self.fingerprint = texts.fingerprint if isinstance(texts, TextFile) else texts_fingerprint(texts)
+        return texts
 
     def _build_backbone(self, texts):
         """The encoder and its tokenizer (seeded init), after checking that the run fits in memory."""
@@ -156,13 +155,9 @@ class Trainer:
         torch.manual_seed(config.seed)  # model init (random encoders, predictor) is seeded
         tiny = TinyConfig(dim=config.tiny_dim, layers=config.tiny_layers, heads=4, max_len=max(512, config.max_length))
         if config.model_name == "tiny":  # its sizes are the config's: check them before building it
-            d, n = (
-                config.tiny_dim,
-                (tiny.vocab_size + tiny.max_len) * config.tiny_dim + config.tiny_layers * 12 * config.tiny_dim**2,
-            )
-            self._check_sizes(2 * n + 2 * config.pred_hidden_mult * d * d, n, d, config.tiny_layers, len(texts))
+            check_run_fits(config, self.device, len(texts), tiny=tiny)
         encoder, self.tokenizer, dim = load_backbone(config.model_name, texts, tiny)
-        self._check_backbone(encoder, dim, len(texts))
+        check_run_fits(config, self.device, len(texts), encoder, dim)
         return encoder, dim
 
     def _build_corpus(self, texts) -> None:
@@ -237,29 +232,6 @@ class Trainer:
             return None
         return os.path.dirname(os.path.abspath(self.save_path))
 
-    def _check_backbone(self, encoder: torch.nn.Module, dim: int, n_texts: int) -> None:
-        """Before the first step: --max_length against the encoder's position limit, and the run's
-        memory (weights, optimizer, activations; `validation.training_bytes`) against what is free."""
-        limit = position_limit(encoder)
-        if limit is not None and self.config.max_length > limit:
-            name = self.config.model_name or "the default MiniLM"
-            raise ConfigError(
-                f"max_length {self.config.max_length} is beyond what {name} can read ({limit} positions); "
-                f"use --max_length {limit} or less"
-            )
-        cfg = getattr(encoder, "config", None)
-        layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers", None) or getattr(cfg, "layers", 1)
-        n = sum(p.numel() for p in encoder.parameters())
-        n_pred = 2 * self.config.pred_hidden_mult * dim * dim
-        self._check_sizes(2 * n + n_pred, n + n_pred, dim, int(layers), n_texts)
-
-    def _check_sizes(self, n_params: int, n_trainable: int, dim: int, layers: int, n_texts: int) -> None:
-        cfg = self.config
-        batch = min(cfg.batch_size, n_texts)
-        need = training_bytes(n_params, n_trainable, batch, cfg.max_length, dim, layers)
-        what = f"this run ({n_trainable / 1e6:,.0f} M trained parameters, batch {batch} × max_length {cfg.max_length})"
-        check_fits_in_memory(need, self.device, what, "lower --batch_size, --max_length or the model's size")
-
     # ----------------------------------------------------------------------------------------
     def batch_lines(self, step: int) -> List[int]:
         """Indices of the corpus lines in the batch of optimizer step `step`."""
@@ -300,13 +272,7 @@ class Trainer:
         same losses and weights in fp32 on one process). No host sync anywhere, so that it can be
         recorded as a CUDA graph. m: the EMA momentum, a number or (for graphs) a 0-dim device tensor."""
         with self._kernels():
-            # No autocast weight cache: a recorded graph must not keep casts made outside it.
-            with torch.autocast(
-                self.device.type,
-                dtype=self.autocast_dtype or torch.float32,
-                enabled=self.autocast_dtype is not None,
-                cache_enabled=False,
-            ):
+            with autocast(self.precision, self.device, weight_cache=False):  # no cache: the step may be a graph
                 loss = self.forward(batch) if self.static_shapes else self.forward(batch).loss
             self.optimizer.zero_grad(set_to_none=True)
             loss_for_grad = loss * self._step_weight if self.dist.enabled else loss  # weighted: distributed.py
@@ -417,15 +383,14 @@ class Trainer:
             self.target.save(self.state(), self.step)
         except NonFiniteState as e:
             raise TrainingDiverged(
-                self._diverged(f"the weights became NaN or infinite by step {self.step} ({e.name})")
+                diverged_message(self.target, f"the weights became NaN or infinite by step {self.step} ({e.name})")
             ) from None
-
-    def _diverged(self, what: str) -> str:
-        return diverged_message(self.target, what)
 
     def _check_finite(self, window: List[torch.Tensor]) -> None:
         if window and not bool(torch.isfinite(torch.stack([w.float() for w in window])).all()):
-            raise TrainingDiverged(self._diverged(f"the loss became NaN or infinite by step {self.step}"))
+            raise TrainingDiverged(
+                diverged_message(self.target, f"the loss became NaN or infinite by step {self.step}")
+            )
 
     def _write(self, line: str) -> None:
         """Log lines go to `self.log` (print by default), written around the progress bar."""
@@ -446,17 +411,13 @@ class Trainer:
         losses = torch.stack([w.float() for w in window]).cpu().tolist()  # one host sync per log, not per step
         z = self.token_embeddings(batch)  # (N, D) from the weights after this step's update
         if not bool(torch.isfinite(z).all()):  # that update blew up, although the loss before it was finite
-            raise TrainingDiverged(self._diverged(f"the weights became NaN or infinite by step {self.step}"))
+            raise TrainingDiverged(
+                diverged_message(self.target, f"the weights became NaN or infinite by step {self.step}")
+            )
         metrics = collapse_metrics(z)
         maskable = batch.attention_mask.bool() & ~special_tokens_mask(batch.input_ids, self.tokenizer.all_special_ids)
-        record = {
-            "step": self.step,
-            "loss": sum(losses) / len(losses),
-            "lr": lr,
-            "ema_m": m,
-            "masked_frac": float(batch.pred_mask.sum() / maskable.sum()),
-            **metrics,
-        }
+        loss, masked = sum(losses) / len(losses), float(batch.pred_mask.sum() / maskable.sum())
+        record = {"step": self.step, "loss": loss, "lr": lr, "ema_m": m, "masked_frac": masked, **metrics}
         self.history["step_loss"].extend(losses)
         for k, v in record.items():
             self.history[k].append(v)
@@ -497,15 +458,7 @@ class Trainer:
     def resume(self, path: str) -> None:
         """Load a checkpoint written by a run with the same config; training continues at its step."""
         state = load_checkpoint(path, map_location=self.device)
-        check_resumable(state, path, ["format", *self.state()])  # the keys this version writes
-        check_compatible(state["config"], dataclasses.asdict(self.config), path)
-        bad = first_nonfinite(state_tensors(state["model"]))
-        if bad is not None:
-            raise CheckpointError(f"{path} holds NaN or infinite weights ({bad}); it cannot be resumed")
-        if state.get("fingerprint") != self.fingerprint:
-            raise CheckpointError(f"{path} was trained on different text than this run's")
-        if state["step"] > self.config.steps:
-            raise ConfigError(f"{path} is at step {state['step']}, beyond --steps {self.config.steps}")
+        check_resume(state, path, ["format", *self.state()], self.config, self.fingerprint)  # before any tensor
         flags = [{k: g[k] for k in ("fused", "capturable")} for g in self.optimizer.param_groups]
         try:
             self.model.load_state_dict(state["model"])

@@ -5,6 +5,7 @@ float is finite, every integer fits the range it is used in, and a training run 
     check_int_range(name, value, lo, hi)   lo ≤ value ≤ hi, else one line naming the field
     check_texts(texts)                     a non-empty sequence of strings (not one string)
     check_fits_in_memory(nbytes, device, what)   refuse a run whose estimated memory exceeds what is free
+    check_run_fits(config, device, n_texts, …)   a masked-span run's max_length and memory, before step 1
 
 All of them raise `ConfigError` with a one-line message that names the field and what would work, so
 that bad input from Python or the command line ends before any work starts.
@@ -149,6 +150,7 @@ __all__: Sequence[str] = [
     "check_int_range",
     "check_texts",
     "check_fits_in_memory",
+    "check_run_fits",
     "available_memory",
     "human_bytes",
 ]
@@ -182,3 +184,29 @@ def training_bytes(n_params: int, n_trainable: int, batch_size: int, max_length:
         4 · (n_params + 3 · n_trainable)  +  4 · 10 · B · L · D · layers   bytes
     """
     return 4 * (n_params + 3 * n_trainable) + 40 * batch_size * max_length * dim * max(1, layers)
+
+
+def check_run_fits(config, device, n_texts: int, encoder=None, dim: Optional[int] = None, tiny=None) -> None:
+    """Before the first step, a masked-span run (`TrainConfig`) against the machine: --max_length against
+    the encoder's position limit, and the run's memory (`training_bytes`: weights, optimizer, activations)
+    against what is free on `device`. With `tiny` (the "tiny" model's TinyConfig) and no encoder, the sizes
+    come from the config, so the check runs before the model is built."""
+    if encoder is None:  # the tiny encoder: embeddings + 12·d² per layer; the predictor 2·mult·d²
+        d, layers = config.tiny_dim, config.tiny_layers
+        n = (tiny.vocab_size + tiny.max_len) * d + layers * 12 * d**2
+        n_params, n_trainable = 2 * n + 2 * config.pred_hidden_mult * d * d, n
+    else:
+        limit = position_limit(encoder)
+        if limit is not None and config.max_length > limit:
+            raise ConfigError(
+                f"max_length {config.max_length} is beyond what {config.model_name or 'the default MiniLM'} can "
+                f"read ({limit} positions); use --max_length {limit} or less"
+            )
+        cfg = getattr(encoder, "config", None)
+        layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers", None) or getattr(cfg, "layers", 1)
+        n, n_pred, d = sum(p.numel() for p in encoder.parameters()), 2 * config.pred_hidden_mult * dim * dim, dim
+        n_params, n_trainable = 2 * n + n_pred, n + n_pred
+    batch = min(config.batch_size, n_texts)
+    need = training_bytes(n_params, n_trainable, batch, config.max_length, d, int(layers))
+    what = f"this run ({n_trainable / 1e6:,.0f} M trained parameters, batch {batch} × max_length {config.max_length})"
+    check_fits_in_memory(need, device, what, "lower --batch_size, --max_length or the model's size")

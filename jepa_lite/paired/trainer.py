@@ -36,7 +36,7 @@ from ..data import clip_chars
 from ..distributed import all_reduce_gradients, check_batch, setup
 from ..errors import ConfigError, TrainingDiverged
 from ..nano import lr_factor
-from ..precision import resolve_precision
+from ..precision import autocast, resolve_precision
 from ..train import diverged_message, plain_lrs
 from .causal_lm import TinyLMConfig, check_save_dir, load_causal_lm, pair_token_ids, save_model_folder
 from .config import (
@@ -181,10 +181,7 @@ class PairedTrainer:
         return t.pin_memory().to(self.device, non_blocking=True) if self.device.type == "cuda" else t.to(self.device)
 
     def autocast(self):
-        p = self.precision
-        return torch.autocast(
-            self.device.type, dtype=p.autocast_dtype or torch.float32, enabled=p.autocast_dtype is not None
-        )
+        return autocast(self.precision, self.device)
 
     # -- the objective --------------------------------------------------------------------------
     def losses(self, idx: Sequence[int], with_jepa: bool, side: str = "right", reduce: str = "mean", step: int = 0):
