@@ -8,9 +8,10 @@ import pytest
 import test_notebooks_import_library as conventions
 import torch
 
-from jepa_lite.course import study_view, tube_view
+from jepa_lite.course import study_view, tube_study_view, tube_view
 from jepa_lite.course.exercises import check_answer
 from jepa_lite.paired import PairedConfig, PairedTrainer, nlrx, pretrain, stp
+from jepa_lite.paired import nlrx_study as ns
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "07_semantic_tubes.ipynb"
 NB = nbformat.read(NOTEBOOK, as_version=4)
@@ -146,3 +147,88 @@ def test_the_numbers_in_the_prose(trainer):
     assert trainer.model.config.hidden_size == 128
     assert "In fast mode's four steps" in " ".join(TEXT.split()) and FAST_STEPS == 4
     assert "three sequences per pair" in TEXT and "range(64)" in CODE and "64 pairs" in TEXT
+
+
+# § 7: the data-efficiency study, read from jepa_lite/resources/study_tube.json. Every sentence of its prose
+# that states a finding is checked here against the file.
+@pytest.fixture(scope="module")
+def files():
+    return tube_study_view.load_both()
+
+
+def prose() -> str:
+    return " ".join(TEXT.split())
+
+
+def test_the_study_file_is_complete_and_has_the_protocol_the_prose_states(files):
+    tube = files["tube"]
+    c = ns.config_of(tube)
+    assert tube["complete"] and ns.missing(tube) == [] and c.objective == "stp"
+    assert c.sizes == (437, 1750) and [7000 // n for n in c.sizes] == [16, 4] and c.size_steps == "steps"
+    assert c.lbds == (0.0, 0.005, 0.02, 0.1, 0.3, 1.0) and len(c.lrs) == 4 and len(c.seeds) == 10
+    text = prose()
+    assert "training sets of 437 and 1,750 pairs (1/16 and 1/4 of the 7,000)" in text
+    assert "λ ∈ {0.005, 0.02, 0.1, 0.3, 1} (the official runs use 0.02)" in text and 0.02 in ns.STP_LBDS
+    assert "chosen on the **validation** split from four" in text and "10 seeds per setting" in text
+    for r in tube["runs"]:  # every run, every size, trained the full set's steps
+        assert r["steps"] == c.steps_for(7000) == 875
+    recipe = pretrain.load_recipe(pretrain.KIT_LM)
+    assert "~1 M parameters" in text and 0.5e6 < recipe["parameters"] < 1.5e6
+
+
+def test_the_lambda_sentences(files):
+    tube = files["tube"]
+    lbds = [lbd for lbd in ns.config_of(tube).lbds if lbd > 0]
+    text = prose()
+    assert "Both starts pick λ = 0.005 on validation, the smallest λ of the grid" in text
+    assert (
+        tube["best_lambda"]
+        == {"scratch": min(lbds), "pretrained": min(lbds)}
+        == {"scratch": 0.005, "pretrained": 0.005}
+    )
+    verdicts = {(s, lbd): ns.comparison(tube, s, lbd)["verdict"] for s in ns.STARTS for lbd in lbds}
+    assert "every larger λ the grid tried is no better than LM-only" in text
+    assert "helps" not in verdicts.values()
+    assert "from λ = 0.1 up it hurts on both starts" in text
+    assert all(v == "hurts" for (s, lbd), v in verdicts.items() if lbd >= 0.1)
+    assert "At λ = 1 from scratch every one of the 10 runs ends at 0 exact match" in text
+    collapsed = ns.tuned_runs(tube, "scratch", 1.0)
+    assert len(collapsed) == 10 and all(r["exact_match"][k] == 0 for r in collapsed for k in ("test", "val", "train"))
+
+
+def test_the_verdict_in_plain_words(files):
+    tube = files["tube"]
+    text = prose()
+    assert 'At no size does STP beat LM-only: every paired difference above is "no gain of the paper\'s size"' in text
+    for start in ns.STARTS:
+        best = tube["best_lambda"][start]
+        for n in (437, 1750, 0):
+            assert ns.comparison(tube, start, best, n_train=n)["verdict"] == "no gain of the paper's size"
+    assert "On 1/16 of the data STP falls far short of LM-only on all of it, by about as much as LM-only on" in text
+    assert "the 16× claim is **not reproduced** at this scale" in text
+    assert "Even 1/4 of the data falls short, with or without the tube term" in text
+    short = "falls short of the full-data baseline"
+    for start in ns.STARTS:
+        best = tube["best_lambda"][start]
+        stp, lm = (ns.against_full_data(tube, start, lbd, 437) for lbd in (best, 0.0))
+        assert stp["verdict"] == lm["verdict"] == short and stp["ci_high"] < -0.3  # "far short"
+        assert abs(stp["diff"] - lm["diff"]) < 0.02  # "about as much as LM-only on 1/16"
+        for lbd in (best, 0.0):
+            assert ns.against_full_data(tube, start, lbd, 1750)["verdict"] == short
+    assert tube_study_view.claim_verdicts(files) == {
+        s: {"STP": short, **({"LLM-JEPA": short} if "tube_jepa" in files else {})} for s in ns.STARTS
+    }
+
+
+def test_the_llm_jepa_line_is_promised_only_while_its_file_is_missing(files):
+    assert ("until it ships, the figure has two lines" in prose()) == ("tube_jepa" not in files)
+
+
+def test_the_efficiency_figure_draws_a_line_per_objective_and_the_claims_markers(files):
+    fig = tube_study_view.efficiency_figure(files)
+    for ax in fig.axes:
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert labels[0] == "LM only (10 seeds)" and len(labels) == 1 + len(tube_study_view.objectives(files))
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["437", "1,750", "7,000"]
+        dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--" and len(set(ln.get_ydata())) == 1]
+        assert dashed  # LM only on all the data

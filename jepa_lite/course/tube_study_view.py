@@ -26,19 +26,27 @@ def full_pairs(study: dict) -> int:
 
 
 def load_both() -> Dict[str, dict]:
-    """{"tube": study_tube.json, "tube_jepa": study_tube_jepa.json}, as shipped."""
-    return {"tube": ns.load(ns.TUBE_RESULTS_FILE), "tube_jepa": ns.load(ns.TUBE_JEPA_RESULTS_FILE)}
+    """{"tube": study_tube.json, "tube_jepa": study_tube_jepa.json}, as shipped; "tube_jepa" only once that
+    study is complete (until then every figure and line here shows LM-only and STP alone)."""
+    files = {"tube": ns.load(ns.TUBE_RESULTS_FILE)}
+    if ns.TUBE_JEPA_RESULTS_FILE.is_file() and ns.load(ns.TUBE_JEPA_RESULTS_FILE).get("complete"):
+        files["tube_jepa"] = ns.load(ns.TUBE_JEPA_RESULTS_FILE)
+    return files
+
+
+OBJECTIVES = (("STP", "tube"), ("LLM-JEPA", "tube_jepa"))  # name, the file that holds it
+
+
+def objectives(files: Dict[str, dict]):
+    """(name, file key) of each objective `files` holds besides LM-only."""
+    return [(name, key) for name, key in OBJECTIVES if key in files]
 
 
 def curves(files: Dict[str, dict], start: str, metric: str = "test") -> Dict[str, dict]:
     """Per objective: its λ (chosen on validation), and test exact match against training-set size, one row per
     size with the mean and the half-width of its 95 % interval over seeds."""
-    tube, jepa = files["tube"], files["tube_jepa"]
-    picks = {
-        "LM only": (tube, 0.0),
-        "STP": (tube, tube["best_lambda"][start]),
-        "LLM-JEPA": (jepa, jepa["best_lambda"][start]),
-    }
+    picks = {"LM only": (files["tube"], 0.0)}
+    picks.update({name: (files[key], files[key]["best_lambda"][start]) for name, key in objectives(files)})
     return {
         name: {"lbd": lbd, "rows": ns.size_curve(study, start, lbd, metric)} for name, (study, lbd) in picks.items()
     }
@@ -70,15 +78,6 @@ def efficiency_figure(files: Dict[str, dict]) -> Figure:
         ax.axhline(full, color="grey", ls="--", lw=0.8)
         sixteenth = full_pairs(files["tube"]) / CLAIM
         ax.axvline(sixteenth, color="grey", ls=":", lw=0.8)
-        ax.text(
-            sixteenth * 1.08,
-            0.97,
-            "the STP paper: STP reaches LM-only's\nfull-data accuracy (dashed) with 1/16\nof the data (dotted)",
-            transform=ax.get_xaxis_transform(),
-            va="top",
-            fontsize=8,
-            color="grey",
-        )
         ax.set_xscale("log")
         ax.minorticks_off()
         ax.set_ylim(bottom=0)
@@ -88,6 +87,11 @@ def efficiency_figure(files: Dict[str, dict]) -> Figure:
         ax.set_title(START_LABEL[start])
         ax.legend(fontsize=8, loc="lower right")
     axes[0].set_ylabel("test exact match (%), mean ± 95 % interval")
+    fig.suptitle(
+        "dashed: LM only on the whole training set; dotted: 1/16 of it, where the STP paper has STP reach the dashed "
+        "line",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 
@@ -100,7 +104,7 @@ def same_size_lines(files: Dict[str, dict]) -> List[str]:
     """Each objective against LM-only at the same size, paired by seed (its own file's LM-only runs)."""
     out = []
     for start in ns.STARTS:
-        for name, key in (("STP", "tube"), ("LLM-JEPA", "tube_jepa")):
+        for name, key in objectives(files):
             study = files[key]
             lbd = study["best_lambda"][start]
             for n in (*sorted(ns.config_of(study).sizes), 0):
@@ -117,7 +121,7 @@ def claim_lines(files: Dict[str, dict]) -> List[str]:
     (unpaired: no shared training data)."""
     out = []
     for start in ns.STARTS:
-        for name, key in (("LM only", "tube"), ("STP", "tube"), ("LLM-JEPA", "tube_jepa")):
+        for name, key in (("LM only", "tube"), *objectives(files)):
             study = files[key]
             lbd = 0.0 if name == "LM only" else study["best_lambda"][start]
             for n in sorted(ns.config_of(study).sizes):
@@ -127,4 +131,41 @@ def claim_lines(files: Dict[str, dict]) -> List[str]:
                     f"{START_LABEL[start]:20s} {name:8s} on {n:5,d} pairs (1/{round(full / n)}) − LM only on "
                     f"{full:,}: {_fmt(c)}"
                 )
+    return out
+
+
+def describe(files: Dict[str, dict]) -> List[str]:
+    """What each file holds: its runs, its time and card, and the choices made on validation."""
+    out = []
+    for key, what in (("tube", "STP study"), ("tube_jepa", "LLM-JEPA on the same sizes")):
+        if key not in files:
+            out.append(f"{what}: not shipped yet (python -m jepa_lite.paired.nlrx_study --grid {key})")
+            continue
+        study = files[key]
+        c = ns.config_of(study)
+        cards = sorted({s.get("card", s["device"]) for s in study["sittings"]})
+        out.append(
+            f"{what}: {len(study['runs'])} runs, {study['seconds'] / 60:.0f} min on {', '.join(cards)}; "
+            f"λ ∈ {list(c.lbds)}, lr ∈ {list(c.lrs)}, sizes {list(c.sizes)} + {full_pairs(study):,} "
+            f"(each {c.steps_for(full_pairs(study))} steps), {len(c.seeds)} seeds"
+        )
+        for start in ns.STARTS:
+            lbd = study["best_lambda"][start]
+            rates = study["best_lr"][start]
+            out.append(
+                f"   {START_LABEL[start]}: λ chosen on validation {lbd:g} (rate {rates[ns.lam(lbd)]:g}; "
+                f"LM only's rate {rates[ns.lam(0.0)]:g})"
+            )
+    return out
+
+
+def claim_verdicts(files: Dict[str, dict]) -> Dict[str, Dict[str, str]]:
+    """{start: {objective: verdict}} of each objective on 1/16 of the data against LM-only on all of it."""
+    sixteenth = min(ns.config_of(files["tube"]).sizes)
+    out = {}
+    for start in ns.STARTS:
+        out[start] = {}
+        for name, key in objectives(files):
+            study = files[key]
+            out[start][name] = ns.against_full_data(study, start, study["best_lambda"][start], sixteenth)["verdict"]
     return out
