@@ -158,15 +158,28 @@ def test_one_study_per_results_file(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("error: ") and not out.exists()
 
 
-def test_the_stp_study_trains_the_tube_objective_on_the_lm_row(tmp_path):
+TINY_TUBE = dict(lrs=(2e-3,), sweep_seeds=(0,), seeds=(0, 1), epochs=0.25)
+
+
+@pytest.fixture(scope="module")
+def tube_files(tmp_path_factory):
+    """Tiny versions of notebook 07's two studies (16 runs of 2 steps each): {"tube", "tube_jepa"}."""
+    out = tmp_path_factory.mktemp("tube")
+    return {
+        grid: ns.run_study(NlrxConfig.grid(grid, fast=True, **TINY_TUBE), out / f"{grid}.json", log=lambda _: None)
+        for grid in ("tube", "tube_jepa")
+    }
+
+
+def test_the_stp_study_trains_the_tube_objective_on_the_lm_row(tube_files):
     """`--grid tube`: the same protocol, λ weighting the tube term; runs at λ > 0 log a tube loss, λ = 0
     runs none; the grid is STP_LBDS around the official 0.02; the smaller sets train as many steps as the
     full one; packed views are refused (STP reads one row)."""
-    c = NlrxConfig.grid("tube", fast=True, lrs=(2e-3,), sweep_seeds=(0,), seeds=(0, 1), epochs=0.25)
+    c = NlrxConfig.grid("tube", fast=True, **TINY_TUBE)
     assert (c.objective, c.views, c.lbds, c.size_steps) == ("stp", "separate", (0.0, 0.02), "steps")
     full = NlrxConfig.grid("tube")
     assert full.lbds == ns.STP_LBDS and 0.02 in ns.STP_LBDS and [7000 // n for n in full.sizes] == [16, 4]
-    s = ns.run_study(c, tmp_path / "tube.json", log=lambda _: None)
+    s = tube_files["tube"]
     assert s["complete"] and len(s["runs"]) == 16 and ns.config_of(s).objective == "stp"
     for r in s["runs"]:
         tube = r["history"]["jepa_loss"]
@@ -205,3 +218,24 @@ def test_the_tube_jepa_grid_takes_lambda_and_rate_from_notebook_06s_validation_c
     assert c.lbds == (0.0, *sorted(set(study["best_lambda"].values())))
     assert set(c.lrs) == {study["best_lr"][s][ns.lam(lbd)] for s in ns.STARTS for lbd in c.lbds}
     assert (c.lbds, c.lrs) == ((0.0, 0.01), (0.002,))  # what study_nlrx.json chose: one rate, one λ
+
+
+def test_notebook_07s_reading_draws_and_words_three_objectives(tube_files):
+    """With both files (LLM-JEPA's included), every reading of § 7 covers LM only, STP and LLM-JEPA."""
+    from jepa_lite.course import tube_study_view as view
+
+    assert [name for name, _ in view.objectives(tube_files)] == ["STP", "LLM-JEPA"]
+    assert tube_files["tube_jepa"]["config"]["objective"] == "llm_jepa"
+    curves = view.curves(tube_files, "scratch")
+    assert list(curves) == ["LM only", "STP", "LLM-JEPA"]
+    assert [r["n_train"] for r in curves["STP"]["rows"]] == [16, 48] and curves["STP"]["rows"][0]["n"] == 2
+    fig = view.efficiency_figure(tube_files)
+    assert [len(ax.get_legend().get_texts()) for ax in fig.axes] == [3, 3]
+    assert len(view.same_size_lines(tube_files)) == 2 * 2 * 2  # starts × objectives × (16, 48 pairs)
+    lines = view.claim_lines(tube_files)
+    assert len(lines) == 2 * 3 and all("pairs (1/3) − LM only on 48" in line for line in lines)
+    assert set(view.claim_verdicts(tube_files)["scratch"]) == {"STP", "LLM-JEPA"}
+    assert any(line.startswith("LLM-JEPA on the same sizes: 16 runs") for line in view.describe(tube_files))
+    alone = {"tube": tube_files["tube"]}
+    assert list(view.curves(alone, "scratch")) == ["LM only", "STP"]
+    assert view.describe(alone)[-1].startswith("LLM-JEPA on the same sizes: not shipped yet")
