@@ -239,3 +239,24 @@ def test_notebook_07s_reading_draws_and_words_three_objectives(tube_files):
     alone = {"tube": tube_files["tube"]}
     assert list(view.curves(alone, "scratch")) == ["LM only", "STP"]
     assert view.describe(alone)[-1].startswith("LLM-JEPA on the same sizes: not shipped yet")
+
+
+def test_the_study_page_quotes_the_tube_files_own_counts_and_time():
+    from pathlib import Path
+
+    page = " ".join((Path(__file__).resolve().parent.parent / "docs" / "study.md").read_text(encoding="utf-8").split())
+    s = ns.load(ns.TUBE_RESULTS_FILE)
+    c = ns.config_of(s)
+    assert s["complete"] and ns.missing(s) == [] and len(s["runs"]) == len(ns.planned(s))
+    assert f"holds all {len(s['runs'])} planned runs and took {s['seconds']:.0f} s of work on one H100 GPU" in page
+    assert len(s["sittings"]) == 2 and all("H100" in x["card"] for x in s["sittings"]) and "in two sittings" in page
+    assert "λ ∈ {0, 0.005, 0.02, 0.1, 0.3, 1}" in page and c.lbds == ns.STP_LBDS and len(c.lrs) == 4
+    assert "each trained for the full set's 875 steps" in page and c.steps_for(7000) == 875
+    assert "at four epochs a 437-pair set gets 55 steps" in page and ns.NlrxConfig().steps_for(437) == 55
+    fit = {
+        k: [r["fit_seconds"] for r in study["runs"] if r["lbd"] > 0 and r["stage"] == "lr"]
+        for k, study in (("tube", s), ("nlrx", ns.load()))
+    }
+    mean = {k: sum(v) / len(v) for k, v in fit.items()}
+    assert "about 50 s against 30 s per run" in page and abs(mean["tube"] - 50) < 5 and abs(mean["nlrx"] - 30) < 5
+    assert ("its file is not shipped yet" in page) == (not ns.TUBE_JEPA_RESULTS_FILE.is_file())
