@@ -224,11 +224,7 @@ class PairedTrainer:
     def stp_forward(self, idx, step: int, side: str = "right"):
         """(Σ LM loss, Σ_i w_i (1 − cos(rest_i, patch_i))) from ONE forward pass over the B LM rows
         `[BOS] Text [SEP] Code [EOS]` (`stp.py` holds the formula and the readable version)."""
-        rows, labels = zip(
-            *(lm_row(self.train_text[i], self.train_code[i], self.ids, self.config.lm_tokens) for i in idx)
-        )
-        input_ids, mask = pad_rows(rows, self.ids["pad"], side)  # (B, L)
-        label_ids, _ = pad_rows(labels, IGNORE, side)  # (B, L)
+        rows, input_ids, mask, label_ids = self._lm_rows(idx, side)
         logits, h = self._states(input_ids, mask)  # (B, L, V), (B, L, D)
         spans, weights = zip(*self.stp_spans(idx, step))
         starts = [input_ids.shape[1] - len(r) if side == "left" else 0 for r in rows]
@@ -239,18 +235,21 @@ class PairedTrainer:
             input_ids.shape[1],
             starts,
         )  # (B, L) each
-        w = torch.tensor(weights, dtype=torch.float32)  # (B,)
-        return lm_loss_sum(logits, self._to(label_ids)), (
-            self._to(w) * (1 - tube_cosine(h, self._to(content), self._to(span)))
-        ).sum()
+        w = self._to(torch.tensor(weights, dtype=torch.float32))  # (B,)
+        cos = tube_cosine(h, self._to(content), self._to(span))  # (B,) cos(before + after, patch)
+        return lm_loss_sum(logits, self._to(label_ids)), (w * (1 - cos)).sum()
+
+    def _lm_rows(self, idx, side: str = "right"):
+        """The LM rows `[BOS] Text [SEP] Code [EOS]` of pairs `idx`: (rows, input_ids (B, L), mask (B, L),
+        labels (B, L)), padded on `side`, on the host."""
+        c = self.config
+        rows, labels = zip(*(lm_row(self.train_text[i], self.train_code[i], self.ids, c.lm_tokens) for i in idx))
+        input_ids, mask = pad_rows(rows, self.ids["pad"], side)
+        return rows, input_ids, mask, pad_rows(labels, IGNORE, side)[0]
 
     def lm_forward(self, idx, side: str = "right") -> torch.Tensor:
         """Σ next-token CE over the B LM rows `[BOS] Text [SEP] Code [EOS]` (one forward pass)."""
-        rows, labels = zip(
-            *(lm_row(self.train_text[i], self.train_code[i], self.ids, self.config.lm_tokens) for i in idx)
-        )
-        input_ids, mask = pad_rows(rows, self.ids["pad"], side)  # (B, L)
-        label_ids, _ = pad_rows(labels, IGNORE, side)  # (B, L)
+        _, input_ids, mask, label_ids = self._lm_rows(idx, side)
         logits, _ = self._hidden(input_ids, mask)
         return lm_loss_sum(logits, self._to(label_ids))
 
@@ -296,9 +295,7 @@ class PairedTrainer:
             packed, [len(self.train_text[i]) for i in idx], c.predictors, code_back(c.code_position)
         )
         mask = block_causal_mask(self._to(packed.block), self.model)  # (B, 1, L, L)
-        logits, h = run_model(
-            self.model, self._to(packed.input_ids), mask, self._to(packed.position_ids)
-        )  # h: (B, L, D)
+        logits, h = run_model(self.model, self._to(packed.input_ids), mask, self._to(packed.position_ids))
         rows = torch.arange(len(idx), device=h.device)
         return lm_loss_sum(logits, self._to(packed.labels)), h[rows, self._to(xi)], h[rows, self._to(yi)]
 
