@@ -28,6 +28,7 @@ The save-path rules (`SaveTarget`, for any trainer):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
@@ -422,3 +423,34 @@ class SaveTarget:
         self._expected = _identity(self.path)
         self.last_good = (self.path, step)
         return self.path
+
+
+def plain_lrs(state_dict: dict) -> dict:
+    """An optimizer's or LR scheduler's state dict with its learning rates as plain numbers. On the
+    CUDA-graph path they are GPU tensors; stored as numbers, a checkpoint resumes on any path."""
+    for group in state_dict.get("param_groups", []):
+        for key in ("lr", "initial_lr"):
+            if isinstance(group.get(key), torch.Tensor):
+                group[key] = group[key].item()
+    for key in ("base_lrs", "_last_lr"):
+        if key in state_dict:
+            state_dict[key] = [x.item() if isinstance(x, torch.Tensor) else x for x in state_dict[key]]
+    return state_dict
+
+
+def training_state(kind: str, trainer) -> Dict[str, Any]:
+    """What both trainers' checkpoints hold alike: which run it is (`kind`, run id, config, step, the
+    fingerprint of its data) and where its training stands (model, optimizer, LR schedule, the fp16 loss
+    scaler or None, the random generators). Each trainer adds its history to it."""
+    return {
+        "kind": kind,
+        "run_id": trainer.run_id,
+        "config": dataclasses.asdict(trainer.config),
+        "step": trainer.step,
+        "fingerprint": trainer.fingerprint,
+        "model": trainer.model.state_dict(),
+        "optimizer": plain_lrs(trainer.optimizer.state_dict()),
+        "scheduler": plain_lrs(trainer.scheduler.state_dict()),
+        "scaler": trainer.scaler.state_dict() if trainer.scaler is not None else None,  # fp16: scale S, growth
+        "rng": rng_state(),
+    }

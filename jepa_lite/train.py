@@ -27,7 +27,6 @@ Run `python -m jepa_lite.train --help` for the command line, or in Python:
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import uuid
 from collections import defaultdict
@@ -42,9 +41,10 @@ from .checkpoint import (
     check_save_path,
     estimate_bytes,
     load_checkpoint,
+    plain_lrs,  # noqa: F401  (re-exported: `from jepa_lite.train import plain_lrs` keeps working)
     restore_rng_state,
-    rng_state,
     save_checkpoint,
+    training_state,
 )
 from .config import (  # noqa: F401  (re-exported: `from jepa_lite.train import TrainConfig, pick_device` keeps working)
     KIND,
@@ -435,16 +435,7 @@ class Trainer:
     # ----------------------------------------------------------------------------------------
     def state(self) -> dict:
         return {
-            "kind": KIND,
-            "run_id": self.run_id,
-            "config": dataclasses.asdict(self.config),
-            "step": self.step,
-            "fingerprint": self.fingerprint,
-            "model": self.model.state_dict(),
-            "optimizer": plain_lrs(self.optimizer.state_dict()),
-            "scheduler": plain_lrs(self.scheduler.state_dict()),
-            "rng": rng_state(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,  # fp16: scale S, growth tracker
+            **training_state(KIND, self),
             "history": {k: list(v) for k, v in self.history.items()},
             "window": [float(w) for w in self._window],  # step losses not yet logged
             "collapse_warned": self.collapse_warned,
@@ -496,19 +487,6 @@ def diverged_message(target: Optional[SaveTarget], what: str) -> str:
     else:
         where = ""
     return f"{what}; training stopped.{where} Try a lower --lr"
-
-
-def plain_lrs(state_dict: dict) -> dict:
-    """An optimizer's or LR scheduler's state dict with its learning rates as plain numbers. On the
-    CUDA-graph path they are GPU tensors; stored as numbers, a checkpoint resumes on any path."""
-    for group in state_dict.get("param_groups", []):
-        for key in ("lr", "initial_lr"):
-            if isinstance(group.get(key), torch.Tensor):
-                group[key] = group[key].item()
-    for key in ("base_lrs", "_last_lr"):
-        if key in state_dict:
-            state_dict[key] = [x.item() if isinstance(x, torch.Tensor) else x for x in state_dict[key]]
-    return state_dict
 
 
 def __getattr__(name: str):

@@ -27,9 +27,9 @@ from ..checkpoint import (
     estimate_bytes,
     first_nonfinite,
     restore_rng_state,
-    rng_state,
     save_checkpoint,
     state_tensors,
+    training_state,
 )
 from ..config import pick_device
 from ..data import clip_chars
@@ -37,7 +37,7 @@ from ..distributed import all_reduce_gradients, check_batch, setup
 from ..errors import ConfigError, TrainingDiverged
 from ..nano import lr_factor
 from ..precision import autocast, resolve_precision
-from ..train import diverged_message, plain_lrs
+from ..train import diverged_message
 from .causal_lm import TinyLMConfig, check_save_dir, load_causal_lm, pair_token_ids, save_model_folder
 from .config import (
     KIND,
@@ -446,21 +446,10 @@ class PairedTrainer:
 
     # -- checkpoints and the kept model ---------------------------------------------------------
     def state(self) -> dict:
-        """Everything a resumed run needs to continue exactly (`kind` = "paired")."""
-        return {
-            "kind": KIND,
-            "run_id": self.run_id,
-            "config": dataclasses.asdict(self.config),
-            "step": self.step,
-            "fingerprint": self.fingerprint,
-            "model": self.model.state_dict(),
-            "optimizer": plain_lrs(self.optimizer.state_dict()),
-            "scheduler": plain_lrs(self.scheduler.state_dict()),
-            "scaler": self.scaler.state_dict() if self.scaler else None,
-            "rng": rng_state(),
-            "history": {k: list(v) for k, v in self.history.items()},
-            "window": self._window_values(),
-        }  # the step losses not yet logged, so the history resumes exactly
+        """Everything a resumed run needs to continue exactly (`kind` = "paired"), the step losses not yet
+        logged included, so the history resumes exactly."""
+        history = {k: list(v) for k, v in self.history.items()}
+        return {**training_state(KIND, self), "history": history, "window": self._window_values()}
 
     def _window_values(self) -> List[List[float]]:
         """[lm_loss, jepa_loss (NaN: no JEPA term)] of each step since the last log, on the host."""
