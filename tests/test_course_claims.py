@@ -33,6 +33,20 @@ def test_01_the_floor_of_the_budget_on_a_short_row():
     assert {int(sample_span_mask([True] * 3, 0.3, 5, g).sum()) for _ in range(300)} == {1}
 
 
+def test_01_names_the_source_article_with_its_citation_and_quotes_none_of_its_numbers():
+    """01 § 3 names the article the kit grew from: it is cited there (author and title) and in CITATION.cff,
+    and the prose quotes no number of the article's that no cell prints (its 0.369 once was)."""
+    yaml = pytest.importorskip("yaml")  # PyYAML comes with jupyter (the notebooks extra)
+    text = markdown("01_span_masking.ipynb")
+    title = "用 PyTorch 实现 LLM-JEPA:不预测 token,预测嵌入"
+    assert f"azhar, *{title}*" in text and "Implementing LLM-JEPA in PyTorch" in text
+    cff = yaml.safe_load((NOTEBOOKS.parent / "CITATION.cff").read_text(encoding="utf-8"))
+    blog = next(r for r in cff["references"] if r["type"] == "blog")
+    assert title in blog["title"] and blog["authors"] == [{"name": "azhar"}]
+    for where in (text, (NOTEBOOKS.parent / "docs" / "architecture.md").read_text(encoding="utf-8")):
+        assert "0.369" not in where and "azhar" in where
+
+
 def test_03_the_jump_is_half_closed_at_step_50_plus_68():
     """03 § 2: '50 + 68 ... 1 − m^(j+1) ... h = 68.97, after ⌈h⌉ = 69 updates'."""
     text = markdown("03_ema_target.ipynb")
