@@ -235,10 +235,20 @@ def _final(metric: str, steps: int = 200, **settings) -> float:
     return final_metrics(run_history(steps=steps, **settings))[metric]
 
 
-EXPERIMENTS = ("01.4", "02.5", "03.4", "04.4", "05.5")  # the experiment exercises below
+EXPERIMENTS = ("00.3", "01.4", "02.5", "03.4", "04.4", "05.5")  # the experiment exercises below
 
 EXERCISES.update(
     {
+        "00.3": Exercise(
+            "Train § 3's run for twice as many steps: what loss does it end with?",
+            lambda steps=400: _final("loss", steps, log_every=10),
+            "Set EXPERIMENT_STEPS = 2 * STEPS in the experiment cell, run it, and read the printed final "
+            "loss (3 decimals).",
+            "On the notebook's seed the longer run ends lower: the predictor keeps fitting these 480 lines. "
+            "Whether the embeddings became more useful, the loss cannot say (notebook 05 § 11 measures it).",
+            abs_tol=0.005,
+            rel_tol=0.0,
+        ),
         "01.4": Exercise(
             "Run § 3's comparison with mask_ratio = 0.15 instead of 0.3: what fraction does the "
             "overshooting scheme hide?",
