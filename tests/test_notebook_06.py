@@ -409,3 +409,26 @@ def test_the_papers_gains_quoted_in_words_are_right():
     assert "more than nine points at every λ it tried" in TEXT
     assert min(v - t10[0.0] for lbd, v in t10.items() if lbd > 0) > 9
     assert t12["baseline"][0] == t10[0.0]
+
+
+def test_the_closing_note_says_where_each_of_the_five_questions_is_answered():
+    """Issue 26 item 7: the closing note's table names, for each core question, sections that exist."""
+    last = nbformat.read(NOTEBOOK, as_version=4).cells[-1].source
+    rows = re.findall(r"^\| (.+\?) \| (.+) \|$", last, re.M)
+    assert [q.split(",")[0] for q, _ in rows] == [
+        "Why an EMA target",
+        "Why the cosine",
+        "Why spans",
+        "What is collapse",
+        "What does the paper's objective add",
+    ]
+    headings = {}
+    for path in NOTEBOOK.parent.glob("0[0-6]_*.ipynb"):
+        cells = nbformat.read(path, as_version=4).cells
+        text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+        headings[path.name[:2]] = set(re.findall(r"^## (\d+) · ", text, re.M))
+    for _, where in rows:
+        refs = re.findall(r"\b(0\d) § (\d+)", where)
+        assert refs, where
+        for notebook, section in refs:
+            assert section in headings[notebook], (notebook, section)
