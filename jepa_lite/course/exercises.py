@@ -293,7 +293,8 @@ EXERCISES.update(
             "Train the tiny encoder with mean_span_len = 1 (single tokens): what loss does the run end with?",
             lambda steps=200: _final("loss", steps, mean_span_len=1.0),
             "Set EXPERIMENT_SPAN in the experiment cell to 1.0, run it, and read the printed final loss (3 decimals).",
-            "The two runs end within a few thousandths of each other: spans leave far fewer visible neighbours "
+            "The two runs end within a few thousandths of each other (one run each; the same holds on seeds 0, "
+            "1 and 2, which the kit's tests try): spans leave far fewer visible neighbours "
             "(01 § 6), yet on these short lines the JEPA loss hardly tells them apart — the loss "
             "is not the whole story (§ 11).",
             abs_tol=0.005,
