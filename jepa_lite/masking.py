@@ -19,8 +19,8 @@ The sampling process (the same in both versions below):
        end of the row, or when the budget b is reached.
 
 Because each span is clipped to the remaining budget, a row ends with exactly b masked positions:
-the masked fraction is unbiased. (The article's script overshoots: it adds whole spans until it has
-*at least* its target, which masked 0.369 of the tokens when asked for 0.30.)
+the masked fraction is unbiased. (The script of the article the kit grew from overshoots: it adds whole
+spans until it has *at least* its target; notebook 01 § 3 measures by how much on the kit's corpus.)
 
 `sample_span_mask` is the readable one-row version, written as loops that follow the list above.
 `mask_batch` is the vectorised version the trainer uses: the same process for a whole batch at once,

@@ -10,7 +10,13 @@ from jepa_lite.course import explore
 from jepa_lite.course.exercises import EXERCISES, check_answer, is_correct
 
 # experiment exercises run the library with the notebook's settings; here, small ones
-SMALL = {"01.4": {"n_rows": 40}, "03.4": {"steps": 20}, "04.4": {"steps": 20}, "05.5": {"steps": 20}}
+SMALL = {
+    "00.3": {"steps": 20},
+    "01.4": {"n_rows": 40},
+    "03.4": {"steps": 20},
+    "04.4": {"steps": 20},
+    "05.5": {"steps": 20},
+}
 
 
 @pytest.mark.parametrize("exercise_id", sorted(EXERCISES))

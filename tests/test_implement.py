@@ -243,6 +243,44 @@ def swapped_step_momentum(model, optimizer, batch, m, grad_clip):
     return out.loss
 
 
+# 06.4 — the paired t statistic, four ways a student gets it wrong
+def t_population_sd(a, b):
+    """s divides by n (numpy's default std), not n − 1."""
+    import numpy as np
+
+    d = np.asarray(a) - np.asarray(b)
+    return d.mean() / (d.std() / math.sqrt(len(d)))
+
+
+def t_reversed(a, b):
+    """The differences b − a."""
+    import numpy as np
+
+    d = np.asarray(b) - np.asarray(a)
+    return d.mean() / (d.std(ddof=1) / math.sqrt(len(d)))
+
+
+def t_unpaired(a, b):
+    """Two separate groups: the pairing is thrown away."""
+    from scipy import stats
+
+    return stats.ttest_ind(a, b).statistic
+
+
+def t_five_seeds(a, b):
+    """√5 written in: right for the notebook's five seeds, wrong for any other n."""
+    import numpy as np
+
+    d = np.asarray(a) - np.asarray(b)
+    return d.mean() / (d.std(ddof=1) / math.sqrt(5))
+
+
+def t_lists_subtracted(a, b):
+    """a − b on plain Python lists: a TypeError, reported as what was seen."""
+    d = a - b
+    return sum(d) / len(d)
+
+
 PLANTED = [
     ("01.3", off_by_one_spans, "stops"),
     ("01.3", unseeded_spans, "reproducible"),
@@ -269,6 +307,11 @@ PLANTED = [
     ("05.4", no_clipping, "clips the global gradient norm"),
     ("05.4", no_zero_grad, "starts each step from zero gradients"),
     ("05.4", no_ema, "moves the target encoder"),
+    ("06.4", t_population_sd, "five seeds"),
+    ("06.4", t_reversed, "five seeds"),
+    ("06.4", t_unpaired, "five seeds"),
+    ("06.4", t_five_seeds, "any number of pairs"),
+    ("06.4", t_lists_subtracted, "five seeds"),
 ]
 
 
@@ -309,6 +352,23 @@ def test_the_three_ways_to_get_the_target_wrong_get_three_different_diagnoses():
     assert "not moved at all" in seen["no_ema"]
     assert "swapped" in seen["swapped_step_momentum"]
     assert "before this step" in seen["ema_before_step"]
+
+
+def test_each_slip_in_the_paired_t_gets_its_own_diagnosis():
+    seen = {f.__name__: implement.first_failure("06.4", f)[2] for f in (t_population_sd, t_reversed, t_unpaired)}
+    assert "n − 1" in seen["t_population_sd"]
+    assert "other way round" in seen["t_reversed"]
+    assert "pairing" in seen["t_unpaired"]
+    assert "TypeError" in implement.first_failure("06.4", t_lists_subtracted)[2]
+
+
+def test_a_paired_t_that_never_returns_is_stopped(capsys):
+    def forever(a, b):
+        while True:
+            pass
+
+    assert implement.check_function("06.4", forever) is False
+    assert "had not returned after 10 s" in capsys.readouterr().out
 
 
 def test_a_loop_that_never_ends_is_stopped_and_named(capsys):

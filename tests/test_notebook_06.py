@@ -67,7 +67,7 @@ def test_notebook_is_built_on_the_study_and_covers_the_issue():
         "viz.views_pca_figure(",
         "study_view.failure_lines(",
         "study_view.study_explorer(",
-        "study_view.check_paired_t(",
+        'check_function("06.4", paired_t_statistic)',
         "pretrain.load_recipe(",
     ):
         assert call in CODE, call
@@ -393,13 +393,15 @@ def test_a_step_with_the_jepa_term_runs_three_rows_per_pair():
     assert study_view.rows_through_model(trainer) == 16
 
 
-def test_the_paired_t_exercise_checker_can_fail(capsys):
+def test_the_paired_t_exercise_is_checked_like_the_other_implement_it_exercises(capsys):
+    from jepa_lite.course.implement import check_function, first_failure
     from jepa_lite.paired.stats import paired_t
 
-    assert study_view.check_paired_t(lambda a, b: paired_t(a, b)["t"])
-    assert not study_view.check_paired_t(lambda a, b: ...)
-    assert not study_view.check_paired_t(lambda a, b: paired_t(a, b)["diff"])
-    assert "expected" in capsys.readouterr().out
+    assert check_function("06.4", lambda a, b: paired_t(a, b)["t"]) is True
+    assert check_function("06.4", lambda a, b: ...) is None
+    assert "not written yet" in capsys.readouterr().out
+    seen = first_failure("06.4", lambda a, b: paired_t(a, b)["diff"])[2]
+    assert "mean difference" in seen
 
 
 def test_the_papers_gains_quoted_in_words_are_right():
@@ -407,3 +409,26 @@ def test_the_papers_gains_quoted_in_words_are_right():
     assert "more than nine points at every λ it tried" in TEXT
     assert min(v - t10[0.0] for lbd, v in t10.items() if lbd > 0) > 9
     assert t12["baseline"][0] == t10[0.0]
+
+
+def test_the_closing_note_says_where_each_of_the_five_questions_is_answered():
+    """Issue 26 item 7: the closing note's table names, for each core question, sections that exist."""
+    last = nbformat.read(NOTEBOOK, as_version=4).cells[-1].source
+    rows = re.findall(r"^\| (.+\?) \| (.+) \|$", last, re.M)
+    assert [q.split(",")[0] for q, _ in rows] == [
+        "Why an EMA target",
+        "Why the cosine",
+        "Why spans",
+        "What is collapse",
+        "What does the paper's objective add",
+    ]
+    headings = {}
+    for path in NOTEBOOK.parent.glob("0[0-6]_*.ipynb"):
+        cells = nbformat.read(path, as_version=4).cells
+        text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+        headings[path.name[:2]] = set(re.findall(r"^## (\d+) · ", text, re.M))
+    for _, where in rows:
+        refs = re.findall(r"\b(0\d) § (\d+)", where)
+        assert refs, where
+        for notebook, section in refs:
+            assert section in headings[notebook], (notebook, section)

@@ -66,6 +66,14 @@ def test_each_notebook_has_an_implement_it_yourself_and_an_experiment_exercise(p
     assert [i for i in ids if i in EXPERIMENTS], "no experiment exercise checked"
 
 
+def test_the_overview_has_an_experiment_exercise_checked_with_the_notebooks_settings():
+    from jepa_lite.course.exercises import EXPERIMENTS
+
+    cells = code_cells(COURSE[0])
+    assert COURSE[0].name.startswith("00") and any(re.match(r"EXPERIMENT_STEPS = STEPS  # ←", s) for s in cells)
+    assert 'check_answer("00.3", answer_3, steps=2 * STEPS)' in cells and "00.3" in EXPERIMENTS
+
+
 @pytest.mark.parametrize("path", COURSE, ids=lambda p: p.name)
 def test_predictions_are_asked_before_they_are_told_and_solutions_stay_hidden(path):
     code = "\n".join(code_cells(path))

@@ -314,6 +314,30 @@ def scale_toy(loss: str, steps: int = 300, lr: float = 0.05, dim: int = 16, seed
     return hist
 
 
+def predictor_ablation(seeds: Sequence[int] = (0, 1, 2), steps: int = 200, ema_m: float = 0.9) -> Dict[str, List[Dict]]:
+    """The cosine run with and without a predictor (notebook 04 § 5), one row per seed: the loss at step 1,
+    the lowest std over the run (the depth of the early dip), and the last logged std, mean cosine and rank."""
+    from .runs import final_metrics, run_history
+
+    table = {}
+    for label, predictor in (("with predictor", True), ("no predictor", False)):
+        table[label] = []
+        for seed in seeds:
+            h = run_history(loss="cosine", ema_m=ema_m, steps=steps, seed=seed, predictor=predictor)
+            last = final_metrics(h)
+            table[label].append(
+                {
+                    "seed": seed,
+                    "first_loss": h["step_loss"][0],
+                    "min_std": min(h["std"]),
+                    "std": last["std"],
+                    "mean_cos": last["mean_cos"],
+                    "rank": last["rank"],
+                }
+            )
+    return table
+
+
 def paired_rows(trainer, index: int = 0, predictors: Optional[int] = None) -> Dict[str, str]:
     """The three rows that training pair `index` becomes (notebook 06), each token shown in ⟨ ⟩.
 

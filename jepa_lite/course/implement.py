@@ -1,6 +1,6 @@
 """Implement-it-yourself exercises: the student writes the function a section taught, the kit checks it.
 
-Each notebook 01–05 has one cell with a stub (`def my_span_mask(...): raise NotImplementedError`)
+Each notebook 01–06 has one cell with a stub (`def my_span_mask(...): raise NotImplementedError`)
 and, below it,
 
     check_function("01.3", my_span_mask)
@@ -769,12 +769,80 @@ TRAIN_STEP = CodingExercise(
 )
 
 
+# ---------------------------------------------------------------------------------------------
+# 06 — the paired t statistic: paired_t_statistic(a, b) -> t = d̄ / (s / √n), d_i = a_i − b_i
+# ---------------------------------------------------------------------------------------------
+_SEEDS_A, _SEEDS_B = [0.50, 0.52, 0.47, 0.55, 0.49], [0.45, 0.50, 0.46, 0.50, 0.47]  # five seeds' scores
+
+
+def _t_number(fn, a, b):
+    out = fn(list(a), list(b))
+    if out is None or out is Ellipsis:
+        raise ReturnedNone
+    return float(out)
+
+
+def _t_variants(a, b):
+    """What common slips compute instead of the paired t, keyed by the mistake in words."""
+    from scipy import stats as scipy_stats
+
+    from ..paired.stats import paired_t
+
+    n, t = len(a), paired_t(a, b)["t"]
+    return {
+        "the differences were taken the other way round (b − a), so the sign is flipped": -t,
+        "the standard deviation divides by n, not n − 1": t * math.sqrt(n / (n - 1)),
+        "the standard error divides s by n, not by √n": t * math.sqrt(n),
+        "the standard error is missing: d̄ / s, not d̄ over s / √n": t / math.sqrt(n),
+        "this is the mean difference d̄ itself, not d̄ measured in standard errors": paired_t(a, b)["diff"],
+        "this is the two-sample t of a and b as separate groups: the pairing (seed i with seed i) is lost": float(
+            scipy_stats.ttest_ind(a, b).statistic
+        ),
+        "this is the p-value, not the t statistic": paired_t(a, b)["p"],
+    }
+
+
+def _t_matches(a, b):
+    def check(fn):
+        from ..paired.stats import paired_t
+
+        got, want = _t_number(fn, a, b), paired_t(a, b)["t"]
+        if math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9):
+            return None
+        for mistake, value in _t_variants(a, b).items():
+            if math.isclose(got, value, rel_tol=1e-6, abs_tol=1e-9):
+                return f"it returned {got:.6g} for n = {len(a)} pairs: {mistake}"
+        return f"it returned {got:.6g} for n = {len(a)} pairs; the paired t statistic is {want:.6g}"
+
+    return check
+
+
+PAIRED_T = CodingExercise(
+    "paired_t_statistic(a, b) → t = d̄ / (s / √n) of the differences d_i = a_i − b_i (s with n − 1)",
+    [
+        Property(
+            "returns the paired t statistic of five seeds' scores",
+            _t_matches(_SEEDS_A, _SEEDS_B),
+            "the line above names the term that differs; the exercise's formula gives each term in turn.",
+            seconds=10.0,
+        ),
+        Property(
+            "works for any number of pairs (three seeds, a − b negative)",
+            _t_matches([0.1, 0.3, 0.2], [0.2, 0.1, 0.25]),
+            "five pairs are right, three are not: something in the function still assumes five seeds.",
+            seconds=10.0,
+        ),
+    ],
+)
+
+
 CODING_EXERCISES = {
     "01.3": SPAN_SAMPLER,
     "02.4": TWO_VIEWS,
     "03.3": EMA_UPDATE,
     "04.3": MASKED_COSINE_LOSS,
     "05.4": TRAIN_STEP,
+    "06.4": PAIRED_T,
 }
 
 

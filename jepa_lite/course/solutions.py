@@ -61,12 +61,22 @@ def train_step_solution(model, optimizer, batch, m, grad_clip):
     return out.loss.detach()
 
 
+def paired_t_solution(a, b):
+    """06.4 — d_i = a_i − b_i; t = d̄ / (s / √n), s the standard deviation of the d_i with n − 1."""
+    d = [x - y for x, y in zip(a, b)]  # (n,) one difference per seed
+    n = len(d)
+    mean = sum(d) / n
+    s = (sum((x - mean) ** 2 for x in d) / (n - 1)) ** 0.5
+    return mean / (s / n**0.5)
+
+
 SOLUTIONS = {
     "01.3": span_mask_solution,
     "02.4": two_views_solution,
     "03.3": ema_update_solution,
     "04.3": masked_cosine_loss_solution,
     "05.4": train_step_solution,
+    "06.4": paired_t_solution,
 }
 
 

@@ -579,21 +579,3 @@ def continue_text(model_dir, prompts: Sequence[str], max_new_tokens: int = 24) -
             )
         out.append(p + tok.decode(gen[0, ids.shape[1] :], skip_special_tokens=True))
     return out
-
-
-def check_paired_t(fn) -> bool:
-    """Exercise: does `fn(a, b)` return the paired t statistic of `stats.paired_t`? Prints why not."""
-    from ..paired.stats import paired_t
-
-    cases = [([0.50, 0.52, 0.47, 0.55, 0.49], [0.45, 0.50, 0.46, 0.50, 0.47]), ([0.1, 0.3, 0.2], [0.2, 0.1, 0.25])]
-    for a, b in cases:
-        got = fn(a, b)
-        if got is None or got is Ellipsis:
-            print("not answered yet: write paired_t_statistic(a, b) above")
-            return False
-        want = paired_t(a, b)["t"]
-        if abs(float(got) - want) > 1e-9 * max(1.0, abs(want)):
-            print(f"for a = {a}, b = {b}: got {float(got):.6g}, expected {want:.6g} (d_i = a_i − b_i; s uses n − 1)")
-            return False
-    print("correct: your paired t statistic matches jepa_lite.paired.stats.paired_t")
-    return True
