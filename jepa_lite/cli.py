@@ -2,8 +2,8 @@
 
 `run_cli` is the part both trainers share (`jepa_lite.train`, `jepa_lite.paired`): build the trainer
 (bad input → one `error:` line, exit 2, before any work), `fit()` under `stop_on_signals` (the first
-Ctrl-C or SIGTERM finishes the step, checkpoints and stops; a second one stops at once), and the exit
-codes. `main` is the masked-span trainer's command line.
+Ctrl-C or SIGTERM ends the step, dropping it on the CPU (stopping.py), checkpoints and stops; a second
+one stops at once), and the exit codes. `main` is the masked-span trainer's command line.
 """
 
 from __future__ import annotations
