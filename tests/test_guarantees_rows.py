@@ -76,6 +76,8 @@ ROWS = {
         "test_writer.py::test_sigkill_mid_write_leaves_a_whole_version_and_the_next_writer_cleans_up",
         "test_safe_outputs.py::test_a_failed_save_in_place_leaves_the_model_it_started_from_whole",
         "test_safe_outputs.py::test_a_failed_export_leaves_the_earlier_export_whole",
+        "test_study_work_files.py::test_a_full_disk_while_preparing_is_one_line_exit_2_and_leaves_nothing",
+        "test_study_work_files.py::test_sigkill_while_preparing_leaves_the_users_folder_untouched",
     ],
     "One process per output:": [
         "test_writer.py::test_two_studies_on_one_out_the_second_is_refused_and_a_planted_tmp_survives",

@@ -656,7 +656,8 @@ def study_parser(prog: str, description: str, default_out: Optional[Path]):
 def study_main(args, build, check, run) -> int:
     """The body both study commands share. `build(args) -> config` (validated), `check(out)` refuses an --out
     that is not this study's file, `run(config, out) -> study`. Exit codes: 0 done; 2 bad input, one `error:`
-    line before any work (a second process on the same --out included: one study per results file, a lock);
+    line before any work (a second process on the same --out included: one study per results file, a lock;
+    and no room for the work files, `prepare_work`);
     1 the results file could not be written mid-run (its last write is whole); 130 stopped by Ctrl-C or SIGTERM
     (the workers too), the finished runs kept in the file."""
     previous = signal.signal(signal.SIGTERM, _interrupt)
