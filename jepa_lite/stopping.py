@@ -39,6 +39,7 @@ class StepGuard:
     def __init__(self, stop_requested: Callable[[], bool], enabled: bool):
         self.stop_requested, self.enabled = stop_requested, enabled
         self.active = False  # inside the droppable part of a step
+        self.attempting = False  # inside `attempt`, the only place a dropped step is caught
         self._rng = None
 
     def check(self, *_) -> None:
@@ -48,11 +49,12 @@ class StepGuard:
 
     @contextlib.contextmanager
     def droppable(self, parameters: Iterable[torch.nn.Parameter]):
-        """The part of a step that may be dropped (forward and backward, never the update)."""
-        if not self.enabled:
+        """The part of a step that may be dropped (forward and backward, never the update); only while
+        `attempt` runs the step (a `train_step` called on its own is never dropped)."""
+        if not (self.enabled and self.attempting):
             yield
             return
-        self._rng = rng_state()  # what `drop` puts back: the forward may draw (dropout)
+        self._rng = rng_state()  # what `attempt` puts back: the forward may draw (dropout)
         hooks = [torch.nn.modules.module.register_module_forward_pre_hook(self.check)]
         hooks += [p.register_hook(self.check) for p in parameters if p.requires_grad]
         self.active = True
@@ -67,6 +69,7 @@ class StepGuard:
     def attempt(self, step: Callable[[], object], optimizer: torch.optim.Optimizer) -> bool:
         """Run `step()`; True if it finished, False if it was dropped (gradients cleared, generators
         put back: the trainer's state is that of the step before)."""
+        self.attempting = True
         try:
             step()
             return True
@@ -74,3 +77,5 @@ class StepGuard:
             optimizer.zero_grad(set_to_none=True)
             restore_rng_state(self._rng)
             return False
+        finally:
+            self.attempting = False

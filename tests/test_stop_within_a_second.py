@@ -198,3 +198,14 @@ def test_paired_step_dropped_mid_backward_resumes_exactly(tmp_path):
         k: v for k, v in theirs["history"].items() if k != "seconds"
     }
     assert all(torch.equal(ours["model"][k], theirs["model"][k]) for k in theirs["model"])
+
+
+def test_a_step_called_on_its_own_is_never_dropped():
+    """Only `fit` (through `StepGuard.attempt`) drops a step: `train_step` called directly with a stop
+    requested trains as before."""
+    trainer = Trainer(quiet(save_path=None, steps=4), log=lambda s: None)
+    trainer.stop_requested = True
+    before = [p.detach().clone() for p in trainer.model.predictor.parameters()]
+    trainer.train_step(trainer.get_batch(0))
+    assert trainer.step == 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.predictor.parameters()))
