@@ -12,7 +12,9 @@ puts a check where Python gets control: at the entry of every module's forward (
 at every parameter's gradient in the backward (a hook per parameter). The handler sets the trainer's
 `stop_requested`; the next check raises `StepDropped`.
 
-Only on the CPU of a single process: under torchrun a rank that dropped its step would leave the
+Not under `torch.compile` (`compile=True`): its guards see the hooks added and removed at every step and
+recompile the model each time until dynamo's recompile limit (seconds a step, then eager). Only on the CPU
+of a single process: under torchrun a rank that dropped its step would leave the
 others waiting in the gradient all-reduce, and on a GPU the backward runs on another thread, where
 no handler runs (a GPU step takes milliseconds). There the step is finished first, as before.
 """

@@ -209,8 +209,10 @@ class Trainer:
         else:
             model = wrap(self.model, self.dist, self.device)  # DistributedDataParallel under torchrun
             self.forward = torch.compile(model, dynamic=True) if c.compile else model
-        cpu_alone = self.device.type == "cpu" and not self.dist.enabled and not self.static_shapes
-        self.guard = StepGuard(lambda: self.stop_requested, enabled=cpu_alone)  # stopping.py: a signal drops a step
+        # stopping.py: a signal drops a step; not under torch.compile, whose guards see the hooks come and go
+        # (every step recompiled until dynamo's limit, seconds a step; tests/test_stop_within_a_second.py)
+        cpu_alone = self.device.type == "cpu" and not self.dist.enabled and not self.static_shapes and not c.compile
+        self.guard = StepGuard(lambda: self.stop_requested, enabled=cpu_alone)
         self.pad_to_multiple_of = length_multiple(self.device, self.autocast_dtype)
         self.plan = StepBatches(
             self.corpus,

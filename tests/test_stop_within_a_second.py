@@ -209,3 +209,13 @@ def test_a_step_called_on_its_own_is_never_dropped():
     trainer.train_step(trainer.get_batch(0))
     assert trainer.step == 1
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.predictor.parameters()))
+
+
+def test_the_guard_is_off_under_torch_compile():
+    """The guard's hooks, added and removed at every step, make torch.compile recompile the model each step
+    (measured on the CPU: 8 recompiles, steps of 1.5-17 s instead of 0.02 s, then eager): under `compile`
+    the step is finished before stopping, as on a GPU."""
+    from jepa_lite.train import TrainConfig, Trainer
+
+    assert Trainer(TrainConfig.smoke(steps=2, progress=False), log=lambda s: None).guard.enabled
+    assert not Trainer(TrainConfig.smoke(steps=2, progress=False, compile=True), log=lambda s: None).guard.enabled
