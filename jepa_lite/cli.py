@@ -2,8 +2,8 @@
 
 `run_cli` is the part both trainers share (`jepa_lite.train`, `jepa_lite.paired`): build the trainer
 (bad input → one `error:` line, exit 2, before any work), `fit()` under `stop_on_signals` (the first
-Ctrl-C or SIGTERM finishes the step, checkpoints and stops; a second one stops at once), and the exit
-codes. `main` is the masked-span trainer's command line.
+Ctrl-C or SIGTERM ends the step, dropping it on the CPU (stopping.py), checkpoints and stops; a second
+one stops at once), and the exit codes. `main` is the masked-span trainer's command line.
 """
 
 from __future__ import annotations
@@ -172,9 +172,10 @@ STOP_SIGNALS = ("SIGINT", "SIGTERM")  # SIGTERM: what a job scheduler or `docker
 
 @contextlib.contextmanager
 def stop_on_signals(trainer):
-    """The first Ctrl-C or SIGTERM: finish the current step, checkpoint, stop (`trainer.stop_signal`
-    names it). A second one interrupts at once, without saving. `trainer` may also be a function
-    returning the trainer or None: before there is one, a signal interrupts at once (KeyboardInterrupt,
+    """The first Ctrl-C or SIGTERM: checkpoint and stop (`trainer.stop_signal` names it) after the
+    current step, or at once where the trainer's `guard` drops a step under way (`stopping.py`). A
+    second one interrupts at once, without saving. `trainer` may also be a function returning the
+    trainer or None: before there is one, a signal interrupts at once (KeyboardInterrupt,
     with the signal's name in `stop_on_signals.last`), as nothing is there to save."""
     import threading
 
@@ -195,10 +196,9 @@ def stop_on_signals(trainer):
         trainer.stop_requested = True
         trainer.stop_signal = signal.Signals(signum).name
         again = "Ctrl-C" if signum == signal.SIGINT else "the signal"
-        print(
-            f"\n{trainer.stop_signal}: stopping after this step ({again} again to abort without saving)",
-            file=sys.stderr,
-        )
+        guard = getattr(trainer, "guard", None)  # stopping.StepGuard: a step under way is dropped, not finished
+        when = "now (a step under way is dropped)" if guard is not None and guard.enabled else "after this step"
+        print(f"\n{trainer.stop_signal}: stopping {when} ({again} again to abort without saving)", file=sys.stderr)
 
     signums = [getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)]
     previous = {s: signal.signal(s, handler) for s in signums}

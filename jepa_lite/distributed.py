@@ -97,6 +97,9 @@ def setup(device: str = "auto") -> tuple[Dist, str]:
     return env, device
 
 
+STOPPED_BY_SIGNAL = (128 + 2, 128 + 15)  # Ctrl-C (SIGINT), SIGTERM
+
+
 def exit_process(code: int) -> None:
     """End a command-line run with exit status `code`; under torchrun, without the interpreter's shutdown.
 
@@ -106,8 +109,12 @@ def exit_process(code: int) -> None:
     `tests/test_distributed.py`), after a run that finished and saved, and torchrun reports the whole
     run as failed. Checkpoints are already on disk (written, fsynced and renamed by checkpoint.py), so
     a rank of a multi-process run flushes its output and leaves with os._exit.
+
+    A run stopped by a signal (130 Ctrl-C, 143 SIGTERM) leaves the same way: its checkpoint is on disk
+    and its lock is the operating system's to drop, and the interpreter's shutdown (torch, transformers)
+    takes about a second on a busy CPU, a second the scheduler that sent SIGTERM may not give.
     """
-    if dist.is_available() and dist.is_initialized():
+    if code in STOPPED_BY_SIGNAL or (dist.is_available() and dist.is_initialized()):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -85,6 +85,9 @@ class TinyEncoder(nn.Module):
         return BaseModelOutput(last_hidden_state=h)
 
 
+VOCAB_CHARS = 1 << 15  # the local tokenizer counts the words of each text's first 32,768 characters
+
+
 def build_local_tokenizer(texts: Sequence[str], vocab_size: int = 2000):
     """Build a BERT-style WordPiece tokenizer from `texts`, offline, in well under a second.
 
@@ -93,6 +96,8 @@ def build_local_tokenizer(texts: Sequence[str], vocab_size: int = 2000):
     ASCII letter, digit and punctuation mark (alone
     and as a "##" continuation), then the most frequent words (ties broken alphabetically) up to
     `vocab_size`. A word outside the vocabulary is spelled out in characters, so no text is lost.
+    Of each text only the first VOCAB_CHARS characters are counted, so that a pathological line is
+    not pre-tokenised whole (one long call into `tokenizers`, during which no stop signal is heard).
 
     We count words ourselves rather than use `tokenizers`' WordPieceTrainer, whose vocabulary can
     change from one run to the next on the same text (huggingface/tokenizers#1794): a course must
@@ -105,6 +110,7 @@ def build_local_tokenizer(texts: Sequence[str], vocab_size: int = 2000):
     from transformers import PreTrainedTokenizerFast
 
     normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    texts = (t[:VOCAB_CHARS] for t in texts)  # a 6 MB line is not pre-tokenised whole (one long call: no stop)
     counts = Counter(w for t in texts for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(t)))
     chars = sorted({c for w in counts for c in w} | set(string.ascii_letters + string.digits + string.punctuation))
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars]

@@ -69,6 +69,7 @@ from .masking import special_tokens_mask
 from .model import JEPA
 from .nano import lr_factor
 from .precision import autocast, grad_scaler, resolve_precision
+from .stopping import StepGuard
 from .validation import check_run_fits, check_texts
 
 AUTO_CACHE_BYTES = 64 << 20  # token_cache="auto" caches text files from this size on
@@ -208,6 +209,10 @@ class Trainer:
         else:
             model = wrap(self.model, self.dist, self.device)  # DistributedDataParallel under torchrun
             self.forward = torch.compile(model, dynamic=True) if c.compile else model
+        # stopping.py: a signal drops a step; not under torch.compile, whose guards see the hooks come and go
+        # (every step recompiled until dynamo's limit, seconds a step; tests/test_stop_within_a_second.py)
+        cpu_alone = self.device.type == "cpu" and not self.dist.enabled and not self.static_shapes and not c.compile
+        self.guard = StepGuard(lambda: self.stop_requested, enabled=cpu_alone)
         self.pad_to_multiple_of = length_multiple(self.device, self.autocast_dtype)
         self.plan = StepBatches(
             self.corpus,
@@ -271,7 +276,7 @@ class Trainer:
         gradient clipping, AdamW, EMA — everything a step does on the device (tests/test_nano.py: the
         same losses and weights in fp32 on one process). No host sync anywhere, so that it can be
         recorded as a CUDA graph. m: the EMA momentum, a number or (for graphs) a 0-dim device tensor."""
-        with self._kernels():
+        with self._kernels(), self.guard.droppable(self.model.trainable_parameters()):
             with autocast(self.precision, self.device, weight_cache=False):  # no cache: the step may be a graph
                 loss = self.forward(batch) if self.static_shapes else self.forward(batch).loss
             self.optimizer.zero_grad(set_to_none=True)
@@ -333,10 +338,10 @@ class Trainer:
                 # the optimizer's LR is a GPU tensor, and reading it would wait for the GPU)
                 lr, m = cfg.lr * self.lr_factor(self.step), self.momentum(self.step)
                 batch = next(batches)
-                self._window.append(self.train_step(batch))
-                bar.update(1)
+                done = self.guard.attempt(lambda: self._window.append(self.train_step(batch)), self.optimizer)
+                bar.update(int(done))
                 last = self.step == cfg.steps
-                if self.step % cfg.log_every == 0 or last:
+                if done and (self.step % cfg.log_every == 0 or last):
                     self._log_window(self._window, batch, lr, m)
                     self._window = []
                 # Read the flag once per step: a signal handler may set it at any moment, and every rank

@@ -216,3 +216,26 @@ def test_a_local_encoder_decoder_folder_is_refused_before_loading(tmp_path, caps
     AutoModel.from_config(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     assert "encoder-decoder" in refused(train_main, ["--model_name", str(folder), *SMALL_TRAIN], capsys)
+
+
+class _Planted:
+    """Pickles to a call of os.mkdir: a plain `torch.load` (weights_only=False) would make the folder."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path,))
+
+
+@pytest.mark.parametrize("cli", [train_main, paired_main], ids=["masked", "paired"])
+def test_a_checkpoint_that_would_run_code_is_refused_and_never_runs_it(tmp_path, capsys, cli):
+    """Checkpoints load with `torch.load(weights_only=True)`: a crafted pickle is one line, its code never runs."""
+    marker = tmp_path / "ran"
+    bad = tmp_path / "crafted.pt"
+    torch.save({"format": 1, "model": {"w": torch.zeros(2)}, "x": _Planted(marker)}, bad)
+    line = refused(cli, ["--resume", str(bad), "--steps", "4", "--no_progress"], capsys)
+    assert str(bad) in line or "crafted.pt" in line, line
+    assert not marker.exists()
+    torch.load(bad, weights_only=False)  # the control: loaded without the guard, the planted code runs
+    assert marker.is_dir()

@@ -8,7 +8,7 @@
 
 Exit codes, as `python -m jepa_lite.train` (the same code, `cli.run_cli`): 0 done; 2 bad input, one
 `error:` line before any work; 1 the run failed after it started (the loss diverged, a save failed);
-130 / 143 stopped early by Ctrl-C / SIGTERM, which finish the step, checkpoint and say how to continue.
+130 / 143 stopped early by Ctrl-C / SIGTERM, which end the step (stopping.py), checkpoint and say how to continue.
 `--save_path` follows the kit's save-path rules (`checkpoint.SaveTarget`): only a jepa_lite checkpoint
 of this run is replaced (another run's with `--overwrite`), one process per path, room checked before
 step 1, finite weights before each save.

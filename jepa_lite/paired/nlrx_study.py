@@ -58,7 +58,16 @@ from ..data import RESOURCES_DIR
 from . import nlrx
 from .pretrain import KIT_LM, load_recipe
 from .stats import bootstrap_interval, mean_sd, paired_t, welch_t
-from .study import STARTS, StudyError, rounded, run_many, study_main, study_parser, write_scratch_start
+from .study import (
+    STARTS,
+    StudyError,
+    prepare_work,
+    rounded,
+    run_many,
+    study_main,
+    study_parser,
+    write_scratch_start,
+)
 
 RESULTS_FILE = RESOURCES_DIR / "study_nlrx.json"
 TUBE_RESULTS_FILE = RESOURCES_DIR / "study_tube.json"  # the same study with objective "stp" (notebook 07)
@@ -460,7 +469,7 @@ def run_study(c: NlrxConfig, out: Path, workers: int = 1, threads: int = 1, resu
         return _slow_first([s for s in specs if spec_key(s, c) not in done])
 
     with tempfile.TemporaryDirectory(prefix="jepa_lite_nlrx_") as tmp:
-        paths = prepare(c, Path(tmp))
+        paths = prepare_work(prepare, c, Path(tmp))
         run_many(todo(sweep_stage(c)), c, paths, workers, threads, finished, runner=run_one)
         study["best_lr"] = best_lrs(study["runs"], c)
         log(f"best rate per (start, λ) on the validation split: {study['best_lr']}")

@@ -203,12 +203,31 @@ def prepare(c: StudyConfig, work: Path) -> Dict[str, str]:
     return paths
 
 
+def prepare_work(prepare, c, work: Path) -> Dict[str, str]:
+    """`prepare(c, work)`: the data files and the scratch start, written into `work`, a temporary folder
+    of the kit's own (never a user's place; removed after the study, whatever happens). A write that
+    fails there (a full disk, a file-size limit) is one StudyError naming the folder: exit 2, no run
+    has started."""
+    from safetensors import SafetensorError
+
+    try:
+        return prepare(c, work)
+    except (OSError, WriteError, SafetensorError) as e:
+        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise StudyError(
+            f"could not write the study's work files in {work} ({reason}); free some space there, or set TMPDIR "
+            "to a folder with room"
+        ) from None
+
+
 def write_scratch_start(model_dir: Path, out: Path) -> None:
     """The untrained weights pretraining started from (its recipe's seed), with the same tokenizer."""
     from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     from .pretrain import PretrainConfig, initial_model
 
+    hf_logging.disable_progress_bar()  # no "Writing model shards" bar in the study's output
     recipe = load_recipe(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = initial_model(PretrainConfig(**recipe["config"]), tokenizer)
@@ -432,7 +451,7 @@ def run_study(c: StudyConfig, out: Path, workers: int = 1, threads: int = 1, res
         )
 
     with tempfile.TemporaryDirectory(prefix="jepa_lite_study_") as tmp:
-        paths = prepare(c, Path(tmp))
+        paths = prepare_work(prepare, c, Path(tmp))
         run_many([s for s in first_stage(c) if spec_key(s, c) not in done], c, paths, workers, threads, finished)
         study["best_lambda"] = best_lambdas(study["runs"], c)
         log(f"best λ on the validation split: {study['best_lambda']}")
@@ -637,7 +656,8 @@ def study_parser(prog: str, description: str, default_out: Optional[Path]):
 def study_main(args, build, check, run) -> int:
     """The body both study commands share. `build(args) -> config` (validated), `check(out)` refuses an --out
     that is not this study's file, `run(config, out) -> study`. Exit codes: 0 done; 2 bad input, one `error:`
-    line before any work (a second process on the same --out included: one study per results file, a lock);
+    line before any work (a second process on the same --out included: one study per results file, a lock;
+    and no room for the work files, `prepare_work`);
     1 the results file could not be written mid-run (its last write is whole); 130 stopped by Ctrl-C or SIGTERM
     (the workers too), the finished runs kept in the file."""
     previous = signal.signal(signal.SIGTERM, _interrupt)

@@ -37,6 +37,7 @@ from ..distributed import all_reduce_gradients, check_batch, setup
 from ..errors import ConfigError, TrainingDiverged
 from ..nano import lr_factor
 from ..precision import autocast, resolve_precision
+from ..stopping import StepGuard
 from ..train import diverged_message
 from .causal_lm import TinyLMConfig, check_save_dir, load_causal_lm, pair_token_ids, save_model_folder
 from .config import (
@@ -141,6 +142,8 @@ class PairedTrainer:
             for k in ("step", "lm_loss", "jepa_loss", "jepa_monitor", "lr", "seconds", "step_lm_loss", "step_jepa_loss")
         }
         self.stop_requested = False  # set by a Ctrl-C handler: checkpoint and stop after this step
+        # On the CPU of one process a stop drops the step under way instead of finishing it (stopping.py)
+        self.guard = StepGuard(lambda: self.stop_requested, self.device.type == "cpu" and not self.dist.enabled)
         self._window: List[tuple] = []  # (lm_loss, jepa_loss or None) device tensors of the steps since the last log
         if config.resume:
             self.resume(config.resume)
@@ -331,15 +334,14 @@ class PairedTrainer:
         n_tokens, n_pairs = self.scored_tokens(everything), self.jepa_count(everything, self.step)
         self.optimizer.zero_grad(set_to_none=True)
         lm_total, jepa_total = 0.0, (0.0 if with_jepa else None)
-        for chunk in chunks:
-            loss, lm, jepa = self._objective(chunk, with_jepa, n_tokens, n_pairs, step=self.step)
-            loss = (
-                loss * self.dist.world_size
-            )  # Σ over ranks of the rank's share = the global L; the all-reduce then averages
-            (self.scaler.scale(loss) if self.scaler else loss).backward()
-            lm_total = lm_total + lm.detach()
-            if jepa is not None:
-                jepa_total = jepa_total + jepa.detach()
+        with self.guard.droppable(self.model.parameters()):  # a stop signal drops the step here (stopping.py)
+            for chunk in chunks:
+                loss, lm, jepa = self._objective(chunk, with_jepa, n_tokens, n_pairs, step=self.step)
+                loss = loss * self.dist.world_size  # Σ over ranks of the rank's share = the global L (all-reduce: mean)
+                (self.scaler.scale(loss) if self.scaler else loss).backward()
+                lm_total = lm_total + lm.detach()
+                if jepa is not None:
+                    jepa_total = jepa_total + jepa.detach()
         all_reduce_gradients(self.model.parameters(), self.dist)  # as DDP would (distributed.py)
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
@@ -383,10 +385,10 @@ class PairedTrainer:
         try:
             while self.step < c.steps:
                 lr = c.lr * self.lr_factor(self.step)  # this step's LR, computed on the host
-                window.append(self.train_step())
-                bar.update(1)
+                done = self.guard.attempt(lambda: window.append(self.train_step()), self.optimizer)
+                bar.update(int(done))
                 last = self.step == c.steps
-                if self.step % c.log_every == 0 or last:
+                if done and (self.step % c.log_every == 0 or last):
                     self._log(window, lr, time.perf_counter() - start)
                     del window[:]
                 # Read the flag once per step: a signal handler may set it at any moment, and every rank
