@@ -472,9 +472,8 @@ def peak_resident_mb() -> float:
     """This process's peak resident memory so far (the kernel's high-water mark, ru_maxrss), in MB."""
     import resource
 
-    return (
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
-    )  # Linux reports KiB (until 2026-12-01 read as 1,000 bytes: 2.4% low)
+    # Linux reports KiB (until 2026-12-01 read as 1,000 bytes: 2.4% low)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
 
 
 def run_measured(cmd: List[str], limit_gb: float) -> Dict:

@@ -43,9 +43,8 @@ def note_old_names(argv: Sequence[str]) -> None:
     for arg in argv:
         old = arg.split("=", 1)[0]
         if old in OLD_NAMES:
-            print(
-                f"note: {old} is now called {OLD_NAMES[old]}; the old name still works"
-            )  # stdout: errors stay one line
+            # on stdout: errors stay one line
+            print(f"note: {old} is now called {OLD_NAMES[old]}; the old name still works")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -63,11 +63,7 @@ class StudyConfig:
     ks: Tuple[int, ...] = (1, 2)  # predictor tokens tried at the best λ
     sizes: Tuple[int, ...] = (250, 1000)  # smaller training sets tried (the full set is n_train)
     seeds: Tuple[int, ...] = (0, 1, 2, 3, 4)  # the λ sweep
-    later_seeds: Tuple[int, ...] = (
-        0,
-        1,
-        2,
-    )  # stage 2 (k, size, lm_tokens): the first 3 seeds, to fit the device budget
+    later_seeds: Tuple[int, ...] = (0, 1, 2)  # stage 2 (k, size, lm_tokens): the first 3 seeds, for the budget
     failure_seeds: Tuple[int, ...] = (0,)  # γ = 0 and L2 runs (collapse shows in one seed)
     # data: the first n of each split of pretrain.benchmark_splits()
     n_train: int = 3000

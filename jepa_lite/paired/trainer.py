@@ -99,11 +99,9 @@ class PairedTrainer:
         # one that is not a kit checkpoint is refused here, before any work; the rest in `fit`.
         self.run_id = uuid.uuid4().hex[:12]
         self.save_path = config.save_path
-        self.target = (
-            SaveTarget(config.save_path, self.run_id, config.overwrite)
-            if config.save_path and self.dist.is_main
-            else None
-        )  # rank 0 writes
+        self.target = None  # rank 0 writes
+        if config.save_path and self.dist.is_main:
+            self.target = SaveTarget(config.save_path, self.run_id, config.overwrite)
         if self.target is not None:
             check_save_path(config.save_path, overwrite=True)  # whose checkpoint it is can only be told after `resume`
         self.train_pairs, self.test_pairs = load_pairs(config)
@@ -231,13 +229,8 @@ class PairedTrainer:
         logits, h = self._states(input_ids, mask)  # (B, L, V), (B, L, D)
         spans, weights = zip(*self.stp_spans(idx, step))
         starts = [input_ids.shape[1] - len(r) if side == "left" else 0 for r in rows]
-        content, span = span_masks(
-            [len(self.train_text[i]) for i in idx],
-            [len(self.train_code[i]) for i in idx],
-            spans,
-            input_ids.shape[1],
-            starts,
-        )  # (B, L) each
+        n_text, n_code = [len(self.train_text[i]) for i in idx], [len(self.train_code[i]) for i in idx]
+        content, span = span_masks(n_text, n_code, spans, input_ids.shape[1], starts)  # (B, L) each
         w = self._to(torch.tensor(weights, dtype=torch.float32))  # (B,)
         cos = tube_cosine(h, self._to(content), self._to(span))  # (B,) cos(before + after, patch)
         return lm_loss_sum(logits, self._to(label_ids)), (w * (1 - cos)).sum()
