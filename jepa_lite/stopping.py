@@ -29,6 +29,13 @@ import torch
 from .checkpoint import restore_rng_state, rng_state
 
 
+def can_drop_steps(device: torch.device, distributed: bool, compiled: bool = False) -> bool:
+    """Whether a stop may drop the step under way: on the CPU of one process, run eagerly (not under
+    `torch.compile` or CUDA graphs); elsewhere the step is finished first (the module docstring says why;
+    tests/test_stop_within_a_second.py measured the recompiles)."""
+    return device.type == "cpu" and not distributed and not compiled
+
+
 class StepDropped(BaseException):
     """A stop was asked for while a step was droppable: the step is abandoned (not an error, so it
     is a BaseException that no `except Exception` on the way swallows)."""

@@ -69,7 +69,7 @@ from .masking import special_tokens_mask
 from .model import JEPA
 from .nano import lr_factor
 from .precision import autocast, grad_scaler, resolve_precision
-from .stopping import StepGuard
+from .stopping import StepGuard, can_drop_steps
 from .validation import check_run_fits, check_texts
 
 AUTO_CACHE_BYTES = 64 << 20  # token_cache="auto" caches text files from this size on
@@ -209,10 +209,8 @@ class Trainer:
         else:
             model = wrap(self.model, self.dist, self.device)  # DistributedDataParallel under torchrun
             self.forward = torch.compile(model, dynamic=True) if c.compile else model
-        # stopping.py: a signal drops a step; not under torch.compile, whose guards see the hooks come and go
-        # (every step recompiled until dynamo's limit, seconds a step; tests/test_stop_within_a_second.py)
-        cpu_alone = self.device.type == "cpu" and not self.dist.enabled and not self.static_shapes and not c.compile
-        self.guard = StepGuard(lambda: self.stop_requested, enabled=cpu_alone)
+        droppable = can_drop_steps(self.device, self.dist.enabled, compiled=c.compile or self.static_shapes)
+        self.guard = StepGuard(lambda: self.stop_requested, enabled=droppable)  # a stop drops the step: stopping.py
         self.pad_to_multiple_of = length_multiple(self.device, self.autocast_dtype)
         self.plan = StepBatches(
             self.corpus,

@@ -37,7 +37,7 @@ from ..distributed import all_reduce_gradients, check_batch, setup
 from ..errors import ConfigError, TrainingDiverged
 from ..nano import lr_factor
 from ..precision import autocast, resolve_precision
-from ..stopping import StepGuard
+from ..stopping import StepGuard, can_drop_steps
 from ..train import diverged_message
 from .causal_lm import TinyLMConfig, check_save_dir, load_causal_lm, pair_token_ids, save_model_folder
 from .config import (
@@ -141,7 +141,7 @@ class PairedTrainer:
         }
         self.stop_requested = False  # set by a Ctrl-C handler: checkpoint and stop after this step
         # On the CPU of one process a stop drops the step under way instead of finishing it (stopping.py)
-        self.guard = StepGuard(lambda: self.stop_requested, self.device.type == "cpu" and not self.dist.enabled)
+        self.guard = StepGuard(lambda: self.stop_requested, can_drop_steps(self.device, self.dist.enabled))
         self._window: List[tuple] = []  # (lm_loss, jepa_loss or None) device tensors of the steps since the last log
         if config.resume:
             self.resume(config.resume)
