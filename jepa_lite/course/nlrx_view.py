@@ -7,27 +7,16 @@ in fast mode too. The paper's numbers come from `study_view.PAPER` (cited there)
 
 from __future__ import annotations
 
-import math
 from typing import Dict, List, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ..paired import nlrx_study as ns
-from ..paired.stats import mean_sd
+from ..paired.stats import mean_ci, mean_sd
 from .study_view import COLOR, PAPER, START_LABEL
 
 ZERO_AT = 0.003  # where λ = 0 sits on the log axis of the headline figure (labelled "0")
-
-
-def mean_ci(xs: Sequence[float]) -> Dict[str, float]:
-    """Mean and the half-width of its 95 % t interval over seeds: x̄ ± t₀.₉₇₅,ₙ₋₁ · s / √n."""
-    m = mean_sd(xs)
-    n = len(xs)
-    from scipy.stats import t
-
-    half = float(t.ppf(0.975, n - 1)) * m["sd"] / math.sqrt(n) if n > 1 else float("nan")
-    return {"mean": m["mean"], "sd": m["sd"], "half": half, "n": n}
 
 
 def describe(study: dict) -> List[str]:

@@ -57,7 +57,7 @@ from ..checkpoint import json_marked, write_json
 from ..data import RESOURCES_DIR
 from . import nlrx
 from .pretrain import KIT_LM, load_recipe
-from .stats import bootstrap_interval, mean_sd, paired_t, welch_t
+from .stats import bootstrap_interval, mean_ci, mean_sd, paired_t, welch_t
 from .study import (
     STARTS,
     StudyError,
@@ -615,15 +615,12 @@ def size_curve(study: dict, start: str, lbd: float, metric: str = "test") -> Lis
     """Exact match against training-set size for (start, λ) at its best rate: one row per size (the
     `sizes`, then the full set), smallest first: {"n_train", "steps", "mean", "sd", "n", "half"}, with
     `half` the half-width of the 95 % t interval of the mean over seeds, t₀.₉₇₅,ₙ₋₁ · sd / √n."""
-    from scipy.stats import t
-
     rows = []
     for n in (*sorted(config_of(study).sizes), 0):
         runs = tuned_runs(study, start, lbd, n)
         if runs:
-            m = mean_sd([r["exact_match"][metric] for r in runs])
-            half = float(t.ppf(0.975, m["n"] - 1)) * m["sd"] / math.sqrt(m["n"]) if m["n"] > 1 else math.nan
-            rows.append({"n_train": runs[0]["n_train"], "steps": runs[0]["steps"], **m, "half": half})
+            m = mean_ci([r["exact_match"][metric] for r in runs])
+            rows.append({"n_train": runs[0]["n_train"], "steps": runs[0]["steps"], **m})
     return rows
 
 

@@ -62,6 +62,15 @@ def paired_t(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Dic
     }
 
 
+def mean_ci(values: Sequence[float]) -> Dict[str, float]:
+    """Mean and the half-width of its 95 % t interval over seeds: x̄ ± t₀.₉₇₅,ₙ₋₁ · s / √n.
+    {"mean", "sd", "half", "n"}; `half` is NaN for a single value."""
+    m = mean_sd(values)
+    n = m["n"]
+    half = float(scipy_stats.t.ppf(0.975, n - 1)) * m["sd"] / math.sqrt(n) if n > 1 else float("nan")
+    return {"mean": m["mean"], "sd": m["sd"], "half": half, "n": n}
+
+
 def welch_t(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Dict[str, float]:
     """Unpaired (Welch) t-test of a against b: for settings that share no training data, where pairing
     by seed has nothing to pair (e.g. a run on 437 pairs against runs on 7,000).
