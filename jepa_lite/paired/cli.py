@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="separate rows (default, readable) or one packed row per pair with a block-causal mask (faster)",
     )
     a(
+        "--pack_length",
+        type=int,
+        help="with --views packed: several pairs per row of exactly this many tokens (default 0: one row per pair)",
+    )
+    a(
         "--objective",
         choices=("llm_jepa", "stp"),
         help="llm_jepa (default): λ·(1 − cos(Pred(Enc(Text)), Enc(Code))) over two or three rows; "

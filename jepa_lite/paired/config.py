@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..precision import resolve_precision
 from ..validation import SEED_MAX, check_int_range, check_types
 from .causal_lm import MAX_PREDICTORS, check_save_dir
+from .packing import longest_pair
 from .pairs import Pair, PairsError, load_jsonl, regex_pairs
 from .stp import SPAN_RULES, WEIGHTINGS
 
@@ -50,6 +51,8 @@ class PairedConfig:
     lm_tokens: str = "code"  # LM loss on "code" (Code + [EOS]) or "all" (every token: what the official runs trained)
     code_position: str = "last"  # Enc(Code) at the "last" Code token (official Llama setting) or at "eos"
     views: str = "separate"  # "separate": three rows per pair (readable); "packed": one row, block-causal mask
+    # packed views: 0 = one row per pair; N = several pairs per row of exactly N tokens (packing.py, the fast path)
+    pack_length: int = 0
     # "llm_jepa" (two views, eq. 2) or "stp": Semantic Tube Prediction on the LM row alone (stp.py)
     objective: str = "llm_jepa"
     # STP span rule: "start_end" (official default: s, then t after it) or "uniform" (all spans alike)
@@ -91,6 +94,7 @@ class PairedConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"{name} must be an integer ≥ 0; got {v}")
+        self._check_pack_length()
         if not isinstance(self.stp_max_span, int) or self.stp_max_span < 0:
             raise ConfigError(f"stp_max_span must be an integer ≥ 0 (0 = no cap); got {self.stp_max_span}")
         if self.max_length < 8:
@@ -128,6 +132,20 @@ class PairedConfig:
         resolve_precision(self.precision, pick_device(self.device))  # names a bad precision or device
         if self.save_dir:
             check_save_dir(self.save_dir)
+
+    def _check_pack_length(self) -> None:
+        """pack_length is 0, or with views "packed" at least the longest pair's blocks (each pair whole in a row)."""
+        n = self.pack_length
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ConfigError(f"pack_length must be an integer ≥ 0 (0 = one row per pair); got {n}")
+        if n and self.views != "packed":
+            raise ConfigError(f"pack_length {n} packs pairs into rows: it needs --views packed")
+        need = longest_pair(self.max_length, self.predictors) if isinstance(self.predictors, int) else 0
+        if n and n < need:
+            raise ConfigError(
+                f"pack_length must hold the longest pair: at least {need} tokens with max_length "
+                f"{self.max_length} and {self.predictors} predictors; got {n}"
+            )
 
 
 # Settings that may change when a run is resumed; every other setting must match the checkpoint.
@@ -234,5 +252,11 @@ def check_compatible(saved: dict, current: dict, path: str) -> None:
     """CheckpointError naming the first settings where `current` differs from the checkpoint's
     `saved`, beyond RESUMABLE_CHANGES (`checkpoint.check_config_compatible`, as jepa_lite.train).
     A setting added after a checkpoint was written counts as saved with its default."""
-    added = {"objective": "llm_jepa", "stp_span": "start_end", "stp_max_span": 0, "stp_weighting": "none"}
+    added = {
+        "objective": "llm_jepa",
+        "stp_span": "start_end",
+        "stp_max_span": 0,
+        "stp_weighting": "none",
+        "pack_length": 0,
+    }
     check_config_compatible({**added, **saved}, current, path, RESUMABLE_CHANGES)  # checkpoints from before STP

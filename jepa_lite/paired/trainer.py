@@ -49,13 +49,14 @@ from .config import (
     load_pairs,
     pairs_fingerprint,
 )
+from .packing import enc_offsets, pack_pairs
 from .pairs import Pair
 from .rows import (
     CUSTOM_MASK_IMPLEMENTATIONS,
     IGNORE,
     attention_implementation,
     block_causal_mask,
-    code_back,  # noqa: F401
+    code_back,
     code_view,
     jepa_distance,
     last_hidden,
@@ -280,6 +281,8 @@ class PairedTrainer:
         view] (no Text view for k = 0: Enc(Text) is read at the LM row's [SEP]) under a
         block-causal mask (`rows.py`)."""
         c = self.config
+        if c.pack_length:
+            return self.pairs_in_rows_forward(idx)
         blocks, labels = zip(
             *(
                 packed_pair_rows(self.train_text[i], self.train_code[i], c.predictors, self.ids, c.lm_tokens)
@@ -294,6 +297,23 @@ class PairedTrainer:
         logits, h = run_model(self.model, self._to(packed.input_ids), mask, self._to(packed.position_ids))
         rows = torch.arange(len(idx), device=h.device)
         return lm_loss_sum(logits, self._to(packed.labels)), h[rows, self._to(xi)], h[rows, self._to(yi)]
+
+    def pairs_in_rows_forward(self, idx):
+        """`packed_forward` with several pairs in each row of `pack_length` tokens (`packing.py`): one
+        forward pass over R rows; the embeddings gathered from the flattened (R·N, D) states."""
+        c, back = self.config, code_back(self.config.code_position)
+        pairs = [
+            packed_pair_rows(self.train_text[i], self.train_code[i], c.predictors, self.ids, c.lm_tokens) for i in idx
+        ]
+        x_at, y_at = zip(
+            *(enc_offsets(len(self.train_text[i]), c.predictors, b, back) for i, (b, _) in zip(idx, pairs))
+        )
+        rows = pack_pairs(*zip(*pairs), x_at, y_at, c.pack_length, self.ids["pad"])
+        p = rows.packed
+        mask = block_causal_mask(self._to(p.block), self.model)  # (R, 1, N, N)
+        logits, h = run_model(self.model, self._to(p.input_ids), mask, self._to(p.position_ids))
+        h = h.flatten(0, 1)  # (R·N, D)
+        return lm_loss_sum(logits, self._to(p.labels)), h[self._to(rows.x_index)], h[self._to(rows.y_index)]
 
     def objective(self, step: int):
         """(L, lm_loss, jepa_loss or None) for the whole batch of `step`: L = γ·L_LM + λ·JEPA.
