@@ -69,6 +69,7 @@ def test_bench_objective_paired_runs_the_paired_bench_without_importing_the_pape
         "LM only (λ = 0)",
         "LM + JEPA, separate rows (3 per pair)",
         "LM + JEPA, packed (1 row per pair)",
+        "LM + JEPA, pairs packed in rows of 1,024+",
         "LM + JEPA, separate, loss dropout 0.5",
         "LM + STP, the LM row alone (λ = 0.02)",
     ):
@@ -76,6 +77,7 @@ def test_bench_objective_paired_runs_the_paired_bench_without_importing_the_pape
     assert re.search(r"^packed LM \+ JEPA / LM only: \d+\.\d\d× step time \(target ≤ 1\.5×\)$", r.stdout, re.M), (
         r.stdout
     )
+    assert re.search(r"^pairs in rows / LM only: \d+\.\d\d× step time \(target ≤ 1\.2×\)$", r.stdout, re.M)
     assert re.search(r"^LM \+ STP / LM only: \d+\.\d\d× step time \(target ≤ 1\.1×\)$", r.stdout, re.M), r.stdout
 
 
