@@ -13,7 +13,14 @@ SMALL = dict(
 
 @pytest.mark.parametrize(
     "extra",
-    [dict(views="separate"), dict(views="packed", predictors=2), dict(views="packed", grad_accum=2), dict(lbd=0.0)],
+    [
+        dict(views="separate"),
+        dict(views="packed", predictors=2),
+        dict(views="packed", grad_accum=2),
+        dict(lbd=0.0),
+        dict(views="packed", pack_length=512),
+        dict(views="packed", pack_length=512, attention="flex"),
+    ],
 )
 def test_gpu_steps_never_make_the_host_wait(extra):
     t = PairedTrainer(PairedConfig(steps=6, **{**SMALL, **extra}), log=lambda s: None)
@@ -58,3 +65,30 @@ def test_gpu_run_checkpoints_resumes_and_matches_separate_when_packed(tmp_path):
     a, b = sep.separate_forward(idx), sep.packed_forward(idx)
     for u, v in zip(a, b):
         torch.testing.assert_close(v, u, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("attention", ["default", "flex"])
+def test_gpu_pairs_in_rows_give_the_separate_rows_losses_and_gradients(attention):
+    """fp32 on CUDA: several pairs per row (SDPA with the dense block-causal mask, or FlexAttention's
+    BlockMask) against the three separate rows per pair."""
+    t = PairedTrainer(
+        PairedConfig(
+            steps=1, views="packed", pack_length=512, attention=attention, precision="fp32", predictors=1, **SMALL
+        ),
+        log=lambda s: None,
+    )
+    assert (t.model.config._attn_implementation == "flex_attention") == (attention == "flex")
+    t.model.train()
+    idx = t.batch_indices(0)
+    lm_s, x_s, y_s = t.separate_forward(idx)
+    lm_p, x_p, y_p = t.pairs_in_rows_forward(idx)
+    for a, b in ((x_s, x_p), (y_s, y_p)):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(lm_p, lm_s, rtol=1e-4, atol=1e-3)
+    params = list(t.model.parameters())
+    g_s = torch.autograd.grad(lm_s / 100 + (1 - torch.cosine_similarity(x_s, y_s)).mean(), params, allow_unused=True)
+    g_p = torch.autograd.grad(lm_p / 100 + (1 - torch.cosine_similarity(x_p, y_p)).mean(), params, allow_unused=True)
+    for a, b in zip(g_s, g_p):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-5)

@@ -122,9 +122,33 @@ def test_a_run_with_pairs_in_rows_resumes_bit_identically(tmp_path):
     assert history["step_jepa_loss"] == pytest.approx(full["step_jepa_loss"], rel=0, abs=0, nan_ok=True)
 
 
+@torch.no_grad()
+def test_the_flex_block_mask_gives_the_dense_masks_states():
+    """FlexAttention has no backward on the CPU: the forward pass is compared here, training on CUDA
+    (tests/test_paired_cuda.py)."""
+    from jepa_lite.paired.packing import flex_block_mask
+
+    t = small(steps=1, views="packed", pack_length=256)
+    t.model.eval()
+    idx = t.batch_indices(0)
+    pairs = [paired.packed_pair_rows(t.train_text[i], t.train_code[i], 0, t.ids)[0] for i in idx]
+    rows = pack_pairs(pairs, [[[paired.IGNORE] * len(b) for b in p] for p in pairs], [1] * 8, [2] * 8, 256, 0)
+    p = rows.packed
+    _, dense = paired.run_model(t.model, p.input_ids, paired.block_causal_mask(p.block, t.model), p.position_ids)
+    t.model.set_attn_implementation("flex_attention")
+    _, flex = paired.run_model(t.model, p.input_ids, flex_block_mask(p.block), p.position_ids)
+    real = p.attention_mask.bool()
+    torch.testing.assert_close(flex[real], dense[real], rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize(
     "settings, message",
     [
+        (dict(attention="flex"), "--attention flex runs the packed rows: it needs --views packed and --pack_length"),
+        (
+            dict(attention="flex", views="packed", pack_length=512),
+            "--attention flex trains on CUDA only",
+        ),
         (dict(pack_length=-1), "pack_length must be an integer ≥ 0"),
         (dict(pack_length=512), "pack_length 512 packs pairs into rows: it needs --views packed"),
         (dict(pack_length=100, views="packed"), "pack_length must hold the longest pair: at least 116 tokens"),

@@ -39,6 +39,10 @@ PAIRED_PATHS = {
     "packed": ("LM + JEPA, packed (1 row per pair)", dict(lbd=1.0, views="packed")),
     # pack_length: ROW_TOKENS, or the longest pair when --max_length asks for more (packing.longest_pair)
     "rows": ("LM + JEPA, pairs packed in rows of 1,024+", dict(lbd=1.0, views="packed", pack_length="rows")),
+    "flex": (
+        "LM + JEPA, rows, FlexAttention (CUDA)",
+        dict(lbd=1.0, views="packed", pack_length="rows", attention="flex"),
+    ),
     "dropout": ("LM + JEPA, separate, loss dropout 0.5", dict(lbd=1.0, views="separate", loss_dropout=0.5)),
     "stp": ("LM + STP, the LM row alone (λ = 0.02)", dict(lbd=0.02, objective="stp", views="separate")),
 }
@@ -116,8 +120,9 @@ def paired_worker(args, name: str) -> Dict:
 
 
 def paired_main(args) -> int:
-    """LM-only step against LM + JEPA (separate rows, packed, loss dropout 0.5) and LM + STP: same model,
-    data (the built-in regex pairs, k = 0) and batches; each path in its own process (its own peak memory).
+    """LM-only step against LM + JEPA (separate rows; packed, one row per pair or several pairs per row of
+    1,024 tokens, on CUDA also with FlexAttention; loss dropout 0.5) and LM + STP: same model, data (the
+    built-in regex pairs, k = 0) and batches; each path in its own process (its own peak memory).
 
         FLOPs per step = Σ_rows (6·N·ℓ + 12·n_layer·d·ℓ²)
           rows: every row the step runs (LM rows; with the JEPA term the Text and Code views, or the
@@ -145,7 +150,8 @@ def paired_main(args) -> int:
         f"{args.steps} timed steps after {args.warmup} warm-up steps"
     )
     results = {}
-    for name in PAIRED_PATHS:
+    paths = [n for n, (_, o) in PAIRED_PATHS.items() if device.type == "cuda" or o.get("attention") != "flex"]
+    for name in paths:
         cmd = [sys.executable, "-m", "jepa_lite.paired.bench", "--_worker", name]
         for k in ("model", "batch_size", "max_length", "steps", "warmup", "device", "precision"):
             if getattr(args, k) is not None:
@@ -158,8 +164,8 @@ def paired_main(args) -> int:
     base = results["lm_only"]
     peak = peak_tflops(device, args.peak_tflops)
     print(f"{base['parameters'] / 1e6:.1f} M parameters, {base['precision']}")
-    for name, (label, _) in PAIRED_PATHS.items():
-        r = results[name]
+    for name in paths:
+        label, r = PAIRED_PATHS[name][0], results[name]
         mfu = f"   {100 * r['tflops'] / peak:5.1f}% MFU" if peak else ""
         print(
             f"  {label:40s} {r['step_s'] * 1e3:8.1f} ms/step ({r['step_s'] / base['step_s']:.2f}× LM only)   "

@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --views packed: several pairs per row of exactly this many tokens (default 0: one row per pair)",
     )
     a(
+        "--attention",
+        choices=("default", "flex"),
+        help="default: the model's own attention kernel; flex: FlexAttention block masks on the packed rows "
+        "(CUDA, with --pack_length)",
+    )
+    a(
         "--objective",
         choices=("llm_jepa", "stp"),
         help="llm_jepa (default): λ·(1 − cos(Pred(Enc(Text)), Enc(Code))) over two or three rows; "

@@ -53,6 +53,8 @@ class PairedConfig:
     views: str = "separate"  # "separate": three rows per pair (readable); "packed": one row, block-causal mask
     # packed views: 0 = one row per pair; N = several pairs per row of exactly N tokens (packing.py, the fast path)
     pack_length: int = 0
+    # "default": the model's own attention kernel (SDPA); "flex": FlexAttention on the packed rows (CUDA only)
+    attention: str = "default"
     # "llm_jepa" (two views, eq. 2) or "stp": Semantic Tube Prediction on the LM row alone (stp.py)
     objective: str = "llm_jepa"
     # STP span rule: "start_end" (official default: s, then t after it) or "uniform" (all spans alike)
@@ -116,6 +118,7 @@ class PairedConfig:
             ("lm_tokens", ("code", "all")),
             ("code_position", ("last", "eos")),
             ("views", ("separate", "packed")),
+            ("attention", ("default", "flex")),
             ("objective", ("llm_jepa", "stp")),
             ("stp_span", SPAN_RULES),
             ("stp_weighting", WEIGHTINGS),
@@ -130,6 +133,8 @@ class PairedConfig:
                 "no packed views and no l2 distance (drop --predictors, --views, --distance)"
             )
         resolve_precision(self.precision, pick_device(self.device))  # names a bad precision or device
+        if self.attention == "flex" and pick_device(self.device).type != "cuda":
+            raise ConfigError("--attention flex trains on CUDA only (FlexAttention has no backward on the CPU)")
         if self.save_dir:
             check_save_dir(self.save_dir)
 
@@ -140,6 +145,8 @@ class PairedConfig:
             raise ConfigError(f"pack_length must be an integer ≥ 0 (0 = one row per pair); got {n}")
         if n and self.views != "packed":
             raise ConfigError(f"pack_length {n} packs pairs into rows: it needs --views packed")
+        if self.attention == "flex" and not n:
+            raise ConfigError("--attention flex runs the packed rows: it needs --views packed and --pack_length")
         need = longest_pair(self.max_length, self.predictors) if isinstance(self.predictors, int) else 0
         if n and n < need:
             raise ConfigError(
@@ -258,5 +265,6 @@ def check_compatible(saved: dict, current: dict, path: str) -> None:
         "stp_max_span": 0,
         "stp_weighting": "none",
         "pack_length": 0,
+        "attention": "default",
     }
     check_config_compatible({**added, **saved}, current, path, RESUMABLE_CHANGES)  # checkpoints from before STP

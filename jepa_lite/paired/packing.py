@@ -98,3 +98,17 @@ def longest_pair(max_length: int, k: int) -> int:
     `max_length − k − 3` tokens (`PairedTrainer`): LM row + Text view + Code view."""
     cap = max_length - k - 3
     return (2 * cap + 3) + (cap + 2 + k if k > 0 else 0) + (cap + 2)
+
+
+def flex_block_mask(block: torch.Tensor):
+    """`rows.block_causal_mask` as a FlexAttention `BlockMask` (R, 1, N, N), for a model loaded with
+    `attn_implementation="flex_attention"` (`--attention flex`): query q sees key k iff k ≤ q in the same
+    block (numbers from `pack_pairs`, 0 = padding), and a pad query sees itself. Only the 128 × 128 tiles
+    that hold an allowed pair are computed — on rows of many short blocks, a thin band along the diagonal."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    def allowed(b, h, q, k):
+        return ((block[b, q] == block[b, k]) & (k <= q) & (block[b, k] > 0)) | (q == k)
+
+    R, N = block.shape
+    return create_block_mask(allowed, B=R, H=None, Q_LEN=N, KV_LEN=N, device=block.device)

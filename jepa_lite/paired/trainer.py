@@ -49,7 +49,7 @@ from .config import (
     load_pairs,
     pairs_fingerprint,
 )
-from .packing import enc_offsets, pack_pairs
+from .packing import enc_offsets, flex_block_mask, pack_pairs
 from .pairs import Pair
 from .rows import (
     CUSTOM_MASK_IMPLEMENTATIONS,
@@ -116,6 +116,8 @@ class PairedTrainer:
         codes = [clip_chars(p.code, config.max_length) for p in self.train_pairs + self.test_pairs]
         self.model, self.tokenizer = load_causal_lm(config.model, texts, codes, tiny)
         self.model.to(self.device)
+        if config.attention == "flex":
+            self.model.set_attn_implementation("flex_attention")
         self.ids = pair_token_ids(self.tokenizer)
         cap = config.max_length - config.predictors - 3  # room for [BOS], [SEP], [EOS] or the [PRED]s
         self.train_text = encode(self.tokenizer, [p.text for p in self.train_pairs], cap)
@@ -310,7 +312,9 @@ class PairedTrainer:
         )
         rows = pack_pairs(*zip(*pairs), x_at, y_at, c.pack_length, self.ids["pad"])
         p = rows.packed
-        mask = block_causal_mask(self._to(p.block), self.model)  # (R, 1, N, N)
+        block = self._to(p.block)
+        flex = attention_implementation(self.model) == "flex_attention"
+        mask = flex_block_mask(block) if flex else block_causal_mask(block, self.model)  # (R, 1, N, N)
         logits, h = run_model(self.model, self._to(p.input_ids), mask, self._to(p.position_ids))
         h = h.flatten(0, 1)  # (R·N, D)
         return lm_loss_sum(logits, self._to(p.labels)), h[self._to(rows.x_index)], h[self._to(rows.y_index)]
@@ -611,7 +615,8 @@ def check_custom_mask(trainer: PairedTrainer) -> None:
     name = trainer.config.model
     impl = attention_implementation(trainer.model)
     hint = "use --views separate"
-    if impl not in CUSTOM_MASK_IMPLEMENTATIONS:
+    flex = impl == "flex_attention" and trainer.config.pack_length > 0  # packing.flex_block_mask
+    if impl not in CUSTOM_MASK_IMPLEMENTATIONS and not flex:
         raise ConfigError(
             f"--views packed needs attention that takes a custom (block-causal) mask; '{name}' uses {impl}: {hint}"
         )
