@@ -1,7 +1,8 @@
 """`python -m jepa_lite.paired.bench` (also `python -m jepa_lite.bench --objective paired`): what adding
-the JEPA term costs the paper's objective, step time and memory of five paths on the same model,
-data and batches — LM only, LM + JEPA in separate rows, packed into one row per pair, with loss
-dropout 0.5, and Semantic Tube Prediction (one pass of the LM row, the authors' successor).
+the JEPA term costs the paper's objective, step time and memory of each path on the same model,
+data and batches — LM only, LM + JEPA in separate rows, packed (one row per pair, or several pairs
+per row of 1,024 tokens, on CUDA also through FlexAttention), with loss dropout 0.5, and Semantic
+Tube Prediction (one pass of the LM row, the authors' successor).
 `paired_main` states the FLOP count. The paper's code lives here, beside its trainer: the core benchmark
 (`jepa_lite.bench`) hands `--objective paired` over to this module in a process of its own, so the core
 never imports the paper; the helpers (device, timing, peak memory, flag checks) are the core benchmark's.
