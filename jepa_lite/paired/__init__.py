@@ -27,6 +27,7 @@ Where each part lives (this file is the index: it holds no code of its own):
                    alone, λ·(1 − cos(before + after, patch)) over a random span of its Text and Code
     trainer.py     PairedTrainer: batches, gradient accumulation, loss dropout, checkpoints, evaluation
     rows.py        the rows each pair becomes, and their packed form (block-causal mask)
+    packing.py     the fast path: several pairs whole in rows of N tokens (`pack_length`), FlexAttention
     config.py      PairedConfig, the data it names, which checkpoints may be resumed
     cli.py         the command line (`python -m jepa_lite.paired`, __main__.py) and the end-of-run report
     pairs.py       (Text, Code) pairs: the built-in regex pairs, the paper's JSONL format
