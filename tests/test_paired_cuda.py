@@ -92,3 +92,11 @@ def test_gpu_pairs_in_rows_give_the_separate_rows_losses_and_gradients(attention
         assert (a is None) == (b is None)
         if a is not None:
             torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-5)
+
+
+def test_gpu_compiled_pairs_in_rows_train_like_the_eager_ones():
+    runs = {}
+    for compiled in (False, True):
+        config = PairedConfig(steps=5, views="packed", pack_length=512, compile=compiled, precision="fp32", **SMALL)
+        runs[compiled] = PairedTrainer(config, log=lambda s: None).fit()["step_lm_loss"]
+    torch.testing.assert_close(torch.tensor(runs[True]), torch.tensor(runs[False]), rtol=1e-3, atol=1e-4)

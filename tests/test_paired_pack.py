@@ -11,7 +11,7 @@ import torch
 from jepa_lite import paired
 from jepa_lite.errors import ConfigError
 from jepa_lite.paired import PairedConfig, PairedTrainer
-from jepa_lite.paired.packing import enc_offsets, first_fit, longest_pair, pack_pairs
+from jepa_lite.paired.packing import enc_offsets, first_fit, longest_pair, pack_pairs, pair_tokens
 
 SMALL = dict(
     n_train=160,
@@ -90,6 +90,28 @@ def test_pairs_in_rows_give_the_separate_rows_embeddings_losses_and_gradients(k,
             torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
 
 
+def test_every_step_of_a_run_has_one_shape():
+    """The micro-batches are padded to the most rows any batch of the first epoch needs (the shape a
+    compiled forward pass is built for); pair_tokens counts a pair's blocks exactly."""
+    t = small(steps=40, views="packed", pack_length=160, predictors=2, grad_accum=2, batch_size=4)
+    for i in range(len(t.train_pairs)):
+        blocks = paired.packed_pair_rows(t.train_text[i], t.train_code[i], 2, t.ids)[0]
+        assert sum(map(len, blocks)) == pair_tokens(len(t.train_text[i]), len(t.train_code[i]), 2)
+    shapes, needed = set(), set()
+    for step in range(40):
+        for chunk in t.micro_batches(step):
+            sizes = [pair_tokens(len(t.train_text[i]), len(t.train_code[i]), 2) for i in chunk]
+            needed.add(len(first_fit(sizes, 160)))
+            shapes.add(tuple(pack_pairs(*_packed(t, chunk, 2), 160, 0, t.rows_per_batch).packed.input_ids.shape))
+    assert shapes == {(t.rows_per_batch, 160)} and t.rows_per_batch == max(needed) and len(needed) > 1
+
+
+def _packed(t, chunk, k):
+    pairs = [paired.packed_pair_rows(t.train_text[i], t.train_code[i], k, t.ids) for i in chunk]
+    at = [enc_offsets(len(t.train_text[i]), k, b, 0) for i, (b, _) in zip(chunk, pairs)]
+    return [b for b, _ in pairs], [lab for _, lab in pairs], [x for x, _ in at], [y for _, y in at]
+
+
 def test_training_with_pairs_in_rows_follows_one_row_per_pair():
     one = small(steps=5, views="packed", predictors=1).fit()
     many = small(steps=5, views="packed", predictors=1, pack_length=longest_pair(40, 1)).fit()
@@ -144,6 +166,7 @@ def test_the_flex_block_mask_gives_the_dense_masks_states():
 @pytest.mark.parametrize(
     "settings, message",
     [
+        (dict(compile=True), "--compile compiles the packed rows' forward pass: it needs --views packed"),
         (dict(attention="flex"), "--attention flex runs the packed rows: it needs --views packed and --pack_length"),
         (
             dict(attention="flex", views="packed", pack_length=512),
@@ -170,3 +193,10 @@ def test_the_command_line_takes_pack_length_and_refuses_it_alone_in_one_line():
     )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert r.stderr.startswith("error: pack_length 512 packs pairs into rows: it needs --views packed"), r.stderr
+
+
+def test_the_docs_figure_for_the_shortest_row_is_the_codes():
+    from pathlib import Path
+
+    text = " ".join((Path(__file__).resolve().parent.parent / "docs" / "paper.md").read_text().split())
+    assert f"N must hold the longest pair: with `--max_length 128` and k = 0, {longest_pair(128, 0)} tokens." in text

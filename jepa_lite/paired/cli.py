@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --views packed: several pairs per row of exactly this many tokens (default 0: one row per pair)",
     )
     a(
+        "--compile",
+        action="store_true",
+        help="torch.compile the packed rows' forward pass (with --pack_length, every step has one shape)",
+    )
+    a(
         "--attention",
         choices=("default", "flex"),
         help="default: the model's own attention kernel; flex: FlexAttention block masks on the packed rows "

@@ -55,6 +55,8 @@ class PairedConfig:
     pack_length: int = 0
     # "default": the model's own attention kernel (SDPA); "flex": FlexAttention on the packed rows (CUDA only)
     attention: str = "default"
+    # torch.compile the training forward pass of the packed rows (pack_length: one shape every step)
+    compile: bool = False
     # "llm_jepa" (two views, eq. 2) or "stp": Semantic Tube Prediction on the LM row alone (stp.py)
     objective: str = "llm_jepa"
     # STP span rule: "start_end" (official default: s, then t after it) or "uniform" (all spans alike)
@@ -145,6 +147,10 @@ class PairedConfig:
             raise ConfigError(f"pack_length must be an integer ≥ 0 (0 = one row per pair); got {n}")
         if n and self.views != "packed":
             raise ConfigError(f"pack_length {n} packs pairs into rows: it needs --views packed")
+        if self.compile and not n:
+            raise ConfigError(
+                "--compile compiles the packed rows' forward pass: it needs --views packed and --pack_length"
+            )
         if self.attention == "flex" and not n:
             raise ConfigError("--attention flex runs the packed rows: it needs --views packed and --pack_length")
         need = longest_pair(self.max_length, self.predictors) if isinstance(self.predictors, int) else 0
@@ -266,5 +272,6 @@ def check_compatible(saved: dict, current: dict, path: str) -> None:
         "stp_weighting": "none",
         "pack_length": 0,
         "attention": "default",
+        "compile": False,
     }
     check_config_compatible({**added, **saved}, current, path, RESUMABLE_CHANGES)  # checkpoints from before STP

@@ -19,7 +19,7 @@ readable version this one is tested equal to.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import Iterable, List, Sequence
 
 import torch
 
@@ -58,13 +58,15 @@ def pack_pairs(
     y_at: Sequence[int],
     length: int,
     pad_id: int,
+    rows: int = 0,
 ) -> PairsInRows:
     """Pairs (pair i = its blocks `blocks[i]`, their `labels[i]`, Pred(Enc(Text)) at offset `x_at[i]`
     and Enc(Code) at `y_at[i]` of its concatenated blocks) → rows of exactly `length` tokens, padded
-    on the right. Block numbers start at 1 in each row and run on across its pairs; 0 = padding."""
+    on the right; at least `rows` of them (rows of padding alone added), so that every step of a run
+    can have one shape. Block numbers start at 1 in each row and run on across its pairs; 0 = padding."""
     sizes = [sum(len(b) for b in pair) for pair in blocks]
     layout = first_fit(sizes, length)
-    R = len(layout)
+    R = max(len(layout), rows)
     input_ids = torch.full((R, length), pad_id, dtype=torch.long)
     label_ids = torch.full((R, length), IGNORE, dtype=torch.long)
     block = torch.zeros((R, length), dtype=torch.long)
@@ -85,6 +87,11 @@ def pack_pairs(
     return PairsInRows(packed, x_index, y_index)
 
 
+def most_rows(batches: Iterable[Sequence[int]], length: int) -> int:
+    """The most rows of `length` tokens that `first_fit` needs for any of `batches` (each a list of pair sizes)."""
+    return max((len(first_fit(sizes, length)) for sizes in batches), default=1)
+
+
 def enc_offsets(text_length: int, k: int, blocks: Sequence[List[int]], back: int) -> tuple[int, int]:
     """(offset of Pred(Enc(Text)), offset of Enc(Code)) in one pair's concatenated blocks
     [LM row, (Text view), Code view]: k = 0 reads Enc(Text) at the LM row's [SEP] (1 + len(Text)),
@@ -93,11 +100,17 @@ def enc_offsets(text_length: int, k: int, blocks: Sequence[List[int]], back: int
     return x, sum(len(b) for b in blocks) - 1 - back
 
 
+def pair_tokens(n_text: int, n_code: int, k: int) -> int:
+    """Tokens of one pair's blocks: LM row (Text + Code + 3) + Text view (Text + 2 + k; none for k = 0)
+    + Code view (Code + 2)."""
+    return (n_text + n_code + 3) + (n_text + 2 + k if k > 0 else 0) + (n_code + 2)
+
+
 def longest_pair(max_length: int, k: int) -> int:
     """The most tokens one pair's blocks can take when Text and Code are each cut to
-    `max_length − k − 3` tokens (`PairedTrainer`): LM row + Text view + Code view."""
+    `max_length − k − 3` tokens (`PairedTrainer`)."""
     cap = max_length - k - 3
-    return (2 * cap + 3) + (cap + 2 + k if k > 0 else 0) + (cap + 2)
+    return pair_tokens(cap, cap, k)
 
 
 def flex_block_mask(block: torch.Tensor):

@@ -49,7 +49,7 @@ from .config import (
     load_pairs,
     pairs_fingerprint,
 )
-from .packing import enc_offsets, flex_block_mask, pack_pairs
+from .packing import enc_offsets, flex_block_mask, most_rows, pack_pairs, pair_tokens
 from .pairs import Pair
 from .rows import (
     CUSTOM_MASK_IMPLEMENTATIONS,
@@ -122,6 +122,7 @@ class PairedTrainer:
         cap = config.max_length - config.predictors - 3  # room for [BOS], [SEP], [EOS] or the [PRED]s
         self.train_text = encode(self.tokenizer, [p.text for p in self.train_pairs], cap)
         self.train_code = encode(self.tokenizer, [p.code for p in self.train_pairs], cap)
+        self._build_fast_path()
         # On CUDA every training forward gets a (B, 1, L, L) mask built here: given a plain (B, L)
         # padding mask, transformers asks `mask.all()` to choose its kernel, a host sync per pass.
         self.mask_4d = (
@@ -148,6 +149,19 @@ class PairedTrainer:
         self._window: List[tuple] = []  # (lm_loss, jepa_loss or None) device tensors of the steps since the last log
         if config.resume:
             self.resume(config.resume)
+
+    def _build_fast_path(self) -> None:
+        """Pairs in rows (`pack_length`): every micro-batch padded to the most rows the first epoch's batches
+        need (a later batch that needs more gets them, and `compile` compiles once more); `forward_model`
+        is the model the packed rows run through, compiled with `compile` (packing.py)."""
+        c, self.rows_per_batch, self.forward_model = self.config, 0, self.model
+        if c.pack_length:
+            size = [pair_tokens(len(t), len(code), c.predictors) for t, code in zip(self.train_text, self.train_code)]
+            epoch = len(self.train_pairs) // min(c.batch_size * c.grad_accum, len(self.train_pairs))
+            batches = ([size[i] for i in chunk] for s in range(min(c.steps, epoch)) for chunk in self.micro_batches(s))
+            self.rows_per_batch = most_rows(batches, c.pack_length)
+        if c.compile:
+            self.forward_model = torch.compile(self.model, dynamic=False)
 
     # -- batches --------------------------------------------------------------------------------
     def batch_indices(self, step: int) -> List[int]:
@@ -310,12 +324,12 @@ class PairedTrainer:
         x_at, y_at = zip(
             *(enc_offsets(len(self.train_text[i]), c.predictors, b, back) for i, (b, _) in zip(idx, pairs))
         )
-        rows = pack_pairs(*zip(*pairs), x_at, y_at, c.pack_length, self.ids["pad"])
+        rows = pack_pairs(*zip(*pairs), x_at, y_at, c.pack_length, self.ids["pad"], self.rows_per_batch)
         p = rows.packed
         block = self._to(p.block)
         flex = attention_implementation(self.model) == "flex_attention"
         mask = flex_block_mask(block) if flex else block_causal_mask(block, self.model)  # (R, 1, N, N)
-        logits, h = run_model(self.model, self._to(p.input_ids), mask, self._to(p.position_ids))
+        logits, h = run_model(self.forward_model, self._to(p.input_ids), mask, self._to(p.position_ids))
         h = h.flatten(0, 1)  # (R·N, D)
         return lm_loss_sum(logits, self._to(p.labels)), h[self._to(rows.x_index)], h[self._to(rows.y_index)]
 
