@@ -70,6 +70,7 @@ def test_bench_objective_paired_runs_the_paired_bench_without_importing_the_pape
         "LM + JEPA, separate rows (3 per pair)",
         "LM + JEPA, packed (1 row per pair)",
         "LM + JEPA, pairs packed in rows of 1,024+",
+        "peer: HF Trainer, 3 rows of 512 per pair",
         "LM + JEPA, separate, loss dropout 0.5",
         "LM + STP, the LM row alone (λ = 0.02)",
     ):
@@ -77,6 +78,7 @@ def test_bench_objective_paired_runs_the_paired_bench_without_importing_the_pape
     assert re.search(r"^packed LM \+ JEPA / LM only: \d+\.\d\d× step time \(target ≤ 1\.5×\)$", r.stdout, re.M), (
         r.stdout
     )
+    assert re.search(r"^kit's fastest LM \+ JEPA / peer: \d+\.\d\d× LM tokens/s \(target ≥ 3×\)$", r.stdout, re.M)
     assert re.search(r"^pairs in rows / LM only: \d+\.\d\d× step time \(target ≤ 1\.2×\)$", r.stdout, re.M)
     assert re.search(r"^LM \+ STP / LM only: \d+\.\d\d× step time \(target ≤ 1\.1×\)$", r.stdout, re.M), r.stdout
 
@@ -98,3 +100,34 @@ def test_paired_bench_flags_are_one_line_errors():
         assert (
             r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and expected in r.stderr
         ), r.stderr
+
+
+def test_the_peer_reads_the_embeddings_the_kit_reads_and_scores_every_real_token():
+    """The peer row does the official step's work: its JEPA term is the kit's on the same pairs, its LM
+    loss Hugging Face's mean over every real token of the 3B rows."""
+    import torch
+
+    from jepa_lite.paired import IGNORE, PairedConfig, PairedTrainer, jepa_distance
+    from jepa_lite.paired.peer import peer_loss, peer_rows
+    from jepa_lite.paired.rows import lm_loss
+
+    torch.manual_seed(0)
+    t = PairedTrainer(
+        PairedConfig(n_train=40, n_test=8, batch_size=4, tiny_dim=32, tiny_layers=1, progress=False, device="cpu"),
+        log=lambda s: None,
+    )
+    t.model.eval()
+    idx = t.batch_indices(0)
+    examples = peer_rows([t.train_text[i] for i in idx], [t.train_code[i] for i in idx], t.ids, 96)
+    batch = {k: torch.stack([e[k] for e in examples]) for k in examples[0]}
+    assert batch["lm_ids"].shape == (4, 96) and int(batch["code_mask"][0].sum()) == len(t.train_code[idx[0]]) + 2
+    with torch.no_grad():
+        _, x, y = t.separate_forward(idx)
+        jepa = peer_loss(t.model, batch, lbd=1.0, gamma=0.0)
+        both = peer_loss(t.model, batch, lbd=0.0, gamma=1.0)
+        ids = torch.cat([batch["lm_ids"], batch["text_ids"], batch["code_ids"]])
+        mask = torch.cat([batch["lm_mask"], batch["text_mask"], batch["code_mask"]])
+        logits = t.model(input_ids=ids, attention_mask=mask).logits
+    torch.testing.assert_close(jepa, jepa_distance(x, y), rtol=1e-5, atol=1e-5)
+    # the kit's own mean next-token CE (rows.lm_loss) with every real token of every row as a label
+    torch.testing.assert_close(both, lm_loss(logits, ids.masked_fill(mask == 0, IGNORE)), rtol=1e-5, atol=1e-5)

@@ -11,6 +11,7 @@ never imports the paper; the helpers (device, timing, peak memory, flag checks) 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -44,6 +45,8 @@ PAIRED_PATHS = {
         "LM + JEPA, rows, FlexAttention (CUDA)",
         dict(lbd=1.0, views="packed", pack_length="rows", attention="flex"),
     ),
+    # the official way (peer.py): Hugging Face's Trainer, three rows of 512 tokens per pair, bf16, checkpointing
+    "peer": ("peer: HF Trainer, 3 rows of 512 per pair", dict(lbd=1.0, views="separate")),
     "dropout": ("LM + JEPA, separate, loss dropout 0.5", dict(lbd=1.0, views="separate", loss_dropout=0.5)),
     "stp": ("LM + STP, the LM row alone (λ = 0.02)", dict(lbd=0.02, objective="stp", views="separate")),
 }
@@ -87,19 +90,14 @@ def paired_worker(args, name: str) -> Dict:
     )
     trainer = PairedTrainer(config, log=lambda s: None)
     device = trainer.device
+    if name == "peer":
+        return peer_worker(args, trainer)
     for _ in range(args.warmup):
         trainer.train_step()
     sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    flops = tokens = lm_tokens = 0
-    first = trainer.step
-    for s in range(first, first + args.steps):
-        idx = trainer.batch_indices(s)
-        with_jepa = config.lbd > 0 and not trainer.jepa_dropped(s)
-        f, t = paired_flops(trainer, idx, with_jepa)
-        flops, tokens = flops + f, tokens + t
-        lm_tokens += sum(len(trainer.train_text[i]) + len(trainer.train_code[i]) + 3 for i in idx)
+    flops, tokens, lm_tokens = step_work(trainer, trainer.step, args.steps)
     losses = []
     t0 = time.perf_counter()
     for _ in range(args.steps):
@@ -115,6 +113,46 @@ def paired_worker(args, name: str) -> Dict:
         "peak_mb": peak_memory_mb(device),
         "precision": trainer.precision.name,
         "loss": float(torch.stack(losses).float().mean()),
+        "device": describe(device),
+        "parameters": sum(p.numel() for p in trainer.model.parameters()),
+    }
+
+
+def step_work(trainer, first: int, steps: int) -> tuple[float, int, int]:
+    """(model FLOPs, tokens processed, LM-row tokens) of optimizer steps first … first + steps − 1."""
+    flops = tokens = lm_tokens = 0
+    for s in range(first, first + steps):
+        idx = trainer.batch_indices(s)
+        f, t = paired_flops(trainer, idx, trainer.config.lbd > 0 and not trainer.jepa_dropped(s))
+        flops, tokens = flops + f, tokens + t
+        lm_tokens += sum(len(trainer.train_text[i]) + len(trainer.train_code[i]) + 3 for i in idx)
+    return flops, tokens, lm_tokens
+
+
+def peer_worker(args, trainer) -> Dict:
+    """The peer row (`peer.py`): Hugging Face's Trainer on the same model, pairs and batches as the other paths."""
+    from .peer import OFFICIAL_LENGTH, peer_rows, time_peer
+
+    length = max(OFFICIAL_LENGTH, args.max_length * 2)  # the LM row holds Text and Code
+    order = [i for s in range(args.warmup + args.steps) for i in trainer.batch_indices(s)]
+    examples = peer_rows(
+        [trainer.train_text[i] for i in order], [trainer.train_code[i] for i in order], trainer.ids, length
+    )
+    device = trainer.device
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    step_s = time_peer(trainer.model, examples, args.batch_size, args.warmup, args.steps, device)
+    flops, tokens, lm_tokens = step_work(trainer, args.warmup, args.steps)
+    seconds = step_s * args.steps
+    return {
+        "name": "peer",
+        "step_s": step_s,
+        "lm_tokens_per_s": lm_tokens / seconds,
+        "tokens_per_s": tokens / seconds,
+        "tflops": flops / seconds / 1e12,
+        "peak_mb": peak_memory_mb(device),
+        "precision": "bf16" if device.type == "cuda" else "fp32",
+        "loss": float("nan"),
         "device": describe(device),
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
     }
@@ -152,6 +190,9 @@ def paired_main(args) -> int:
     )
     results = {}
     paths = [n for n, (_, o) in PAIRED_PATHS.items() if device.type == "cuda" or o.get("attention") != "flex"]
+    if importlib.util.find_spec("accelerate") is None:  # Hugging Face's Trainer needs it
+        paths.remove("peer")
+        print("peer row left out: Hugging Face's Trainer needs accelerate (pip install accelerate)")
     for name in paths:
         cmd = [sys.executable, "-m", "jepa_lite.paired.bench", "--_worker", name]
         for k in ("model", "batch_size", "max_length", "steps", "warmup", "device", "precision"):
@@ -175,6 +216,11 @@ def paired_main(args) -> int:
         )
     print(f"packed LM + JEPA / LM only: {results['packed']['step_s'] / base['step_s']:.2f}× step time (target ≤ 1.5×)")
     print(f"pairs in rows / LM only: {results['rows']['step_s'] / base['step_s']:.2f}× step time (target ≤ 1.2×)")
+    if "peer" in results:
+        kit = max(results[n]["lm_tokens_per_s"] for n in ("packed", "rows", "flex") if n in results)
+        print(
+            f"kit's fastest LM + JEPA / peer: {kit / results['peer']['lm_tokens_per_s']:.2f}× LM tokens/s (target ≥ 3×)"
+        )
     print(f"LM + STP / LM only: {results['stp']['step_s'] / base['step_s']:.2f}× step time (target ≤ 1.1×)")
     return 0
 
