@@ -1,7 +1,7 @@
 """`python -m jepa_lite.paired.bench` (also `python -m jepa_lite.bench --objective paired`): what adding
 the JEPA term costs the paper's objective, step time and memory of each path on the same model,
 data and batches — LM only, LM + JEPA in separate rows, packed (one row per pair, or several pairs
-per row of 1,024 tokens, on CUDA also through FlexAttention), with loss dropout 0.5, and Semantic
+per row of 1,024 tokens, on CUDA also through FlexAttention and compiled), with loss dropout 0.5, and Semantic
 Tube Prediction (one pass of the LM row, the authors' successor).
 `paired_main` states the FLOP count. The paper's code lives here, beside its trainer: the core benchmark
 (`jepa_lite.bench`) hands `--objective paired` over to this module in a process of its own, so the core
@@ -42,8 +42,8 @@ PAIRED_PATHS = {
     # pack_length: ROW_TOKENS, or the longest pair when --max_length asks for more (packing.longest_pair)
     "rows": ("LM + JEPA, pairs packed in rows of 1,024+", dict(lbd=1.0, views="packed", pack_length="rows")),
     "flex": (
-        "LM + JEPA, rows, FlexAttention (CUDA)",
-        dict(lbd=1.0, views="packed", pack_length="rows", attention="flex"),
+        "LM + JEPA, rows, FlexAttention, compiled",
+        dict(lbd=1.0, views="packed", pack_length="rows", attention="flex", compile=True),
     ),
     # the official way (peer.py): Hugging Face's Trainer, three rows of 512 tokens per pair, bf16, checkpointing
     "peer": ("peer: HF Trainer, 3 rows of 512 per pair", dict(lbd=1.0, views="separate")),
@@ -160,7 +160,7 @@ def peer_worker(args, trainer) -> Dict:
 
 def paired_main(args) -> int:
     """LM-only step against LM + JEPA (separate rows; packed, one row per pair or several pairs per row of
-    1,024 tokens, on CUDA also with FlexAttention; loss dropout 0.5) and LM + STP: same model, data (the
+    1,024 tokens, on CUDA also with FlexAttention, compiled; loss dropout 0.5) and LM + STP: same model, data (the
     built-in regex pairs, k = 0) and batches; each path in its own process (its own peak memory).
 
         FLOPs per step = Σ_rows (6·N·ℓ + 12·n_layer·d·ℓ²)
