@@ -63,10 +63,18 @@ from .distributed import check_batch, check_in_sync, exit_process, setup, shard,
 from .ema import momentum_schedule
 from .encoders import TinyConfig, load_backbone
 from .errors import ConfigError, TrainingDiverged  # noqa: F401  (TrainingDiverged re-exported)
-from .fastpath import adamw, attention_kernels, keep_freed_memory, length_multiple, prefetched, use_cuda_graphs
+from .fastpath import (
+    FastJEPA,
+    adamw,
+    attention_kernels,
+    keep_freed_memory,
+    length_multiple,
+    pinned,
+    prefetched,
+    use_cuda_graphs,
+)
 from .graphs import StepGraphs
 from .masking import special_tokens_mask
-from .model import JEPA
 from .nano import lr_factor
 from .precision import autocast, grad_scaler, resolve_precision
 from .stopping import StepGuard, can_drop_steps
@@ -182,8 +190,9 @@ class Trainer:
         check_batch(self.batch_size, self.dist)
 
     def _build_model(self, encoder: torch.nn.Module, dim: int) -> None:
-        """JEPA on the device, its number format (precision.py) and, for fp16, the loss scaler."""
-        self.model = JEPA(encoder, dim, self.config.pred_hidden_mult, loss=self.config.loss).to(self.device)
+        """JEPA on the device (as `fastpath.FastJEPA`: the same model, run without host syncs), its number
+        format (precision.py) and, for fp16, the loss scaler."""
+        self.model = FastJEPA(encoder, dim, self.config.pred_hidden_mult, loss=self.config.loss).to(self.device)
         self.precision = resolve_precision(self.config.precision, self.device)  # the rule in precision.py
         self.autocast_dtype = self.precision.autocast_dtype  # None = plain fp32
         self.scaler = grad_scaler(self.precision, self.device)  # fp16 only: loss scaling (torch.amp.GradScaler)
@@ -301,7 +310,7 @@ class Trainer:
         """Yield the batches of steps self.step, self.step + 1, … (`fastpath.prefetched`: on a GPU a
         second thread prepares the next one). With CUDA graphs the batch stays in pinned host memory:
         `StepGraphs` copies it straight into the buffers its graph reads."""
-        make = self.get_batch if self.graphs is None else (lambda s: self.plan[s].pinned())
+        make = self.get_batch if self.graphs is None else (lambda s: pinned(self.plan[s]))
         return prefetched(make, self.step, self.device)
 
     @torch.no_grad()
