@@ -114,14 +114,8 @@ class Trainer:
     ):
         config.validate()
         self.config, self.callbacks, self.log = config, list(callbacks), log
-        self.dist, device = setup(config.device)  # under torchrun: this rank's process group and device
-        self.device = pick_device(device)
-        self.progress = config.progress and self.dist.is_main
-        self._loss_weight: Dict[int, float] = {}  # step → this rank's loss weight (distributed.shard)
-        self._step_weight = 1.0
+        self._build_process()
         self._build_save_target()
-        if self.device.type == "cpu":
-            keep_freed_memory()  # reuse the big per-step blocks instead of faulting in fresh pages
         texts = self._build_texts(texts)
         encoder, dim = self._build_backbone(texts)
         self._build_corpus(texts)
@@ -136,6 +130,17 @@ class Trainer:
         self.stop_requested = False  # set (e.g. by a Ctrl-C handler) to stop cleanly after the current step
 
     # -- builders: one concern each ----------------------------------------------------------
+    def _build_process(self) -> None:
+        """This process's part of the run: under torchrun its process group, rank and device (distributed.py),
+        whether it shows progress (rank 0), its loss weights, and on the CPU glibc's allocator (fastpath.py)."""
+        self.dist, device = setup(self.config.device)  # under torchrun: this rank's process group and device
+        self.device = pick_device(device)
+        self.progress = self.config.progress and self.dist.is_main
+        self._loss_weight: Dict[int, float] = {}  # step → this rank's loss weight (distributed.shard)
+        self._step_weight = 1.0
+        if self.device.type == "cpu":
+            keep_freed_memory()  # reuse the big per-step blocks instead of faulting in fresh pages
+
     def _build_save_target(self) -> None:
         """The save-path rules (checkpoint.SaveTarget): rank 0 writes; a folder, a device, a read-only
         or non-checkpoint file is refused here, before any work."""
