@@ -725,12 +725,10 @@ class StepBatches:
         mean_span_len: float,
         group_by_length: bool,
         pad_to_multiple_of: int = 1,
-        fixed_pred_index: bool = False,
     ):
         self.corpus, self.batch_size, self.seed = corpus, batch_size, seed
         self.mask_ratio, self.mean_span_len = mask_ratio, mean_span_len
         self.group_by_length, self.pad_to_multiple_of = group_by_length, pad_to_multiple_of
-        self.fixed_pred_index = fixed_pred_index  # pad pred_index to `fastpath.pred_capacity` (CUDA graphs)
         self.per_epoch = len(corpus) // batch_size
         self._epoch: tuple[int, torch.Tensor] = (-1, torch.empty(0))  # the batches of the last epoch asked for
 
@@ -750,8 +748,4 @@ class StepBatches:
         batch = make_batch(
             input_ids, attention_mask, self.corpus.tokenizer, self.mask_ratio, self.mean_span_len, generator
         )
-        if self.fixed_pred_index:
-            from .fastpath import pred_capacity, with_pred_capacity
-
-            batch = with_pred_capacity(batch, pred_capacity(*input_ids.shape, self.mask_ratio))
         return batch

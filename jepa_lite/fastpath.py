@@ -4,7 +4,7 @@ prove the two equal (tests/test_nano.py, tests/test_speed_paths.py, tests/test_c
 
 - `FastJEPA`: `model.JEPA` as the trainer runs it: the masked rows taken by an index listed on the host
   (no host sync), the fixed-shape loss of CUDA graphs (`FastJEPA.fixed_shape_loss`, with `pred_capacity`
-  and `with_pred_capacity`), and the EMA momentum as a GPU tensor (`ema_update_tensor_m`).
+  and `with_pred_capacity`; `PaddedStepBatches`), and the EMA momentum as a GPU tensor (`ema_update_tensor_m`).
 - `use_cuda_graphs`: whether each step is replayed as recorded CUDA graphs (`graphs.StepGraphs`), with
   the fixed-shape loss, the learning rate and the EMA momentum as GPU tensors and capturable AdamW.
 - `adamw`: the fused AdamW kernel (one pass over all parameters).
@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from .data import Batch
+from .data import Batch, StepBatches
 from .ema import copy_buffers
 from .losses import token_losses
 from .model import JEPA
@@ -120,6 +120,21 @@ def with_pred_capacity(batch: Batch, capacity: int) -> Batch:
         raise ValueError("every position is masked: no filler position for the predictor index")
     index = torch.cat([batch.pred_index, filler.expand(capacity - n)])
     return dataclasses.replace(batch, pred_index=index)
+
+
+class PaddedStepBatches(StepBatches):
+    """`data.StepBatches`, with each batch's `pred_index` padded to `pred_capacity` while `fixed_pred_index`
+    is set (the CUDA-graph path: `Trainer` sets it where it records graphs)."""
+
+    def __init__(self, *args, fixed_pred_index: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fixed_pred_index = fixed_pred_index
+
+    def __getitem__(self, step: int) -> Batch:
+        batch = super().__getitem__(step)
+        if self.fixed_pred_index:
+            batch = with_pred_capacity(batch, pred_capacity(*batch.input_ids.shape, self.mask_ratio))
+        return batch
 
 
 def pinned(batch: Batch) -> Batch:

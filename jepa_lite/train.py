@@ -57,7 +57,7 @@ from .config import (  # noqa: F401  (re-exported: `from jepa_lite.train import 
     pick_device,
     resolve_save_path,
 )
-from .data import Batch, StepBatches, TextFile, builtin_corpus, load_corpus, texts_fingerprint
+from .data import Batch, TextFile, builtin_corpus, load_corpus, texts_fingerprint
 from .diagnostics import collapse_metrics, collapse_warning
 from .distributed import check_batch, check_in_sync, exit_process, setup, shard, wrap
 from .ema import momentum_schedule
@@ -65,6 +65,7 @@ from .encoders import TinyConfig, load_backbone
 from .errors import ConfigError, TrainingDiverged  # noqa: F401  (TrainingDiverged re-exported)
 from .fastpath import (
     FastJEPA,
+    PaddedStepBatches,
     adamw,
     attention_kernels,
     keep_freed_memory,
@@ -226,7 +227,7 @@ class Trainer:
         droppable = can_drop_steps(self.device, self.dist.enabled, compiled=c.compile or self.static_shapes)
         self.guard = StepGuard(lambda: self.stop_requested, enabled=droppable)  # a stop drops the step: stopping.py
         self.pad_to_multiple_of = length_multiple(self.device, self.autocast_dtype)
-        self.plan = StepBatches(
+        self.plan = PaddedStepBatches(
             self.corpus,
             self.batch_size,
             c.seed,
