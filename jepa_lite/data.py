@@ -19,7 +19,6 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import math
 import os
 import zlib
 from collections.abc import Sequence as SequenceABC
@@ -595,7 +594,8 @@ class Batch:
     attention_mask: torch.Tensor  # (B, L) 1 = real token, 0 = padding
     masked_input_ids: torch.Tensor  # (B, L) context view: [MASK] at the masked spans
     pred_mask: torch.Tensor  # (B, L) bool: positions where the loss is computed
-    # (N,) the same positions as flat indices into B·L (see JEPA.forward); padded for CUDA graphs (with_pred_capacity)
+    # (N,) the same positions as flat indices into B·L, listed on the host: the trainer gathers the masked
+    # rows with it without a host sync, and pads it for CUDA graphs (fastpath.FastJEPA, fastpath.with_pred_capacity)
     pred_index: torch.Tensor
 
     def tensors(self) -> tuple:
@@ -608,40 +608,13 @@ class Batch:
         queued before it, a copy from pinned memory is only queued, so the next batch can be
         prepared while the GPU still runs the current step."""
         device = torch.device(device)
-        batch = self.pinned() if device.type == "cuda" and self.input_ids.device.type == "cpu" else self
-        return Batch(*(t.to(device, non_blocking=True) for t in batch.tensors()))
-
-    def with_pred_capacity(self, capacity: int) -> "Batch":
-        """The same batch with `pred_index` lengthened to `capacity` entries: the N masked positions,
-        then copies of the first position that is not masked (filler that `JEPA.fixed_shape_loss`
-        weights 0). For CUDA graphs, whose shapes must not change with N (`pred_capacity`)."""
-        n = self.pred_index.numel()
-        if n > capacity:
-            raise ValueError(f"{n} masked positions do not fit in a predictor index of {capacity}")
-        filler = (~self.pred_mask.flatten()).nonzero()[:1, 0]  # (1,) the first unmasked position
-        if filler.numel() == 0:
-            raise ValueError("every position is masked: no filler position for the predictor index")
-        index = torch.cat([self.pred_index, filler.expand(capacity - n)])
-        return dataclasses.replace(self, pred_index=index)
-
-    def pinned(self) -> "Batch":
-        """The same batch in pinned host memory (a no-op for tensors already pinned)."""
-        return Batch(*(t.pin_memory() for t in self.tensors()))
+        pin = device.type == "cuda" and self.input_ids.device.type == "cpu"
+        return Batch(*((t.pin_memory() if pin else t).to(device, non_blocking=True) for t in self.tensors()))
 
     @property
     def n_real_tokens(self) -> int:
         """Non-padding tokens in the batch (what throughput is counted in)."""
         return int(self.attention_mask.sum())
-
-
-def pred_capacity(batch_size: int, length: int, mask_ratio: float) -> int:
-    """The most positions `masking.mask_batch` can mask in a (batch_size, length) batch, plus slack.
-
-    A row with n maskable tokens gets b = max(1, ⌊mask_ratio·n + U⌋) masked positions (its budget), U < 1,
-    and n ≤ length, so b ≤ ⌈mask_ratio·length⌉ + 1 (the +1 also absorbs float rounding). A function of
-    the shape alone: the CUDA-graph path pads `pred_index` to this size (`Batch.with_pred_capacity`).
-    """
-    return batch_size * (math.ceil(mask_ratio * length) + 1)
 
 
 def pad_ids(
@@ -752,12 +725,10 @@ class StepBatches:
         mean_span_len: float,
         group_by_length: bool,
         pad_to_multiple_of: int = 1,
-        fixed_pred_index: bool = False,
     ):
         self.corpus, self.batch_size, self.seed = corpus, batch_size, seed
         self.mask_ratio, self.mean_span_len = mask_ratio, mean_span_len
         self.group_by_length, self.pad_to_multiple_of = group_by_length, pad_to_multiple_of
-        self.fixed_pred_index = fixed_pred_index  # pad pred_index to `pred_capacity` (CUDA graphs)
         self.per_epoch = len(corpus) // batch_size
         self._epoch: tuple[int, torch.Tensor] = (-1, torch.empty(0))  # the batches of the last epoch asked for
 
@@ -777,6 +748,4 @@ class StepBatches:
         batch = make_batch(
             input_ids, attention_mask, self.corpus.tokenizer, self.mask_ratio, self.mean_span_len, generator
         )
-        if self.fixed_pred_index:
-            batch = batch.with_pred_capacity(pred_capacity(*input_ids.shape, self.mask_ratio))
         return batch

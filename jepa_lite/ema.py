@@ -19,7 +19,7 @@ BYOL (Grill et al., 2020, §3.2) uses a cosine ramp toward 1: `cosine`.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence, Union
+from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -28,24 +28,15 @@ SCHEDULES = ("constant", "linear", "cosine")
 
 
 @torch.no_grad()
-def ema_update(target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], m: Union[float, torch.Tensor]) -> None:
+def ema_update(target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], m: float) -> None:
     """θ_tgt ← m·θ_tgt + (1 − m)·θ_online, in place, for matching lists of tensors.
 
     One fused `foreach` call over all parameters, not a Python loop: lerp(θ_tgt, θ_online, w) =
     θ_tgt + w·(θ_online − θ_tgt) with w = 1 − m is the same formula. m = 1 leaves the target exactly
     unchanged; m = 0 copies the online weights exactly.
-
-    `m` may also be a 0-dim tensor on the parameters' device, read when the kernels run rather than
-    when they are launched: a recorded CUDA graph (`graphs.py`) keeps reading the same tensor, which
-    the trainer fills with each step's momentum. Then every tensor gets its own lerp with the weight
-    tensor 1 − m: one kernel per parameter, which costs nothing extra inside a graph.
     """
     if len(target) != len(online):
         raise ValueError(f"target has {len(target)} tensors but online has {len(online)}")
-    if isinstance(m, torch.Tensor):
-        target = list(target)
-        torch._foreach_lerp_(target, list(online), [1.0 - m] * len(target))
-        return
     if not 0.0 <= m <= 1.0:
         raise ValueError(f"EMA momentum must be in [0, 1]; got {m}")
     if m == 1.0:
@@ -54,9 +45,15 @@ def ema_update(target: Sequence[torch.Tensor], online: Sequence[torch.Tensor], m
 
 
 @torch.no_grad()
-def ema_update_modules(target: nn.Module, online: nn.Module, m: Union[float, torch.Tensor]) -> None:
+def ema_update_modules(target: nn.Module, online: nn.Module, m: float) -> None:
     """`ema_update` on two modules of the same architecture (parameters), and copy their buffers."""
     ema_update(list(target.parameters()), list(online.parameters()), m)
+    copy_buffers(target, online)
+
+
+@torch.no_grad()
+def copy_buffers(target: nn.Module, online: nn.Module) -> None:
+    """Buffers (running statistics, position ids) are not trained: the target takes the online ones as they are."""
     for b_tgt, b_on in zip(target.buffers(), online.buffers()):
         b_tgt.copy_(b_on)
 

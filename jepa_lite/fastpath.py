@@ -2,28 +2,150 @@
 computes. `Trainer` calls each of these; `nano.py` shows the step without any of them, and the tests
 prove the two equal (tests/test_nano.py, tests/test_speed_paths.py, tests/test_cuda_graphs.py).
 
+- `FastJEPA`: `model.JEPA` as the trainer runs it: the masked rows taken by an index listed on the host
+  (no host sync), the fixed-shape loss of CUDA graphs (`FastJEPA.fixed_shape_loss`, with `pred_capacity`
+  and `with_pred_capacity`; `PaddedStepBatches`), and the EMA momentum as a GPU tensor (`ema_update_tensor_m`).
 - `use_cuda_graphs`: whether each step is replayed as recorded CUDA graphs (`graphs.StepGraphs`), with
-  the fixed-shape loss (`JEPA.fixed_shape_loss`, `Batch.with_pred_capacity`), the learning rate and the
-  EMA momentum as GPU tensors (`ema.ema_update` with a tensor m) and capturable AdamW.
+  the fixed-shape loss, the learning rate and the EMA momentum as GPU tensors and capturable AdamW.
 - `adamw`: the fused AdamW kernel (one pass over all parameters).
 - `length_multiple`: padding batches to fewer distinct lengths.
 - `attention_kernels`: which attention kernels CUDA runs.
-- `prefetched`: the next batch prepared by a second thread, from pinned memory, on a GPU.
+- `prefetched`: the next batch prepared by a second thread, from pinned memory (`pinned`), on a GPU.
 - `keep_freed_memory`: glibc keeps big freed blocks for the next step on the CPU.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import math
 import sys
 from typing import Callable, Iterator
 
 import torch
 
+from .data import Batch, StepBatches
+from .ema import copy_buffers
+from .losses import token_losses
+from .model import JEPA
+
+
+class FastJEPA(JEPA):
+    """`model.JEPA` with the same parameters, losses and checkpoints, as the trainer runs it fast.
+
+    - `at_masked` takes the rows by `batch.pred_index`, the masked positions as flat indices into B·L
+      computed on the host by `data.collate`: the same rows as z[pred_mask], in the same order, without
+      making a GPU report N first (boolean indexing waits for the GPU, and breaks a compiled graph).
+    - `fixed_shape_loss`: the same loss with shapes that do not depend on N, for CUDA graphs.
+    - `update_target` also takes m as a 0-dim device tensor, which a recorded graph reads at each replay.
+    Tests prove each equal to `JEPA`'s readable version (tests/test_speed_paths.py, tests/test_nano.py).
+    """
+
+    def at_masked(self, z: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """(B, L, D) → (len(pred_index), D): z[pred_mask] through the host-side index."""
+        return z.flatten(0, 1)[batch.pred_index]
+
+    def fixed_shape_loss(self, batch: Batch) -> torch.Tensor:
+        """The same loss as `forward`, computed with shapes that do not depend on N (for CUDA graphs).
+
+        Here `batch.pred_index` has a length C fixed by (B, L) (`pred_capacity`): the N masked
+        positions, then filler rows that point at a position that is not masked. Every row goes
+        through the predictor; each row's loss is weighted by `pred_mask` at its position (1 for the
+        N masked rows, 0 for the filler), and the sum is divided by N:
+
+            loss = Σ_c pred_mask[index_c] · ℓ(ẑ[index_c], z[index_c])  /  max(1, Σ_c pred_mask[index_c])
+
+        with ℓ the per-token loss (`token_losses`): the mean over the N masked tokens, exactly as in
+        `forward`, which it equals for any padding of the index (tests/test_speed_paths.py). A
+        recorded CUDA graph replays fixed shapes, and N changes with every batch; C does not. The
+        filler costs little: C is about N + B (one spare row per line). With nothing masked the loss
+        is 0, still differentiable.
+        """
+        z_ctx = self.encode_context(batch.masked_input_ids, batch.attention_mask)  # (B, L, D)
+        z_tgt = self.encode_target(batch.input_ids, batch.attention_mask)  # (B, L, D)
+        # (B, L, D) -> (C, D) each, C = len(pred_index)
+        pred, target = self.predictor(self.at_masked(z_ctx, batch)), self.at_masked(z_tgt, batch)
+        # (C,), in fp32
+        per_token = token_losses(self.loss_name, pred.float(), target.float())
+        # (C,) True for the N masked rows, False for the filler
+        real = batch.pred_mask.flatten()[batch.pred_index]
+        # where, not ×: a NaN at a filler row stays out
+        per_token = torch.where(real, per_token, 0.0)
+        # () stays on the device: no host sync
+        n_masked = real.sum().clamp(min=1)
+        return per_token.sum() / n_masked
+
+    @torch.no_grad()
+    def update_target(self, m) -> None:
+        """`JEPA.update_target`, with m a number or a 0-dim tensor on the parameters' device."""
+        if not isinstance(m, torch.Tensor):
+            return super().update_target(m)
+        ema_update_tensor_m(list(self.target_encoder.parameters()), list(self.context_encoder.parameters()), m)
+        copy_buffers(self.target_encoder, self.context_encoder)
+
+
+@torch.no_grad()
+def ema_update_tensor_m(target, online, m: torch.Tensor) -> None:
+    """`ema.ema_update` (θ_tgt ← m·θ_tgt + (1 − m)·θ_online) with m a 0-dim tensor on the parameters'
+    device, read when the kernels run rather than when they are launched: a recorded CUDA graph
+    (`graphs.py`) keeps reading the same tensor, which the trainer fills with each step's momentum.
+    Every tensor gets its own lerp with the weight tensor 1 − m: one kernel per parameter, which costs
+    nothing extra inside a graph."""
+    if len(target) != len(online):
+        raise ValueError(f"target has {len(target)} tensors but online has {len(online)}")
+    target = list(target)
+    torch._foreach_lerp_(target, list(online), [1.0 - m] * len(target))
+
+
+def pred_capacity(batch_size: int, length: int, mask_ratio: float) -> int:
+    """The most positions `masking.mask_batch` can mask in a (batch_size, length) batch, plus slack.
+
+    A row with n maskable tokens gets b = max(1, ⌊mask_ratio·n + U⌋) masked positions (its budget), U < 1,
+    and n ≤ length, so b ≤ ⌈mask_ratio·length⌉ + 1 (the +1 also absorbs float rounding). A function of
+    the shape alone: the CUDA-graph path pads `pred_index` to this size (`with_pred_capacity`).
+    """
+    return batch_size * (math.ceil(mask_ratio * length) + 1)
+
+
+def with_pred_capacity(batch: Batch, capacity: int) -> Batch:
+    """The same batch with `pred_index` lengthened to `capacity` entries: the N masked positions,
+    then copies of the first position that is not masked (filler that `FastJEPA.fixed_shape_loss`
+    weights 0). For CUDA graphs, whose shapes must not change with N (`pred_capacity`)."""
+    n = batch.pred_index.numel()
+    if n > capacity:
+        raise ValueError(f"{n} masked positions do not fit in a predictor index of {capacity}")
+    # (1,) the first unmasked position
+    filler = (~batch.pred_mask.flatten()).nonzero()[:1, 0]
+    if filler.numel() == 0:
+        raise ValueError("every position is masked: no filler position for the predictor index")
+    index = torch.cat([batch.pred_index, filler.expand(capacity - n)])
+    return dataclasses.replace(batch, pred_index=index)
+
+
+class PaddedStepBatches(StepBatches):
+    """`data.StepBatches`, with each batch's `pred_index` padded to `pred_capacity` while `fixed_pred_index`
+    is set (the CUDA-graph path: `Trainer` sets it where it records graphs)."""
+
+    def __init__(self, *args, fixed_pred_index: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fixed_pred_index = fixed_pred_index
+
+    def __getitem__(self, step: int) -> Batch:
+        batch = super().__getitem__(step)
+        if self.fixed_pred_index:
+            batch = with_pred_capacity(batch, pred_capacity(*batch.input_ids.shape, self.mask_ratio))
+        return batch
+
+
+def pinned(batch: Batch) -> Batch:
+    """The same batch in pinned host memory (a no-op for tensors already pinned): a copy from there to
+    a GPU is only queued, and `graphs.StepGraphs` copies it straight into the buffers its graph reads."""
+    return Batch(*(t.pin_memory() for t in batch.tensors()))
+
 
 def use_cuda_graphs(config, device: torch.device, distributed: bool, scaler, log: Callable[[str], None]) -> bool:
     """With compile and cuda_graphs on one CUDA device, each optimizer step is replayed as one recorded
-    graph (graphs.py). The loss is then `JEPA.fixed_shape_loss`, whose shapes depend on (B, L) only (the
+    graph (graphs.py). The loss is then `FastJEPA.fixed_shape_loss`, whose shapes depend on (B, L) only (the
     masked positions padded to `pred_capacity`), and the two numbers that change from step to step, the
     learning rate and the EMA momentum, are GPU tensors that the graph reads at every replay."""
     if not (config.compile and config.cuda_graphs and device.type == "cuda" and not distributed):

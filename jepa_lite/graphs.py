@@ -14,12 +14,12 @@ What a recorded step must respect, and how the trainer does it:
 
 - **Nothing may depend on values computed on the GPU**, only on shapes: no `loss.item()`, no
   boolean indexing whose result size depends on the data. The loss is therefore
-  `JEPA.fixed_shape_loss`, and the batch's index of masked positions is padded to a length fixed by
-  (B, L) (`data.pred_capacity`).
+  `fastpath.FastJEPA.fixed_shape_loss`, and the batch's index of masked positions is padded to a length
+  fixed by (B, L) (`fastpath.pred_capacity`, `fastpath.with_pred_capacity`).
 - **Everything that changes between steps must live at a fixed address** and be updated in place:
   the batch is copied into buffers owned by the graph; the learning rate is a GPU tensor that the LR
   scheduler fills (`AdamW(lr=tensor, capturable=True)`); the EMA momentum is a GPU tensor filled
-  before each replay.
+  before each replay (`fastpath.ema_update_tensor_m`).
 - **One graph per shape**: a graph replays fixed shapes, so each padded length L (a multiple of 8)
   gets its own. The first step of a new shape runs normally (it compiles, plans the attention kernel
   and, on the very first step, creates the optimizer state); the second is recorded and replayed.
@@ -65,7 +65,7 @@ class StepGraphs:
             self.graphs[shape] = self._record(batch)
         graph, static, loss = self.graphs[shape]
         # The new batch goes where the graph reads it. Every field's shape is fixed by (B, L): four
-        # (B, L) tensors and `pred_index`, padded to `data.pred_capacity` entries.
+        # (B, L) tensors and `pred_index`, padded to `fastpath.pred_capacity` entries.
         for dst, src in zip(static.tensors(), batch.tensors()):
             dst.copy_(src, non_blocking=True)
         graph.replay()

@@ -20,7 +20,7 @@ import torch.nn as nn
 
 from .data import Batch
 from .ema import ema_update_modules
-from .losses import get_loss, token_losses
+from .losses import get_loss
 
 
 class PredictorMLP(nn.Module):
@@ -87,57 +87,30 @@ class JEPA(nn.Module):
         """(B, L) ids → (B, L, D) hidden states of the target encoder, never tracked by autograd."""
         return self.target_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    def _predict_at_index(self, batch: Batch):
-        """Both encoders, then the predictor at the positions `batch.pred_index`.
-        Returns z_ctx (B, L, D), and the predictions and targets there, (len(pred_index), D) each."""
-        z_ctx = self.encode_context(batch.masked_input_ids, batch.attention_mask)  # (B, L, D)
-        z_tgt = self.encode_target(batch.input_ids, batch.attention_mask)  # (B, L, D)
-        # Only masked positions count: (B, L, D) -> (N, D), N = number of masked tokens. This is
-        # z_ctx[batch.pred_mask]; indexing the flattened (B·L, D) tensor with `pred_index`, computed
-        # on the host in `collate`, gives the same rows without making a GPU report N first.
-        # The predictor acts on each token separately, so it only needs to run on those rows.
-        pred = self.predictor(z_ctx.flatten(0, 1)[batch.pred_index])
-        target = z_tgt.flatten(0, 1)[batch.pred_index]
-        return z_ctx, pred, target
+    def at_masked(self, z: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """(B, L, D) → (N, D): the hidden states at the N masked positions, z[pred_mask], in row-major order."""
+        return z[batch.pred_mask]
 
     def forward(self, batch: Batch) -> JEPAOutput:
-        z_ctx, pred, target = self._predict_at_index(batch)  # (B, L, D), (N, D), (N, D)
-        n_masked = batch.pred_index.shape[0]
+        z_ctx = self.encode_context(batch.masked_input_ids, batch.attention_mask)  # (B, L, D)
+        z_tgt = self.encode_target(batch.input_ids, batch.attention_mask)  # (B, L, D)
+        # Only masked positions count: (B, L, D) -> (N, D), N = number of masked tokens.
+        # The predictor acts on each token separately, so it only needs to run on those rows.
+        pred = self.predictor(self.at_masked(z_ctx, batch))
+        target = self.at_masked(z_tgt, batch)
+        n_masked = pred.shape[0]
         if n_masked == 0:
             # Safety case: nothing masked. A zero that still depends on the parameters keeps
             # backward() and the optimizer step valid instead of producing NaN from an empty mean.
             loss = z_ctx.sum() * 0.0
         else:
-            loss = self.loss_fn(pred.float(), target.float())  # the loss in fp32, also under autocast
+            # the loss in fp32, also under autocast
+            loss = self.loss_fn(pred.float(), target.float())
         return JEPAOutput(loss=loss, pred=pred, target=target, n_masked=n_masked)
 
-    def fixed_shape_loss(self, batch: Batch) -> torch.Tensor:
-        """The same loss as `forward`, computed with shapes that do not depend on N (for CUDA graphs).
-
-        Here `batch.pred_index` has a length C fixed by (B, L) (`data.pred_capacity`): the N masked
-        positions, then filler rows that point at a position that is not masked. Every row goes
-        through the predictor; each row's loss is weighted by `pred_mask` at its position (1 for the
-        N masked rows, 0 for the filler), and the sum is divided by N:
-
-            loss = Σ_c pred_mask[index_c] · ℓ(ẑ[index_c], z[index_c])  /  max(1, Σ_c pred_mask[index_c])
-
-        with ℓ the per-token loss (`token_losses`): the mean over the N masked tokens, exactly as in
-        `forward`, which it equals for any padding of the index (tests/test_speed_paths.py). A
-        recorded CUDA graph replays fixed shapes, and N changes with every batch; C does not. The
-        filler costs little: C is about N + B (one spare row per line). With nothing masked the loss
-        is 0, still differentiable.
-        """
-        _, pred, target = self._predict_at_index(batch)  # (C, D) each, C = len(pred_index)
-        per_token = token_losses(self.loss_name, pred.float(), target.float())  # (C,), in fp32
-        real = batch.pred_mask.flatten()[batch.pred_index]  # (C,) True for the N masked rows, False for the filler
-        per_token = torch.where(real, per_token, 0.0)  # where, not ×: a NaN at a filler row stays out
-        n_masked = real.sum().clamp(min=1)  # () stays on the device: no host sync
-        return per_token.sum() / n_masked
-
     @torch.no_grad()
-    def update_target(self, m) -> None:
-        """θ_tgt ← m·θ_tgt + (1 − m)·θ_ctx (see `ema.py`; m a number or a 0-dim device tensor).
-        Call after each optimizer step."""
+    def update_target(self, m: float) -> None:
+        """θ_tgt ← m·θ_tgt + (1 − m)·θ_ctx (see `ema.py`). Call after each optimizer step."""
         ema_update_modules(self.target_encoder, self.context_encoder, m)
 
     def trainable_parameters(self):

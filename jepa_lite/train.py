@@ -57,16 +57,25 @@ from .config import (  # noqa: F401  (re-exported: `from jepa_lite.train import 
     pick_device,
     resolve_save_path,
 )
-from .data import Batch, StepBatches, TextFile, builtin_corpus, load_corpus, texts_fingerprint
+from .data import Batch, TextFile, builtin_corpus, load_corpus, texts_fingerprint
 from .diagnostics import collapse_metrics, collapse_warning
 from .distributed import check_batch, check_in_sync, exit_process, setup, shard, wrap
 from .ema import momentum_schedule
 from .encoders import TinyConfig, load_backbone
 from .errors import ConfigError, TrainingDiverged  # noqa: F401  (TrainingDiverged re-exported)
-from .fastpath import adamw, attention_kernels, keep_freed_memory, length_multiple, prefetched, use_cuda_graphs
+from .fastpath import (
+    FastJEPA,
+    PaddedStepBatches,
+    adamw,
+    attention_kernels,
+    keep_freed_memory,
+    length_multiple,
+    pinned,
+    prefetched,
+    use_cuda_graphs,
+)
 from .graphs import StepGraphs
 from .masking import special_tokens_mask
-from .model import JEPA
 from .nano import lr_factor
 from .precision import autocast, grad_scaler, resolve_precision
 from .stopping import StepGuard, can_drop_steps
@@ -106,14 +115,8 @@ class Trainer:
     ):
         config.validate()
         self.config, self.callbacks, self.log = config, list(callbacks), log
-        self.dist, device = setup(config.device)  # under torchrun: this rank's process group and device
-        self.device = pick_device(device)
-        self.progress = config.progress and self.dist.is_main
-        self._loss_weight: Dict[int, float] = {}  # step → this rank's loss weight (distributed.shard)
-        self._step_weight = 1.0
+        self._build_process()
         self._build_save_target()
-        if self.device.type == "cpu":
-            keep_freed_memory()  # reuse the big per-step blocks instead of faulting in fresh pages
         texts = self._build_texts(texts)
         encoder, dim = self._build_backbone(texts)
         self._build_corpus(texts)
@@ -128,6 +131,17 @@ class Trainer:
         self.stop_requested = False  # set (e.g. by a Ctrl-C handler) to stop cleanly after the current step
 
     # -- builders: one concern each ----------------------------------------------------------
+    def _build_process(self) -> None:
+        """This process's part of the run: under torchrun its process group, rank and device (distributed.py),
+        whether it shows progress (rank 0), its loss weights, and on the CPU glibc's allocator (fastpath.py)."""
+        self.dist, device = setup(self.config.device)  # under torchrun: this rank's process group and device
+        self.device = pick_device(device)
+        self.progress = self.config.progress and self.dist.is_main
+        self._loss_weight: Dict[int, float] = {}  # step → this rank's loss weight (distributed.shard)
+        self._step_weight = 1.0
+        if self.device.type == "cpu":
+            keep_freed_memory()  # reuse the big per-step blocks instead of faulting in fresh pages
+
     def _build_save_target(self) -> None:
         """The save-path rules (checkpoint.SaveTarget): rank 0 writes; a folder, a device, a read-only
         or non-checkpoint file is refused here, before any work."""
@@ -182,8 +196,9 @@ class Trainer:
         check_batch(self.batch_size, self.dist)
 
     def _build_model(self, encoder: torch.nn.Module, dim: int) -> None:
-        """JEPA on the device, its number format (precision.py) and, for fp16, the loss scaler."""
-        self.model = JEPA(encoder, dim, self.config.pred_hidden_mult, loss=self.config.loss).to(self.device)
+        """JEPA on the device (as `fastpath.FastJEPA`: the same model, run without host syncs), its number
+        format (precision.py) and, for fp16, the loss scaler."""
+        self.model = FastJEPA(encoder, dim, self.config.pred_hidden_mult, loss=self.config.loss).to(self.device)
         self.precision = resolve_precision(self.config.precision, self.device)  # the rule in precision.py
         self.autocast_dtype = self.precision.autocast_dtype  # None = plain fp32
         self.scaler = grad_scaler(self.precision, self.device)  # fp16 only: loss scaling (torch.amp.GradScaler)
@@ -212,7 +227,7 @@ class Trainer:
         droppable = can_drop_steps(self.device, self.dist.enabled, compiled=c.compile or self.static_shapes)
         self.guard = StepGuard(lambda: self.stop_requested, enabled=droppable)  # a stop drops the step: stopping.py
         self.pad_to_multiple_of = length_multiple(self.device, self.autocast_dtype)
-        self.plan = StepBatches(
+        self.plan = PaddedStepBatches(
             self.corpus,
             self.batch_size,
             c.seed,
@@ -301,7 +316,7 @@ class Trainer:
         """Yield the batches of steps self.step, self.step + 1, … (`fastpath.prefetched`: on a GPU a
         second thread prepares the next one). With CUDA graphs the batch stays in pinned host memory:
         `StepGraphs` copies it straight into the buffers its graph reads."""
-        make = self.get_batch if self.graphs is None else (lambda s: self.plan[s].pinned())
+        make = self.get_batch if self.graphs is None else (lambda s: pinned(self.plan[s]))
         return prefetched(make, self.step, self.device)
 
     @torch.no_grad()

@@ -36,6 +36,12 @@ def test_trainer_is_at_most_400_lines_and_its_builders_at_most_25():
     assert "nano.train_step" in ast.get_docstring(update)
 
 
+def test_the_trainers_init_only_calls_its_builders_in_at_most_25_lines():
+    trainer = next(n for n in tree("train.py").body if isinstance(n, ast.ClassDef) and n.name == "Trainer")
+    init = next(f for f in trainer.body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
+    assert lines(init) <= 25
+
+
 def test_the_trainers_import_no_command_line_code_at_load():
     for relative in ("train.py", "paired/trainer.py"):
         imports = top_level_imports(tree(relative))

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from jepa_lite import masking, nano
-from jepa_lite.data import pred_capacity
+from jepa_lite.fastpath import pred_capacity, with_pred_capacity
 from jepa_lite.train import TrainConfig, Trainer
 
 SMALL = dict(
@@ -89,7 +89,7 @@ def test_loss_equals_jepa_forward_and_the_fixed_shape_loss():
         batch = t.get_batch(step)
         ours = model(batch)
         assert torch.equal(ours, t.model(batch).loss)
-        padded = batch.with_pred_capacity(pred_capacity(*batch.input_ids.shape, t.config.mask_ratio))
+        padded = with_pred_capacity(batch, pred_capacity(*batch.input_ids.shape, t.config.mask_ratio))
         assert padded.pred_index.numel() > batch.pred_index.numel()  # filler rows are present, and must not count
         assert ours.item() == pytest.approx(t.model.fixed_shape_loss(padded).item(), rel=1e-6)
 

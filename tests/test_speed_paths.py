@@ -3,16 +3,17 @@
 import pytest
 import torch
 
-from jepa_lite.data import collate, pred_capacity
+from jepa_lite.data import collate
 from jepa_lite.encoders import TinyConfig, TinyEncoder
+from jepa_lite.fastpath import FastJEPA, pred_capacity, with_pred_capacity
 from jepa_lite.losses import get_loss, token_losses
 from jepa_lite.model import JEPA
 from jepa_lite.train import TrainConfig, Trainer
 
 
-def tiny_jepa(tokenizer, loss="cosine", dim=32):
+def tiny_jepa(tokenizer, loss="cosine", dim=32, kind=FastJEPA):
     torch.manual_seed(0)
-    return JEPA(
+    return kind(
         TinyEncoder(TinyConfig(vocab_size=len(tokenizer), dim=dim, layers=2, heads=2)),
         dim,
         pred_hidden_mult=2,
@@ -34,8 +35,22 @@ def test_mean_of_token_losses_is_the_loss(name):
 
 
 @pytest.mark.parametrize("name", ["cosine", "l2", "mse", "smooth_l1"])
+def test_the_trainers_indexed_rows_give_the_readable_jepas_loss_and_gradients(tokenized, name):
+    """FastJEPA (rows taken by the host-side pred_index) = JEPA (rows z[pred_mask]): the same weights
+    give exactly the same loss, predictions and gradients."""
+    readable, fast = tiny_jepa(tokenized.tokenizer, name, kind=JEPA), tiny_jepa(tokenized.tokenizer, name)
+    fast.load_state_dict(readable.state_dict())
+    batch = collate(tokenized.ids[:10], tokenized.tokenizer, 0.3, 3, torch.Generator().manual_seed(4))
+    a, b = readable(batch), fast(batch)
+    a.loss.backward()
+    b.loss.backward()
+    assert torch.equal(a.loss, b.loss) and torch.equal(a.pred, b.pred) and a.n_masked == b.n_masked > 0
+    assert all(torch.equal(x, y) for x, y in zip(grads(readable), grads(fast)))
+
+
+@pytest.mark.parametrize("name", ["cosine", "l2", "mse", "smooth_l1"])
 def test_fixed_shape_loss_equals_gathered_loss_and_gradients(tokenized, name):
-    """JEPA.fixed_shape_loss (pred_index padded with filler rows, weights 0/1) = JEPA.forward (the N
+    """FastJEPA.fixed_shape_loss (pred_index padded with filler rows, weights 0/1) = JEPA.forward (the N
     masked rows), value and gradients."""
     model = tiny_jepa(tokenized.tokenizer, loss=name).train()
     batch = collate(
@@ -46,7 +61,7 @@ def test_fixed_shape_loss_equals_gathered_loss_and_gradients(tokenized, name):
     gathered.backward()
     g_gathered = grads(model)
     capacity = pred_capacity(*batch.input_ids.shape, 0.3)
-    padded = batch.with_pred_capacity(capacity)
+    padded = with_pred_capacity(batch, capacity)
     assert padded.pred_index.numel() == capacity > batch.pred_index.numel() + 10  # real filler
     model.zero_grad(set_to_none=True)
     fixed = model.fixed_shape_loss(padded)
@@ -60,7 +75,7 @@ def test_fixed_shape_loss_differs_from_a_mean_over_all_rows(tokenized):
     """The equality above is not trivially true: counting the filler rows gives another value."""
     model = tiny_jepa(tokenized.tokenizer).eval()
     batch = collate(tokenized.ids[:10], tokenized.tokenizer, 0.3, 3, torch.Generator().manual_seed(4))
-    padded = batch.with_pred_capacity(pred_capacity(*batch.input_ids.shape, 0.3))
+    padded = with_pred_capacity(batch, pred_capacity(*batch.input_ids.shape, 0.3))
     with torch.no_grad():
         z_ctx = model.encode_context(batch.masked_input_ids, batch.attention_mask).flatten(0, 1)[padded.pred_index]
         z_tgt = model.encode_target(batch.input_ids, batch.attention_mask).flatten(0, 1)[padded.pred_index]
@@ -73,7 +88,7 @@ def test_fixed_shape_loss_with_nothing_masked_is_zero_and_backpropagates(tokeniz
     batch = collate(tokenized.ids[:6], tokenized.tokenizer, 0.3, 3, torch.Generator().manual_seed(0))
     batch.pred_mask[:] = False
     batch.pred_index = batch.pred_index[:0]
-    loss = model.fixed_shape_loss(batch.with_pred_capacity(pred_capacity(*batch.input_ids.shape, 0.3)))
+    loss = model.fixed_shape_loss(with_pred_capacity(batch, pred_capacity(*batch.input_ids.shape, 0.3)))
     loss.backward()
     assert loss.item() == 0.0
     assert all(torch.isfinite(p.grad).all() for p in model.context_encoder.parameters() if p.grad is not None)
@@ -95,13 +110,13 @@ def test_pred_capacity_holds_every_mask_the_sampler_draws(tokenized, ratio):
         )
         capacity = pred_capacity(*batch.input_ids.shape, ratio)
         assert batch.pred_index.numel() <= capacity
-        assert batch.with_pred_capacity(capacity).pred_index.shape == (capacity,)
+        assert with_pred_capacity(batch, capacity).pred_index.shape == (capacity,)
 
 
 def test_with_pred_capacity_refuses_an_index_that_does_not_fit(tokenized):
     batch = collate(tokenized.ids[:4], tokenized.tokenizer, 0.3, 3, torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="do not fit"):
-        batch.with_pred_capacity(batch.pred_index.numel() - 1)
+        with_pred_capacity(batch, batch.pred_index.numel() - 1)
 
 
 def test_trainer_static_shape_step_trains_like_the_default_step():
@@ -245,3 +260,19 @@ def test_checkpoints_store_learning_rates_as_numbers_and_load_on_any_path():
     assert opt2.param_groups[0]["lr"] == pytest.approx(1e-3 * lr_factor(3, 2, 10))
     q.sum().backward()
     opt2.step()  # a plain float LR: steps as usual
+
+
+def test_the_trainers_ema_with_momentum_as_a_tensor_moves_the_target_as_the_readable_one(tokenized):
+    """FastJEPA.update_target(tensor m), the CUDA-graph path, = JEPA.update_target(m): parameters and buffers."""
+    readable, fast = tiny_jepa(tokenized.tokenizer, kind=JEPA), tiny_jepa(tokenized.tokenizer)
+    with torch.no_grad():
+        for model in (readable, fast):
+            for p in model.context_encoder.parameters():
+                p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    readable.update_target(0.7)
+    fast.update_target(torch.tensor(0.7))
+    for a, b in zip(readable.target_encoder.state_dict().values(), fast.target_encoder.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert not torch.allclose(
+        next(fast.target_encoder.parameters()), next(fast.context_encoder.parameters())
+    )  # the target moved part of the way, not all of it

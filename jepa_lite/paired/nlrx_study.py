@@ -47,23 +47,24 @@ import dataclasses
 import json
 import math
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..checkpoint import json_marked, write_json
+from ..checkpoint import write_json
 from ..data import RESOURCES_DIR
 from . import nlrx
-from .pretrain import KIT_LM, load_recipe
+from .pretrain import KIT_LM
 from .stats import bootstrap_interval, mean_ci, mean_sd, paired_t, welch_t
 from .study import (
     STARTS,
+    Sitting,
     StudyError,
-    prepare_work,
+    check_results_out,
+    recipe_summary,
     rounded,
-    run_many,
+    study_config,
     study_main,
     study_parser,
     write_scratch_start,
@@ -409,11 +410,35 @@ def _slow_first(specs: List[RunSpec]) -> List[RunSpec]:
     return sorted(specs, key=lambda s: (s.lbd == 0, s.n_train != 0, s.n_train))
 
 
+class _Sitting(Sitting):
+    """A sitting that also times itself in the file's "sittings" (which machine ran how many runs, how long),
+    and runs the slow runs first."""
+
+    order = staticmethod(_slow_first)
+
+    def finished(self, record: dict) -> None:
+        self.study["sittings"][-1]["seconds"] = time.perf_counter() - self.begin
+        super().finished(record)
+
+
+def _run_line(record: dict) -> str:
+    """The log line of a finished run (after its number)."""
+    return (
+        f"{record['stage']:6s} {record['start']:10s} λ={record['lbd']:<5g} "
+        f"lr={record['lr']:g} "
+        f"n={record['n_train']} seed {record['seed']}: test {record['exact_match']['test']:.3f} "
+        f"val {record['exact_match']['val']:.3f} train {record['exact_match']['train']:.3f} "
+        f"({record['seconds']:.0f} s)"
+    )
+
+
+def _write(study: dict, out: Path) -> None:
+    write_json(out, study, separators=(",", ":"))
+
+
 def run_study(c: NlrxConfig, out: Path, workers: int = 1, threads: int = 1, resume: bool = False, log=print) -> dict:
     """All three stages; writes `out` after every finished run ("complete": false until the end)."""
     c.validate()
-    recipe = load_recipe(Path(c.model_dir))
-    begin = time.perf_counter()
     study = {
         "kind": KIND,
         "version": 1,
@@ -424,7 +449,7 @@ def run_study(c: NlrxConfig, out: Path, workers: int = 1, threads: int = 1, resu
             "sha256": nlrx.SHA256,
             "val_seed": nlrx.VAL_SEED,
         },
-        "pretrained": {k: recipe[k] for k in ("command", "final_train_loss", "heldout_loss", "parameters")},
+        "pretrained": recipe_summary(c.model_dir),
         "selection": "per (start, λ) the rate with the best mean validation exact match over the sweep seeds; "
         "per start the λ > 0 with the best mean validation exact match at its rate",
         "best_lr": None,
@@ -432,73 +457,28 @@ def run_study(c: NlrxConfig, out: Path, workers: int = 1, threads: int = 1, resu
         "runs": [],
         "sittings": [],
     }
-    before = 0.0
+    keys = (lambda r: record_key(r, c), lambda s: spec_key(s, c))
+    sitting = _Sitting(study, c, out, workers, threads, log, write=_write, line=_run_line, keys=keys, runner=run_one)
     if resume and out.exists():
         old = load(out)
-        local = ("device", "model_dir")  # where it runs may change; what it runs may not
-        mine = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(c))).items() if k not in local}
-        theirs = {"objective": "llm_jepa", "size_steps": "epochs", **old["config"]}
-        if mine != {k: v for k, v in theirs.items() if k not in local}:
-            raise StudyError(f"--resume: {out} was written with another config; name a new --out or drop --resume")
-        study["runs"], before, study["sittings"] = old["runs"], old.get("seconds", 0.0), old.get("sittings", [])
-    study["sittings"].append(
-        {
-            "workers": workers,
-            "device": c.device,
-            "card": _card(c.device),
-            "runs_before": len(study["runs"]),
-            "seconds": 0.0,
-        }
-    )
-    done = {record_key(r, c) for r in study["runs"]}
-
-    def finished(record: dict) -> None:
-        study["runs"].append(record)
-        study["sittings"][-1]["seconds"] = time.perf_counter() - begin
-        study["seconds"] = before + time.perf_counter() - begin
-        write_json(out, study, separators=(",", ":"))
-        log(
-            f"[{len(study['runs'])}] {record['stage']:6s} {record['start']:10s} λ={record['lbd']:<5g} "
-            f"lr={record['lr']:g} "
-            f"n={record['n_train']} seed {record['seed']}: test {record['exact_match']['test']:.3f} "
-            f"val {record['exact_match']['val']:.3f} train {record['exact_match']['train']:.3f} "
-            f"({record['seconds']:.0f} s)"
-        )
-
-    def todo(specs):
-        return _slow_first([s for s in specs if spec_key(s, c) not in done])
-
-    with tempfile.TemporaryDirectory(prefix="jepa_lite_nlrx_") as tmp:
-        paths = prepare_work(prepare, c, Path(tmp))
-        run_many(todo(sweep_stage(c)), c, paths, workers, threads, finished, runner=run_one)
+        sitting.take_over(old, defaults={"objective": "llm_jepa", "size_steps": "epochs"})
+        study["sittings"] = old.get("sittings", [])
+    sitting_row = {"workers": workers, "device": c.device, "card": _card(c.device), "runs_before": len(study["runs"])}
+    study["sittings"].append({**sitting_row, "seconds": 0.0})
+    with sitting.work(prepare, "jepa_lite_nlrx_") as run:
+        run(sweep_stage(c))
         study["best_lr"] = best_lrs(study["runs"], c)
         log(f"best rate per (start, λ) on the validation split: {study['best_lr']}")
-        run_many(todo(lambda_stage(c, study["best_lr"])), c, paths, workers, threads, finished, runner=run_one)
+        run(lambda_stage(c, study["best_lr"]))
         study["best_lambda"] = best_lambdas(study["runs"], c, study["best_lr"])
         log(f"best λ per start on the validation split: {study['best_lambda']}")
-        run_many(
-            todo(size_stage(c, study["best_lr"], study["best_lambda"])),
-            c,
-            paths,
-            workers,
-            threads,
-            finished,
-            runner=run_one,
-        )
-    study["complete"] = True
-    study["seconds"] = before + time.perf_counter() - begin
-    write_json(out, study, separators=(",", ":"))
-    return study
+        run(size_stage(c, study["best_lr"], study["best_lambda"]))
+    return sitting.close()
 
 
 def check_out(out: Path) -> None:
-    """Only a results file written by this study may be replaced (users' files are sacred)."""
-    if out.is_dir():
-        raise StudyError(f"--out {out} is a folder; name a .json file")
-    if out.exists() and not json_marked(out, "kind", KIND):
-        raise StudyError(f"--out {out} exists and is not an NL-RX study results file; name a new file")
-    if not out.parent.exists():
-        raise StudyError(f"the folder of --out {out} does not exist")
+    """Only a results file written by this study may be replaced (`study.check_results_out`)."""
+    check_results_out(out, KIND, "an NL-RX study results file")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -660,18 +640,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.out is None:
         args.out = str(GRIDS[args.grid])
 
-    def build(args) -> NlrxConfig:
-        over = {k: v for k, v in (("device", args.device), ("model_dir", args.model_dir)) if v is not None}
-        c = NlrxConfig.grid(args.grid, fast=args.fast, **over)
-        if args.resume and Path(args.out).is_file():  # the file's own config, with this machine's device
-            check_out(Path(args.out))
-            c = dataclasses.replace(config_of(load(Path(args.out))), **{"model_dir": str(KIT_LM), **over})
-        c.validate()
-        return c
+    def fresh(**over) -> NlrxConfig:
+        return NlrxConfig.grid(args.grid, fast=args.fast, **over)
 
-    return study_main(
-        args, build, check_out, lambda c, out: run_study(c, out, args.workers, args.threads, resume=args.resume)
-    )
+    def from_file(out: Path) -> NlrxConfig:
+        check_out(out)
+        return config_of(load(out))
+
+    def build(args) -> NlrxConfig:
+        return study_config(args, ("device", "model_dir"), fresh, from_file)
+
+    return study_main(args, build, check_out, run_study)
 
 
 if __name__ == "__main__":

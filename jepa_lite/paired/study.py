@@ -31,6 +31,7 @@ Reading the file (what notebook 06 does): `load_study()`, `select(study, ...)`, 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -405,73 +406,129 @@ def config_of(study: dict) -> StudyConfig:
         ) from None
 
 
+LOCAL = ("device", "model_dir")  # where a study runs may change from one sitting to the next; what it runs may not
+
+
+class Sitting:
+    """One sitting of a study, around its stages: the skeleton of both study commands' `run_study` (this one's
+    and `nlrx_study`'s).
+
+    `study` is the results dict, with no runs yet; `take_over(old)` moves in the runs of the results file that
+    the same config wrote (--resume). Inside `with sitting.work(prepare, prefix) as run:`, `run(specs)` trains
+    the specs that the file did not hold when the work began, `order`ed, in parallel (`run_many`, `runner`),
+    and records each finished run (`finished`: added, timed, the file written with `write`, `line(record)`
+    logged). `close()` marks the study complete, writes it and returns it."""
+
+    # the runs to do, in the order they go to the workers (a study may sort them: `nlrx_study`)
+    order = staticmethod(list)
+
+    def __init__(self, study: dict, c, out: Path, workers: int, threads: int, log, *, write, line, keys, runner=None):
+        self.study, self.c, self.out, self.workers, self.threads, self.log = study, c, out, workers, threads, log
+        self.write, self.line = write, line
+        # (record_key(record), spec_key(spec)): what identifies a run in the file and in the grid
+        self.record_key, self.spec_key = keys
+        self.runner = runner  # trains one run (None: `run_one`)
+        self.begin, self.before = time.perf_counter(), 0.0
+
+    def take_over(self, old: dict, defaults: Optional[dict] = None) -> None:
+        """--resume: the runs of `old`, the file at `out`, if it was written with this config (`defaults`: the
+        settings that files from before them lack); StudyError otherwise."""
+        mine = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(self.c))).items() if k not in LOCAL}
+        theirs = {**(defaults or {}), **old["config"]}
+        if mine != {k: v for k, v in theirs.items() if k not in LOCAL}:
+            raise StudyError(f"--resume: {self.out} was written with another config; name a new --out or drop --resume")
+        self.study["runs"], self.before = old["runs"], old.get("seconds", 0.0)
+
+    def finished(self, record: dict) -> None:
+        self.study["runs"].append(record)
+        self.study["seconds"] = self.before + time.perf_counter() - self.begin
+        self.write(self.study, self.out)
+        self.log(f"[{len(self.study['runs'])}] {self.line(record)}")
+
+    @contextlib.contextmanager
+    def work(self, prepare, prefix: str):
+        """The work files (`prepare_work`, in a temporary folder removed afterwards), and `run(specs)`."""
+        done = {self.record_key(r) for r in self.study["runs"]}
+
+        def run(specs) -> None:
+            todo = self.order([s for s in specs if self.spec_key(s) not in done])
+            run_many(todo, self.c, paths, self.workers, self.threads, self.finished, runner=self.runner)
+
+        with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+            paths = prepare_work(prepare, self.c, Path(tmp))
+            yield run
+
+    def close(self) -> dict:
+        self.study["complete"] = True
+        self.study["seconds"] = self.before + time.perf_counter() - self.begin
+        self.write(self.study, self.out)
+        return self.study
+
+
+def recipe_summary(model_dir) -> dict:
+    """What a results file records of the pretrained start: its recipe's command, losses and size."""
+    recipe = load_recipe(Path(model_dir))
+    return {k: recipe[k] for k in ("command", "final_train_loss", "heldout_loss", "parameters")}
+
+
+def _run_line(record: dict) -> str:
+    """The log line of a finished run (after its number)."""
+    return (
+        f"{record['stage']:9s} {record['start']:10s} λ={record['lbd']:<5g} "
+        f"k={record['predictors']} "
+        f"n={record['n_train']} {record['lm_tokens']} γ={record['gamma']:g} {record['distance']} "
+        f"seed {record['seed']}: "
+        f"test {record['exact_match']['test']:.3f} val {record['exact_match']['val']:.3f} "
+        f"train {record['exact_match']['train']:.3f} ({record['seconds']:.0f} s)"
+    )
+
+
 def run_study(c: StudyConfig, out: Path, workers: int = 1, threads: int = 1, resume: bool = False, log=print) -> dict:
     """Both stages; writes `out` after every finished run ("complete": false until the end).
 
     With `resume`, the runs already in `out` (written with the same config) are kept and skipped.
     """
     c.validate()
-    recipe = load_recipe(Path(c.model_dir))
-    begin = time.perf_counter()
     study = {
         "kind": KIND,
         "version": 1,
         "complete": False,
         "config": dataclasses.asdict(c),
-        "pretrained": {k: recipe[k] for k in ("command", "final_train_loss", "heldout_loss", "parameters")},
+        "pretrained": recipe_summary(c.model_dir),
         "selection": "best λ > 0 per start by mean validation exact match",
         "best_lambda": None,
         "runs": [],
     }
-    before = 0.0
+    keys = (record_key, lambda s: spec_key(s, c))
+    sitting = Sitting(study, c, out, workers, threads, log, write=write_study, line=_run_line, keys=keys)
     if resume and out.exists():
-        old = load_study(out)
-        local = ("device", "model_dir")  # where it runs may change; what it runs may not
-        mine = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(c))).items() if k not in local}
-        if mine != {k: v for k, v in old["config"].items() if k not in local}:
-            raise StudyError(f"--resume: {out} was written with another config; name a new --out or drop --resume")
-        study["runs"], before = old["runs"], old.get("seconds", 0.0)
-    done = {record_key(r) for r in study["runs"]}
-
-    def finished(record: dict) -> None:
-        study["runs"].append(record)
-        study["seconds"] = before + time.perf_counter() - begin
-        write_study(study, out)
-        log(
-            f"[{len(study['runs'])}] {record['stage']:9s} {record['start']:10s} λ={record['lbd']:<5g} "
-            f"k={record['predictors']} "
-            f"n={record['n_train']} {record['lm_tokens']} γ={record['gamma']:g} {record['distance']} "
-            f"seed {record['seed']}: "
-            f"test {record['exact_match']['test']:.3f} val {record['exact_match']['val']:.3f} "
-            f"train {record['exact_match']['train']:.3f} ({record['seconds']:.0f} s)"
-        )
-
-    with tempfile.TemporaryDirectory(prefix="jepa_lite_study_") as tmp:
-        paths = prepare_work(prepare, c, Path(tmp))
-        run_many([s for s in first_stage(c) if spec_key(s, c) not in done], c, paths, workers, threads, finished)
+        sitting.take_over(load_study(out))
+    with sitting.work(prepare, "jepa_lite_study_") as run:
+        run(first_stage(c))
         study["best_lambda"] = best_lambdas(study["runs"], c)
         log(f"best λ on the validation split: {study['best_lambda']}")
-        todo = [s for s in second_stage(c, study["best_lambda"]) if spec_key(s, c) not in done]
-        run_many(todo, c, paths, workers, threads, finished)
-    study["complete"] = True
-    study["seconds"] = before + time.perf_counter() - begin
-    write_study(study, out)
-    return study
+        run(second_stage(c, study["best_lambda"]))
+    return sitting.close()
 
 
-def check_out(out: Path) -> None:
-    """Only a study file written by the kit may be replaced (users' files are sacred); its folder must
-    exist and take a new file (`writer.check_writable`)."""
+def check_results_out(out: Path, kind: str, what: str) -> None:
+    """Only a results file of this study (`kind`; `what` names it) may be replaced (users' files are sacred);
+    its folder must exist and take a new file (`writer.check_writable`)."""
     if out.is_dir():
         raise StudyError(f"--out {out} is a folder; name a .json file")
-    if out.exists() and not json_marked(out, "kind", KIND):
-        raise StudyError(f"--out {out} exists and is not a study results file; name a new file")
+    if out.exists() and not json_marked(out, "kind", kind):
+        raise StudyError(f"--out {out} exists and is not {what}; name a new file")
     if not out.parent.is_dir():
         raise StudyError(f"the folder of --out {out} does not exist")
     try:
         check_writable(out.parent, "the study results", "--out")
     except WriteError as e:
         raise StudyError(str(e)) from None
+
+
+def check_out(out: Path) -> None:
+    """Only a study file written by the kit may be replaced (`check_results_out`)."""
+    check_results_out(out, KIND, "a study results file")
 
 
 def check_device(name: str) -> None:
@@ -649,11 +706,23 @@ def study_parser(prog: str, description: str, default_out: Optional[Path]):
     return p
 
 
+def study_config(args, names: Sequence[str], fresh, from_file):
+    """The config of a study command: `fresh(**given)`, the flags `names` that were given, or with --resume and an
+    existing --out the file's own config (`from_file(out)`) with this machine's device, the kit's model folder
+    unless given, and the other flags given; validated."""
+    over = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    c = fresh(**over)
+    if args.resume and Path(args.out).is_file():
+        c = dataclasses.replace(from_file(Path(args.out)), **{"model_dir": str(KIT_LM), **over})
+    c.validate()
+    return c
+
+
 def study_main(args, build, check, run) -> int:
     """The body both study commands share. `build(args) -> config` (validated), `check(out)` refuses an --out
-    that is not this study's file, `run(config, out) -> study`. Exit codes: 0 done; 2 bad input, one `error:`
-    line before any work (a second process on the same --out included: one study per results file, a lock;
-    and no room for the work files, `prepare_work`);
+    that is not this study's file, `run(config, out, workers, threads, resume=) -> study` (`run_study`). Exit
+    codes: 0 done; 2 bad input, one `error:` line before any work (a second process on the same --out included:
+    one study per results file, a lock; and no room for the work files, `prepare_work`);
     1 the results file could not be written mid-run (its last write is whole); 130 stopped by Ctrl-C or SIGTERM
     (the workers too), the finished runs kept in the file."""
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -673,7 +742,7 @@ def study_main(args, build, check, run) -> int:
         try:
             check(out)  # again under the lock
             remove_stale_temps(out.parent, out.name)
-            study = run(c, out)
+            study = run(c, out, args.workers, args.threads, resume=args.resume)
         finally:
             lock.release()
     except (StudyError, PretrainError) as e:
@@ -700,21 +769,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--steps", type=int, help="fine-tuning steps per run (default 400)")
     args = p.parse_args(argv)
 
-    def build(args) -> StudyConfig:
-        over = {
-            k: v
-            for k, v in (("device", args.device), ("steps", args.steps), ("model_dir", args.model_dir))
-            if v is not None
-        }
-        c = StudyConfig.fast(**over) if args.fast else StudyConfig(**over)
-        if args.resume and Path(args.out).is_file():  # the file's own config, with this machine's device
-            c = dataclasses.replace(config_of(load_study(Path(args.out))), **{"model_dir": str(KIT_LM), **over})
-        c.validate()
-        return c
+    def fresh(**over) -> StudyConfig:
+        return StudyConfig.fast(**over) if args.fast else StudyConfig(**over)
 
-    return study_main(
-        args, build, check_out, lambda c, out: run_study(c, out, args.workers, args.threads, resume=args.resume)
-    )
+    def build(args) -> StudyConfig:
+        return study_config(args, ("device", "steps", "model_dir"), fresh, lambda out: config_of(load_study(out)))
+
+    return study_main(args, build, check_out, run_study)
 
 
 if __name__ == "__main__":
