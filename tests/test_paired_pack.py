@@ -1,6 +1,6 @@
 """--views packed --pack_length N (several pairs per row, `paired/packing.py`) computes what the separate
-rows compute: embeddings, LM loss and gradients (fp32, CPU); trains like one row per pair; resumes exactly;
-refuses settings that cannot work with one line."""
+rows compute: embeddings, LM loss and gradients (fp32, CPU); trains like one row per pair (its exact resume
+is tested with the other packed rows', tests/test_paired_packed.py); refuses settings that cannot work with one line."""
 
 import subprocess
 import sys
@@ -121,27 +121,6 @@ def test_training_with_pairs_in_rows_follows_one_row_per_pair():
     torch.testing.assert_close(
         torch.tensor(many["step_jepa_loss"]), torch.tensor(one["step_jepa_loss"]), rtol=1e-4, atol=1e-5
     )
-
-
-def test_a_run_with_pairs_in_rows_resumes_bit_identically(tmp_path):
-    extra = dict(views="packed", pack_length=200, loss_dropout=0.3)
-    full = small(steps=6, **extra).fit()
-    ckpt = tmp_path / "run.pt"
-    first = small(steps=6, save_path=str(ckpt), **extra)
-    step = first.train_step
-
-    def step_then_stop():  # what the first Ctrl-C does: finish the step, checkpoint, stop
-        out = step()
-        first.stop_requested = first.step == 3
-        return out
-
-    first.train_step = step_then_stop
-    first.fit()
-    resumed = small(steps=6, resume=str(ckpt), **extra)
-    assert resumed.step == 3
-    history = resumed.fit()
-    assert history["step_lm_loss"] == full["step_lm_loss"]
-    assert history["step_jepa_loss"] == pytest.approx(full["step_jepa_loss"], rel=0, abs=0, nan_ok=True)
 
 
 @torch.no_grad()

@@ -128,7 +128,14 @@ def test_grad_accum_follows_the_loss_curve_of_the_larger_batch(views):
 # ---------------------------------------------------------------------------------------------
 # checkpoints and exact resume
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("extra", [dict(), dict(loss_dropout=0.5, predictors=1, views="packed")])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        dict(),
+        dict(loss_dropout=0.5, predictors=1, views="packed"),
+        dict(loss_dropout=0.5, views="packed", pack_length=400),
+    ],
+)
 def test_resumed_run_is_bit_identical_to_the_uninterrupted_one(tmp_path, extra):
     full = small(steps=8, **extra).fit()
     ckpt = tmp_path / "run.pt"
