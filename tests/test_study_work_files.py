@@ -48,7 +48,7 @@ def test_a_full_disk_while_preparing_is_one_line_exit_2_and_leaves_nothing(tmp_p
 
 
 @pytest.mark.parametrize("module", MODULES)
-def test_sigkill_while_preparing_leaves_the_users_folder_untouched(tmp_path, module):
+def test_sigkill_while_preparing_leaves_the_users_folder_untouched(tmp_path, module, monkeypatch):
     work, mine = tmp_path / "tmp", tmp_path / "mine"
     work.mkdir(), mine.mkdir()
     (mine / "s.json.tmp").write_text("my notes")
@@ -70,3 +70,29 @@ def test_sigkill_while_preparing_leaves_the_users_folder_untouched(tmp_path, mod
         json.loads(out.read_text())
     assert [n for n in os.listdir(mine) if not n.endswith(".lock")] == ["s.json.tmp"]  # nothing else of ours
     assert len(kits(work)) == 1  # what a SIGKILL leaves is under TMPDIR, in a folder named as the kit's own
+    import tempfile
+
+    from jepa_lite.paired.study import sweep_work_folders
+
+    monkeypatch.setattr(tempfile, "tempdir", str(work))
+    left = kits(work)[0]
+    prefix = next(p for p in ("jepa_lite_nlrx_", "jepa_lite_study_") if left.startswith(p))
+    assert sweep_work_folders(prefix) == [left] and kits(work) == []  # the next study's start removes it
+
+
+def test_a_later_study_sweeps_the_work_folders_of_killed_ones_and_no_other(tmp_path, monkeypatch):
+    import tempfile
+
+    from jepa_lite.paired.study import sweep_work_folders
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process that has ended: its pid names no process now
+    for name in (f"jepa_lite_study_{gone.pid}_x1", f"jepa_lite_study_{os.getpid()}_x2", "jepa_lite_study_notes"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "splits.jsonl").write_text("{}")
+    (tmp_path / f"jepa_lite_nlrx_{gone.pid}_x3").mkdir()  # another study's prefix: not this sweep's
+    assert sweep_work_folders("jepa_lite_study_") == [f"jepa_lite_study_{gone.pid}_x1"]
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [f"jepa_lite_study_{os.getpid()}_x2", "jepa_lite_study_notes", f"jepa_lite_nlrx_{gone.pid}_x3"]
+    )

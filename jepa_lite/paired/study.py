@@ -35,6 +35,8 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -454,7 +456,8 @@ class Sitting:
             todo = self.order([s for s in specs if self.spec_key(s) not in done])
             run_many(todo, self.c, paths, self.workers, self.threads, self.finished, runner=self.runner)
 
-        with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        sweep_work_folders(prefix)
+        with tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}_") as tmp:
             paths = prepare_work(prepare, self.c, Path(tmp))
             yield run
 
@@ -463,6 +466,26 @@ class Sitting:
         self.study["seconds"] = self.before + time.perf_counter() - self.begin
         self.write(self.study, self.out)
         return self.study
+
+
+def sweep_work_folders(prefix: str) -> List[str]:
+    """Remove the work folders (`<prefix><pid>_…` under TMPDIR) that studies killed with SIGKILL left behind:
+    those whose process is gone. A folder of a study still running, or of another user, is left alone.
+    Returns the names removed."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*_*"):
+        pid = folder.name[len(prefix) :].split("_", 1)[0]
+        if not pid.isdigit() or not folder.is_dir() or folder.is_symlink() or folder.stat().st_uid != os.getuid():
+            continue
+        try:
+            os.kill(int(pid), 0)  # signal 0: is the process there?
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+        except (PermissionError, OverflowError, ValueError):
+            continue
+    return removed
 
 
 def recipe_summary(model_dir) -> dict:
