@@ -246,3 +246,23 @@ def test_a_diverged_run_names_a_finite_checkpoint_of_this_run_or_none(save_every
         assert first_nonfinite(state_tensors(saved["model"])) is None
     else:
         assert "This run saved no checkpoint" in line and not path.exists()
+
+
+def test_pairs_are_tokenised_in_pieces_so_a_stop_signal_waits_for_one_piece_only():
+    """`config.encode` hands the tokenizer ENCODE_PIECE strings at a time (Python runs a signal handler only
+    between calls into the tokenizer) and gives the ids one call over everything would."""
+    from jepa_lite.paired import config as paired_config
+    from jepa_lite.paired.causal_lm import build_pair_tokenizer
+
+    strings = [f"lines with {i} numbers" for i in range(2 * paired_config.ENCODE_PIECE + 5)]
+    tokenizer = build_pair_tokenizer(strings, 1)
+    calls = []
+
+    def counting(texts, **kw):
+        calls.append(len(texts))
+        return tokenizer(texts, **kw)
+
+    ids = paired_config.encode(counting, strings, 3)
+    assert calls == [paired_config.ENCODE_PIECE, paired_config.ENCODE_PIECE, 5]
+    whole = tokenizer(strings, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    assert ids == [w[:3] for w in whole] and all(len(w) > 3 for w in whole)  # truncation really happened

@@ -209,12 +209,21 @@ def pairs_fingerprint(*splits: Sequence[Pair]) -> str:
     return h.hexdigest()[:16]
 
 
+ENCODE_PIECE = 1024  # strings per tokenizer call: a stop signal waits for one call only (stopping.py)
+
+
 def encode(tokenizer, strings: Sequence[str], max_length: int) -> List[List[int]]:
     """Token ids of each string, no special tokens added (and none parsed out of the text), truncated
-    (each string is cut first, `data.clip_chars`: a 10 MB Code is never tokenised whole)."""
-    strings = [clip_chars(s, max_length) for s in strings]
-    enc = tokenizer(strings, add_special_tokens=False, split_special_tokens=True)["input_ids"]
-    return [ids[:max_length] for ids in enc]
+    (each string is cut first, `data.clip_chars`: a 10 MB Code is never tokenised whole). The tokenizer
+    runs on ENCODE_PIECE strings at a time: Python runs a signal handler only between its calls."""
+    out: List[List[int]] = []
+    for start in range(0, len(strings), ENCODE_PIECE):
+        piece = [clip_chars(s, max_length) for s in strings[start : start + ENCODE_PIECE]]
+        out += [
+            ids[:max_length]
+            for ids in tokenizer(piece, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        ]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
