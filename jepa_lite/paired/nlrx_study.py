@@ -44,6 +44,7 @@ Reading the file (notebook 06): `load()`, `tuned_runs()`, `comparison()`, `lr_cu
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import sys
@@ -62,6 +63,7 @@ from .study import (
     Sitting,
     StudyError,
     check_results_out,
+    measured,
     recipe_summary,
     rounded,
     study_config,
@@ -311,9 +313,6 @@ def exact_match(trainer, pairs, batch_size: int) -> dict:
 
 def run_one(spec: RunSpec, c: NlrxConfig, paths: Dict[str, str]) -> dict:
     """Train one run and measure it; returns its record (plain JSON values)."""
-    import torch
-
-    from ..diagnostics import collapse_metrics, pair_geometry
     from . import PairedConfig, PairedTrainer
     from .pairs import load_jsonl
 
@@ -340,27 +339,12 @@ def run_one(spec: RunSpec, c: NlrxConfig, paths: Dict[str, str]) -> dict:
     )
     trainer = PairedTrainer(config, log=lambda s: None)
     history = trainer.fit()
-    fit_seconds = time.perf_counter() - begin
     splits = {"train": trainer.train_pairs[: c.train_eval], "val": load_jsonl(paths["val"]), "test": trainer.test_pairs}
-    scores = {name: exact_match(trainer, pairs, c.generate_batch) for name, pairs in splits.items()}
-    x, y = trainer.embed(trainer.test_pairs)  # Pred(Enc(Text)), Enc(Code): (N, D) each
-    geometry = {k: (v.tolist() if torch.is_tensor(v) else v) for k, v in pair_geometry(x, y, seed=0).items()}
-    record = {
-        **dataclasses.asdict(spec),
-        "n_train": n,
-        "steps": trainer.step,
-        "exact_match": {k: v["exact_match"] for k, v in scores.items()},
-        "correct": {k: v["correct"] for k, v in scores.items()},
-        "total": {k: v["total"] for k, v in scores.items()},
-        "history": {k: history[k] for k in ("step", "lm_loss", "jepa_loss", "jepa_monitor")},
-        "geometry": geometry,
-        "collapse": {"text": collapse_metrics(x), "code": collapse_metrics(y)},
-        "fit_seconds": fit_seconds,
-        "seconds": time.perf_counter() - begin,
-    }
-    if spec.seed == c.seeds[0]:  # one seed of each setting keeps a few predictions
-        predictions = trainer.generate([p.text for p in trainer.test_pairs[:6]])
-        record["examples"] = [[p.text, p.code, g] for p, g in zip(trainer.test_pairs[:6], predictions)]
+    score = functools.partial(exact_match, trainer, batch_size=c.generate_batch)
+    record, _, _ = measured(
+        trainer, history, spec, splits, score, begin, time.perf_counter() - begin, spec.seed == c.seeds[0]
+    )
+    record["n_train"] = n
     return rounded(record)
 
 

@@ -262,9 +262,7 @@ def paired_config(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]):
 
 def run_one(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]) -> dict:
     """Train one run and measure it; returns its record for the results file (plain JSON values)."""
-    import torch
-
-    from ..diagnostics import collapse_metrics, pair_geometry, pca_2d
+    from ..diagnostics import pca_2d
     from . import PairedTrainer
     from .pairs import load_jsonl
 
@@ -272,16 +270,36 @@ def run_one(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]) -> dict:
     config = paired_config(spec, c, paths)
     trainer = PairedTrainer(config, log=lambda s: None)
     history = trainer.fit()
-    fit_seconds = time.perf_counter() - start
     splits = {"train": trainer.train_pairs[: c.train_eval], "val": load_jsonl(paths["val"]), "test": trainer.test_pairs}
-    scores = {name: trainer.evaluate(pairs) for name, pairs in splits.items()}
-    x, y = trainer.embed(trainer.test_pairs)  # Pred(Enc(Text)), Enc(Code): (N, D) each
+    record, x, y = measured(
+        trainer, history, spec, splits, trainer.evaluate, start, time.perf_counter() - start, spec.seed == c.seeds[0]
+    )
+    record["lr"] = config.lr
+    record["paired_config"] = {
+        k: v for k, v in dataclasses.asdict(config).items() if k not in ("model", "data", "test_data")
+    }
+    if spec.seed == c.seeds[0]:  # one seed of each setting keeps a picture
+        px, py = pca_2d(x, y)
+        record["pca"] = {"text": px.tolist(), "code": py.tolist()}
+    return rounded(record)
+
+
+def measured(trainer, history, spec, splits: dict, score, begin: float, fit_seconds: float, examples: bool):
+    """What both studies record of a trained run, and its test embeddings: (record, x, y). The record holds
+    the run's spec, exact match on each split (`score(pairs)` → {"exact_match", "correct", "total"}), the loss
+    histories, the test pairs' geometry and collapse measures, the times from `begin` and, with `examples`,
+    six test predictions; x, y = Pred(Enc(Text)), Enc(Code) of the test pairs, (N, D) each."""
+    import torch
+
+    from ..diagnostics import collapse_metrics, pair_geometry
+
+    scores = {name: score(pairs) for name, pairs in splits.items()}
+    x, y = trainer.embed(trainer.test_pairs)
     geometry = {k: (v.tolist() if torch.is_tensor(v) else v) for k, v in pair_geometry(x, y, seed=0).items()}
     record = {
         **dataclasses.asdict(spec),
         "n_train": len(trainer.train_pairs),
         "steps": trainer.step,
-        "lr": config.lr,
         "exact_match": {k: v["exact_match"] for k, v in scores.items()},
         "correct": {k: v["correct"] for k, v in scores.items()},
         "total": {k: v["total"] for k, v in scores.items()},
@@ -289,17 +307,12 @@ def run_one(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]) -> dict:
         "geometry": geometry,
         "collapse": {"text": collapse_metrics(x), "code": collapse_metrics(y)},
         "fit_seconds": fit_seconds,
-        "seconds": time.perf_counter() - start,
-        "paired_config": {
-            k: v for k, v in dataclasses.asdict(config).items() if k not in ("model", "data", "test_data")
-        },
+        "seconds": time.perf_counter() - begin,
     }
-    if spec.seed == c.seeds[0]:  # one seed of each setting keeps a picture and a few predictions
-        px, py = pca_2d(x, y)
-        record["pca"] = {"text": px.tolist(), "code": py.tolist()}
+    if examples:
         predictions = trainer.generate([p.text for p in trainer.test_pairs[:6]])
         record["examples"] = [[p.text, p.code, g] for p, g in zip(trainer.test_pairs[:6], predictions)]
-    return rounded(record)
+    return record, x, y
 
 
 def rounded(value, digits: int = 5):
