@@ -179,3 +179,15 @@ def test_the_docs_figure_for_the_shortest_row_is_the_codes():
 
     text = " ".join((Path(__file__).resolve().parent.parent / "docs" / "paper.md").read_text().split())
     assert f"N must hold the longest pair: with `--max_length 128` and k = 0, {longest_pair(128, 0)} tokens." in text
+
+
+def test_a_run_may_resume_with_or_without_compile_and_flex_but_not_with_other_rows(tmp_path):
+    """compile and attention are how a machine runs the same arithmetic (as device and precision): a
+    checkpoint written with them resumes without them; pack_length, the rows themselves, must match."""
+    from jepa_lite.checkpoint import CheckpointError
+    from jepa_lite.paired.config import check_compatible
+
+    saved = {**PairedConfig(**SMALL, views="packed", pack_length=200).__dict__, "compile": True, "attention": "flex"}
+    check_compatible(saved, {**saved, "compile": False, "attention": "default"}, "run.pt")
+    with pytest.raises(CheckpointError, match="pack_length"):
+        check_compatible(saved, {**saved, "pack_length": 400}, "run.pt")

@@ -172,6 +172,8 @@ RESUMABLE_CHANGES = (
     "save_dir",
     "device",
     "precision",
+    "compile",  # how the machine runs the same arithmetic, as device and precision
+    "attention",
     "progress",
     "monitor_size",
 )
