@@ -106,7 +106,8 @@ def time_notebook_nbconvert(path: Path, mode: str, timeout: int = 600) -> float:
     """Seconds `jupyter nbconvert --to notebook --execute` takes on `path` in `mode`, run in a subprocess
     from the notebook's folder: kernel start included (unlike time_notebook). The executed copy goes to a
     temporary folder, never next to the notebook. Raises RunFailed if nbconvert exits non-zero (a cell
-    past `timeout` seconds, an error) or runs past `backstop` seconds (its processes are then killed)."""
+    past `timeout` seconds, an error) or runs past `backstop` seconds; then, or if interrupted, nbconvert is
+    killed (and its kernel exits with it)."""
     limit = backstop(path, timeout)
     with tempfile.TemporaryDirectory(prefix="jepa_lite_nbconvert_") as out_dir:
         start = time.perf_counter()
@@ -124,9 +125,12 @@ def time_notebook_nbconvert(path: Path, mode: str, timeout: int = 600) -> float:
         try:
             _, err = proc.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
             raise RunFailed(f"nbconvert ran past the backstop of {limit} s and was killed") from None
+        finally:
+            if proc.poll() is None:
+                # past the backstop, or this command was interrupted (Ctrl-C): nbconvert is not left running
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
         seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RunFailed(nbconvert_failure(err, proc.returncode, timeout))
