@@ -138,3 +138,27 @@ def test_an_unknown_runner_is_refused_in_one_line(capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: argument --runner: invalid choice: 'papermill'"), err
+
+
+def test_the_loop_table_counts_runs_failures_and_times_per_notebook(tmp_path):
+    from jepa_lite.course import loop_report
+
+    log = tmp_path / "b.log"
+    log.write_text(
+        "$ python -m jepa_lite.course.timing --repeat 2 --modes fast --runner nbconvert\n"
+        "[IPKernelApp] WARNING | Kernel is running over TCP without encryption.\n"
+        "00_overview            fast run  1    12.0 s\n"
+        "00_overview            fast run  2    10.0 s\n"
+        "01_span_masking        fast run  1 ❌ nbconvert: a cell ran past 3 s: A cell timed out | x\n",
+        encoding="utf-8",
+    )
+    rows = loop_report.table([log]).splitlines()
+    assert rows[0] == loop_report.HEADER and len(rows) == 2 + len(timing.notebook_paths())
+    assert rows[2] == "| nbconvert | fast | `00_overview` | 2 | 0 | 10.0 | 11.0 | 12.0 |"
+    failed = "nbconvert: a cell ran past 3 s: A cell timed out \\| x"
+    assert rows[3] == f"| nbconvert | fast | `01_span_masking` | 0 | {failed} | – | – | – |"
+    # a notebook the loop never reached
+    assert rows[-1].startswith("| nbconvert | fast | `07_semantic_tubes` | 0 | 0 | – |")
+    log.write_text("00_overview            fast run  1    12.0 s\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="the first line must be the command as run"):
+        loop_report.table([log])
