@@ -162,3 +162,11 @@ def test_the_loop_table_counts_runs_failures_and_times_per_notebook(tmp_path):
     log.write_text("00_overview            fast run  1    12.0 s\n", encoding="utf-8")
     with pytest.raises(ValueError, match="the first line must be the command as run"):
         loop_report.table([log])
+
+
+def test_the_ten_runs_table_in_the_docs_is_the_one_the_loop_logs_give():
+    from jepa_lite.course import loop_report
+
+    logs = sorted((ROOT / "assets" / "bench" / "notebook_loops").glob("*.log"))
+    assert logs, "no loop logs in assets/bench/notebook_loops"
+    assert loop_report.table(logs) in (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
