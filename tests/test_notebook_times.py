@@ -55,7 +55,7 @@ def test_repeat_with_a_cell_timeout_stops_a_hanging_notebook_and_fails(tmp_path,
     assert timing.main(["--repeat", "2", "--modes", "fast", "--cell_timeout", "3"]) == 1
     out = capsys.readouterr()
     assert out.out.count("❌ a cell ran past 3 s") == 2 and out.out.count("99_quick") == 2
-    assert "2 run(s) stopped by the cell timeout" in out.err
+    assert "2 run(s) failed (a cell timeout or an error)" in out.err
     assert (
         timing.main(["--repeat", "0"]) == 2 and timing.main(["--repeat", "2", "--out", str(tmp_path / "t.json")]) == 2
     )
@@ -170,3 +170,25 @@ def test_the_ten_runs_table_in_the_docs_is_the_one_the_loop_logs_give():
     logs = sorted((ROOT / "assets" / "bench" / "notebook_loops").glob("*.log"))
     assert logs, "no loop logs in assets/bench/notebook_loops"
     assert loop_report.table(logs) in (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
+
+
+def test_a_cell_that_raises_is_one_failed_run_and_the_loop_goes_on(tmp_path, monkeypatch, capsys):
+    """nbclient runner: a notebook whose cell raises counts as a failed run (one line naming the error), and the
+    other notebooks of the loop still run."""
+    import nbformat
+
+    meta = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbformat.write(
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")], metadata=meta), tmp_path / "97_bad.ipynb"
+    )
+    nbformat.write(
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("y = 2")], metadata=meta), tmp_path / "99_quick.ipynb"
+    )
+    monkeypatch.setattr(timing, "NOTEBOOKS", tmp_path)
+    assert timing.main(["--repeat", "2", "--modes", "fast", "--cell_timeout", "60"]) == 1
+    out = capsys.readouterr()
+    assert (
+        out.out.count("97_bad                 fast run") == 2
+        and out.out.count("❌ a cell raised: ZeroDivisionError") == 2
+    )
+    assert out.out.count("99_quick") == 2 and "2 run(s) failed (a cell timeout or an error)" in out.err

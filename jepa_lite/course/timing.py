@@ -148,6 +148,13 @@ def nbconvert_failure(stderr: str, returncode: int, timeout: int) -> str:
     return f"nbconvert exited {returncode}: {lines[-1] if lines else '(no message)'}"
 
 
+def last_line(error: Exception) -> str:
+    """The last non-empty line of an error's message (nbclient's ends with the cell's exception), without the
+    terminal's colour codes."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
 def machine() -> Dict:
     """What the times depend on: CPU count, torch threads, Python and package versions."""
     import torch
@@ -210,7 +217,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if out is not None and out.exists() and not json_marked(out, "kind", KIND):
         print(f"error: --out {out} exists and is not a notebook-times file; name a new file", file=sys.stderr)
         return 2
-    from nbclient.exceptions import CellTimeoutError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
     lock = PathLock(out, "--out") if out is not None else None
     try:
@@ -238,10 +245,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         failed += 1
                         print(f"{label} ❌ {args.runner}: {e}", flush=True)
                         continue
+                    except CellExecutionError as e:  # a cell raised: one failed run, the loop goes on
+                        failed += 1
+                        print(f"{label} ❌ a cell raised: {last_line(e)}", flush=True)
+                        continue
                     times.setdefault(name, {})[mode] = round(seconds, 1)
                     print(f"{label} {seconds:7.1f} s", flush=True)
         if failed:
-            how = "stopped by the cell timeout" if args.runner == "nbclient" else "failed (a cell timeout or an error)"
+            how = "failed (a cell timeout or an error)"
             print(f"{failed} run(s) {how}", file=sys.stderr)
             return 1
         if out is not None:
