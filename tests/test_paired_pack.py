@@ -7,26 +7,14 @@ import sys
 
 import pytest
 import torch
+from test_paired_packed import SMALL as ONE_ROW_PER_PAIR  # the packed rows' tests, whose settings these share
 
 from jepa_lite import paired
 from jepa_lite.errors import ConfigError
 from jepa_lite.paired import PairedConfig, PairedTrainer
 from jepa_lite.paired.packing import enc_offsets, first_fit, longest_pair, pack_pairs, pair_tokens
 
-SMALL = dict(
-    n_train=160,
-    n_test=20,
-    batch_size=8,
-    tiny_dim=48,
-    tiny_layers=2,
-    log_every=3,
-    progress=False,
-    device="cpu",
-    lr=3e-3,
-    warmup_steps=2,
-    monitor_size=8,
-    max_length=40,
-)
+SMALL = {**ONE_ROW_PER_PAIR, "max_length": 40}
 IDS = {"bos": 1, "sep": 2, "eos": 3, "pad": 0, "preds": [10, 11]}
 
 
