@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shlex
 import signal
 import sys
 from typing import Any, Callable, Optional, Sequence, Tuple
@@ -241,7 +242,7 @@ def _run_cli(prog: str, build, done, errors) -> int:
             sig = getattr(trainer, "stop_signal", "SIGINT")
             path = trainer.save_path
             saved = (
-                f"checkpoint {path}; continue with: python -m {prog} --resume {path}"
+                f"checkpoint {path}; continue with: python -m {prog} --resume {shlex.quote(str(path))}"
                 if path
                 else "no checkpoint (no --save_path)"
             )

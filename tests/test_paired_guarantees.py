@@ -5,6 +5,7 @@ docs/guarantees.md. What belongs to a process (signals, the lock, file-size limi
 tested on real processes; everything runs the tiny model on one torch thread, a few steps."""
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -71,7 +72,8 @@ def without_seconds(history):
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_saves_stops_non_zero_and_resume_is_exact(sig, code, data, tmp_path, capsys):
-    path = tmp_path / "c.pt"
+    (tmp_path / "my runs").mkdir()
+    path = tmp_path / "my runs" / "c.pt"  # a space: the printed command must quote it
     run = flags(data, "--steps", "24", "--save_every", "5")
     p = process(*run, "--save_path", str(path))
     while not p.stdout.readline().startswith("step"):  # the first log line: training is under way
@@ -83,7 +85,8 @@ def test_signal_saves_stops_non_zero_and_resume_is_exact(sig, code, data, tmp_pa
     stopped = load_checkpoint(path)
     assert 2 <= stopped["step"] < 24 and stopped["kind"] == "paired" and stopped["run_id"]
     assert f"stopped early by {sig.name} at step {stopped['step']} of 24" in err
-    assert f"continue with: python -m jepa_lite.paired --resume {path}" in err
+    command = err.split("continue with: ", 1)[1].splitlines()[0]
+    assert shlex.split(command) == ["python", "-m", "jepa_lite.paired", "--resume", str(path)], command
     assert "Traceback" not in err
 
     resumed_code, out, err = paired(["--resume", str(path), "--no_progress"], capsys)
