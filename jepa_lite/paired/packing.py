@@ -67,22 +67,21 @@ def pack_pairs(
     sizes = [sum(len(b) for b in pair) for pair in blocks]
     layout = first_fit(sizes, length)
     R = max(len(layout), rows)
-    input_ids = torch.full((R, length), pad_id, dtype=torch.long)
-    label_ids = torch.full((R, length), IGNORE, dtype=torch.long)
-    block = torch.zeros((R, length), dtype=torch.long)
-    pos = torch.zeros((R, length), dtype=torch.long)
-    x_index = torch.zeros(len(blocks), dtype=torch.long)
-    y_index = torch.zeros(len(blocks), dtype=torch.long)
+    # each row laid out as Python lists, then one tensor per field: no small tensor per block on the hot path
+    ids, labs, nums, pos = ([[fill] * length for _ in range(R)] for fill in (pad_id, IGNORE, 0, 0))
+    x_index, y_index = [0] * len(blocks), [0] * len(blocks)
     for r, pairs in enumerate(layout):
         at, number = 0, 0
         for i in pairs:
             x_index[i], y_index[i] = r * length + at + x_at[i], r * length + at + y_at[i]
             for b, lab in zip(blocks[i], labels[i]):
                 number += 1
-                span = slice(at, at + len(b))
-                input_ids[r, span], label_ids[r, span] = torch.tensor(b), torch.tensor(lab)
-                block[r, span], pos[r, span] = number, torch.arange(len(b))
-                at += len(b)
+                end = at + len(b)
+                ids[r][at:end], labs[r][at:end] = b, lab
+                nums[r][at:end], pos[r][at:end] = [number] * len(b), range(len(b))
+                at = end
+    input_ids, label_ids, block, pos = (torch.tensor(t, dtype=torch.long) for t in (ids, labs, nums, pos))
+    x_index, y_index = torch.tensor(x_index, dtype=torch.long), torch.tensor(y_index, dtype=torch.long)
     packed = Packed(input_ids, label_ids, (block > 0).long(), block, pos, torch.zeros((R, 0), dtype=torch.long))
     return PairsInRows(packed, x_index, y_index)
 
