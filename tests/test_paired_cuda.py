@@ -20,6 +20,7 @@ SMALL = dict(
         dict(lbd=0.0),
         dict(views="packed", pack_length=512),
         dict(views="packed", pack_length=512, attention="flex"),
+        dict(views="packed", pack_length=512, attention="flex", lbd=0.0),
     ],
 )
 def test_gpu_steps_never_make_the_host_wait(extra):
@@ -92,6 +93,8 @@ def test_gpu_pairs_in_rows_give_the_separate_rows_losses_and_gradients(attention
         assert (a is None) == (b is None)
         if a is not None:
             torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-5)
+    # the steps without the JEPA term: the LM rows alone, several in a row
+    torch.testing.assert_close(t.lm_in_rows_forward(idx), t.lm_forward(idx), rtol=1e-4, atol=1e-3)
 
 
 def test_gpu_compiled_pairs_in_rows_train_like_the_eager_ones():

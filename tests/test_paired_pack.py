@@ -100,15 +100,30 @@ def _packed(t, chunk, k):
     return [b for b, _ in pairs], [lab for _, lab in pairs], [x for x, _ in at], [y for _, y in at]
 
 
-def test_training_with_pairs_in_rows_follows_one_row_per_pair():
-    one = small(steps=5, views="packed", predictors=1).fit()
-    many = small(steps=5, views="packed", predictors=1, pack_length=longest_pair(40, 1)).fit()
-    torch.testing.assert_close(
-        torch.tensor(many["step_lm_loss"]), torch.tensor(one["step_lm_loss"]), rtol=1e-4, atol=1e-5
-    )
-    torch.testing.assert_close(
-        torch.tensor(many["step_jepa_loss"]), torch.tensor(one["step_jepa_loss"]), rtol=1e-4, atol=1e-5
-    )
+def test_the_lm_rows_alone_in_rows_give_the_lm_loss_and_gradients():
+    """Steps without the JEPA term (λ = 0, loss dropout) pack the LM rows alone, to their own most rows."""
+    t = small(steps=1, views="packed", pack_length=longest_pair(40, 0), lbd=0.0)
+    t.model.train()
+    idx = t.batch_indices(0)
+    lm_rows = [len(t.train_text[i]) + len(t.train_code[i]) + 3 for i in idx]
+    assert 1 < len(first_fit(lm_rows, t.config.pack_length)) <= t.lm_rows_per_batch < t.rows_per_batch
+    padded, in_rows = t.lm_forward(idx), t.lm_in_rows_forward(idx)
+    torch.testing.assert_close(in_rows, padded, rtol=1e-5, atol=1e-4)
+    for a, b in zip(_grads(t.model, padded), _grads(t.model, in_rows)):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("settings", [{}, {"lbd": 0.0}, {"loss_dropout": 0.5}])
+def test_training_with_pairs_in_rows_follows_one_row_per_pair(settings):
+    one = small(steps=5, views="packed", predictors=1, **settings).fit()
+    many = small(steps=5, views="packed", predictors=1, pack_length=longest_pair(40, 1), **settings).fit()
+    for key in ("step_lm_loss", "step_jepa_loss"):
+        a, b = torch.tensor(one[key], dtype=torch.float64), torch.tensor(many[key], dtype=torch.float64)
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, equal_nan=True)
+    if settings:  # the steps without the JEPA term ran, and on the LM rows alone
+        assert torch.tensor(one["step_jepa_loss"], dtype=torch.float64).isnan().any()
 
 
 @torch.no_grad()

@@ -152,14 +152,17 @@ class PairedTrainer:
 
     def _build_fast_path(self) -> None:
         """Pairs in rows (`pack_length`): every micro-batch padded to the most rows the first epoch's batches
-        need (a later batch that needs more gets them, and `compile` compiles once more); `forward_model`
+        need (a later batch that needs more gets them, and `compile` compiles once more); steps without the
+        JEPA term (λ = 0, loss dropout) pack the LM rows alone, to their own most rows; `forward_model`
         is the model the packed rows run through, compiled with `compile` (packing.py)."""
-        c, self.rows_per_batch, self.forward_model = self.config, 0, self.model
+        c, self.rows_per_batch, self.lm_rows_per_batch, self.forward_model = self.config, 0, 0, self.model
         if c.pack_length:
-            size = [pair_tokens(len(t), len(code), c.predictors) for t, code in zip(self.train_text, self.train_code)]
+            pair = [pair_tokens(len(t), len(code), c.predictors) for t, code in zip(self.train_text, self.train_code)]
+            lm = [len(t) + len(code) + 3 for t, code in zip(self.train_text, self.train_code)]  # the LM row alone
             epoch = len(self.train_pairs) // min(c.batch_size * c.grad_accum, len(self.train_pairs))
-            batches = ([size[i] for i in chunk] for s in range(min(c.steps, epoch)) for chunk in self.micro_batches(s))
-            self.rows_per_batch = most_rows(batches, c.pack_length)
+            chunks = [chunk for s in range(min(c.steps, epoch)) for chunk in self.micro_batches(s)]
+            self.rows_per_batch = most_rows(([pair[i] for i in chunk] for chunk in chunks), c.pack_length)
+            self.lm_rows_per_batch = most_rows(([lm[i] for i in chunk] for chunk in chunks), c.pack_length)
         if c.compile:
             self.forward_model = torch.compile(self.model, dynamic=False)
 
@@ -212,7 +215,7 @@ class PairedTrainer:
         """
         c = self.config
         if not with_jepa:
-            lm, jepa = self.lm_forward(idx, side), None
+            lm, jepa = (self.lm_in_rows_forward(idx) if c.pack_length else self.lm_forward(idx, side)), None
         elif c.objective == "stp":
             lm, jepa = self.stp_forward(idx, step, side)
         else:
@@ -265,6 +268,15 @@ class PairedTrainer:
         _, input_ids, mask, label_ids = self._lm_rows(idx, side)
         logits, _ = self._hidden(input_ids, mask)
         return lm_loss_sum(logits, self._to(label_ids))
+
+    def lm_in_rows_forward(self, idx) -> torch.Tensor:
+        """`lm_forward` with the LM rows of several pairs in each row of `pack_length` tokens: the steps
+        without the JEPA term (λ = 0, loss dropout) on the fast path (`pairs_in_rows_forward`)."""
+        c = self.config
+        rows = [lm_row(self.train_text[i], self.train_code[i], self.ids, c.lm_tokens) for i in idx]
+        blocks, labels, at = [[r] for r, _ in rows], [[lab] for _, lab in rows], [0] * len(idx)
+        p = pack_pairs(blocks, labels, at, at, c.pack_length, self.ids["pad"], self.lm_rows_per_batch).packed
+        return lm_loss_sum(self._rows_states(p)[0], self._to(p.labels))
 
     def _hidden(self, input_ids: torch.Tensor, mask: torch.Tensor, back: int = 0):
         """`last_hidden` on the training device; with `mask_4d` the padding mask goes in as the
@@ -325,13 +337,17 @@ class PairedTrainer:
             *(enc_offsets(len(self.train_text[i]), c.predictors, b, back) for i, (b, _) in zip(idx, pairs))
         )
         rows = pack_pairs(*zip(*pairs), x_at, y_at, c.pack_length, self.ids["pad"], self.rows_per_batch)
-        p = rows.packed
+        logits, h = self._rows_states(rows.packed)
+        h = h.flatten(0, 1)  # (R·N, D)
+        return lm_loss_sum(logits, self._to(rows.packed.labels)), h[self._to(rows.x_index)], h[self._to(rows.y_index)]
+
+    def _rows_states(self, p):
+        """(logits (R, N, V), states (R, N, D)) of packed rows `p` through `forward_model`, under the
+        block-causal mask (a FlexAttention `BlockMask` with `--attention flex`)."""
         block = self._to(p.block)
         flex = attention_implementation(self.model) == "flex_attention"
         mask = flex_block_mask(block) if flex else block_causal_mask(block, self.model)  # (R, 1, N, N)
-        logits, h = run_model(self.forward_model, self._to(p.input_ids), mask, self._to(p.position_ids))
-        h = h.flatten(0, 1)  # (R·N, D)
-        return lm_loss_sum(logits, self._to(p.labels)), h[self._to(rows.x_index)], h[self._to(rows.y_index)]
+        return run_model(self.forward_model, self._to(p.input_ids), mask, self._to(p.position_ids))
 
     def objective(self, step: int):
         """(L, lm_loss, jepa_loss or None) for the whole batch of `step`: L = γ·L_LM + λ·JEPA.
