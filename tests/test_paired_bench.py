@@ -92,6 +92,7 @@ def test_paired_bench_flags_are_one_line_errors():
     for flags, expected in (
         (["--batch_size", "0"], "batch_size must be between 1 and"),
         (["--lines", "5"], "unrecognized arguments"),
+        (["--data", "/nonexistent/pairs.jsonl"], "--data /nonexistent/pairs.jsonl: no such file"),
     ):
         r = subprocess.run(
             [sys.executable, "-m", "jepa_lite.paired.bench", *flags],

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -58,6 +59,19 @@ PAIRED_PATHS = {
 }
 
 
+def data_path(data: Optional[str]) -> Optional[str]:
+    """The JSONL file `--data` names (None: the built-in regex pairs); 'nlrx' is NL-RX-SYNTH's training file."""
+    if data == "nlrx":
+        from .nlrx import FILES
+
+        return str(FILES["train"])
+    return data
+
+
+def data_label(data: Optional[str]) -> str:
+    return {None: "built-in regex pairs", "nlrx": "NL-RX-SYNTH training pairs"}.get(data, data)
+
+
 def paired_flops(trainer, idx, with_jepa: bool) -> tuple[float, int]:
     """(model FLOPs, real tokens) of one step on the pairs `idx` (formula in `paired_main`'s docstring)."""
     cfg = trainer.model.config
@@ -85,6 +99,7 @@ def paired_worker(args, name: str) -> Dict:
         overrides = {**overrides, "pack_length": max(ROW_TOKENS, longest_pair(args.max_length, 0))}
     config = PairedConfig(
         model=args.model or "tiny",
+        data=data_path(args.data),
         batch_size=args.batch_size,
         max_length=args.max_length,
         device=args.device,
@@ -167,7 +182,7 @@ def peer_worker(args, trainer) -> Dict:
 def paired_main(args) -> int:
     """LM-only step against LM + JEPA (separate rows; packed, one row per pair or several pairs per row of
     1,024 tokens, on CUDA also with FlexAttention, compiled; loss dropout 0.5) and LM + STP: same model, data (the
-    built-in regex pairs, k = 0) and batches; each path in its own process (its own peak memory).
+    built-in regex pairs, or `--data`, k = 0) and batches; each path in its own process (its own peak memory).
 
         FLOPs per step = Σ_rows (6·N·ℓ + 12·n_layer·d·ℓ²)
           rows: every row the step runs (LM rows; with the JEPA term the Text and Code views, or the
@@ -191,7 +206,7 @@ def paired_main(args) -> int:
         f"{os.environ.get('OMP_NUM_THREADS') or torch.get_num_threads()} CPU threads"
     )
     print(
-        f"model {args.model or 'tiny'} · batch {args.batch_size} pairs · built-in regex pairs · k = 0 · "
+        f"model {args.model or 'tiny'} · batch {args.batch_size} pairs · {data_label(args.data)} · k = 0 · "
         f"{args.steps} timed steps after {args.warmup} warm-up steps"
     )
     results = {}
@@ -201,7 +216,7 @@ def paired_main(args) -> int:
         print("peer row left out: Hugging Face's Trainer needs accelerate (pip install accelerate)")
     for name in paths:
         cmd = [sys.executable, "-m", "jepa_lite.paired.bench", "--_worker", name]
-        for k in ("model", "batch_size", "max_length", "steps", "warmup", "device", "precision"):
+        for k in ("model", "data", "batch_size", "max_length", "steps", "warmup", "device", "precision"):
             if getattr(args, k) is not None:
                 cmd += [f"--{k}", str(getattr(args, k))]
         r = subprocess.run(cmd, capture_output=True, text=True)
@@ -247,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="'tiny' (default), 'random:llama-135m', a folder or a hub name, as in jepa_lite.paired",
     )
+    p.add_argument(
+        "--data",
+        default=None,
+        help="the pairs: the built-in regex pairs (default), 'nlrx' (NL-RX-SYNTH's training file, shipped with "
+        "the kit) or a JSONL file in the paper's format",
+    )
     p.add_argument("--batch_size", type=int, default=8, help="pairs per step")
     p.add_argument("--max_length", type=int, default=128)
     p.add_argument("--steps", type=int, default=10, help="timed steps per path")
@@ -268,6 +289,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         check_common_args(args)
+        if args.data is not None and not Path(data_path(args.data)).is_file():
+            raise ConfigError(f"--data {args.data}: no such file (give 'nlrx' or a JSONL file of pairs)")
         resolve_precision(args.precision, pick_device(args.device))  # e.g. fp16 on the CPU: refused before any work
         return paired_main(args)
     except (ConfigError, DataError, BackboneError, BenchError) as e:
