@@ -93,6 +93,7 @@ def test_paired_bench_flags_are_one_line_errors():
         (["--batch_size", "0"], "batch_size must be between 1 and"),
         (["--lines", "5"], "unrecognized arguments"),
         (["--data", "/nonexistent/pairs.jsonl"], "--data /nonexistent/pairs.jsonl: no such file"),
+        (["--paths", "lm_only,fast"], "--paths: unknown path fast; choose from lm_only, lm_rows"),
     ):
         r = subprocess.run(
             [sys.executable, "-m", "jepa_lite.paired.bench", *flags],
@@ -136,3 +137,23 @@ def test_the_peer_reads_the_embeddings_the_kit_reads_and_scores_every_real_token
     torch.testing.assert_close(jepa, jepa_distance(x, y), rtol=1e-5, atol=1e-5)
     # the kit's own mean next-token CE (rows.lm_loss) with every real token of every row as a label
     torch.testing.assert_close(both, lm_loss(logits, ids.masked_fill(mask == 0, IGNORE)), rtol=1e-5, atol=1e-5)
+
+
+def test_paths_are_chosen_in_the_tables_order_and_a_target_line_needs_its_paths():
+    from jepa_lite.paired.bench import chosen_paths, target_lines
+
+    assert chosen_paths("stp, rows") == ["lm_only", "rows", "stp"]  # LM only, the base, always runs
+    assert chosen_paths(None)[0] == "lm_only" and len(chosen_paths(None)) == 10
+
+    def r(step_s, tflops=1.0, tok=1000.0):
+        return {"step_s": step_s, "tflops": tflops, "lm_tokens_per_s": tok}
+
+    lines = target_lines(
+        {"lm_only": r(0.2), "lm_flex": r(0.1, 250.0), "flex": r(0.11, tok=900), "peer": r(1, tok=100)}, 1000
+    )
+    assert lines == [
+        "kit's fastest LM + JEPA (flex) / kit's fastest LM only (lm_flex): 1.10× step time (target ≤ 1.2×)",
+        "kit's fastest LM only: 25.0% MFU (target ≥ 25% in bf16)",
+        "kit's fastest LM + JEPA / peer: 9.00× LM tokens/s (target ≥ 3×)",
+    ]
+    assert target_lines({"lm_only": r(0.2)}, None) == []
