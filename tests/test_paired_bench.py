@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
+from jepa_lite.paired import PairedConfig, PairedTrainer
+
 ROOT = Path(__file__).resolve().parent.parent
 CORE = sorted(p for p in (ROOT / "jepa_lite").glob("*.py"))  # the training core: the package's top-level modules
 
@@ -157,3 +161,16 @@ def test_paths_are_chosen_in_the_tables_order_and_a_target_line_needs_its_paths(
         "kit's fastest LM + JEPA / peer: 9.00× LM tokens/s (target ≥ 3×)",
     ]
     assert target_lines({"lm_only": r(0.2)}, None) == []
+
+
+def test_the_performance_page_quotes_nlrx_tokens_per_lm_row():
+    """docs/performance.md: NL-RX-SYNTH's LM rows are about 28 tokens with the kit's tokenizer (the tokenizer
+    of `tiny` and `random:llama-135m`), so ~1,160 pairs make 32k real tokens per step."""
+    from jepa_lite.paired.nlrx import FILES
+
+    torch.set_num_threads(1)
+    t = PairedTrainer(PairedConfig(data=str(FILES["train"]), steps=1, device="cpu", progress=False), log=lambda s: None)
+    mean = sum(len(a) + len(b) + 3 for a, b in zip(t.train_text, t.train_code)) / len(t.train_text)
+    page = " ".join((ROOT / "docs" / "performance.md").read_text(encoding="utf-8").split())
+    assert f"about {round(mean)} LM-row tokens each" in page
+    assert f"so ~{round(32768 / mean, -1):,.0f} pairs make the issue's ~32k real tokens per step" in page
