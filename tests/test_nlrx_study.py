@@ -1,5 +1,6 @@
 """The NL-RX-SYNTH study: each λ at its own learning rate, chosen on validation; paired comparisons; resume."""
 
+import copy
 import dataclasses
 import json
 
@@ -259,4 +260,72 @@ def test_the_study_page_quotes_the_tube_files_own_counts_and_time():
     }
     mean = {k: sum(v) / len(v) for k, v in fit.items()}
     assert "about 50 s against 30 s per run" in page and abs(mean["tube"] - 50) < 5 and abs(mean["nlrx"] - 30) < 5
-    assert ("its file is not shipped yet" in page) == (not ns.TUBE_JEPA_RESULTS_FILE.is_file())
+    jepa = ns.load(ns.TUBE_JEPA_RESULTS_FILE)
+    trained = [r for r in jepa["runs"] if not r.get("copied_from")]
+    assert jepa["complete"] and len(jepa["runs"]) == len(ns.planned(jepa)) == 120
+    cards = [x["card"] for x in jepa["sittings"]]
+    assert cards == ["NVIDIA H200", "NVIDIA H100 80GB HBM3"] and "in two sittings" in page
+    assert (
+        f"104 trained for it in two sittings ({jepa['seconds']:.0f} s of work, on one H200 and then one H100 GPU)"
+        in page
+    )
+    assert len(trained) == 104 and jepa["copied"] == [{"from": "study_tube.json", "runs": 16}]
+    assert {(r["lbd"], r["n_train"], r["stage"]) for r in jepa["runs"] if r.get("copied_from")} == {(0.0, 1750, "size")}
+    assert "Its file holds all 120 planned runs" in page and "16 LM-only runs on 1,750 pairs copied" in page
+    assert "The 44 LM-only runs that both files trained are identical" in page  # test above: 44
+
+
+def _same_run(a: dict, b: dict) -> bool:
+    """Same exact match and loss history (as JSON text: NaN, the λ = 0 runs' JEPA loss, equals itself there)."""
+    return json.dumps([a["exact_match"], a["history"]]) == json.dumps([b["exact_match"], b["history"]])
+
+
+def _lm_only(study: dict) -> dict:
+    c = ns.config_of(study)
+    return {ns.record_key(r, c): r for r in study["runs"] if r["lbd"] == 0}
+
+
+@pytest.mark.parametrize("shipped", [False, True])
+def test_the_lm_only_runs_of_the_tube_and_tube_jepa_grids_are_the_same_runs(shipped, tube_files):
+    """The premise of `baseline_from`: a λ = 0 run is the same computation in both grids. Tiny studies on
+    the CPU, and the shipped files (trained on H200 and H100 GPUs in three sittings): every LM-only run both
+    files trained is identical, exact match and loss history."""
+    files = {g: ns.load(ns.GRIDS[g]) for g in ("tube", "tube_jepa")} if shipped else tube_files
+    tube, jepa = _lm_only(files["tube"]), _lm_only(files["tube_jepa"])
+    trained = {k: r for k, r in jepa.items() if not r.get("copied_from")}
+    both = trained.keys() & tube.keys()
+    assert len(both) == (44 if shipped else len(trained)) and len(both) >= 4
+    for k in both:
+        assert _same_run(trained[k], tube[k])
+    for k, r in jepa.items():  # and the copied ones are the donor's records, marked
+        if r.get("copied_from"):
+            assert r["copied_from"] == "study_tube.json" and {**r, "copied_from": None} == {
+                **tube[k],
+                "copied_from": None,
+            }
+
+
+def test_baseline_from_fills_the_missing_lm_only_runs_and_refuses_other_settings(tube_files, tmp_path):
+    jepa = copy.deepcopy(tube_files["tube_jepa"])
+    dropped = [r for r in jepa["runs"] if r["lbd"] == 0 and r["stage"] == "size"]
+    jepa["runs"] = [r for r in jepa["runs"] if r not in dropped]
+    jepa["complete"] = False
+    out, donor = tmp_path / "tube_jepa.json", tmp_path / "tube.json"
+    out.write_text(json.dumps(jepa), encoding="utf-8")
+    donor.write_text(json.dumps(tube_files["tube"]), encoding="utf-8")
+    assert ns.main(["--grid", "tube_jepa", "--out", str(out), "--baseline_from", str(donor)]) == 0
+    filled = ns.load(out)
+    assert (
+        filled["complete"]
+        and ns.missing(filled) == []
+        and filled["copied"] == [{"from": "tube.json", "runs": len(dropped)}]
+    )
+    c = ns.config_of(filled)
+    copied = {ns.record_key(r, c): r for r in filled["runs"] if r.get("copied_from") == "tube.json"}
+    assert copied.keys() == {ns.record_key(r, c) for r in dropped}
+    for r in dropped:  # the same runs as those trained for the grid itself
+        assert _same_run(copied[ns.record_key(r, c)], r)
+    other = copy.deepcopy(tube_files["tube"])
+    other["config"]["epochs"] = 1.0
+    with pytest.raises(ns.StudyError, match="trained differently: epochs differ"):
+        ns.baseline_from(copy.deepcopy(jepa), other, "other.json")

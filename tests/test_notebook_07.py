@@ -199,7 +199,7 @@ def test_the_lambda_sentences(files):
 def test_the_verdict_in_plain_words(files):
     tube = files["tube"]
     text = prose()
-    assert 'At no size does STP beat LM-only: every paired difference above is "no gain of the paper\'s size"' in text
+    assert 'At no size does STP beat LM-only: every STP difference above is "no gain of the paper\'s size"' in text
     for start in ns.STARTS:
         best = tube["best_lambda"][start]
         for n in (437, 1750, 0):
@@ -220,8 +220,31 @@ def test_the_verdict_in_plain_words(files):
     }
 
 
-def test_the_llm_jepa_line_is_promised_only_while_its_file_is_missing(files):
-    assert ("until it ships, the figure has two lines" in prose()) == ("tube_jepa" not in files)
+def test_the_llm_jepa_verdict_in_plain_words(files):
+    """§ 7's third line: LLM-JEPA at notebook 06's validation choice, on the STP study's sizes."""
+    jepa, text = files["tube_jepa"], prose()
+    assert jepa["complete"] and ns.missing(jepa) == [] and ns.config_of(jepa).objective == "llm_jepa"
+    assert jepa["best_lambda"] == {s: 0.01 for s in ns.STARTS} and ns.config_of(jepa).lrs == (0.002,)
+    assert "at the λ = 0.01 and rate notebook 06 chose on validation" in text
+    assert ns.chosen_by_nlrx()["lbds"] == (0, 0.01)  # what --grid tube_jepa read from notebook 06's file
+    verdicts = {(s, n): ns.comparison(jepa, s, 0.01, n_train=n) for s in ns.STARTS for n in (437, 1750, 0)}
+    assert "it beats LM-only at no size and from neither start" in text
+    hurts = [k for k, c in verdicts.items() if c["verdict"] == "hurts"]
+    assert hurts == [("scratch", 1750)] and all(
+        c["verdict"] == "no gain of the paper's size" for k, c in verdicts.items() if k not in hurts
+    )
+    assert -0.001 < verdicts[("scratch", 1750)]["ci_high"] < 0  # "just below zero"
+    assert 'One of its six intervals lies just below zero (from scratch on 1,750 pairs, "hurts")' in text
+    assert abs((1 - 0.95**6) - 1 / 4) < 0.02 and "about one time in four" in text
+    for s in ns.STARTS:  # "on 1/16 of the data it too falls far short of LM-only on all of it"
+        c = ns.against_full_data(jepa, s, 0.01, 437)
+        assert c["verdict"] == "falls short of the full-data baseline" and c["ci_high"] < -0.3
+    assert "on 1/16 of the data it too falls far short of LM-only on all of it" in text
+    copied = [r for r in jepa["runs"] if r.get("copied_from")]
+    assert jepa["copied"] == [{"from": "study_tube.json", "runs": len(copied)}] and all(r["lbd"] == 0 for r in copied)
+    n_trained = len(jepa["runs"]) - len(copied)
+    assert f"Its file holds {n_trained} runs trained for it and {len(copied)} LM-only runs copied" in text
+    assert "every LM-only run that both files trained is identical, loss history and all" in text
 
 
 def test_the_efficiency_figure_draws_a_line_per_objective_and_the_claims_markers(files):

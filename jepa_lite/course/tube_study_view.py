@@ -144,8 +144,9 @@ def describe(files: Dict[str, dict]) -> List[str]:
         study = files[key]
         c = ns.config_of(study)
         cards = sorted({s.get("card", s["device"]) for s in study["sittings"]})
+        copied = "".join(f" ({c['runs']} LM-only runs copied from {c['from']})" for c in study.get("copied", []))
         out.append(
-            f"{what}: {len(study['runs'])} runs, {study['seconds'] / 60:.0f} min on {', '.join(cards)}; "
+            f"{what}: {len(study['runs'])} runs{copied}, {study['seconds'] / 60:.0f} min on {', '.join(cards)}; "
             f"λ ∈ {list(c.lbds)}, lr ∈ {list(c.lrs)}, sizes {list(c.sizes)} + {full_pairs(study):,} "
             f"(each {c.steps_for(full_pairs(study))} steps), {len(c.seeds)} seeds"
         )

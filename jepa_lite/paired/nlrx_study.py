@@ -460,6 +460,33 @@ def run_study(c: NlrxConfig, out: Path, workers: int = 1, threads: int = 1, resu
     return sitting.close()
 
 
+# what a LM-only (λ = 0) run depends on: the other settings name the λ > 0 runs (objective, views) or the machine
+NOT_LM_ONLY = ("lbds", "lrs", "views", "objective", "device")
+
+
+def baseline_from(study: dict, donor: dict, donor_name: str) -> int:
+    """Copy into `study` the LM-only (λ = 0) runs it plans and lacks that `donor` holds; returns how many.
+
+    A λ = 0 run trains the LM loss alone, so it is the same computation in any two studies whose settings
+    agree outside `NOT_LM_ONLY`, on the same data and pretrained start: the tube and tube_jepa grids' λ = 0
+    runs that both files hold are identical, history and all (`tests/test_nlrx_study.py`). Each copied
+    record says where it came from ("copied_from"), and `study["copied"]` how many and from where; the study
+    is marked complete when nothing planned is missing any more. Settings that differ raise StudyError."""
+    mine, theirs = dataclasses.asdict(config_of(study)), dataclasses.asdict(config_of(donor))
+    differ = sorted(k for k in mine if k not in NOT_LM_ONLY and mine[k] != theirs[k])
+    differ += [k for k in ("data", "pretrained") if study.get(k) != donor.get(k)]
+    if differ:
+        raise StudyError(f"the LM-only runs of {donor_name} were trained differently: {', '.join(differ)} differ")
+    c = config_of(study)
+    wanted = {spec_key(s, c) for s in missing(study) if s.lbd == 0}
+    copied = [{**r, "copied_from": donor_name} for r in donor["runs"] if r["lbd"] == 0 and record_key(r, c) in wanted]
+    study["runs"] += copied
+    if copied:
+        study.setdefault("copied", []).append({"from": donor_name, "runs": len(copied)})
+    study["complete"] = not missing(study)
+    return len(copied)
+
+
 def check_out(out: Path) -> None:
     """Only a results file written by this study may be replaced (`study.check_results_out`)."""
     check_results_out(out, KIND, "an NL-RX study results file")
@@ -620,9 +647,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         help="nlrx: notebook 06's study (--out default study_nlrx.json); tube: Semantic Tube Prediction, "
         "notebook 07's (study_tube.json); tube_jepa: LLM-JEPA on the tube study's sizes (study_tube_jepa.json)",
     )
+    p.add_argument(
+        "--baseline_from",
+        metavar="FILE",
+        help="instead of training: copy into --out the LM-only runs it lacks from another results file of the "
+        "same settings (e.g. tube_jepa's from study_tube.json), then stop",
+    )
     args = p.parse_args(argv)
     if args.out is None:
         args.out = str(GRIDS[args.grid])
+    if args.baseline_from:
+        return copy_baseline(Path(args.out), Path(args.baseline_from))
 
     def fresh(**over) -> NlrxConfig:
         return NlrxConfig.grid(args.grid, fast=args.fast, **over)
@@ -635,6 +670,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return study_config(args, ("device", "model_dir"), fresh, from_file)
 
     return study_main(args, build, check_out, run_study)
+
+
+def copy_baseline(out: Path, donor: Path) -> int:
+    """`--baseline_from`: `baseline_from` on two results files, `out` rewritten through the careful writer."""
+    try:
+        check_out(out)
+        study = load(out)
+        n = baseline_from(study, load(donor), donor.name)
+    except (StudyError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    _write(study, out)
+    print(f"copied {n} LM-only runs from {donor.name} into {out.name}; complete: {study['complete']}")
+    return 0
 
 
 if __name__ == "__main__":
