@@ -69,6 +69,7 @@ def data_path(data: Optional[str]) -> Optional[str]:
 
 
 def data_label(data: Optional[str]) -> str:
+    """How the report's header names the pairs `--data` gave."""
     return {None: "built-in regex pairs", "nlrx": "NL-RX-SYNTH training pairs"}.get(data, data)
 
 
