@@ -159,6 +159,12 @@ def test_the_loop_table_counts_runs_failures_and_times_per_notebook(tmp_path):
     assert rows[3] == f"| nbconvert | fast | `01_span_masking` | 0 | {failed} | – | – | – |"
     # a notebook the loop never reached
     assert rows[-1].startswith("| nbconvert | fast | `07_semantic_tubes` | 0 | 0 | – |")
+    only = "$ python -m jepa_lite.course.timing --repeat 1 --modes full --only 05_training 07_semantic_tubes\n"
+    log.write_text(only + "05_training            full run  1    90.0 s\n", encoding="utf-8")
+    assert loop_report.table([log]).splitlines()[2:] == [  # a loop run with --only: its notebooks alone
+        "| nbclient | full | `05_training` | 1 | 0 | 90.0 | 90.0 | 90.0 |",
+        "| nbclient | full | `07_semantic_tubes` | 0 | 0 | – | – | – |",
+    ]
     log.write_text("00_overview            fast run  1    12.0 s\n", encoding="utf-8")
     with pytest.raises(ValueError, match="the first line must be the command as run"):
         loop_report.table([log])

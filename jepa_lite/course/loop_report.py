@@ -40,10 +40,13 @@ def read_log(path: Path) -> Dict:
 
 
 def rows(log: Dict, modes: Sequence[str]) -> List[str]:
-    """One table row per mode and notebook; a notebook the loop never reached has 0 runs and dashes."""
+    """One table row per mode and notebook the loop was asked for (all, or its `--only` list); a notebook the
+    loop never reached has 0 runs and dashes."""
+    only = re.search(r"--only ((?:\d\d_\w+ ?)+)", log["command"])
+    names = [n for n in notebook_paths() if not only or n in only[1].split()]
     out = []
     for mode in modes:
-        for name in notebook_paths():
+        for name in names:
             mine = [(s, why) for n, m, s, why in log["runs"] if (n, m) == (name, mode)]
             done = sorted(s for s, _ in mine if s is not None)
             failed = [why for s, why in mine if s is None]
