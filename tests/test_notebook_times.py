@@ -175,7 +175,11 @@ def test_the_ten_runs_table_in_the_docs_is_the_one_the_loop_logs_give():
 
     logs = sorted((ROOT / "assets" / "bench" / "notebook_loops").glob("*.log"))
     assert logs, "no loop logs in assets/bench/notebook_loops"
-    assert loop_report.table(logs) in (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
+    page = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
+    assert loop_report.table(logs) in page
+    runs = [r for log in logs for r in loop_report.read_log(log)["runs"]]
+    assert all(seconds is not None for _, _, seconds, _ in runs)  # none failed
+    assert f"No run failed and none was stopped by the cell timeout: {len(runs)} runs in all." in " ".join(page.split())
 
 
 def test_a_cell_that_raises_is_one_failed_run_and_the_loop_goes_on(tmp_path, monkeypatch, capsys):
