@@ -305,7 +305,7 @@ def test_the_lm_only_runs_of_the_tube_and_tube_jepa_grids_are_the_same_runs(ship
             }
 
 
-def test_baseline_from_fills_the_missing_lm_only_runs_and_refuses_other_settings(tube_files, tmp_path):
+def test_baseline_from_fills_the_missing_lm_only_runs_and_refuses_other_settings(tube_files, tmp_path, capsys):
     jepa = copy.deepcopy(tube_files["tube_jepa"])
     dropped = [r for r in jepa["runs"] if r["lbd"] == 0 and r["stage"] == "size"]
     jepa["runs"] = [r for r in jepa["runs"] if r not in dropped]
@@ -325,6 +325,12 @@ def test_baseline_from_fills_the_missing_lm_only_runs_and_refuses_other_settings
     assert copied.keys() == {ns.record_key(r, c) for r in dropped}
     for r in dropped:  # the same runs as those trained for the grid itself
         assert _same_run(copied[ns.record_key(r, c)], r)
+    gone = tmp_path / "no such dir" / "tube.json"  # a missing donor: one error line, its path quoted for the shell
+    assert ns.main(["--grid", "tube_jepa", "--out", str(out), "--baseline_from", str(gone)]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: {gone} not found: run `python -m jepa_lite.paired.nlrx_study --out '{gone}'`\n"
+    )
     other = copy.deepcopy(tube_files["tube"])
     other["config"]["epochs"] = 1.0
     with pytest.raises(ns.StudyError, match="trained differently: epochs differ"):

@@ -47,6 +47,7 @@ import dataclasses
 import functools
 import json
 import math
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -499,7 +500,9 @@ def load(path: Path = RESULTS_FILE) -> dict:
     """The results file, as written by `python -m jepa_lite.paired.nlrx_study`."""
     path = Path(path)
     if not path.is_file():
-        raise StudyError(f"{path} not found: run `python -m jepa_lite.paired.nlrx_study --out {path}`")
+        raise StudyError(
+            f"{path} not found: run `python -m jepa_lite.paired.nlrx_study --out {shlex.quote(str(path))}`"
+        )
     try:
         study = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -34,6 +34,7 @@ import hashlib
 import json
 import math
 import random
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -348,7 +349,9 @@ def load_recipe(model_dir: Path = KIT_LM) -> dict:
     """The recipe.json of a pretrained folder (raises PretrainError if there is none)."""
     path = Path(model_dir) / RECIPE
     if not path.is_file():
-        raise PretrainError(f"{path} not found: run `python -m jepa_lite.paired.pretrain --out {model_dir}` first")
+        raise PretrainError(
+            f"{path} not found: run `python -m jepa_lite.paired.pretrain --out {shlex.quote(str(model_dir))}` first"
+        )
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -36,6 +36,7 @@ import dataclasses
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -590,7 +591,7 @@ def load_study(path: Path = STUDY_FILE) -> dict:
     """The study results file, as written by `python -m jepa_lite.paired.study`."""
     path = Path(path)
     if not path.is_file():
-        raise StudyError(f"{path} not found: run `python -m jepa_lite.paired.study --out {path}`")
+        raise StudyError(f"{path} not found: run `python -m jepa_lite.paired.study --out {shlex.quote(str(path))}`")
     try:
         study = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
