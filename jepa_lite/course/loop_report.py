@@ -43,7 +43,7 @@ def rows(log: Dict, modes: Sequence[str]) -> List[str]:
     """One table row per mode and notebook the loop was asked for (all, or its `--only` list); a notebook the
     loop never reached has 0 runs and dashes."""
     only = re.search(r"--only ((?:\d\d_\w+ ?)+)", log["command"])
-    names = [n for n in notebook_paths() if not only or n in only[1].split()]
+    names = notebook_paths(only[1].split() if only else ())
     out = []
     for mode in modes:
         for name in names:

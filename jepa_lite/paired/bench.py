@@ -31,7 +31,7 @@ from ..errors import ConfigError
 from ..precision import CHOICES as PRECISIONS
 from ..precision import resolve_precision
 from . import PairedConfig, PairedTrainer
-from .packing import longest_pair
+from .packing import lm_row_tokens, longest_pair
 from .rows import code_view, lm_row, text_view
 
 ROW_TOKENS = 1024  # the "rows" path's row length: several pairs per row (packing.py)
@@ -147,7 +147,7 @@ def step_work(trainer, first: int, steps: int) -> tuple[float, int, int]:
         idx = trainer.batch_indices(s)
         f, t = paired_flops(trainer, idx, trainer.config.lbd > 0 and not trainer.jepa_dropped(s))
         flops, tokens = flops + f, tokens + t
-        lm_tokens += sum(len(trainer.train_text[i]) + len(trainer.train_code[i]) + 3 for i in idx)
+        lm_tokens += sum(lm_row_tokens(len(trainer.train_text[i]), len(trainer.train_code[i])) for i in idx)
     return flops, tokens, lm_tokens
 
 

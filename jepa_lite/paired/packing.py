@@ -99,10 +99,15 @@ def enc_offsets(text_length: int, k: int, blocks: Sequence[List[int]], back: int
     return x, sum(len(b) for b in blocks) - 1 - back
 
 
+def lm_row_tokens(n_text: int, n_code: int) -> int:
+    """Tokens of one pair's LM row [BOS] Text [SEP] Code [EOS]."""
+    return n_text + n_code + 3
+
+
 def pair_tokens(n_text: int, n_code: int, k: int) -> int:
     """Tokens of one pair's blocks: LM row (Text + Code + 3) + Text view (Text + 2 + k; none for k = 0)
     + Code view (Code + 2)."""
-    return (n_text + n_code + 3) + (n_text + 2 + k if k > 0 else 0) + (n_code + 2)
+    return lm_row_tokens(n_text, n_code) + (n_text + 2 + k if k > 0 else 0) + (n_code + 2)
 
 
 def longest_pair(max_length: int, k: int) -> int:

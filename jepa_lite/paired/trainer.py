@@ -49,7 +49,7 @@ from .config import (
     load_pairs,
     pairs_fingerprint,
 )
-from .packing import enc_offsets, flex_block_mask, most_rows, pack_pairs, pair_tokens
+from .packing import enc_offsets, flex_block_mask, lm_row_tokens, most_rows, pack_pairs, pair_tokens
 from .pairs import Pair
 from .rows import (
     CUSTOM_MASK_IMPLEMENTATIONS,
@@ -158,7 +158,7 @@ class PairedTrainer:
         c, self.rows_per_batch, self.lm_rows_per_batch, self.forward_model = self.config, 0, 0, self.model
         if c.pack_length:
             pair = [pair_tokens(len(t), len(code), c.predictors) for t, code in zip(self.train_text, self.train_code)]
-            lm = [len(t) + len(code) + 3 for t, code in zip(self.train_text, self.train_code)]  # the LM row alone
+            lm = [lm_row_tokens(len(t), len(code)) for t, code in zip(self.train_text, self.train_code)]
             epoch = len(self.train_pairs) // min(c.batch_size * c.grad_accum, len(self.train_pairs))
             chunks = [chunk for s in range(min(c.steps, epoch)) for chunk in self.micro_batches(s)]
             self.rows_per_batch = most_rows(([pair[i] for i in chunk] for chunk in chunks), c.pack_length)
