@@ -56,7 +56,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import torch
 import torch.nn as nn
@@ -811,7 +811,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("masked_span", "paired"),
         default="masked_span",
         help="masked_span: jepa_lite.train against the original loop; paired: the paper's objective, "
-        "four paths (python -m jepa_lite.paired.bench)",
+        "its own paths and flags (--data, --paths, --json: python -m jepa_lite.paired.bench --help)",
     )
     p.add_argument("--_worker", help=argparse.SUPPRESS)
     p.add_argument("--_data", help=argparse.SUPPRESS)
@@ -819,14 +819,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, paired_only = parser.parse_known_args(argv)  # the paired bench's own flags (--data, --paths, --json)
+    if args.objective != "paired" and paired_only:
+        args = parser.parse_args(argv)  # the usual one-line refusal of an unknown flag
     if args.objective == "paired":
         check_common_args(args)
         if len(args.precision) > 1:
             raise ConfigError(f"with --objective paired, --precision takes one value; got {','.join(args.precision)}")
         args.precision = args.precision[0]
         resolve_precision(args.precision, pick_device(args.device))  # e.g. fp16 on the CPU: refused before any work
-        return hand_over_paired(args)
+        return hand_over_paired(args, paired_only)
     check_args(args)
 
     if args._worker in ("today", "streamed", "cached"):
@@ -967,14 +970,17 @@ PAIRED_FLAGS = (
 )  # what it reads
 
 
-def hand_over_paired(args) -> int:
-    """`--objective paired`: run `python -m jepa_lite.paired.bench` with the flags it reads, its output
-    and exit code as they are. A process of its own, so that the core never imports the paper's code
-    (the arrows point one way: jepa_lite.paired uses the core, never the reverse)."""
+def hand_over_paired(args, paired_only: Sequence[str] = ()) -> int:
+    """`--objective paired`: run `python -m jepa_lite.paired.bench` with the flags it reads — the common
+    ones checked here, and `paired_only`, the flags this parser does not know (`--data`, `--paths`,
+    `--json`), passed as given for the paired bench to check — its output and exit code as they are. A
+    process of its own, so that the core never imports the paper's code (the arrows point one way:
+    jepa_lite.paired uses the core, never the reverse)."""
     cmd = [sys.executable, "-m", "jepa_lite.paired.bench"]
     for k in PAIRED_FLAGS:
         if getattr(args, k) is not None:
             cmd += [f"--{k}", str(getattr(args, k))]
+    cmd += list(paired_only)
     sys.stdout.flush()
     return subprocess.call(cmd)
 

@@ -50,9 +50,16 @@ def temp_prefix(path: Path) -> str:
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike, mode: str = "wb", what: str = "the file") -> Iterator[Any]:
     """`with atomic_file(path) as f: f.write(...)`: on a clean exit the new content replaces `path` in
-    one step; on any error (or a kill) `path` keeps what it held. A full disk raises WriteError."""
+    one step; on any error (or a kill) `path` keeps what it held. Missing folders above `path` are made.
+    A full disk, or any other refusal of the system, raises WriteError."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise WriteError(
+            f"could not write {what} {path}: {no_room(e) or e.strerror or e}; {_before(path, what)}"
+        ) from None
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # the permissions of any new file (mkstemp's are 0600)
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as f:

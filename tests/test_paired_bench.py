@@ -112,6 +112,41 @@ def test_paired_bench_flags_are_one_line_errors():
         ), r.stderr
 
 
+def test_the_core_bench_passes_the_paired_flags_on_and_json_holds_what_was_printed(tmp_path):
+    """`python -m jepa_lite.bench --objective paired` hands the paired bench's own flags (--data, --paths,
+    --json) on as given; the --json file holds the figures the report printed, and is never replaced."""
+    out = tmp_path / "odd dir ü" / "figures.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    flags = ["--objective", "paired", "--data", "nlrx", "--paths", "stp", "--json", str(out)]
+    flags += ["--batch_size", "4", "--steps", "1", "--warmup", "0", "--device", "cpu"]
+
+    def bench(*extra):
+        cmd = [sys.executable, "-m", "jepa_lite.bench", *flags, *extra]
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+
+    r = bench()
+    assert r.returncode == 0, r.stderr
+    assert "NL-RX-SYNTH training pairs" in r.stdout and f"figures: {out}" in r.stdout
+    import json
+
+    saved = json.loads(out.read_text(encoding="utf-8"))
+    assert sorted(saved["results"]) == ["lm_only", "stp"] and saved["failed"] == {} and saved["data"] == "nlrx"
+    ratio = saved["results"]["stp"]["step_s"] / saved["results"]["lm_only"]["step_s"]
+    assert saved["targets"] == [f"LM + STP / LM only: {ratio:.2f}× step time (target ≤ 1.1×)"]
+    assert saved["targets"][0] in r.stdout.splitlines()
+    before = out.read_bytes()
+    again = bench()
+    assert (
+        again.returncode == 2
+        and again.stderr == f"error: --json {out} exists; the bench does not replace files: give a new name\n"
+    )
+    assert again.stdout == "" and out.read_bytes() == before  # refused before any work, the file untouched
+    masked = subprocess.run(
+        [sys.executable, "-m", "jepa_lite.bench", "--data", "nlrx"], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+    assert masked.returncode == 2 and "unrecognized arguments: --data nlrx" in masked.stderr  # masked span: no --data
+
+
 def test_the_peer_reads_the_embeddings_the_kit_reads_and_scores_every_real_token():
     """The peer row does the official step's work: its JEPA term is the kit's on the same pairs, its LM
     loss Hugging Face's mean over every real token of the 3B rows."""

@@ -49,6 +49,16 @@ def test_a_users_dot_tmp_file_survives_every_writer(tmp_path):
     assert all((tmp_path / f"{n}.tmp").read_text() == "my notes" for n in ("r.json", "c.pt", "m"))
 
 
+def test_the_writer_makes_missing_folders_and_a_file_in_the_way_is_one_line(tmp_path):
+    target = tmp_path / "odd dir ü" / "deeper" / "figures.json"
+    writer.write_json(target, {"a": 1})
+    assert json.loads(target.read_text(encoding="utf-8")) == {"a": 1}
+    (tmp_path / "plain").write_text("a user's file\n")
+    with pytest.raises(writer.WriteError, match=r"^could not write the results file .*plain/x\.json: .*; nothing was"):
+        writer.write_json(tmp_path / "plain" / "x.json", {"a": 1})
+    assert (tmp_path / "plain").read_text() == "a user's file\n"
+
+
 def test_a_folder_is_swapped_in_whole_or_not_at_all(tmp_path):
     out = tmp_path / "model"
     with writer.atomic_folder(out) as tmp:

@@ -30,6 +30,7 @@ from ..encoders import BackboneError
 from ..errors import ConfigError
 from ..precision import CHOICES as PRECISIONS
 from ..precision import resolve_precision
+from ..writer import WriteError, check_writable, write_text
 from . import PairedConfig, PairedTrainer
 from .packing import lm_row_tokens, longest_pair
 from .rows import code_view, lm_row, text_view
@@ -217,7 +218,7 @@ def paired_main(args) -> int:
     if "peer" in paths and importlib.util.find_spec("accelerate") is None:  # Hugging Face's Trainer needs it
         paths.remove("peer")
         print("peer row left out: Hugging Face's Trainer needs accelerate (pip install accelerate)")
-    results = {}
+    results, failed = {}, {}
     for name in paths:  # each path's line as soon as it is measured; LM only, the base, first
         cmd = [sys.executable, "-m", "jepa_lite.paired.bench", "--_worker", name]
         for k in ("model", "data", "batch_size", "max_length", "steps", "warmup", "device", "precision"):
@@ -230,6 +231,7 @@ def paired_main(args) -> int:
             if name == "lm_only":
                 raise BenchError(f"the paired worker '{name}' failed: {last}")
             print(f"  {label:40s} failed: {last}", flush=True)  # e.g. out of memory: the other paths still run
+            failed[name] = last
             continue
         results[name] = res = json.loads(r.stdout.strip().splitlines()[-1])
         base = results["lm_only"]
@@ -242,7 +244,14 @@ def paired_main(args) -> int:
             f"peak memory {res['peak_mb']:8,.0f} MB ({res['peak_mb'] / base['peak_mb']:.2f}×){mfu}",
             flush=True,
         )
-    print("\n".join(target_lines(results, peak)))
+    targets = target_lines(results, peak)
+    print("\n".join(targets))
+    if args.json:
+        about = {k: getattr(args, k) for k in ("model", "data", "batch_size", "max_length", "steps", "warmup")}
+        about.update(device=describe(device), torch=torch.__version__, threads=torch.get_num_threads())
+        about.update(peak_tflops=peak, results=results, failed=failed, targets=targets)
+        write_text(args.json, json.dumps(about, indent=1), "the --json file")
+        print(f"figures: {args.json}")
     return 0
 
 
@@ -316,6 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"comma-separated paths to time (LM only always runs: the base); default all: {', '.join(PAIRED_PATHS)}",
     )
+    p.add_argument(
+        "--json",
+        metavar="FILE",
+        help="also write the figures (each path's result, the target lines) as JSON to FILE, a new file",
+    )
     p.add_argument("--_worker", help=argparse.SUPPRESS)
     return p
 
@@ -326,11 +340,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = build_parser().parse_args(argv)
         check_common_args(args)
         chosen_paths(args.paths)  # an unknown name: one error line before any work
+        if args.json:  # checked before any work: the figures must have somewhere to go
+            if Path(args.json).exists():
+                raise ConfigError(f"--json {args.json} exists; the bench does not replace files: give a new name")
+            check_writable(Path(args.json).absolute().parent, "the --json file", "--json")
         if args.data is not None and not Path(data_path(args.data)).is_file():
             raise ConfigError(f"--data {args.data}: no such file (give 'nlrx' or a JSONL file of pairs)")
         resolve_precision(args.precision, pick_device(args.device))  # e.g. fp16 on the CPU: refused before any work
         return paired_main(args)
-    except (ConfigError, DataError, BackboneError, BenchError) as e:
+    except (ConfigError, DataError, BackboneError, BenchError, WriteError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
