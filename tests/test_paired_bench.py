@@ -209,3 +209,34 @@ def test_the_performance_page_quotes_nlrx_tokens_per_lm_row():
     page = " ".join((ROOT / "docs" / "performance.md").read_text(encoding="utf-8").split())
     assert f"about {round(mean)} LM-row tokens each" in page
     assert f"so ~{round(32768 / mean, -1):,.0f} pairs make the issue's ~32k real tokens per step" in page
+
+
+def test_the_stp_row_of_the_performance_page_is_the_ten_cpu_runs():
+    """docs/performance.md's STP row: the geometric mean of the ten runs' STP / LM-only step-time ratios, its 95%
+    t interval on the log ratios, their range and the LM-only step's median, each as the JSON files hold them."""
+    import json
+    import math
+    import statistics
+
+    from scipy import stats
+
+    runs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "assets/bench/stp_cpu").glob("*.json"))]
+    assert len(runs) == 10
+    for r in runs:
+        assert (r["data"], r["batch_size"], r["steps"], r["warmup"], r["threads"]) == ("nlrx", 32, 30, 3, 2)
+        assert r["device"].startswith("cpu") and r["results"]["stp"]["precision"] == "fp32" and not r["failed"]
+    logs = [math.log(r["results"]["stp"]["step_s"] / r["results"]["lm_only"]["step_s"]) for r in runs]
+    mean = statistics.mean(logs)
+    half = stats.t.ppf(0.975, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+    lm_ms = statistics.median(r["results"]["lm_only"]["step_s"] for r in runs) * 1e3
+    params = runs[0]["results"]["lm_only"]["parameters"] / 1e6
+    page = " ".join((ROOT / "docs" / "performance.md").read_text(encoding="utf-8").split())
+    row = (
+        f"| 2-core CPU, `tiny`, NL-RX-SYNTH, fp32, batch 32, 10 runs | {lm_ms:.1f} ms/step (median) | "
+        f"**{math.exp(mean):.2f}×** (geometric mean; 95% t interval on the log ratios {math.exp(mean - half):.2f}–"
+        f"{math.exp(mean + half):.2f}×; runs {math.exp(min(logs)):.2f}–{math.exp(max(logs)):.2f}×) |"
+    )
+    assert row in page
+    assert f"on this {params:.1f} M-parameter model" in page
+    met_by_mean, met_by_interval = math.exp(mean) <= 1.1, math.exp(mean + half) <= 1.1
+    assert ("is met by the mean and not yet by the interval" in page) == (met_by_mean and not met_by_interval)
