@@ -421,8 +421,11 @@ def _write(study: dict, out: Path) -> None:
     write_json(out, study, separators=(",", ":"))
 
 
-def run_study(c: NlrxConfig, out: Path, workers: int = 1, threads: int = 1, resume: bool = False, log=print) -> dict:
-    """All three stages; writes `out` after every finished run ("complete": false until the end)."""
+def run_study(
+    c: NlrxConfig, out: Path, workers: int = 1, threads: int = 1, resume: bool = False, log=print, sharing: str = ""
+) -> dict:
+    """All three stages; writes `out` after every finished run ("complete": false until the end). The file's
+    "sittings" record each sitting's machine, workers, seconds and `sharing` (`study.shared_gpu`)."""
     c.validate()
     study = {
         "kind": KIND,
@@ -449,6 +452,8 @@ def run_study(c: NlrxConfig, out: Path, workers: int = 1, threads: int = 1, resu
         sitting.take_over(old, defaults={"objective": "llm_jepa", "size_steps": "epochs"})
         study["sittings"] = old.get("sittings", [])
     sitting_row = {"workers": workers, "device": c.device, "card": _card(c.device), "runs_before": len(study["runs"])}
+    if sharing:  # how the workers shared the GPU (`study.shared_gpu`): "mps" or "time slices"
+        sitting_row["gpu_sharing"] = sharing
     study["sittings"].append({**sitting_row, "seconds": 0.0})
     with sitting.work(prepare, "jepa_lite_nlrx_") as run:
         run(sweep_stage(c))

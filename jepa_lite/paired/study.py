@@ -39,6 +39,7 @@ import os
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -374,6 +375,65 @@ def run_many(
     return [records[i] for i in range(len(specs))]
 
 
+MPS_CONTROL = "nvidia-cuda-mps-control"
+MPS_ENV = ("CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY")
+
+
+@contextlib.contextmanager
+def shared_gpu(mode: str, device: str, workers: int, log=print):
+    """How the workers of one sitting share a CUDA GPU; yields "mps" or "time slices".
+
+    Without help, the kernels of different processes never run on a GPU at the same time: the GPU switches
+    between the processes. A study run's kernels are small (a ~1 M-parameter model, 32 pairs a step), so
+    most of the GPU idles while it runs one process's kernel. NVIDIA's Multi-Process Service (MPS) runs
+    the kernels of all the processes that connect to it side by side. `mode`: "mps" starts a private MPS
+    control daemon for this sitting (its pipe and log folders in a temporary folder, named to the workers
+    through CUDA_MPS_PIPE_DIRECTORY and CUDA_MPS_LOG_DIRECTORY, which spawned workers inherit) and stops it
+    afterwards, StudyError if it cannot; "auto" does so on CUDA with several workers where the daemon's
+    program is found and no MPS folder is set already, else goes on with time slices; "off" never does.
+    Call it before this process touches CUDA: a process is a client of MPS only if its first CUDA call
+    comes after the variables are set."""
+    if mode not in ("auto", "mps", "off"):
+        raise StudyError(f"--share_gpu must be auto, mps or off; got {mode!r}")
+    wanted = mode == "mps" or (mode == "auto" and device.startswith("cuda") and workers > 1)
+    control = shutil.which(MPS_CONTROL)
+    preset = [k for k in MPS_ENV if os.environ.get(k)]
+    if not wanted or mode == "off" or (mode == "auto" and (control is None or preset)):
+        yield "time slices"
+        return
+    if not device.startswith("cuda") or control is None or preset:
+        why = (
+            f"--device {device} is no CUDA GPU"
+            if not device.startswith("cuda")
+            else f"{MPS_CONTROL} is not on PATH"
+            if control is None
+            else f"{preset[0]} is set already (an MPS daemon of its own: drop --share_gpu mps to use it)"
+        )
+        raise StudyError(f"--share_gpu mps: {why}")
+    folder = Path(tempfile.mkdtemp(prefix="jepa_lite_mps_"))
+    env = {k: str(folder / k.split("_")[2].lower()) for k in MPS_ENV}  # …/pipe, …/log
+    for path in env.values():
+        Path(path).mkdir()
+    started = subprocess.run([control, "-d"], env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    if started.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        why = (started.stderr or started.stdout).strip().splitlines()[-1:] or [f"exit code {started.returncode}"]
+        if mode == "mps":
+            raise StudyError(f"--share_gpu mps: {MPS_CONTROL} -d failed: {why[0]}")
+        log(f"MPS did not start ({why[0]}); the workers share the GPU in time slices")
+        yield "time slices"
+        return
+    os.environ.update(env)
+    log(f"the workers share the GPU through MPS (a daemon of this sitting's, folder {folder})")
+    try:
+        yield "mps"
+    finally:
+        for k in MPS_ENV:
+            os.environ.pop(k, None)
+        subprocess.run([control], input="quit\n", env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # The whole study, and its file
 # ---------------------------------------------------------------------------------------------
@@ -520,10 +580,13 @@ def _run_line(record: dict) -> str:
     )
 
 
-def run_study(c: StudyConfig, out: Path, workers: int = 1, threads: int = 1, resume: bool = False, log=print) -> dict:
+def run_study(
+    c: StudyConfig, out: Path, workers: int = 1, threads: int = 1, resume: bool = False, log=print, sharing: str = ""
+) -> dict:
     """Both stages; writes `out` after every finished run ("complete": false until the end).
 
     With `resume`, the runs already in `out` (written with the same config) are kept and skipped.
+    `sharing` (how the workers share the GPU, `shared_gpu`) is the command's concern; this file does not record it.
     """
     c.validate()
     study = {
@@ -740,6 +803,14 @@ def study_parser(prog: str, description: str, default_out: Optional[Path]):
     p.add_argument("--model_dir", help=f"the pretrained start (default {KIT_LM})")
     p.add_argument("--fast", action="store_true", help="a tiny grid, for a quick check")
     p.add_argument("--resume", action="store_true", help="keep the runs already in --out and run only the missing ones")
+    p.add_argument(
+        "--share_gpu",
+        choices=("auto", "mps", "off"),
+        default="auto",
+        help="how the workers share a CUDA GPU: mps (NVIDIA's Multi-Process Service, a daemon of the sitting's "
+        "own: their kernels run side by side), off (time slices), auto (default: mps on CUDA with several "
+        "workers where nvidia-cuda-mps-control is found, else time slices)",
+    )
     return p
 
 
@@ -767,7 +838,6 @@ def study_main(args, build, check, run) -> int:
         if args.workers < 1 or args.threads < 1:
             raise StudyError("--workers and --threads must be ≥ 1")
         c = build(args)
-        check_device(c.device)
         out = Path(args.out)
         check(out)
         load_recipe(Path(c.model_dir))
@@ -779,7 +849,9 @@ def study_main(args, build, check, run) -> int:
         try:
             check(out)  # again under the lock
             remove_stale_temps(out.parent, out.name)
-            study = run(c, out, args.workers, args.threads, resume=args.resume)
+            with shared_gpu(args.share_gpu, c.device, args.workers) as sharing:  # before this process touches CUDA
+                check_device(c.device)
+                study = run(c, out, args.workers, args.threads, resume=args.resume, sharing=sharing)
         finally:
             lock.release()
     except (StudyError, PretrainError) as e:
