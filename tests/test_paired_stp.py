@@ -63,6 +63,21 @@ def test_batched_tube_cosine_equals_the_loop_over_tokens(seed, side):
         assert batched[i].item() == pytest.approx(one.item(), abs=1e-9)
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("seed", range(8))
+def test_the_masks_are_the_content_positions_and_the_span_among_them(seed, side):
+    """`span_masks` (whole-batch comparisons) marks exactly `content_positions` of each row, and of them the
+    span's [s, t) in content order; a row without a span (None) gets an empty span."""
+    h, n_texts, n_codes, spans, starts, L = random_rows(seed, side)
+    spans[seed % 5] = None
+    content, span = stp.span_masks(n_texts, n_codes, spans, L, starts)
+    assert content.shape == span.shape == (5, L) and content.dtype == span.dtype == torch.bool
+    for i, (a, b, st) in enumerate(zip(n_texts, n_codes, spans)):
+        pos = [p + starts[i] for p in stp.content_positions(a, b)]
+        assert content[i].nonzero().flatten().tolist() == pos
+        assert span[i].nonzero().flatten().tolist() == ([] if st is None else pos[st[0] : st[1]])
+
+
 def test_a_span_inside_text_or_code_is_the_difference_of_its_end_states():
     """patch = h(t−1) − h(s−1) in the row's positions; rest = before + after, the Code part counted from [SEP]."""
     n_text, n_code = 6, 5
@@ -319,3 +334,20 @@ def test_the_4d_mask_path_gives_the_same_loss(objective):
         four_d = t.objective(0)
     for a, b in zip(plain, four_d):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_a_steps_spans_are_drawn_once_and_are_the_pure_draws(monkeypatch):
+    """`stp_spans` keeps the draws of the step under way (the step's count and its passes share them) and
+    gives, for any step and order, what `draw_span` gives for (seed, step, pair)."""
+    import jepa_lite.paired.trainer as trainer_module
+
+    t = small(stp_weighting="cosine_like")
+    calls, real = [], stp.draw_span
+    monkeypatch.setattr(trainer_module, "draw_span", lambda *a, **k: calls.append(a[2:4]) or real(*a, **k))
+    idx = t.batch_indices(0)
+    for step in (0, 0, 1, 0):
+        for i, (span, w) in zip(reversed(idx), t.stp_spans(list(reversed(idx)), step)):
+            n = len(t.train_text[i]) + len(t.train_code[i])
+            assert span == real(n, t.config.seed, step, i)
+            assert w == stp.span_weight(n, span[1] - span[0], "cosine_like")
+    assert len(calls) == 3 * len(idx)  # steps 0, 1, then 0 again: the second call of step 0 drew nothing

@@ -81,15 +81,20 @@ def tube_cosine_one(h, n_text, n_code, s, t):
 
 
 def span_masks(n_texts, n_codes, spans, length, starts=None):
-    """(content (B, L), span (B, L)) boolean masks of right-padded rows (or rows starting at `starts`)."""
+    """(content (B, L), span (B, L)) boolean masks of right-padded rows (or rows starting at `starts`).
+
+    Row i holds `[BOS] Text [SEP] Code [EOS]` from position starts[i]: with q = position − starts[i] and
+    a = n_texts[i], content is q ∈ [1, a] (Text) or q ∈ [a + 2, a + 1 + n_codes[i]] (Code), and the content
+    index o of q (its place among the content tokens, `content_positions`) is q − 1 in Text, q − 2 in Code;
+    span is content with s ≤ o < t. Built with whole-batch comparisons: no loop over the rows."""
     B = len(n_texts)
-    content, span = torch.zeros(B, length, dtype=torch.bool), torch.zeros(B, length, dtype=torch.bool)
-    for i, (a, b, st) in enumerate(zip(n_texts, n_codes, spans)):
-        pos = [p + (starts[i] if starts is not None else 0) for p in content_positions(a, b)]
-        content[i, pos] = True
-        if st is not None:
-            span[i, pos[st[0] : st[1]]] = True
-    return content, span
+    a, b = torch.tensor(n_texts, dtype=torch.long)[:, None], torch.tensor(n_codes, dtype=torch.long)[:, None]
+    q = torch.arange(length)[None, :] - (torch.tensor(starts, dtype=torch.long)[:, None] if starts is not None else 0)
+    text, code = (q >= 1) & (q <= a), (q >= a + 2) & (q <= a + 1 + b)  # (B, L) each
+    o = torch.where(q <= a, q - 1, q - 2)  # the content index, where `content` holds
+    s, t = (torch.tensor([st[k] if st is not None else 0 for st in spans], dtype=torch.long)[:, None] for k in (0, 1))
+    content = (text | code).expand(B, length)
+    return content, content & (o >= s) & (o < t)  # a row without a span: s = t = 0, an empty span
 
 
 def tube_cosine(h, content, span):

@@ -147,6 +147,7 @@ class PairedTrainer:
         # On the CPU of one process a stop drops the step under way instead of finishing it (stopping.py)
         self.guard = StepGuard(lambda: self.stop_requested, can_drop_steps(self.device, self.dist.enabled))
         self._window: List[tuple] = []  # (lm_loss, jepa_loss or None) device tensors of the steps since the last log
+        self._span_draws: tuple = (None, {})  # STP: (step, {pair: (span, w)}) of the step under way (`stp_spans`)
         if config.resume:
             self.resume(config.resume)
 
@@ -235,12 +236,16 @@ class PairedTrainer:
     def stp_spans(self, idx: Sequence[int], step: int) -> List[tuple]:
         """[((s, t) or None, w)] for pairs `idx` at `step`: a pure function of (seed, step, pair), so
         micro-batches, ranks and resumed runs all draw the same spans (`stp.draw_span`)."""
-        c, out = self.config, []
+        c = self.config
+        if self._span_draws[0] != step:  # a step's draws are kept for that step: its count and its passes share them
+            self._span_draws = (step, {})
+        draws = self._span_draws[1]
         for i in idx:
-            n = len(self.train_text[i]) + len(self.train_code[i])
-            span = draw_span(n, c.seed, step, i, c.stp_span, c.stp_max_span)
-            out.append((span, 0.0 if span is None else span_weight(n, span[1] - span[0], c.stp_weighting)))
-        return out
+            if i not in draws:
+                n = len(self.train_text[i]) + len(self.train_code[i])
+                span = draw_span(n, c.seed, step, i, c.stp_span, c.stp_max_span)
+                draws[i] = (span, 0.0 if span is None else span_weight(n, span[1] - span[0], c.stp_weighting))
+        return [draws[i] for i in idx]
 
     def stp_forward(self, idx, step: int, side: str = "right"):
         """(Σ LM loss, Σ_i w_i (1 − cos(rest_i, patch_i))) from ONE forward pass over the B LM rows
