@@ -98,3 +98,85 @@ def test_the_study_commands_take_share_gpu(capsys):
         assert stopped.value.code == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("error: ") and "--share_gpu" in err and "invalid choice" in err
+
+
+def sharing_figures() -> dict:
+    """docs/study.md's table and sentences on MPS, from the two re-made sub-grids of 2026-12-07 and the committed
+    study file."""
+    import json
+    import math
+    import statistics
+
+    from scipy import stats
+
+    root = Path(__file__).resolve().parent.parent
+    committed = json.loads((root / "jepa_lite/resources/study_nlrx.json").read_text(encoding="utf-8"))
+
+    def key(r):
+        return r["stage"], r["start"], r["lbd"], r["lr"], r["seed"], r["n_train"]
+
+    old = {key(r): r for r in committed["runs"]}
+    out, waves = {}, {}
+    for name in ("off", "mps"):
+        wave = json.loads(
+            (root / f"assets/bench/h100_2026-12-07/study_wave_{name.replace('off', 'time_slices')}.json").read_text(
+                encoding="utf-8"
+            )
+        )
+        waves[name] = wave
+        runs, sitting = wave["runs"], wave["sitting"]
+        assert sitting["gpu_sharing"] == {"off": "time slices", "mps": "mps"}[name] and sitting["workers"] == 16
+        out[f"{name}_runs"], out[f"{name}_s"] = len(runs), f"{sitting['seconds']:.1f}"
+        out[f"{name}_rate"] = f"{60 * len(runs) / sitting['seconds']:.1f}"
+        moved = [r["exact_match"]["test"] - old[key(r)]["exact_match"]["test"] for r in runs if r["lbd"] > 0]
+        mean, sd = statistics.mean(moved), statistics.stdev(moved)
+        half = stats.t.ppf(0.975, len(moved) - 1) * sd / math.sqrt(len(moved))
+        out[f"{name}_d"], out[f"{name}_n"] = f"{mean:+.3f}", len(moved)
+        out[f"{name}_lo"], out[f"{name}_hi"] = f"{mean - half:+.3f}", f"{mean + half:+.3f}"
+    same = [key(r) for r in waves["off"]["runs"]]  # the 16 λ > 0 runs that time slices made: MPS made them first
+    mps = {key(r): r for r in waves["mps"]["runs"]}
+    assert len(same) == 16 and all(old[k]["lbd"] > 0 for k in same) and [key(r) for r in waves["mps"]["runs"][:16]]
+    fit = {
+        name: statistics.mean(w_run["fit_seconds"] for w_run in waves[name]["runs"] if key(w_run) in same)
+        for name in ("off", "mps")
+    }
+    assert {key(r) for r in waves["mps"]["runs"][:16]} == set(same)  # the first 16 MPS finished: those, at once
+    out["off_fit"], out["mps_fit"] = f"{fit['off']:.1f}", f"{fit['mps']:.1f}"
+    out["speedup"] = f"{fit['off'] / fit['mps']:.2f}"
+    out["committed_fit"] = f"{statistics.mean(old[k]['fit_seconds'] for k in same):.1f}"
+    lm = [r for r in mps.values() if r["lbd"] == 0]
+    out["lm_n"] = len(lm)
+    out["lm_same"] = sum(
+        r["exact_match"] == old[key(r)]["exact_match"] and r["history"] == old[key(r)]["history"] for r in lm
+    )
+    cells = {}
+    for r in committed["runs"]:
+        if r["stage"] == "lambda" and r["start"] == "pretrained":
+            cells.setdefault((r["lbd"], r["lr"]), []).append(r["exact_match"]["test"])
+    spreads = [statistics.stdev(v) for v in cells.values()]
+    out["sd_lo"], out["sd_hi"] = f"{min(spreads):.3f}", f"{max(spreads):.3f}"
+    return out
+
+
+def test_the_study_page_quotes_the_mps_measurement_as_the_files_hold_it():
+    page = (Path(__file__).resolve().parent.parent / "docs" / "study.md").read_text(encoding="utf-8")
+    section = page[page.index("### Sharing the GPU between the workers") : page.index("## Semantic Tube")]
+    f = sharing_figures()
+    text = " ".join(section.split())
+    for line in (
+        f"| time slices (`off`) | {f['off_runs']} in {f['off_s']} s | {f['off_rate']} runs/min | {f['off_fit']} s each "
+        "(fit, mean) |",
+        f"| MPS | {f['mps_runs']} in {f['mps_s']} s | {f['mps_rate']} runs/min | {f['mps_fit']} s each: "
+        f"**{f['speedup']}× faster** |",
+        f"({f['lm_same']} of {f['lm_n']}, exact match and loss history)",
+        f"moved by {f['mps_d']} on average under MPS (95% t interval {f['mps_lo']} to {f['mps_hi']}, "
+        f"{f['mps_n']} runs)",
+        f"by {f['off_d']} in time slices ({f['off_lo']} to {f['off_hi']}, {f['off_n']} runs)",
+        f"a spread of {f['sd_lo']}–{f['sd_hi']} between the seeds of one setting",
+        f"The same 16 runs took {f['committed_fit']} s each in the committed sittings",
+    ):
+        assert line in text, line
+    assert float(f["speedup"]) < 3 and "short of the 3×" in text  # the page says the target is not met
+    assert f["lm_same"] == f["lm_n"] > 0
+    lo, hi = float(f["mps_lo"]), float(f["mps_hi"])
+    assert lo < 0 < hi and max(-lo, hi) < float(f["sd_lo"])  # "stay what they were": within the seeds' spread
