@@ -251,3 +251,26 @@ def test_the_stp_rows_of_the_performance_page_are_the_json_files():
     )
     assert row in page and (ratio > 1.1) == ("On the H100 it was not." in page)
     assert round(lm["lm_tokens_per_s"] * lm["step_s"], -3) == 33000  # ~32k real LM tokens a step
+
+
+def paired_lines(log: str) -> dict:
+    """{path label: (ms/step, MFU %)} of the lines a paired bench printed (the last run's line per label)."""
+    found = {}
+    for m in re.finditer(r"^  (\S.*?\S)\s{2,}([\d,.]+) ms/step .*?([\d.]+)% MFU$", log, re.M):
+        found[m.group(1)] = (float(m.group(2).replace(",", "")), float(m.group(3)))
+    return found
+
+
+def test_the_first_gpu_fast_path_figures_are_the_logs():
+    log = (ROOT / "assets/bench/h100_2026-12-07/log.txt").read_text(encoding="utf-8")
+    lines = paired_lines(log[log.rindex("jepa_lite benchmark") :])  # the second bench of the call: the fast paths
+    lm_ms, lm_mfu = lines["LM only (λ = 0)"]
+    flex_ms, flex_mfu = lines["LM only, rows, FlexAttention, compiled"]
+    assert "NVIDIA H100 80GB HBM3" in log and "batch 1160 pairs · NL-RX-SYNTH training pairs" in log
+    page = " ".join((ROOT / "docs" / "performance.md").read_text(encoding="utf-8").split())
+    assert (
+        f"LM only in padded rows, eager, {lm_ms:.1f} ms/step at {lm_mfu:.1f}% MFU; LM only in rows through "
+        f"FlexAttention, compiled, {flex_ms:.1f} ms/step at **{flex_mfu:.1f}% MFU**, {lm_ms / flex_ms:.1f}× faster, "
+        "short of the 25% target." in page
+    )
+    assert flex_mfu < 25 and "LM + JEPA, rows, FlexAttention, compiled" not in lines and "peer" not in str(lines)
