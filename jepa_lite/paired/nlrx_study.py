@@ -452,7 +452,7 @@ def run_study(
         sitting.take_over(old, defaults={"objective": "llm_jepa", "size_steps": "epochs"})
         study["sittings"] = old.get("sittings", [])
     sitting_row = {"workers": workers, "device": c.device, "card": _card(c.device), "runs_before": len(study["runs"])}
-    if sharing:  # how the workers shared the GPU (`study.shared_gpu`): "mps" or "time slices"
+    if sharing and c.device.startswith("cuda"):  # how the workers shared the GPU (`study.shared_gpu`)
         sitting_row["gpu_sharing"] = sharing
     study["sittings"].append({**sitting_row, "seconds": 0.0})
     with sitting.work(prepare, "jepa_lite_nlrx_") as run:
