@@ -4,6 +4,7 @@ line where it cannot be had. A stand-in `nvidia-cuda-mps-control` on PATH record
 
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,10 +28,14 @@ def stand_in(folder: Path, exit_code: int = 0) -> Path:
     return log
 
 
+PROBE_OK = (sys.executable, "-c", "import os; assert os.path.isdir(os.environ['CUDA_MPS_PIPE_DIRECTORY'])")
+
+
 @pytest.fixture
 def clean_env(monkeypatch):
     for k in MPS_ENV:
         monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr(study, "MPS_PROBE", PROBE_OK)  # a CUDA client that works (this machine may have no GPU)
     return monkeypatch
 
 
@@ -64,7 +69,10 @@ def test_auto_goes_on_in_time_slices_and_mps_is_one_error_line(tmp_path, clean_e
     lines = []
     with shared_gpu("auto", "cuda", 8, log=lines.append) as sharing:
         assert sharing == "time slices"
-    assert lines == ["MPS did not start (cannot start: the GPU is busy); the workers share the GPU in time slices"]
+    assert lines == [
+        "MPS not used (nvidia-cuda-mps-control -d failed: cannot start: the GPU is busy); the workers share the "
+        "GPU in time slices"
+    ]
     with pytest.raises(StudyError, match=r"^--share_gpu mps: nvidia-cuda-mps-control -d failed: cannot start"):
         with shared_gpu("mps", "cuda", 8):
             pytest.fail("entered without a daemon")
@@ -75,6 +83,24 @@ def test_auto_goes_on_in_time_slices_and_mps_is_one_error_line(tmp_path, clean_e
     with pytest.raises(StudyError, match=r"^--share_gpu mps: --device cpu is no CUDA GPU$"):
         with shared_gpu("mps", "cpu", 8):
             pass
+
+
+def test_a_daemon_no_cuda_process_can_use_is_stopped_and_not_used(tmp_path, clean_env):
+    log = stand_in(tmp_path)
+    clean_env.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    clean_env.setattr(study, "MPS_PROBE", (sys.executable, "-c", "raise SystemExit('no CUDA through MPS here')"))
+    lines = []
+    with shared_gpu("auto", "cuda", 8, log=lines.append) as sharing:
+        assert sharing == "time slices" and not any(os.environ.get(k) for k in MPS_ENV)
+    assert lines == [
+        "MPS not used (a CUDA process could not use the MPS daemon: no CUDA through MPS here); the workers share "
+        "the GPU in time slices"
+    ]
+    calls = log.read_text().splitlines()
+    assert calls[0].startswith("args=-d ") and calls[1].startswith("args= ") and calls[2] == "quit"  # stopped
+    with pytest.raises(StudyError, match=r"^--share_gpu mps: a CUDA process could not use the MPS daemon: no CUDA"):
+        with shared_gpu("mps", "cuda", 8):
+            pytest.fail("entered without a daemon")
 
 
 def test_a_daemon_set_up_already_is_left_to_itself(tmp_path, clean_env):

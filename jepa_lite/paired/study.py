@@ -377,6 +377,8 @@ def run_many(
 
 MPS_CONTROL = "nvidia-cuda-mps-control"
 MPS_ENV = ("CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY")
+# a CUDA client through the new daemon: a daemon that starts but cannot serve (a container's limits) is caught here
+MPS_PROBE = (sys.executable, "-c", "import torch; torch.ones(1, device='cuda').sum().item()")
 
 
 @contextlib.contextmanager
@@ -384,15 +386,17 @@ def shared_gpu(mode: str, device: str, workers: int, log=print):
     """How the workers of one sitting share a CUDA GPU; yields "mps" or "time slices".
 
     Without help, the kernels of different processes never run on a GPU at the same time: the GPU switches
-    between the processes. A study run's kernels are small (a ~1 M-parameter model, 32 pairs a step), so
-    most of the GPU idles while it runs one process's kernel. NVIDIA's Multi-Process Service (MPS) runs
-    the kernels of all the processes that connect to it side by side. `mode`: "mps" starts a private MPS
-    control daemon for this sitting (its pipe and log folders in a temporary folder, named to the workers
-    through CUDA_MPS_PIPE_DIRECTORY and CUDA_MPS_LOG_DIRECTORY, which spawned workers inherit) and stops it
-    afterwards, StudyError if it cannot; "auto" does so on CUDA with several workers where the daemon's
-    program is found and no MPS folder is set already, else goes on with time slices; "off" never does.
-    Call it before this process touches CUDA: a process is a client of MPS only if its first CUDA call
-    comes after the variables are set."""
+    between the processes. A study run's kernels are small (a ~1 M-parameter model, 32 pairs a step), so most
+    of the GPU idles while it runs one process's kernel. NVIDIA's Multi-Process Service (MPS) runs the kernels
+    of all the processes that connect to it side by side.
+
+    `mode` "mps": start a private MPS control daemon for this sitting (its pipe and log folders in a temporary
+    folder, named to the workers through CUDA_MPS_PIPE_DIRECTORY and CUDA_MPS_LOG_DIRECTORY, which spawned
+    workers inherit), check that a CUDA process can run through it (`MPS_PROBE`), and stop it afterwards;
+    StudyError if any of that fails. "auto": the same on CUDA with several workers where the daemon's program
+    is found and no MPS folder is set already, and time slices wherever it is not or fails. "off": time slices.
+    Call it before this process touches CUDA: a process is a client of MPS only if its first CUDA call comes
+    after the variables are set."""
     if mode not in ("auto", "mps", "off"):
         raise StudyError(f"--share_gpu must be auto, mps or off; got {mode!r}")
     wanted = mode == "mps" or (mode == "auto" and device.startswith("cuda") and workers > 1)
@@ -414,13 +418,24 @@ def shared_gpu(mode: str, device: str, workers: int, log=print):
     env = {k: str(folder / k.split("_")[2].lower()) for k in MPS_ENV}  # …/pipe, …/log
     for path in env.values():
         Path(path).mkdir()
+    failed = None
     started = subprocess.run([control, "-d"], env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
     if started.returncode != 0:
-        shutil.rmtree(folder, ignore_errors=True)
         why = (started.stderr or started.stdout).strip().splitlines()[-1:] or [f"exit code {started.returncode}"]
+        failed = f"{MPS_CONTROL} -d failed: {why[0]}"
+    else:
+        probe = subprocess.run(list(MPS_PROBE), env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+        if probe.returncode != 0:
+            why = probe.stderr.strip().splitlines()[-1:] or [f"exit code {probe.returncode}"]
+            failed = f"a CUDA process could not use the MPS daemon: {why[0]}"
+            subprocess.run(
+                [control], input="quit\n", env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+            )
+    if failed:
+        shutil.rmtree(folder, ignore_errors=True)
         if mode == "mps":
-            raise StudyError(f"--share_gpu mps: {MPS_CONTROL} -d failed: {why[0]}")
-        log(f"MPS did not start ({why[0]}); the workers share the GPU in time slices")
+            raise StudyError(f"--share_gpu mps: {failed}")
+        log(f"MPS not used ({failed}); the workers share the GPU in time slices")
         yield "time slices"
         return
     os.environ.update(env)
