@@ -399,16 +399,15 @@ def shared_gpu(mode: str, device: str, workers: int, log=print):
     after the variables are set."""
     if mode not in ("auto", "mps", "off"):
         raise StudyError(f"--share_gpu must be auto, mps or off; got {mode!r}")
-    wanted = mode == "mps" or (mode == "auto" and device.startswith("cuda") and workers > 1)
-    control = shutil.which(MPS_CONTROL)
+    cuda, control = device.startswith("cuda"), shutil.which(MPS_CONTROL)
     preset = [k for k in MPS_ENV if os.environ.get(k)]
-    if not wanted or mode == "off" or (mode == "auto" and (control is None or preset)):
+    if mode == "off" or (mode == "auto" and not (cuda and workers > 1 and control and not preset)):
         yield "time slices"
         return
-    if not device.startswith("cuda") or control is None or preset:
+    if not cuda or control is None or preset:
         why = (
             f"--device {device} is no CUDA GPU"
-            if not device.startswith("cuda")
+            if not cuda
             else f"{MPS_CONTROL} is not on PATH"
             if control is None
             else f"{preset[0]} is set already (an MPS daemon of its own: drop --share_gpu mps to use it)"
@@ -418,19 +417,24 @@ def shared_gpu(mode: str, device: str, workers: int, log=print):
     env = {k: str(folder / k.split("_")[2].lower()) for k in MPS_ENV}  # …/pipe, …/log
     for path in env.values():
         Path(path).mkdir()
+
+    def in_env(argv: Sequence[str], stdin: Optional[str] = None) -> subprocess.CompletedProcess:
+        """`argv` run with the daemon's folders in its environment (the daemon, its clients, its quit)."""
+        return subprocess.run(
+            list(argv), input=stdin, env={**os.environ, **env}, capture_output=True, text=True, timeout=300
+        )
+
     failed = None
-    started = subprocess.run([control, "-d"], env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    started = in_env([control, "-d"])
     if started.returncode != 0:
         why = (started.stderr or started.stdout).strip().splitlines()[-1:] or [f"exit code {started.returncode}"]
         failed = f"{MPS_CONTROL} -d failed: {why[0]}"
     else:
-        probe = subprocess.run(list(MPS_PROBE), env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+        probe = in_env(MPS_PROBE)
         if probe.returncode != 0:
             why = probe.stderr.strip().splitlines()[-1:] or [f"exit code {probe.returncode}"]
             failed = f"a CUDA process could not use the MPS daemon: {why[0]}"
-            subprocess.run(
-                [control], input="quit\n", env={**os.environ, **env}, capture_output=True, text=True, timeout=60
-            )
+            in_env([control], "quit\n")
     if failed:
         shutil.rmtree(folder, ignore_errors=True)
         if mode == "mps":
@@ -445,7 +449,7 @@ def shared_gpu(mode: str, device: str, workers: int, log=print):
     finally:
         for k in MPS_ENV:
             os.environ.pop(k, None)
-        subprocess.run([control], input="quit\n", env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+        in_env([control], "quit\n")
         shutil.rmtree(folder, ignore_errors=True)
 
 
