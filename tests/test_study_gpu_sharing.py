@@ -206,3 +206,16 @@ def test_the_study_page_quotes_the_mps_measurement_as_the_files_hold_it():
     assert f["lm_same"] == f["lm_n"] > 0
     lo, hi = float(f["mps_lo"]), float(f["mps_hi"])
     assert lo < 0 < hi and max(-lo, hi) < float(f["sd_lo"])  # "stay what they were": within the seeds' spread
+
+
+def test_a_stopped_sitting_still_stops_its_daemon(tmp_path, clean_env):
+    """Ctrl-C or SIGTERM (which the study commands turn into KeyboardInterrupt) inside the sitting: the daemon is
+    told to quit, its folder removed and the variables gone, and the interruption goes on up."""
+    log = stand_in(tmp_path)
+    clean_env.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(KeyboardInterrupt):
+        with shared_gpu("mps", "cuda", 4, log=lambda s: None):
+            folder = Path(os.environ["CUDA_MPS_PIPE_DIRECTORY"]).parent
+            raise KeyboardInterrupt
+    assert log.read_text().splitlines()[-1] == "quit" and not folder.exists()
+    assert not any(os.environ.get(k) for k in MPS_ENV)
