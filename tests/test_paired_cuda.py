@@ -104,3 +104,40 @@ def test_gpu_compiled_pairs_in_rows_train_like_the_eager_ones():
         config = PairedConfig(steps=5, views="packed", pack_length=512, compile=compiled, precision="fp32", **SMALL)
         runs[compiled] = PairedTrainer(config, log=lambda s: None).fit()["step_lm_loss"]
     torch.testing.assert_close(torch.tensor(runs[True]), torch.tensor(runs[False]), rtol=1e-3, atol=1e-4)
+
+
+def test_gpu_graphed_steps_train_like_the_eager_ones_resume_and_never_make_the_host_wait(tmp_path):
+    """--cuda_graphs (graphed.py), fp32: the recorded steps give the eager run's losses, with the JEPA term and
+    without it (loss dropout); a run stopped and resumed with graphs continues the eager run; a step replayed
+    from a recorded graph never makes the host wait."""
+    settings = dict(views="packed", loss_dropout=0.5, precision="fp32", **SMALL)
+    runs = {g: PairedTrainer(PairedConfig(steps=30, cuda_graphs=g, **settings), log=lambda s: None) for g in (0, 1)}
+    losses = {g: t.fit()["step_lm_loss"] for g, t in runs.items()}
+    torch.testing.assert_close(torch.tensor(losses[1]), torch.tensor(losses[0]), rtol=1e-3, atol=1e-4)
+    graphs = runs[1].graphs
+    assert graphs[True].graphs and graphs[False].graphs  # shapes recorded with the term and without it
+    ckpt = tmp_path / "g.pt"
+    first = PairedTrainer(PairedConfig(steps=12, save_path=str(ckpt), **settings), log=lambda s: None)
+    first.fit()
+    resumed = PairedTrainer(PairedConfig(steps=30, cuda_graphs=True, resume=str(ckpt), **settings), log=lambda s: None)
+    assert all(torch.is_tensor(g["lr"]) and g["capturable"] for g in resumed.optimizer.param_groups)
+    torch.testing.assert_close(
+        torch.tensor(resumed.fit()["step_lm_loss"]), torch.tensor(losses[0]), rtol=1e-3, atol=1e-4
+    )
+    t, replayed = runs[1], 0
+    t.config.steps = 60
+    for _ in range(30):
+        with_jepa = not t.jepa_dropped(t.step)
+        shape = tuple(t.step_rows(t.batch_indices(t.step), with_jepa).input_ids.shape)
+        if shape not in t.graphs[with_jepa].graphs:  # a new shape: run eagerly, then recorded (both may sync)
+            t.train_step()
+            continue
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            t.train_step()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        replayed += 1
+    torch.cuda.synchronize()
+    assert replayed >= 10

@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch.compile the packed rows' forward pass (with --pack_length, every step has one shape)",
     )
     a(
+        "--cuda_graphs",
+        action="store_true",
+        help="CUDA: record each step (one packed row per pair, or the LM rows at λ = 0) as a CUDA graph per "
+        "padded length, replayed with one launch: for small models, whose steps wait on the host",
+    )
+    a(
         "--attention",
         choices=("default", "flex"),
         help="default: the model's own attention kernel; flex: FlexAttention block masks on the packed rows "

@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..precision import resolve_precision
 from ..validation import SEED_MAX, check_int_range, check_types
 from .causal_lm import MAX_PREDICTORS, check_save_dir
+from .graphed import unsupported
 from .packing import longest_pair
 from .pairs import Pair, PairsError, load_jsonl, regex_pairs
 from .stp import SPAN_RULES, WEIGHTINGS
@@ -57,6 +58,8 @@ class PairedConfig:
     attention: str = "default"
     # torch.compile the training forward pass of the packed rows (pack_length: one shape every step)
     compile: bool = False
+    # CUDA: record each optimizer step, one row per pair, as a CUDA graph per padded length (graphed.py)
+    cuda_graphs: bool = False
     # "llm_jepa" (two views, eq. 2) or "stp": Semantic Tube Prediction on the LM row alone (stp.py)
     objective: str = "llm_jepa"
     # STP span rule: "start_end" (official default: s, then t after it) or "uniform" (all spans alike)
@@ -137,6 +140,11 @@ class PairedConfig:
         resolve_precision(self.precision, pick_device(self.device))  # names a bad precision or device
         if self.attention == "flex" and pick_device(self.device).type != "cuda":
             raise ConfigError("--attention flex trains on CUDA only (FlexAttention has no backward on the CPU)")
+        if self.cuda_graphs:  # what can be told before any work; torchrun's processes are refused by the trainer
+            device = pick_device(self.device)
+            why = unsupported(self, device, False, resolve_precision(self.precision, device).grad_scaler)
+            if why:
+                raise ConfigError(f"--cuda_graphs: {why}")
         if self.save_dir:
             check_save_dir(self.save_dir)
 
@@ -173,6 +181,7 @@ RESUMABLE_CHANGES = (
     "device",
     "precision",
     "compile",  # how the machine runs the same arithmetic, as device and precision
+    "cuda_graphs",
     "attention",
     "progress",
     "monitor_size",
@@ -284,5 +293,6 @@ def check_compatible(saved: dict, current: dict, path: str) -> None:
         "pack_length": 0,
         "attention": "default",
         "compile": False,
+        "cuda_graphs": False,
     }
     check_config_compatible({**added, **saved}, current, path, RESUMABLE_CHANGES)  # checkpoints from before STP

@@ -315,6 +315,7 @@ def exact_match(trainer, pairs, batch_size: int) -> dict:
 def run_one(spec: RunSpec, c: NlrxConfig, paths: Dict[str, str]) -> dict:
     """Train one run and measure it; returns its record (plain JSON values)."""
     from . import PairedConfig, PairedTrainer
+    from .graphed import can_record
     from .pairs import load_jsonl
 
     begin = time.perf_counter()
@@ -338,6 +339,7 @@ def run_one(spec: RunSpec, c: NlrxConfig, paths: Dict[str, str]) -> dict:
         objective=c.objective,
         progress=False,
     )
+    config.cuda_graphs = can_record(config)  # on a GPU each step is one launch where the run allows (graphed.py)
     trainer = PairedTrainer(config, log=lambda s: None)
     history = trainer.fit()
     splits = {"train": trainer.train_pairs[: c.train_eval], "val": load_jsonl(paths["val"]), "test": trainer.test_pairs}
@@ -454,6 +456,8 @@ def run_study(
     sitting_row = {"workers": workers, "device": c.device, "card": _card(c.device), "runs_before": len(study["runs"])}
     if sharing and c.device.startswith("cuda"):  # how the workers shared the GPU (`study.shared_gpu`)
         sitting_row["gpu_sharing"] = sharing
+    if c.device.startswith("cuda"):  # each run's steps replayed as CUDA graphs where it allows (graphed.can_record)
+        sitting_row["cuda_graphs"] = True
     study["sittings"].append({**sitting_row, "seconds": 0.0})
     with sitting.work(prepare, "jepa_lite_nlrx_") as run:
         run(sweep_stage(c))

@@ -35,6 +35,8 @@ from ..config import pick_device
 from ..data import clip_chars
 from ..distributed import all_reduce_gradients, check_batch, setup
 from ..errors import ConfigError, TrainingDiverged
+from ..fastpath import adamw
+from ..graphs import StepGraphs
 from ..nano import lr_factor
 from ..precision import autocast, resolve_precision
 from ..stopping import StepGuard, can_drop_steps
@@ -49,6 +51,7 @@ from .config import (
     load_pairs,
     pairs_fingerprint,
 )
+from .graphed import StepRows, fixed_shape_losses, step_rows, unsupported
 from .packing import enc_offsets, flex_block_mask, lm_row_tokens, most_rows, pack_pairs, pair_tokens
 from .pairs import Pair
 from .rows import (
@@ -130,14 +133,17 @@ class PairedTrainer:
         )
         if config.views == "packed":
             check_custom_mask(self)
-        # One fused AdamW kernel for all parameters (CPU and CUDA), instead of a loop over tensors.
-        fused = self.device.type in ("cuda", "cpu")
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused or None
-        )
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.grad_scaler else None
+        why = unsupported(config, self.device, self.dist.enabled, self.scaler is not None)
+        if config.cuda_graphs and why:
+            raise ConfigError(f"--cuda_graphs: {why}")
+        # One fused AdamW kernel for all parameters (CPU and CUDA), instead of a loop over tensors; with CUDA
+        # graphs the LR is a GPU tensor that the scheduler fills and AdamW is capturable (fastpath.adamw).
+        self.optimizer = adamw(self.model.parameters(), config, self.device, static_shapes=config.cuda_graphs)
         self.lr_factor = lambda s: lr_factor(s, config.warmup_steps, config.steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
-        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.grad_scaler else None
+        # with the JEPA term and without it (λ = 0, loss dropout): a graph per padded length each (graphed.py)
+        self.graphs = self._new_graphs() if config.cuda_graphs else None
         self.step = 0
         self.history: Dict[str, List[float]] = {
             k: []
@@ -202,8 +208,8 @@ class PairedTrainer:
         """Host tensor → training device; from pinned memory on CUDA, so the copy does not wait."""
         return t.pin_memory().to(self.device, non_blocking=True) if self.device.type == "cuda" else t.to(self.device)
 
-    def autocast(self):
-        return autocast(self.precision, self.device)
+    def autocast(self, weight_cache: bool = True):
+        return autocast(self.precision, self.device, weight_cache)
 
     # -- the objective --------------------------------------------------------------------------
     def losses(self, idx: Sequence[int], with_jepa: bool, side: str = "right", reduce: str = "mean", step: int = 0):
@@ -382,6 +388,8 @@ class PairedTrainer:
         self.model.train()
         chunks = self.micro_batches(self.step)
         with_jepa = c.lbd > 0 and not self.jepa_dropped(self.step)
+        if self.graphs is not None:
+            return self._graphed_step(chunks[0], with_jepa)
         everything = self.batch_indices(self.step)  # the whole global batch: the counts L is divided by
         n_tokens, n_pairs = self.scored_tokens(everything), self.jepa_count(everything, self.step)
         self.optimizer.zero_grad(set_to_none=True)
@@ -409,6 +417,37 @@ class PairedTrainer:
             lm_total = self.dist.sum(lm_total)
             jepa_total = self.dist.sum(jepa_total) if jepa_total is not None else None
         return lm_total, jepa_total
+
+    def step_rows(self, idx: Sequence[int], with_jepa: bool) -> StepRows:
+        """The fixed-shape batch of pairs `idx` (graphed.py), on the host."""
+        c = self.config
+        text, code = [self.train_text[i] for i in idx], [self.train_code[i] for i in idx]
+        return step_rows(text, code, self.ids, with_jepa, c.predictors, c.lm_tokens, code_back(c.code_position))
+
+    def _new_graphs(self) -> Dict[bool, StepGraphs]:
+        return {
+            w: StepGraphs(lambda batch, w=w: self._fixed_shape_update(batch, w), self.device) for w in (False, True)
+        }
+
+    def _graphed_step(self, idx: Sequence[int], with_jepa: bool):
+        """`train_step` as a replayed CUDA graph (graphed.py): the batch copied in, one launch, the LR filled."""
+        out = self.graphs[with_jepa](self.step_rows(idx, with_jepa).pinned())
+        self.scheduler.step()  # outside the graph: it fills the LR tensor the graph reads
+        self.step += 1
+        return out[0], (out[1] if with_jepa else None)
+
+    def _fixed_shape_update(self, batch: StepRows, with_jepa: bool) -> torch.Tensor:
+        """Forward, backward, clipping and AdamW on a `StepRows` batch, with no host sync: what a graph
+        records. Returns [LM loss, JEPA loss (the LM loss again without the term)]."""
+        c = self.config
+        with self.autocast(weight_cache=False):  # no cache: weight casts made outside a graph must not be kept
+            lm, jepa = fixed_shape_losses(self.model, batch, with_jepa, c.distance)
+        total = c.gamma * lm + c.lbd * jepa if with_jepa else c.gamma * lm
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+        self.optimizer.step()
+        return torch.stack([lm.detach().float(), (jepa if with_jepa else lm).detach().float()])
 
     def fit(self) -> Dict[str, List[float]]:
         """Train to `config.steps`, logging every `log_every` steps and checkpointing every
@@ -544,7 +583,7 @@ class PairedTrainer:
             raise CheckpointError(f"{path} holds NaN or infinite weights ({bad}); it cannot be resumed")
         if state["step"] > self.config.steps:
             raise ConfigError(f"{path} is at step {state['step']}, beyond --steps {self.config.steps}")
-        flags = [{k: g[k] for k in ("fused",) if k in g} for g in self.optimizer.param_groups]
+        flags = [{k: g[k] for k in ("fused", "capturable") if k in g} for g in self.optimizer.param_groups]
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -555,6 +594,10 @@ class PairedTrainer:
             raise CheckpointError(f"{path} does not fit this model: {str(e).splitlines()[0][:200]}") from None
         for group, flag in zip(self.optimizer.param_groups, flags):  # this run's kernels, not the saved run's
             group.update(flag)
+            lr = float(group["lr"])  # a number, or a GPU tensor where the graphs read it
+            group["lr"] = torch.tensor(lr, device=self.device) if self.graphs is not None else lr
+        if self.graphs is not None:  # new optimizer state tensors: record the graphs again
+            self.graphs = self._new_graphs()
         restore_rng_state(state["rng"])
         self.step = int(state["step"])
         self.history = {k: list(v) for k, v in state["history"].items()}
