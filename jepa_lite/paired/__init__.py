@@ -28,6 +28,7 @@ Where each part lives (this file is the index: it holds no code of its own):
     trainer.py     PairedTrainer: batches, gradient accumulation, loss dropout, checkpoints, evaluation
     rows.py        the rows each pair becomes, and their packed form (block-causal mask)
     packing.py     the fast path: several pairs whole in rows of N tokens (`pack_length`), FlexAttention
+    graphed.py     small models on a GPU: each step recorded once as a CUDA graph and replayed (`cuda_graphs`)
     config.py      PairedConfig, the data it names, which checkpoints may be resumed
     cli.py         the command line (`python -m jepa_lite.paired`, __main__.py) and the end-of-run report
     pairs.py       (Text, Code) pairs: the built-in regex pairs, the paper's JSONL format
