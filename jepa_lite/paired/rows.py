@@ -110,6 +110,13 @@ def last_hidden(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, ba
     return logits, h[rows, last_token_index(attention_mask, back).to(h.device)]  # (B, D)
 
 
+def lm_sum_and_states(model, input_ids, attention_mask, positions, labels) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Σ next-token CE over the scored labels, last layer's states (B, L, D)): one function, so that
+    `torch.compile` fuses the loss with the model (the packed rows' fast path)."""
+    logits, h = run_model(model, input_ids, attention_mask, positions)
+    return lm_loss_sum(logits, labels), h
+
+
 def lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Σ over scored labels of the next-token cross-entropy: position t predicts label t+1."""
     return F.cross_entropy(

@@ -11,6 +11,7 @@ index (`__init__.py`) says where the rest lives.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import random
 import time
@@ -66,6 +67,7 @@ from .rows import (
     last_token_index,
     lm_loss_sum,
     lm_row,
+    lm_sum_and_states,
     pack_rows,
     packed_enc_index,
     packed_pair_rows,
@@ -160,9 +162,10 @@ class PairedTrainer:
     def _build_fast_path(self) -> None:
         """Pairs in rows (`pack_length`): every micro-batch padded to the most rows the first epoch's batches
         need (a later batch that needs more gets them, and `compile` compiles once more); steps without the
-        JEPA term (λ = 0, loss dropout) pack the LM rows alone, to their own most rows; `forward_model`
-        is the model the packed rows run through, compiled with `compile` (packing.py)."""
-        c, self.rows_per_batch, self.lm_rows_per_batch, self.forward_model = self.config, 0, 0, self.model
+        JEPA term (λ = 0, loss dropout) pack the LM rows alone, to their own most rows; `rows_forward`
+        is what the packed rows run through (model and LM loss), compiled with `compile` (packing.py)."""
+        c, self.rows_per_batch, self.lm_rows_per_batch = self.config, 0, 0
+        self.rows_forward = functools.partial(lm_sum_and_states, self.model)
         if c.pack_length:
             pair = [pair_tokens(len(t), len(code), c.predictors) for t, code in zip(self.train_text, self.train_code)]
             lm = [lm_row_tokens(len(t), len(code)) for t, code in zip(self.train_text, self.train_code)]
@@ -171,7 +174,8 @@ class PairedTrainer:
             self.rows_per_batch = most_rows(([pair[i] for i in chunk] for chunk in chunks), c.pack_length)
             self.lm_rows_per_batch = most_rows(([lm[i] for i in chunk] for chunk in chunks), c.pack_length)
         if c.compile:
-            self.forward_model = torch.compile(self.model, dynamic=False)
+            # the LM loss compiled with the model: its fp32 log-softmax fused, never a float copy of the logits
+            self.rows_forward = torch.compile(self.rows_forward, dynamic=False)
 
     # -- batches --------------------------------------------------------------------------------
     def batch_indices(self, step: int) -> List[int]:
@@ -287,7 +291,7 @@ class PairedTrainer:
         rows = [lm_row(self.train_text[i], self.train_code[i], self.ids, c.lm_tokens) for i in idx]
         blocks, labels, at = [[r] for r, _ in rows], [[lab] for _, lab in rows], [0] * len(idx)
         p = pack_pairs(blocks, labels, at, at, c.pack_length, self.ids["pad"], self.lm_rows_per_batch).packed
-        return lm_loss_sum(self._rows_states(p)[0], self._to(p.labels))
+        return self._rows_states(p)[0]
 
     def _hidden(self, input_ids: torch.Tensor, mask: torch.Tensor, back: int = 0):
         """`last_hidden` on the training device; with `mask_4d` the padding mask goes in as the
@@ -348,17 +352,17 @@ class PairedTrainer:
             *(enc_offsets(len(self.train_text[i]), c.predictors, b, back) for i, (b, _) in zip(idx, pairs))
         )
         rows = pack_pairs(*zip(*pairs), x_at, y_at, c.pack_length, self.ids["pad"], self.rows_per_batch)
-        logits, h = self._rows_states(rows.packed)
+        lm, h = self._rows_states(rows.packed)
         h = h.flatten(0, 1)  # (R·N, D)
-        return lm_loss_sum(logits, self._to(rows.packed.labels)), h[self._to(rows.x_index)], h[self._to(rows.y_index)]
+        return lm, h[self._to(rows.x_index)], h[self._to(rows.y_index)]
 
     def _rows_states(self, p):
-        """(logits (R, N, V), states (R, N, D)) of packed rows `p` through `forward_model`, under the
-        block-causal mask (a FlexAttention `BlockMask` with `--attention flex`)."""
+        """(Σ LM loss, states (R, N, D)) of packed rows `p` through `rows_forward`, under the block-causal mask
+        (a FlexAttention `BlockMask` with `--attention flex`)."""
         block = self._to(p.block)
         flex = attention_implementation(self.model) == "flex_attention"
         mask = flex_block_mask(block) if flex else block_causal_mask(block, self.model)  # (R, 1, N, N)
-        return run_model(self.forward_model, self._to(p.input_ids), mask, self._to(p.position_ids))
+        return self.rows_forward(self._to(p.input_ids), mask, self._to(p.position_ids), self._to(p.labels))
 
     def objective(self, step: int):
         """(L, lm_loss, jepa_loss or None) for the whole batch of `step`: L = γ·L_LM + λ·JEPA.
