@@ -88,7 +88,9 @@ def paired_flops(trainer, idx, with_jepa: bool) -> tuple[float, int]:
                 lengths.append(len(text_view(trainer.train_text[i], trainer.config.predictors, trainer.ids)))
             lengths.append(len(code_view(trainer.train_code[i], trainer.ids)))
     T = sum(lengths)
-    return 6 * n * T + 12 * n_layer * d * sum(ell * ell for ell in lengths), T
+    head_positions = trainer.scored_tokens(idx) if trainer.scored_head else T  # where the LM head runs
+    flops = 6 * (n - vocab * d) * T + 6 * vocab * d * head_positions + 12 * n_layer * d * sum(x * x for x in lengths)
+    return flops, T
 
 
 def paired_worker(args, name: str) -> Dict:
@@ -194,6 +196,9 @@ def paired_main(args) -> int:
           N = parameters outside the embeddings + vocabulary × d (the LM head's product),
           6·N·ℓ: forward (2Nℓ) and backward (4Nℓ); 12·n_layer·d·ℓ²: attention scores and weighted
           sums (4ℓ²d per layer forward, ×3 with the backward).
+        A path that applies the LM head only where the loss scores (one packed row per pair:
+        `rows.head_loss_sum`) counts its product, 6·vocabulary·d per position, only at the scored
+        positions: the head's part of 6·N·ℓ becomes 6·vocabulary·d·(scored labels).
         MFU = FLOPs per second / peak dense bf16 FLOPs of the GPU (H100/H200 SXM: 989 TFLOP/s).
 
     Throughput is quoted as LM tokens/s: real tokens of the LM rows, the same work in every path, so

@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         "padded length, replayed with one launch: for small models, whose steps wait on the host",
     )
     a(
+        "--length_groups",
+        type=int,
+        help="cut each batch, its pairs sorted by length, into this many forward passes, each padded to its own "
+        "longest row: the same step with less padding (default 1; 3 pays on a CPU)",
+    )
+    a(
         "--attention",
         choices=("default", "flex"),
         help="default: the model's own attention kernel; flex: FlexAttention block masks on the packed rows "

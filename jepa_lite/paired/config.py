@@ -60,6 +60,9 @@ class PairedConfig:
     compile: bool = False
     # CUDA: record each optimizer step, one row per pair, as a CUDA graph per padded length (graphed.py)
     cuda_graphs: bool = False
+    # each micro-batch's pairs, sorted by length, go through the model in this many groups, each padded to
+    # its own longest row: the same sums (the counts are the whole step's), less padding; pays on the CPU
+    length_groups: int = 1
     # "llm_jepa" (two views, eq. 2) or "stp": Semantic Tube Prediction on the LM row alone (stp.py)
     objective: str = "llm_jepa"
     # STP span rule: "start_end" (official default: s, then t after it) or "uniform" (all spans alike)
@@ -93,7 +96,16 @@ class PairedConfig:
         """Raise ConfigError with a one-line message for any setting that cannot work."""
         check_types(self)  # every field's type from its annotation, finite floats, 64-bit integers (validation.py)
         check_int_range("seed", self.seed, 0, SEED_MAX)
-        for name in ("n_train", "n_test", "batch_size", "log_every", "max_length", "monitor_size", "grad_accum"):
+        for name in (
+            "n_train",
+            "n_test",
+            "batch_size",
+            "log_every",
+            "max_length",
+            "monitor_size",
+            "grad_accum",
+            "length_groups",
+        ):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"{name} must be a positive integer; got {v}")
@@ -161,6 +173,8 @@ class PairedConfig:
             )
         if self.attention == "flex" and not n:
             raise ConfigError("--attention flex runs the packed rows: it needs --views packed and --pack_length")
+        if n and self.length_groups > 1:
+            raise ConfigError("--length_groups pads one row per pair less; --pack_length has no padding to cut")
         need = longest_pair(self.max_length, self.predictors) if isinstance(self.predictors, int) else 0
         if n and n < need:
             raise ConfigError(
@@ -183,6 +197,7 @@ RESUMABLE_CHANGES = (
     "compile",  # how the machine runs the same arithmetic, as device and precision
     "cuda_graphs",
     "attention",
+    "length_groups",  # how the step's pairs are cut into forward passes: the same sums
     "progress",
     "monitor_size",
 )
@@ -294,5 +309,6 @@ def check_compatible(saved: dict, current: dict, path: str) -> None:
         "attention": "default",
         "compile": False,
         "cuda_graphs": False,
+        "length_groups": 1,
     }
     check_config_compatible({**added, **saved}, current, path, RESUMABLE_CHANGES)  # checkpoints from before STP

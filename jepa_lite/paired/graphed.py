@@ -134,8 +134,8 @@ def unsupported(config, device: torch.device, distributed: bool, grad_scaler: bo
         return "it records one process's steps, and this run has several (torchrun)"
     if grad_scaler:
         return "fp16's loss scaler decides on the host whether to skip each step"
-    if config.grad_accum != 1:
-        return "it records one forward and backward per step (--grad_accum 1)"
+    if config.grad_accum != 1 or config.length_groups != 1:
+        return "it records one forward and backward per step (--grad_accum 1, --length_groups 1)"
     if config.pack_length or config.compile:
         return "it records the step of one row per pair (--pack_length and --compile are the other fast path)"
     if config.lbd > 0 and (config.objective != "llm_jepa" or config.views != "packed"):

@@ -64,6 +64,7 @@ from .study import (
     Sitting,
     StudyError,
     check_results_out,
+    length_groups,
     measured,
     recipe_summary,
     rounded,
@@ -337,6 +338,7 @@ def run_one(spec: RunSpec, c: NlrxConfig, paths: Dict[str, str]) -> dict:
         precision=c.precision,
         views=c.views,
         objective=c.objective,
+        length_groups=length_groups(c.device),  # on the CPU each batch in a few passes, less padding
         progress=False,
     )
     config.cuda_graphs = can_record(config)  # on a GPU each step is one launch where the run allows (graphed.py)
@@ -458,6 +460,8 @@ def run_study(
         sitting_row["gpu_sharing"] = sharing
     if c.device.startswith("cuda"):  # each run's steps replayed as CUDA graphs where it allows (graphed.can_record)
         sitting_row["cuda_graphs"] = True
+    elif length_groups(c.device) > 1:  # each batch in a few forward passes, sorted by length (study.length_groups)
+        sitting_row["length_groups"] = length_groups(c.device)
     study["sittings"].append({**sitting_row, "seconds": 0.0})
     with sitting.work(prepare, "jepa_lite_nlrx_") as run:
         run(sweep_stage(c))

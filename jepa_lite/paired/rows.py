@@ -117,6 +117,51 @@ def lm_sum_and_states(model, input_ids, attention_mask, positions, labels) -> tu
     return lm_loss_sum(logits, labels), h
 
 
+def model_states(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor):
+    """The last layer's states (B, L, D) of the causal LM's body, without its LM head: the same numbers as
+    `run_model`'s second output, with no (B, L, V) logits made."""
+    out = model.base_model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=False)
+    return out.last_hidden_state
+
+
+def scored_at(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where the LM loss scores a prediction, for `head_loss_sum`: (index into the flattened (B·L)
+    positions of each position t whose next label t + 1 is scored, those labels). Built on the host,
+    so the gather on the device waits for nothing."""
+    b, t = (labels[:, 1:] != IGNORE).nonzero(as_tuple=True)
+    return b * labels.shape[1] + t, labels[b, t + 1]
+
+
+def head_apart(model) -> bool:
+    """Whether the causal LM's logits are its output embedding applied to its body's last states (a
+    plain LM head: Llama, GPT-2, the kit's models) — checked on a short probe, so a model whose head
+    does more (a logit scale, soft-capping) keeps the whole-row logits."""
+    head = model.get_output_embeddings()
+    if head is None:
+        return False
+    was_training, device = model.training, next(model.parameters()).device
+    ids = torch.arange(1, 6, device=device).remainder(model.config.vocab_size)[None]
+    mask, positions = torch.ones_like(ids), torch.arange(5, device=device)[None]
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits, _ = run_model(model, ids, mask, positions)
+            apart = head(model_states(model, ids, mask, positions))
+        return apart.shape == logits.shape and torch.allclose(apart.float(), logits.float(), rtol=1e-4, atol=1e-4)
+    except (AttributeError, TypeError, ValueError):
+        return False
+    finally:
+        model.train(was_training)
+
+
+def head_loss_sum(model, states: torch.Tensor, at: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Σ next-token CE with the LM head applied only where a label is scored: the same sum as
+    `lm_loss_sum(head(states), labels)` for (at, targets) = `scored_at(labels)`, without the logits of
+    the positions nothing is learned from (the Text before [SEP], the Code view's block, the padding)."""
+    logits = model.get_output_embeddings()(states.flatten(0, 1)[at])  # (n scored, V)
+    return F.cross_entropy(logits.float(), targets, reduction="sum")
+
+
 def lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Σ over scored labels of the next-token cross-entropy: position t predicts label t+1."""
     return F.cross_entropy(

@@ -54,6 +54,7 @@ from .stats import bootstrap_interval, mean_sd, paired_t
 
 STUDY_FILE = ASSETS / "study.json"
 KIND = "jepa_lite.study"
+CPU_LENGTH_GROUPS = 3  # forward passes per batch on the CPU (`length_groups`): chosen by timing 1, 2, 3 and 4
 STARTS = ("scratch", "pretrained")
 
 
@@ -84,6 +85,8 @@ class StudyConfig:
     lr: Dict[str, float] = field(default_factory=lambda: {"scratch": 1e-3, "pretrained": 4e-3})
     warmup_steps: int = 50
     log_every: int = 100
+    # one row per pair (tested equal to the three separate rows); files written before this setting: "separate"
+    views: str = "packed"
     model_dir: str = str(KIT_LM)  # the pretrained start
     device: str = "cpu"
     precision: str = "fp32"  # the same arithmetic on the GPU as on a laptop CPU
@@ -125,6 +128,8 @@ class StudyConfig:
             raise StudyError("n_train ≤ 3000, n_val ≤ 300 and n_test ≤ 300 (the benchmark's splits)")
         if min(self.steps, self.long_steps, self.longest_steps, self.batch_size) < 1:
             raise StudyError("steps, long_steps, longest_steps and batch_size must be ≥ 1")
+        if self.views not in ("separate", "packed"):
+            raise StudyError(f"views must be separate or packed; got {self.views}")
 
 
 @dataclass(frozen=True)
@@ -258,8 +263,18 @@ def paired_config(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]):
         seed=spec.seed,
         device=c.device,
         precision=c.precision,
+        views=c.views,
+        length_groups=length_groups(c.device),
         progress=False,
     )
+
+
+def length_groups(device: str) -> int:
+    """How many forward passes a study run cuts each batch into (`PairedConfig.length_groups`): on the CPU,
+    CPU_LENGTH_GROUPS (less padding, the same sums); on a GPU one, where launches cost more than padding."""
+    from ..config import pick_device
+
+    return CPU_LENGTH_GROUPS if pick_device(device).type == "cpu" else 1
 
 
 def run_one(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]) -> dict:
@@ -493,7 +508,7 @@ def config_of(study: dict) -> StudyConfig:
         c = dict(study["config"])
         for name in ("lbds", "ks", "sizes", "seeds", "later_seeds", "failure_seeds"):
             c[name] = tuple(c[name])
-        return StudyConfig(**c)
+        return StudyConfig(**{**FILE_DEFAULTS, **c})
     except (KeyError, TypeError, ValueError) as e:
         raise StudyError(
             f"the results file's config is damaged ({type(e).__name__}: {str(e)[:100]}); name "
@@ -502,6 +517,7 @@ def config_of(study: dict) -> StudyConfig:
 
 
 LOCAL = ("device", "model_dir")  # where a study runs may change from one sitting to the next; what it runs may not
+FILE_DEFAULTS = {"views": "separate"}  # what a results file written before a setting existed ran with
 
 
 class Sitting:
@@ -621,7 +637,7 @@ def run_study(
     keys = (record_key, lambda s: spec_key(s, c))
     sitting = Sitting(study, c, out, workers, threads, log, write=write_study, line=_run_line, keys=keys)
     if resume and out.exists():
-        sitting.take_over(load_study(out))
+        sitting.take_over(load_study(out), defaults=FILE_DEFAULTS)
     with sitting.work(prepare, "jepa_lite_study_") as run:
         run(first_stage(c))
         study["best_lambda"] = best_lambdas(study["runs"], c)

@@ -62,18 +62,22 @@ from .rows import (
     block_causal_mask,
     code_back,
     code_view,
+    head_apart,
+    head_loss_sum,
     jepa_distance,
     last_hidden,
     last_token_index,
     lm_loss_sum,
     lm_row,
     lm_sum_and_states,
+    model_states,
     pack_rows,
     packed_enc_index,
     packed_pair_rows,
     pad_rows,
     position_ids,
     run_model,
+    scored_at,
     text_view,
 )
 from .stp import draw_span, span_masks, span_weight, tube_cosine
@@ -133,6 +137,8 @@ class PairedTrainer:
         self.mask_4d = (
             self.device.type == "cuda" and attention_implementation(self.model) in CUSTOM_MASK_IMPLEMENTATIONS
         )
+        # packed views, one row per pair: the LM head runs only where the loss scores (rows.head_loss_sum)
+        self.scored_head = config.views == "packed" and not config.pack_length and head_apart(self.model)
         if config.views == "packed":
             check_custom_mask(self)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.grad_scaler else None
@@ -196,6 +202,22 @@ class PairedTrainer:
             r, W = self.dist.rank, self.dist.world_size
             idx = idx[r * len(idx) // W : (r + 1) * len(idx) // W]
         return [idx[s : s + bs] for s in range(0, len(idx), bs)]
+
+    def length_groups(self, idx: List[int]) -> List[List[int]]:
+        """Pairs `idx` sorted by the length of their longest row (the packed row with `--views packed`) and
+        cut into `length_groups` groups of nearly equal size, each then padded to its own longest: what
+        each forward pass of a step sees. Losses are sums divided by the whole step's counts, so the
+        groups add up to the step of one batch, with less padding."""
+        g = self.config.length_groups
+        if g == 1:
+            return [idx]
+        c, text, code = self.config, self.train_text, self.train_code
+        if c.views == "packed":
+            length = lambda i: pair_tokens(len(text[i]), len(code[i]), c.predictors)  # noqa: E731
+        else:
+            length = lambda i: lm_row_tokens(len(text[i]), len(code[i]))  # noqa: E731
+        order = sorted(idx, key=length)
+        return [group for k in range(g) if (group := order[k * len(order) // g : (k + 1) * len(order) // g])]
 
     def jepa_dropped(self, step: int) -> bool:
         """Loss dropout: is the JEPA term skipped at `step`? (A pure function of seed and step.)"""
@@ -281,8 +303,16 @@ class PairedTrainer:
     def lm_forward(self, idx, side: str = "right") -> torch.Tensor:
         """Σ next-token CE over the B LM rows `[BOS] Text [SEP] Code [EOS]` (one forward pass)."""
         _, input_ids, mask, label_ids = self._lm_rows(idx, side)
+        if self.scored_head:
+            return self._scored_lm(self._body_states(input_ids, mask), label_ids)
         logits, _ = self._hidden(input_ids, mask)
         return lm_loss_sum(logits, self._to(label_ids))
+
+    def _scored_lm(self, states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Σ next-token CE from the body's states (B, L, D) and the host labels (B, L), the LM head applied
+        only at the scored positions (`rows.head_loss_sum`)."""
+        at, targets = scored_at(labels)
+        return head_loss_sum(self.model, states, self._to(at), self._to(targets))
 
     def lm_in_rows_forward(self, idx) -> torch.Tensor:
         """`lm_forward` with the LM rows of several pairs in each row of `pack_length` tokens: the steps
@@ -307,6 +337,12 @@ class PairedTrainer:
         mask = self._to(mask)
         attention = block_causal_mask(mask, self.model) if self.mask_4d else mask
         return run_model(self.model, self._to(input_ids), attention, position_ids(mask))
+
+    def _body_states(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """`_states` without the LM head: every position's last-layer state (B, L, D) (`rows.model_states`)."""
+        mask = self._to(mask)
+        attention = block_causal_mask(mask, self.model) if self.mask_4d else mask
+        return model_states(self.model, self._to(input_ids), attention, position_ids(mask))
 
     def separate_forward(self, idx, side: str = "right"):
         """(Σ LM loss, Pred(Enc(Text)) (B, D), Enc(Code) (B, D)) the readable way: the B LM rows,
@@ -337,9 +373,15 @@ class PairedTrainer:
             packed, [len(self.train_text[i]) for i in idx], c.predictors, code_back(c.code_position)
         )
         mask = block_causal_mask(self._to(packed.block), self.model)  # (B, 1, L, L)
-        logits, h = run_model(self.model, self._to(packed.input_ids), mask, self._to(packed.position_ids))
+        input_ids, positions = self._to(packed.input_ids), self._to(packed.position_ids)
+        if self.scored_head:
+            h = model_states(self.model, input_ids, mask, positions)
+            lm = self._scored_lm(h, packed.labels)
+        else:
+            logits, h = run_model(self.model, input_ids, mask, positions)
+            lm = lm_loss_sum(logits, self._to(packed.labels))
         rows = torch.arange(len(idx), device=h.device)
-        return lm_loss_sum(logits, self._to(packed.labels)), h[rows, self._to(xi)], h[rows, self._to(yi)]
+        return lm, h[rows, self._to(xi)], h[rows, self._to(yi)]
 
     def pairs_in_rows_forward(self, idx):
         """`packed_forward` with several pairs in each row of `pack_length` tokens (`packing.py`): one
@@ -390,7 +432,7 @@ class PairedTrainer:
         device tensors of the whole batch (read them only at log steps: no host sync here)."""
         c = self.config
         self.model.train()
-        chunks = self.micro_batches(self.step)
+        chunks = [group for chunk in self.micro_batches(self.step) for group in self.length_groups(chunk)]
         with_jepa = c.lbd > 0 and not self.jepa_dropped(self.step)
         if self.graphs is not None:
             return self._graphed_step(chunks[0], with_jepa)
