@@ -26,7 +26,8 @@ Where each part lives (this file is the index: it holds no code of its own):
     stp.py         Semantic Tube Prediction (arXiv 2602.22617, `objective="stp"`) on one page: the LM row
                    alone, λ·(1 − cos(before + after, patch)) over a random span of its Text and Code
     trainer.py     PairedTrainer: batches, gradient accumulation, loss dropout, checkpoints, evaluation
-    rows.py        the rows each pair becomes, and their packed form (block-causal mask)
+    rows.py        the rows each pair becomes, their packed form (block-causal mask), the LM loss
+                   with the head only where it scores
     packing.py     the fast path: several pairs whole in rows of N tokens (`pack_length`), FlexAttention
     graphed.py     small models on a GPU: each step recorded once as a CUDA graph and replayed (`cuda_graphs`)
     config.py      PairedConfig, the data it names, which checkpoints may be resumed
