@@ -302,16 +302,42 @@ def test_sigterm_stops_the_study_and_its_workers_at_once(tmp_path):
     assert json.loads(out.read_text()) == kept  # nothing written after the stop
 
 
-def test_the_study_page_quotes_the_cpu_estimate_the_timing_file_gives():
+def test_the_study_page_quotes_the_cpu_estimates_the_timing_files_give():
+    import re
     from pathlib import Path
 
+    from jepa_lite.paired import nlrx_study
+
     root = Path(__file__).resolve().parent.parent
-    readme = (root / "docs" / "study.md").read_text(encoding="utf-8")  # moved from the README
+    page = re.sub(r"\s+", " ", (root / "docs" / "study.md").read_text(encoding="utf-8"))
+    bench = root / "assets" / "bench" / "study_cpu_2026-12-07"
+    before, after = (json.loads((bench / f"{k}.json").read_text()) for k in ("before", "after"))
+    grids = {"kit": study.load_study(), "nlrx": nlrx_study.load(nlrx_study.RESULTS_FILE)}
+    rows = {"kit": "| kit's pairs, `study.json`", "nlrx": "| NL-RX-SYNTH, `study_nlrx.json`"}
+    for name, grid in grids.items():
+        b = study.estimate_seconds({"runs": before["runs"][name]}, grid, workers=2)
+        a = study.estimate_seconds({"runs": after["runs"][name]}, grid, workers=2)
+        assert (
+            {r["lbd"] > 0 for r in before["runs"][name]} == {False, True} == {r["lbd"] > 0 for r in after["runs"][name]}
+        )
+        steps = sum(b["steps"].values())
+        per = lambda e: f"{e['per_step']['lm_only']:.3f}, {e['per_step']['with_jepa']:.3f}"  # noqa: E731
+        row = (
+            f"{rows[name]} ({steps:,}) | {per(b)} | {per(a)} | {b['hours']:.1f} h → {a['hours']:.1f} h "
+            f"({b['seconds'] / a['seconds']:.2f}×) |"
+        )
+        assert row in page, row
+    # the earlier estimate, and how its steps compare with this timing's "before"
     timed = study.load_study(root / "assets" / "bench" / "study_cpu_2cores.json")
     assert timed["config"]["device"] == "cpu" and not timed["complete"]
-    e = study.estimate_seconds(timed, study.load_study(), workers=2)
-    assert f"about {e['hours']:.1f} hours on 2 cores" in readme and f"from {e['timed_runs']} runs timed" in readme
-    assert f"{e['per_step']['lm_only']:.2f} s per step LM only, {e['per_step']['with_jepa']:.2f} s with the" in readme
-    assert f"the grid's {e['steps']['lm_only'] + e['steps']['with_jepa']:,} steps" in readme
+    old = study.estimate_seconds(timed, study.load_study(), workers=2)
+    now = study.estimate_seconds({"runs": before["runs"]["kit"]}, study.load_study(), workers=2)
+    assert f"An earlier estimate, {old['hours']:.1f} hours for the kit's study" in page
+    assert "11 runs on 2026-12-01" in page and old["timed_runs"] == 11
+    slower = [old["per_step"][k] / now["per_step"][k] for k in ("lm_only", "with_jepa")]
+    assert (
+        f"had {old['per_step']['lm_only']:.2f} s per LM-only step and {old['per_step']['with_jepa']:.2f} s with the "
+        f"JEPA term, {slower[0]:.1f} and {slower[1]:.1f} times this timing's" in page
+    )
     with pytest.raises(study.StudyError):  # a timing file without a λ > 0 run cannot estimate
         study.estimate_seconds(dict(timed, runs=[r for r in timed["runs"] if r["lbd"] == 0]), study.load_study())
