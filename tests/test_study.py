@@ -341,3 +341,28 @@ def test_the_study_page_quotes_the_cpu_estimates_the_timing_files_give():
     )
     with pytest.raises(study.StudyError):  # a timing file without a λ > 0 run cannot estimate
         study.estimate_seconds(dict(timed, runs=[r for r in timed["runs"] if r["lbd"] == 0]), study.load_study())
+
+
+def test_the_study_page_quotes_the_four_seed_check_of_the_cpu_path_as_the_files_hold_it():
+    import re
+
+    from jepa_lite.paired import stats
+
+    root = Path(__file__).resolve().parent.parent
+    page = re.sub(r"\s+", " ", (root / "docs" / "study.md").read_text(encoding="utf-8"))
+    bench = root / "assets" / "bench" / "study_cpu_2026-12-07"
+    before, after = (json.loads((bench / f"seeds_{k}.json").read_text())["runs"] for k in ("before", "after"))
+    assert [r["seed"] for r in before] == [r["seed"] for r in after] == [1, 2, 3, 4]  # paired by seed
+    t = stats.paired_t([r["exact_match"]["test"] for r in after], [r["exact_match"]["test"] for r in before])
+    assert (
+        f"test exact match moved by {t['diff']:+.3f} (95% paired t interval {t['ci_low']:.3f} to {t['ci_high']:+.3f})"
+        in page
+    )
+    committed = [
+        r["exact_match"]["test"] for r in study.select(study.load_study(), stage="lambda", start="scratch", lbd=1.0)
+    ]
+    assert len(committed) == 5
+    assert (
+        f"the five seeds of that setting in the committed file span {min(committed):.3f}–{max(committed):.3f}" in page
+    )
+    assert max(abs(t["ci_low"]), abs(t["ci_high"])) <= 0.035  # "to within ±0.03", as the page says
