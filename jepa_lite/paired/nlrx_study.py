@@ -460,8 +460,8 @@ def run_study(
         sitting_row["gpu_sharing"] = sharing
     if c.device.startswith("cuda"):  # each run's steps replayed as CUDA graphs where it allows (graphed.can_record)
         sitting_row["cuda_graphs"] = True
-    elif length_groups(c.device) > 1:  # each batch in a few forward passes, sorted by length (study.length_groups)
-        sitting_row["length_groups"] = length_groups(c.device)
+    elif (groups := length_groups(c.device)) > 1:  # each batch in a few passes, sorted by length (study.py)
+        sitting_row["length_groups"] = groups
     study["sittings"].append({**sitting_row, "seconds": 0.0})
     with sitting.work(prepare, "jepa_lite_nlrx_") as run:
         run(sweep_stage(c))

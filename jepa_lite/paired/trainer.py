@@ -304,7 +304,7 @@ class PairedTrainer:
         """Σ next-token CE over the B LM rows `[BOS] Text [SEP] Code [EOS]` (one forward pass)."""
         _, input_ids, mask, label_ids = self._lm_rows(idx, side)
         if self.scored_head:
-            return self._scored_lm(self._body_states(input_ids, mask), label_ids)
+            return self._scored_lm(self._states(input_ids, mask, run=model_states), label_ids)
         logits, _ = self._hidden(input_ids, mask)
         return lm_loss_sum(logits, self._to(label_ids))
 
@@ -331,18 +331,13 @@ class PairedTrainer:
         logits, h = self._states(input_ids, mask)  # host tensors in: `_states` moves them once
         return logits, h[torch.arange(h.shape[0], device=h.device), self._to(last_token_index(mask, back))]
 
-    def _states(self, input_ids: torch.Tensor, mask: torch.Tensor):
+    def _states(self, input_ids: torch.Tensor, mask: torch.Tensor, run=run_model):
         """(logits (B, L, V), every position's last-layer state (B, L, D)) on the training device, from
-        host tensors (`_to` pins them on CUDA, which a tensor already on the GPU cannot be)."""
+        host tensors (`_to` pins them on CUDA, which a tensor already on the GPU cannot be); with
+        `run=model_states`, the states alone (no LM head)."""
         mask = self._to(mask)
         attention = block_causal_mask(mask, self.model) if self.mask_4d else mask
-        return run_model(self.model, self._to(input_ids), attention, position_ids(mask))
-
-    def _body_states(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """`_states` without the LM head: every position's last-layer state (B, L, D) (`rows.model_states`)."""
-        mask = self._to(mask)
-        attention = block_causal_mask(mask, self.model) if self.mask_4d else mask
-        return model_states(self.model, self._to(input_ids), attention, position_ids(mask))
+        return run(self.model, self._to(input_ids), attention, position_ids(mask))
 
     def separate_forward(self, idx, side: str = "right"):
         """(Σ LM loss, Pred(Enc(Text)) (B, D), Enc(Code) (B, D)) the readable way: the B LM rows,
