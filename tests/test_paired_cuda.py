@@ -111,7 +111,9 @@ def test_gpu_graphed_steps_train_like_the_eager_ones_resume_and_never_make_the_h
     without it (loss dropout); a run stopped and resumed with graphs continues the eager run; a step replayed
     from a recorded graph never makes the host wait."""
     settings = dict(views="packed", loss_dropout=0.5, precision="fp32", **SMALL)
-    runs = {g: PairedTrainer(PairedConfig(steps=30, cuda_graphs=g, **settings), log=lambda s: None) for g in (0, 1)}
+    runs = {
+        g: PairedTrainer(PairedConfig(steps=30, cuda_graphs=g, **settings), log=lambda s: None) for g in (False, True)
+    }
     losses = {g: t.fit()["step_lm_loss"] for g, t in runs.items()}
     torch.testing.assert_close(torch.tensor(losses[1]), torch.tensor(losses[0]), rtol=1e-3, atol=1e-4)
     graphs = runs[1].graphs
