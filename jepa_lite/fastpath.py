@@ -12,12 +12,14 @@ prove the two equal (tests/test_nano.py, tests/test_speed_paths.py, tests/test_c
 - `attention_kernels`: which attention kernels CUDA runs.
 - `prefetched`: the next batch prepared by a second thread, from pinned memory (`pinned`), on a GPU.
 - `keep_freed_memory`: glibc keeps big freed blocks for the next step on the CPU.
+- `compiler_works`: whether `torch.compile` can build CPU kernels here (it needs a C++ compiler).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import sys
 from typing import Callable, Iterator
@@ -258,3 +260,15 @@ def keep_freed_memory(trim_threshold: int = 1 << 30) -> bool:
         return False
     M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # from glibc's <malloc.h>
     return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, trim_threshold))
+
+
+@functools.lru_cache(maxsize=None)
+def compiler_works() -> bool:
+    """Whether `torch.compile` builds and runs CPU kernels in this process: it writes C++ and needs a
+    compiler (g++ or clang on Linux and macOS, MSVC on Windows) that many laptops lack. Answered once per
+    process by compiling a two-operation function and checking its result."""
+    try:
+        x = torch.linspace(-1.0, 1.0, 7)
+        return bool(torch.allclose(torch.compile(lambda t: (t * 2).sin())(x), (x * 2).sin()))
+    except Exception:  # no compiler, broken headers, a platform inductor does not support
+        return False

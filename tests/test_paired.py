@@ -2,6 +2,7 @@
 
 import json
 import math
+import random
 import re
 import subprocess
 import sys
@@ -277,6 +278,13 @@ def test_batches_are_a_pure_function_of_seed_and_step(trainer):
     assert trainer.batch_indices(7) == trainer.batch_indices(7)
     epoch = [i for s in range(len(trainer.train_pairs) // 16) for i in trainer.batch_indices(s)]
     assert len(set(epoch)) == len(epoch)  # one pass visits each pair at most once
+    # the order a fresh trainer draws, whatever steps were asked before (each epoch's order is kept once drawn)
+    n, bs = len(trainer.train_pairs), trainer.config.batch_size * trainer.config.grad_accum
+    for step in (3 * (n // bs) + 2, 0, n // bs + 1, 0, 5 * (n // bs)):
+        epoch, k = divmod(step, n // bs)
+        order = list(range(n))
+        random.Random(trainer.config.seed * 1_000_003 + epoch).shuffle(order)
+        assert trainer.batch_indices(step) == order[k * bs : (k + 1) * bs]
 
 
 def test_a_short_run_lowers_the_jepa_loss_and_the_lm_loss():

@@ -148,7 +148,6 @@ def test_the_flex_block_mask_gives_the_dense_masks_states():
 @pytest.mark.parametrize(
     "settings, message",
     [
-        (dict(compile=True), "--compile compiles the packed rows' forward pass: it needs --views packed"),
         (dict(attention="flex"), "--attention flex runs the packed rows: it needs --views packed and --pack_length"),
         (
             dict(attention="flex", views="packed", pack_length=512),

@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     a(
         "--compile",
         action="store_true",
-        help="torch.compile the packed rows' forward pass (with --pack_length, every step has one shape)",
+        help="torch.compile the training forward pass: the packed rows' with --pack_length (one shape), else the "
+        "transformer for any length (on the CPU it needs a C++ compiler)",
     )
     a(
         "--cuda_graphs",

@@ -56,7 +56,8 @@ class PairedConfig:
     pack_length: int = 0
     # "default": the model's own attention kernel (SDPA); "flex": FlexAttention on the packed rows (CUDA only)
     attention: str = "default"
-    # torch.compile the training forward pass of the packed rows (pack_length: one shape every step)
+    # torch.compile the training forward pass: with pack_length the packed rows' (one shape every step), else
+    # the transformer for any batch and length (a C++ compiler on the CPU: fastpath.compiler_works)
     compile: bool = False
     # CUDA: record each optimizer step, one row per pair, as a CUDA graph per padded length (graphed.py)
     cuda_graphs: bool = False
@@ -167,10 +168,6 @@ class PairedConfig:
             raise ConfigError(f"pack_length must be an integer ≥ 0 (0 = one row per pair); got {n}")
         if n and self.views != "packed":
             raise ConfigError(f"pack_length {n} packs pairs into rows: it needs --views packed")
-        if self.compile and not n:
-            raise ConfigError(
-                "--compile compiles the packed rows' forward pass: it needs --views packed and --pack_length"
-            )
         if self.attention == "flex" and not n:
             raise ConfigError("--attention flex runs the packed rows: it needs --views packed and --pack_length")
         if n and self.length_groups > 1:

@@ -64,6 +64,7 @@ from .study import (
     Sitting,
     StudyError,
     check_results_out,
+    compiled,
     length_groups,
     measured,
     recipe_summary,
@@ -339,6 +340,7 @@ def run_one(spec: RunSpec, c: NlrxConfig, paths: Dict[str, str]) -> dict:
         views=c.views,
         objective=c.objective,
         length_groups=length_groups(c.device),  # on the CPU each batch in a few passes, less padding
+        compile=compiled(c.device),  # on the CPU where a C++ compiler works: the transformer compiled once
         progress=False,
     )
     config.cuda_graphs = can_record(config)  # on a GPU each step is one launch where the run allows (graphed.py)
@@ -460,8 +462,8 @@ def run_study(
         sitting_row["gpu_sharing"] = sharing
     if c.device.startswith("cuda"):  # each run's steps replayed as CUDA graphs where it allows (graphed.can_record)
         sitting_row["cuda_graphs"] = True
-    elif (groups := length_groups(c.device)) > 1:  # each batch in a few passes, sorted by length (study.py)
-        sitting_row["length_groups"] = groups
+    else:  # on the CPU each batch in a few passes, sorted by length, and the model compiled where it can be
+        sitting_row.update(length_groups=length_groups(c.device), compile=compiled(c.device))
     study["sittings"].append({**sitting_row, "seconds": 0.0})
     with sitting.work(prepare, "jepa_lite_nlrx_") as run:
         run(sweep_stage(c))

@@ -265,6 +265,7 @@ def paired_config(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]):
         precision=c.precision,
         views=c.views,
         length_groups=length_groups(c.device),
+        compile=compiled(c.device),
         progress=False,
     )
 
@@ -275,6 +276,16 @@ def length_groups(device: str) -> int:
     from ..config import pick_device
 
     return CPU_LENGTH_GROUPS if pick_device(device).type == "cpu" else 1
+
+
+def compiled(device: str) -> bool:
+    """Whether a study run compiles its model (`PairedConfig.compile`): on the CPU where a C++ compiler
+    works (`fastpath.compiler_works`); each worker compiles once, in its first run, and every later run
+    of that process reuses the code. On a GPU the runs replay CUDA graphs or run eagerly."""
+    from ..config import pick_device
+    from ..fastpath import compiler_works
+
+    return pick_device(device).type == "cpu" and compiler_works()
 
 
 def run_one(spec: RunSpec, c: StudyConfig, paths: Dict[str, str]) -> dict:

@@ -10,6 +10,7 @@ index (`__init__.py`) says where the rest lives.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -36,7 +37,7 @@ from ..config import pick_device
 from ..data import clip_chars
 from ..distributed import all_reduce_gradients, check_batch, setup
 from ..errors import ConfigError, TrainingDiverged
-from ..fastpath import adamw
+from ..fastpath import adamw, compiler_works
 from ..graphs import StepGraphs
 from ..nano import lr_factor
 from ..precision import autocast, resolve_precision
@@ -131,6 +132,7 @@ class PairedTrainer:
         cap = config.max_length - config.predictors - 3  # room for [BOS], [SEP], [EOS] or the [PRED]s
         self.train_text = encode(self.tokenizer, [p.text for p in self.train_pairs], cap)
         self.train_code = encode(self.tokenizer, [p.code for p in self.train_pairs], cap)
+        self._order: tuple = (None, [])  # (epoch, its shuffled order of the training pairs): `batch_indices`
         self._build_fast_path()
         # On CUDA every training forward gets a (B, 1, L, L) mask built here: given a plain (B, L)
         # padding mask, transformers asks `mask.all()` to choose its kernel, a host sync per pass.
@@ -141,6 +143,12 @@ class PairedTrainer:
         self.scored_head = config.views == "packed" and not config.pack_length and head_apart(self.model)
         if config.views == "packed":
             check_custom_mask(self)
+        if config.compile and self.device.type == "cpu" and not compiler_works():
+            raise ConfigError("--compile on the CPU needs a working C++ compiler (torch.compile writes C++): none here")
+        if config.compile and not config.pack_length:
+            # one row per pair, padded per batch: the transformer compiled once for any batch and length
+            # (in place: the parameters' names stay); embeddings and generation run it eagerly (`eager`)
+            self.model.base_model.compile(dynamic=True)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.grad_scaler else None
         why = unsupported(config, self.device, self.dist.enabled, self.scaler is not None)
         if config.cuda_graphs and why:
@@ -159,7 +167,9 @@ class PairedTrainer:
         }
         self.stop_requested = False  # set by a Ctrl-C handler: checkpoint and stop after this step
         # On the CPU of one process a stop drops the step under way instead of finishing it (stopping.py)
-        self.guard = StepGuard(lambda: self.stop_requested, can_drop_steps(self.device, self.dist.enabled))
+        self.guard = StepGuard(
+            lambda: self.stop_requested, can_drop_steps(self.device, self.dist.enabled, compiled=config.compile)
+        )
         self._window: List[tuple] = []  # (lm_loss, jepa_loss or None) device tensors of the steps since the last log
         self._span_draws: tuple = (None, {})  # STP: (step, {pair: (span, w)}) of the step under way (`stp_spans`)
         if config.resume:
@@ -191,9 +201,11 @@ class PairedTrainer:
         n = len(self.train_pairs)
         bs = min(self.config.batch_size * self.config.grad_accum, n)
         epoch, k = divmod(step, n // bs)
-        order = list(range(n))
-        random.Random(self.config.seed * 1_000_003 + epoch).shuffle(order)
-        return order[k * bs : (k + 1) * bs]
+        if self._order[0] != epoch:  # shuffled once per epoch, not per call (several calls a step)
+            order = list(range(n))
+            random.Random(self.config.seed * 1_000_003 + epoch).shuffle(order)
+            self._order = (epoch, order)
+        return self._order[1][k * bs : (k + 1) * bs]
 
     def micro_batches(self, step: int) -> List[List[int]]:
         """The batch of `step` cut into grad_accum micro-batches of at most batch_size pairs."""
@@ -658,6 +670,11 @@ class PairedTrainer:
         save_model_folder(self.model, self.tokenizer, path, meta)
 
     # -- measuring ------------------------------------------------------------------------------
+    def eager(self):
+        """Where the measuring runs: eagerly under `compile`, which is for training (a few calls a run;
+        generation's growing cache would compile a graph per length)."""
+        return torch.compiler.set_stance("force_eager") if self.config.compile else contextlib.nullcontext()
+
     @torch.no_grad()
     def embed(self, pairs: Sequence[Pair], predictors: Optional[int] = None, batch_size: int = 256):
         """(Pred(Enc(Text)), Enc(Code)), each (N, D) float32 on the CPU, in eval mode.
@@ -671,16 +688,23 @@ class PairedTrainer:
         codes = encode(self.tokenizer, [p.code for p in pairs], cap)
         self.model.eval()
         xs, ys = [], []
-        for s in range(0, len(pairs), batch_size):
-            for rows, out, back in (
-                ([text_view(t, k, self.ids) for t in texts[s : s + batch_size]], xs, 0),
-                ([code_view(t, self.ids) for t in codes[s : s + batch_size]], ys, code_back(self.config.code_position)),
-            ):
-                input_ids, mask = pad_rows(rows, self.ids["pad"])
-                with self.autocast():
-                    out.append(
-                        last_hidden(self.model, input_ids.to(self.device), mask.to(self.device), back)[1].float().cpu()
-                    )
+        with self.eager():
+            for s in range(0, len(pairs), batch_size):
+                for rows, out, back in (
+                    ([text_view(t, k, self.ids) for t in texts[s : s + batch_size]], xs, 0),
+                    (
+                        [code_view(t, self.ids) for t in codes[s : s + batch_size]],
+                        ys,
+                        code_back(self.config.code_position),
+                    ),
+                ):
+                    input_ids, mask = pad_rows(rows, self.ids["pad"])
+                    with self.autocast():
+                        out.append(
+                            last_hidden(self.model, input_ids.to(self.device), mask.to(self.device), back)[1]
+                            .float()
+                            .cpu()
+                        )
         return torch.cat(xs), torch.cat(ys)
 
     def monitor_jepa(self) -> float:
@@ -696,21 +720,22 @@ class PairedTrainer:
         prompts = [[self.ids["bos"], *t, self.ids["sep"]] for t in encode(self.tokenizer, texts, cap)]
         max_new = max_new_tokens or (max(len(c) for c in self.train_code) + 8)
         outputs: List[str] = []
-        for s in range(0, len(prompts), batch_size):
-            input_ids, mask = pad_rows(prompts[s : s + batch_size], self.ids["pad"], side="left")
-            with self.autocast():
-                out = self.model.generate(
-                    input_ids=input_ids.to(self.device),
-                    attention_mask=mask.to(self.device),
-                    max_new_tokens=max_new,
-                    do_sample=False,
-                    num_beams=1,
-                    eos_token_id=self.ids["eos"],
-                    pad_token_id=self.ids["pad"],
-                )
-            for row in out[:, input_ids.shape[1] :].tolist():
-                row = row[: row.index(self.ids["eos"])] if self.ids["eos"] in row else row
-                outputs.append(self.tokenizer.decode(row))
+        with self.eager():
+            for s in range(0, len(prompts), batch_size):
+                input_ids, mask = pad_rows(prompts[s : s + batch_size], self.ids["pad"], side="left")
+                with self.autocast():
+                    out = self.model.generate(
+                        input_ids=input_ids.to(self.device),
+                        attention_mask=mask.to(self.device),
+                        max_new_tokens=max_new,
+                        do_sample=False,
+                        num_beams=1,
+                        eos_token_id=self.ids["eos"],
+                        pad_token_id=self.ids["pad"],
+                    )
+                for row in out[:, input_ids.shape[1] :].tolist():
+                    row = row[: row.index(self.ids["eos"])] if self.ids["eos"] in row else row
+                    outputs.append(self.tokenizer.decode(row))
         return outputs
 
     def evaluate(self, pairs: Optional[Sequence[Pair]] = None) -> Dict[str, float]:
