@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import statistics
 import math
 import random
 from pathlib import Path
@@ -366,3 +367,47 @@ def test_the_study_page_quotes_the_four_seed_check_of_the_cpu_path_as_the_files_
         f"the five seeds of that setting in the committed file span {min(committed):.3f}–{max(committed):.3f}" in page
     )
     assert max(abs(t["ci_low"]), abs(t["ci_high"])) <= 0.035  # "to within ±0.03", as the page says
+
+
+def test_the_study_page_quotes_the_compiled_cpu_timing_as_the_files_hold_it():
+    import re
+
+    from jepa_lite.paired import nlrx_study, stats
+
+    root = Path(__file__).resolve().parent.parent
+    page = re.sub(r"\s+", " ", (root / "docs" / "study.md").read_text(encoding="utf-8"))
+    page = page[page.index("### With the model compiled") :]
+    bench = root / "assets" / "bench" / "study_cpu_compile_2026-12-07"
+    before, after = (json.loads((bench / f"{k}.json").read_text(encoding="utf-8")) for k in ("before", "after"))
+    assert before["code"] == "02b5bc3" and before["torch"] == after["torch"]
+    grids = {"kit": study.load_study(), "nlrx": nlrx_study.load(nlrx_study.RESULTS_FILE)}
+    rows = {"kit": "| kit's pairs, `study.json`", "nlrx": "| NL-RX-SYNTH, `study_nlrx.json`"}
+    ratios = []
+    for name, grid in grids.items():
+        b = study.estimate_seconds({"runs": before["runs"][name]}, grid, workers=2)
+        a = study.estimate_seconds({"runs": after["runs"][name]}, grid, workers=2)
+        per = lambda e: f"{e['per_step']['lm_only']:.3f}, {e['per_step']['with_jepa']:.3f}"  # noqa: E731
+        ratios.append(b["seconds"] / a["seconds"])
+        row = (
+            f"{rows[name]} ({sum(b['steps'].values()):,}) | {per(b)} | {per(a)} | {b['hours']:.1f} h → "
+            f"{a['hours']:.1f} h ({ratios[-1]:.2f}×) |"
+        )
+        assert row in page, row
+    assert ("Neither study's laptop time is halved." in page) == (max(ratios) < 2)
+    # "before" against the earlier timing's "before", per kit step with the JEPA term
+    earlier = json.loads((root / "assets/bench/study_cpu_2026-12-07/before.json").read_text(encoding="utf-8"))
+    then = study.estimate_seconds({"runs": earlier["runs"]["kit"]}, grids["kit"], workers=2)["per_step"]["with_jepa"]
+    now = study.estimate_seconds({"runs": before["runs"]["kit"]}, grids["kit"], workers=2)["per_step"]["with_jepa"]
+    assert now > then and f"({now:.3f} s against {then:.3f} s per kit step with the JEPA term)" in page
+    warm = after["warm_up"]
+    assert f"took {warm['kit_1']:.1f} s against {warm['kit_2']:.1f} s for the second" in page
+    assert abs(warm["nlrx_1"] - warm["nlrx_2"]) < 0.05 * warm["nlrx_2"]  # "its NL-RX runs reused the compiled program"
+    evaluation = [r["seconds"] - r["fit_seconds"] for r in after["runs"]["nlrx"]]
+    shares = [100 * (r["seconds"] - r["fit_seconds"]) / r["seconds"] for r in after["runs"]["nlrx"]]
+    assert f"about {statistics.mean(evaluation):.0f} s in evaluation" in page
+    assert f"{min(shares):.0f}–{max(shares):.0f}% of a compiled run" in page
+    seeds = {k: [r["exact_match"]["test"] for r in f["seeds"]] for k, f in (("b", before), ("a", after))}
+    assert [r["seed"] for r in before["seeds"]] == [r["seed"] for r in after["seeds"]] == [1, 2, 3, 4]
+    t = stats.paired_t(seeds["a"], seeds["b"])
+    assert f"by {t['diff']:+.3f} (95% paired t interval {t['ci_low']:.3f} to {t['ci_high']:+.3f})" in page
+    assert t["ci_low"] < 0 < t["ci_high"]  # "no sign of a change"
