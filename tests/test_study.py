@@ -2,9 +2,9 @@
 
 import dataclasses
 import json
-import statistics
 import math
 import random
+import statistics
 from pathlib import Path
 
 import pytest

@@ -2,12 +2,17 @@
 the sitting, named to the workers through the environment, stopped and cleaned up after; refused in one
 line where it cannot be had. A stand-in `nvidia-cuda-mps-control` on PATH records what it was asked."""
 
+import json
+import math
 import os
+import re
 import stat
+import statistics
 import sys
 from pathlib import Path
 
 import pytest
+from scipy import stats
 
 from jepa_lite.paired import study
 from jepa_lite.paired.study import MPS_ENV, StudyError, shared_gpu
@@ -219,3 +224,43 @@ def test_a_stopped_sitting_still_stops_its_daemon(tmp_path, clean_env):
             raise KeyboardInterrupt
     assert log.read_text().splitlines()[-1] == "quit" and not folder.exists()
     assert not any(os.environ.get(k) for k in MPS_ENV)
+
+
+def test_the_study_page_quotes_the_graphed_steps_as_the_files_hold_them():
+    root = Path(__file__).resolve().parent.parent
+    page = (root / "docs" / "study.md").read_text(encoding="utf-8")
+    text = " ".join(page[page.index("#### Each step as one launch") : page.index("## Semantic Tube")].split())
+    bench = root / "assets/bench/h100_2026-12-07"
+    alone = {}
+    for line in (bench / "alone.txt").read_text(encoding="utf-8").splitlines()[1:]:
+        m = re.fullmatch(
+            r"(new|old) code, cuda_graphs (True|False): ([\d.]+) ms/step wall, ([\d.]+) ms/step host CPU", line
+        )
+        alone[m[1], m[2] == "True"] = float(m[3]), float(m[4])
+    eager, graphed, old = alone["new", False], alone["new", True], alone["old", False]
+    assert (
+        f"{eager[0]:.1f} ms per step eager, {graphed[0]:.2f} ms graphed ({eager[0] / graphed[0]:.1f}× faster)" in text
+    )
+    assert f"and {old[0]:.1f} ms with the code before graphs" in text
+    assert all(abs(wall - cpu) <= 0.01 * wall for wall, cpu in alone.values())  # host CPU time = wall time
+    wave = json.loads((bench / "study_wave_graphs.json").read_text(encoding="utf-8"))
+    runs, sitting = wave["runs"], wave["sitting"]
+    assert sitting["cuda_graphs"] and sitting["gpu_sharing"] == "mps" and sitting["workers"] == 16 and len(runs) == 32
+    jepa = [r for r in runs if r["lbd"] > 0]
+    fit = statistics.mean(r["fit_seconds"] for r in jepa)
+    per_step = 1000 * fit / jepa[0]["steps"]
+    assert f"made the 32 runs in {sitting['seconds']:.1f} s, and a λ > 0 run took {fit:.1f} s to fit" in text
+    assert f"{per_step:.1f} ms per step" in text and f"{per_step / graphed[0]:.1f} times as long as alone" in text
+    committed = json.loads((root / "jepa_lite/resources/study_nlrx.json").read_text(encoding="utf-8"))
+
+    def key(r):
+        return r["stage"], r["start"], r["lbd"], r["lr"], r["seed"], r["n_train"]
+
+    old_runs = {key(r): r for r in committed["runs"]}
+    before = statistics.mean(old_runs[key(r)]["fit_seconds"] for r in jepa)
+    assert f"fitted the same λ > 0 runs in {before:.1f} s on average" in text and before < 3 * fit  # not 3× faster
+    moved = [r["exact_match"]["test"] - old_runs[key(r)]["exact_match"]["test"] for r in runs]
+    mean = statistics.mean(moved)
+    half = stats.t.ppf(0.975, len(moved) - 1) * statistics.stdev(moved) / math.sqrt(len(moved))
+    assert f"moved by {mean:+.3f} on average from the committed runs (95% t interval {mean - half:+.3f} to " in text
+    assert f"{mean + half:+.3f}, 32 runs)" in text
