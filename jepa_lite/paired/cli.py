@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--compile",
         action="store_true",
         help="torch.compile the training forward pass: the packed rows' with --pack_length (one shape), else the "
-        "transformer for any length (on the CPU it needs a C++ compiler)",
+        "transformer for any length (CPU only; it needs a C++ compiler)",
     )
     a(
         "--cuda_graphs",

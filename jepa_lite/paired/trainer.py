@@ -105,6 +105,14 @@ class PairedTrainer:
         self.log = log if self.dist.is_main else (lambda line: None)  # rank 0 alone logs
         self.device = pick_device(device)
         self.precision = resolve_precision(config.precision, self.device)
+        # --compile: on the CPU torch.compile writes C++; one row per pair is compiled on the CPU only (untried on
+        # a GPU, where --pack_length or --cuda_graphs do the work)
+        if config.compile and self.device.type == "cpu" and not compiler_works():
+            raise ConfigError("--compile on the CPU needs a working C++ compiler (torch.compile writes C++): none here")
+        if config.compile and self.device.type != "cpu" and not config.pack_length:
+            raise ConfigError(
+                "--compile without --pack_length is for the CPU; on a GPU use --pack_length N or --cuda_graphs"
+            )
         # The save-path rules (checkpoint.SaveTarget), as in jepa_lite.train: `run_id` names this run in
         # its checkpoints (`resume` takes over the saved run's); a folder, a device, a read-only file or
         # one that is not a kit checkpoint is refused here, before any work; the rest in `fit`.
@@ -143,8 +151,6 @@ class PairedTrainer:
         self.scored_head = config.views == "packed" and not config.pack_length and head_apart(self.model)
         if config.views == "packed":
             check_custom_mask(self)
-        if config.compile and self.device.type == "cpu" and not compiler_works():
-            raise ConfigError("--compile on the CPU needs a working C++ compiler (torch.compile writes C++): none here")
         if config.compile and not config.pack_length:
             # one row per pair, padded per batch: the transformer compiled once for any batch and length
             # (in place: the parameters' names stay); embeddings and generation run it eagerly (`eager`)
