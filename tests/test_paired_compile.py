@@ -57,6 +57,11 @@ def test_compile_on_a_cpu_without_a_cpp_compiler_is_one_error_line(monkeypatch):
     with pytest.raises(ConfigError, match="--compile on the CPU needs a working C.. compiler"):
         small(steps=1, compile=True)
     small(steps=1)  # without --compile nothing is asked of a compiler
+    import jepa_lite.train as masked_span
+
+    monkeypatch.setattr(masked_span, "compiler_works", lambda: False)  # the masked-span trainer says the same
+    with pytest.raises(ConfigError, match="--compile on the CPU needs a working C.. compiler"):
+        masked_span.Trainer(masked_span.TrainConfig(compile=True, device="cpu", steps=1))
 
 
 def test_on_a_gpu_one_row_per_pair_is_refused_in_one_line_before_any_work(monkeypatch):
@@ -66,3 +71,12 @@ def test_on_a_gpu_one_row_per_pair_is_refused_in_one_line_before_any_work(monkey
     monkeypatch.setattr(trainer_module, "load_pairs", lambda config: pytest.fail("work began before the check"))
     with pytest.raises(ConfigError, match="--compile without --pack_length is for the CPU; on a GPU use"):
         small(steps=1, compile=True, precision="fp32")
+
+
+def test_the_compiler_probe_says_no_where_no_compiler_runs(tmp_path):
+    env = {**os.environ, "CXX": str(tmp_path / "no-such-compiler"), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("PYTHONPATH", None)
+    probe = "from jepa_lite.fastpath import compiler_works; print(compiler_works())"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
