@@ -411,3 +411,12 @@ def test_the_study_page_quotes_the_compiled_cpu_timing_as_the_files_hold_it():
     t = stats.paired_t(seeds["a"], seeds["b"])
     assert f"by {t['diff']:+.3f} (95% paired t interval {t['ci_low']:.3f} to {t['ci_high']:+.3f})" in page
     assert t["ci_low"] < 0 < t["ci_high"]  # "no sign of a change"
+    prof = json.loads((bench / "profile.json").read_text(encoding="utf-8"))
+    lone = prof["lone_mm_gflop_per_s"]["2048x128 @ 128x384"]
+    assert prof["threads"] == 1 and prof["mm_share_of_cpu_time"] > 0.45  # "half", the biggest item by far
+    assert (
+        f"take {100 * prof['mm_share_of_cpu_time']:.0f}% of the CPU time and run at {prof['mm_gflop_per_s']:.1f} "
+        f"GFLOP/s, {100 * prof['mm_gflop_per_s'] / lone:.0f}% of the {lone:.1f} GFLOP/s a lone product" in page
+    )
+    top = list(prof["top_self_cpu_ms_per_step"])
+    assert top[0] == "aten::mm" and any("CompiledFxGraph" in k for k in top[1:3]) and any("attention" in k for k in top)
