@@ -11,9 +11,9 @@ import torch
 from test_paired_packed import SMALL
 
 from jepa_lite.errors import ConfigError
-from jepa_lite.paired import IGNORE, PairedConfig, PairedTrainer
+from jepa_lite.paired import IGNORE, PairedConfig, PairedTrainer, graphed
 from jepa_lite.paired.graphed import LENGTH_MULTIPLE, can_record, padded_length, unsupported
-from jepa_lite.paired.rows import pack_rows, packed_enc_index, packed_pair_rows
+from jepa_lite.paired.rows import code_back, pack_rows, packed_enc_index, packed_pair_rows
 
 
 def small(**overrides) -> PairedTrainer:
@@ -139,3 +139,18 @@ def test_a_run_may_be_resumed_with_or_without_cuda_graphs(tmp_path):
     resumed = small(steps=3, resume=str(tmp_path / "a.pt"))  # a checkpoint from a run without the flag
     assert resumed.step == 2 and resumed.graphs is None
     assert all(isinstance(g["lr"], float) for g in resumed.optimizer.param_groups)
+
+
+@pytest.mark.parametrize("k, lm_tokens", [(0, "code"), (2, "all")])
+def test_a_steps_rows_taken_from_all_pairs_rows_are_the_rows_built_for_its_pairs(k, lm_tokens):
+    t = small(steps=1, predictors=k, lm_tokens=lm_tokens)
+    for step in (0, 1, 19, 45, 3):  # batches of three epochs (8 pairs of 160 a step: 20 steps an epoch)
+        idx = t.batch_indices(step)
+        for with_jepa in (True, False):
+            text, code = [t.train_text[i] for i in idx], [t.train_code[i] for i in idx]
+            built = graphed.step_rows(text, code, t.ids, with_jepa, k, lm_tokens, code_back("last"))
+            taken = t.step_rows(idx, with_jepa)
+            for name, a, b in zip(
+                ("input_ids", "labels", "position_ids", "block", "x", "y"), taken.tensors(), built.tensors()
+            ):
+                assert a.dtype == b.dtype and torch.equal(a, b), (step, with_jepa, name)

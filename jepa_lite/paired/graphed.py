@@ -99,7 +99,7 @@ def step_rows(
         rows, labels = zip(*(lm_row(t, c, ids, lm_tokens) for t, c in zip(text, code)))
         input_ids, block = pad_rows(rows, ids["pad"], "right")
         label_ids = pad_rows(labels, IGNORE, "right")[0]
-        positions = (block.cumsum(dim=1) - 1).clamp(min=0)
+        positions = torch.where(block > 0, block.cumsum(dim=1) - 1, 0)  # 0 at the pads, as pad_right puts there
         x = y = torch.zeros(B, dtype=torch.long)
     L = padded_length(input_ids.shape[1])
     return StepRows(

@@ -53,7 +53,7 @@ from .config import (
     load_pairs,
     pairs_fingerprint,
 )
-from .graphed import StepRows, fixed_shape_losses, step_rows, unsupported
+from .graphed import StepRows, fixed_shape_losses, padded_length, step_rows, unsupported
 from .packing import enc_offsets, flex_block_mask, lm_row_tokens, most_rows, pack_pairs, pair_tokens
 from .pairs import Pair
 from .rows import (
@@ -140,6 +140,7 @@ class PairedTrainer:
         cap = config.max_length - config.predictors - 3  # room for [BOS], [SEP], [EOS] or the [PRED]s
         self.train_text = encode(self.tokenizer, [p.text for p in self.train_pairs], cap)
         self.train_code = encode(self.tokenizer, [p.code for p in self.train_pairs], cap)
+        self._all_rows: Dict[bool, tuple] = {}  # with the JEPA term or not → (every pair's StepRows, lengths)
         self._order: tuple = (None, [])  # (epoch, its shuffled order of the training pairs): `batch_indices`
         self._build_fast_path()
         # On CUDA every training forward gets a (B, 1, L, L) mask built here: given a plain (B, L)
@@ -478,10 +479,26 @@ class PairedTrainer:
         return lm_total, jepa_total
 
     def step_rows(self, idx: Sequence[int], with_jepa: bool) -> StepRows:
-        """The fixed-shape batch of pairs `idx` (graphed.py), on the host."""
-        c = self.config
-        text, code = [self.train_text[i] for i in idx], [self.train_code[i] for i in idx]
-        return step_rows(text, code, self.ids, with_jepa, c.predictors, c.lm_tokens, code_back(c.code_position))
+        """The fixed-shape batch of pairs `idx` (graphed.py), on the host: the rows of all training pairs are
+        built once (`graphed.step_rows`, right-padded, each row on its own), and a step takes its pairs' rows
+        with one index per tensor, cut to its own padded length: the same batch as `graphed.step_rows` on the
+        pairs `idx`, without Python work per pair at every step."""
+        if with_jepa not in self._all_rows:
+            c, n = self.config, range(len(self.train_pairs))
+            rows = step_rows(
+                [self.train_text[i] for i in n],
+                [self.train_code[i] for i in n],
+                self.ids,
+                with_jepa,
+                c.predictors,
+                c.lm_tokens,
+                code_back(c.code_position),
+            )
+            self._all_rows[with_jepa] = rows, (rows.block > 0).sum(dim=1)
+        rows, lengths = self._all_rows[with_jepa]
+        at = torch.tensor(idx, dtype=torch.long)
+        L = padded_length(int(lengths[at].max()))
+        return StepRows(*(t[at, :L] if t.dim() == 2 else t[at] for t in rows.tensors()))
 
     def _new_graphs(self) -> Dict[bool, StepGraphs]:
         return {
