@@ -22,6 +22,18 @@ def kits(tmpdir) -> list:
     return [n for n in os.listdir(tmpdir) if n.startswith(("jepa_lite_nlrx_", "jepa_lite_study_"))]
 
 
+def splits_written(tmpdir) -> bool:
+    """Whether a split (.jsonl) is in a folder under TMPDIR. Other programs come and go there too (the C++
+    compiler that torch.compile runs keeps its temporary files in TMPDIR): a name may vanish while read."""
+    for d in tmpdir.iterdir():
+        try:
+            if d.is_dir() and any(f.name.endswith(".jsonl") for f in d.iterdir()):
+                return True
+        except OSError:  # gone since it was listed
+            continue
+    return False
+
+
 def study_env(tmpdir):
     return {**env(), "TMPDIR": str(tmpdir)}
 
@@ -60,7 +72,7 @@ def test_sigkill_while_preparing_leaves_the_users_folder_untouched(tmp_path, mod
         env=study_env(work),
     )
     deadline = time.monotonic() + 240
-    while not any(f.name.endswith(".jsonl") for d in work.iterdir() for f in d.iterdir() if d.is_dir()):
+    while not splits_written(work):
         assert p.poll() is None and time.monotonic() < deadline, "the study never started writing its splits"
         time.sleep(0.005)
     p.send_signal(signal.SIGKILL)
