@@ -12,7 +12,8 @@ prove the two equal (tests/test_nano.py, tests/test_speed_paths.py, tests/test_c
 - `attention_kernels`: which attention kernels CUDA runs.
 - `prefetched`: the next batch prepared by a second thread, from pinned memory (`pinned`), on a GPU.
 - `keep_freed_memory`: glibc keeps big freed blocks for the next step on the CPU.
-- `compiler_works`: whether `torch.compile` can build CPU kernels here (it needs a C++ compiler).
+- `compiler_works`, `check_compiler`: whether `torch.compile` can build CPU kernels here (it needs a C++
+  compiler), and the one-line refusal of `--compile` on a CPU where it cannot.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 
 from .data import Batch, StepBatches
 from .ema import copy_buffers
+from .errors import ConfigError
 from .losses import token_losses
 from .model import JEPA
 
@@ -272,3 +274,9 @@ def compiler_works() -> bool:
         return bool(torch.allclose(torch.compile(lambda t: (t * 2).sin())(x), (x * 2).sin()))
     except Exception:  # no compiler, broken headers, a platform inductor does not support
         return False
+
+
+def check_compiler(compile: bool, device: torch.device) -> None:
+    """ConfigError if `--compile` asks for CPU kernels and no C++ compiler works here (both trainers ask)."""
+    if compile and device.type == "cpu" and not compiler_works():
+        raise ConfigError("--compile on the CPU needs a working C++ compiler (torch.compile writes C++): none here")

@@ -68,7 +68,7 @@ from .fastpath import (
     PaddedStepBatches,
     adamw,
     attention_kernels,
-    compiler_works,
+    check_compiler,
     keep_freed_memory,
     length_multiple,
     pinned,
@@ -137,8 +137,7 @@ class Trainer:
         whether it shows progress (rank 0), its loss weights, and on the CPU glibc's allocator (fastpath.py)."""
         self.dist, device = setup(self.config.device)  # under torchrun: this rank's process group and device
         self.device = pick_device(device)
-        if self.config.compile and self.device.type == "cpu" and not compiler_works():
-            raise ConfigError("--compile on the CPU needs a working C++ compiler (torch.compile writes C++): none here")
+        check_compiler(self.config.compile, self.device)
         self.progress = self.config.progress and self.dist.is_main
         self._loss_weight: Dict[int, float] = {}  # step → this rank's loss weight (distributed.shard)
         self._step_weight = 1.0

@@ -51,15 +51,14 @@ def test_the_compiled_model_trains_as_the_eager_one_and_compiles_only_at_the_sta
 
 
 def test_compile_on_a_cpu_without_a_cpp_compiler_is_one_error_line(monkeypatch):
-    import jepa_lite.paired.trainer as trainer_module
+    import jepa_lite.fastpath
+    import jepa_lite.train as masked_span
 
-    monkeypatch.setattr(trainer_module, "compiler_works", lambda: False)
+    monkeypatch.setattr(jepa_lite.fastpath, "compiler_works", lambda: False)
     with pytest.raises(ConfigError, match="--compile on the CPU needs a working C.. compiler"):
         small(steps=1, compile=True)
     small(steps=1)  # without --compile nothing is asked of a compiler
-    import jepa_lite.train as masked_span
-
-    monkeypatch.setattr(masked_span, "compiler_works", lambda: False)  # the masked-span trainer says the same
+    # the masked-span trainer says the same
     with pytest.raises(ConfigError, match="--compile on the CPU needs a working C.. compiler"):
         masked_span.Trainer(masked_span.TrainConfig(compile=True, device="cpu", steps=1))
 

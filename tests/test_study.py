@@ -303,6 +303,22 @@ def test_sigterm_stops_the_study_and_its_workers_at_once(tmp_path):
     assert json.loads(out.read_text()) == kept  # nothing written after the stop
 
 
+ESTIMATE_ROWS = {"kit": "| kit's pairs, `study.json`", "nlrx": "| NL-RX-SYNTH, `study_nlrx.json`"}
+
+
+def estimate_row(name: str, grid: dict, before: list, after: list) -> tuple:
+    """(the docs/study.md table row of a before/after CPU timing of study `name`, the before/after ratio)."""
+    b = study.estimate_seconds({"runs": before}, grid, workers=2)
+    a = study.estimate_seconds({"runs": after}, grid, workers=2)
+    per = lambda e: f"{e['per_step']['lm_only']:.3f}, {e['per_step']['with_jepa']:.3f}"  # noqa: E731
+    ratio = b["seconds"] / a["seconds"]
+    row = (
+        f"{ESTIMATE_ROWS[name]} ({sum(b['steps'].values()):,}) | {per(b)} | {per(a)} | {b['hours']:.1f} h → "
+        f"{a['hours']:.1f} h ({ratio:.2f}×) |"
+    )
+    return row, ratio
+
+
 def test_the_study_page_quotes_the_cpu_estimates_the_timing_files_give():
     import re
     from pathlib import Path
@@ -314,19 +330,11 @@ def test_the_study_page_quotes_the_cpu_estimates_the_timing_files_give():
     bench = root / "assets" / "bench" / "study_cpu_2026-12-07"
     before, after = (json.loads((bench / f"{k}.json").read_text()) for k in ("before", "after"))
     grids = {"kit": study.load_study(), "nlrx": nlrx_study.load(nlrx_study.RESULTS_FILE)}
-    rows = {"kit": "| kit's pairs, `study.json`", "nlrx": "| NL-RX-SYNTH, `study_nlrx.json`"}
     for name, grid in grids.items():
-        b = study.estimate_seconds({"runs": before["runs"][name]}, grid, workers=2)
-        a = study.estimate_seconds({"runs": after["runs"][name]}, grid, workers=2)
         assert (
             {r["lbd"] > 0 for r in before["runs"][name]} == {False, True} == {r["lbd"] > 0 for r in after["runs"][name]}
         )
-        steps = sum(b["steps"].values())
-        per = lambda e: f"{e['per_step']['lm_only']:.3f}, {e['per_step']['with_jepa']:.3f}"  # noqa: E731
-        row = (
-            f"{rows[name]} ({steps:,}) | {per(b)} | {per(a)} | {b['hours']:.1f} h → {a['hours']:.1f} h "
-            f"({b['seconds'] / a['seconds']:.2f}×) |"
-        )
+        row, _ = estimate_row(name, grid, before["runs"][name], after["runs"][name])
         assert row in page, row
     # the earlier estimate, and how its steps compare with this timing's "before"
     timed = study.load_study(root / "assets" / "bench" / "study_cpu_2cores.json")
@@ -381,17 +389,10 @@ def test_the_study_page_quotes_the_compiled_cpu_timing_as_the_files_hold_it():
     before, after = (json.loads((bench / f"{k}.json").read_text(encoding="utf-8")) for k in ("before", "after"))
     assert before["code"] == "02b5bc3" and before["torch"] == after["torch"]
     grids = {"kit": study.load_study(), "nlrx": nlrx_study.load(nlrx_study.RESULTS_FILE)}
-    rows = {"kit": "| kit's pairs, `study.json`", "nlrx": "| NL-RX-SYNTH, `study_nlrx.json`"}
     ratios = []
     for name, grid in grids.items():
-        b = study.estimate_seconds({"runs": before["runs"][name]}, grid, workers=2)
-        a = study.estimate_seconds({"runs": after["runs"][name]}, grid, workers=2)
-        per = lambda e: f"{e['per_step']['lm_only']:.3f}, {e['per_step']['with_jepa']:.3f}"  # noqa: E731
-        ratios.append(b["seconds"] / a["seconds"])
-        row = (
-            f"{rows[name]} ({sum(b['steps'].values()):,}) | {per(b)} | {per(a)} | {b['hours']:.1f} h → "
-            f"{a['hours']:.1f} h ({ratios[-1]:.2f}×) |"
-        )
+        row, ratio = estimate_row(name, grid, before["runs"][name], after["runs"][name])
+        ratios.append(ratio)
         assert row in page, row
     assert ("Neither study's laptop time is halved." in page) == (max(ratios) < 2)
     # "before" against the earlier timing's "before", per kit step with the JEPA term

@@ -131,6 +131,11 @@ def test_the_study_commands_take_share_gpu(capsys):
         assert err.count("\n") == 1 and err.startswith("error: ") and "--share_gpu" in err and "invalid choice" in err
 
 
+def key(r: dict) -> tuple:
+    """What names an NL-RX study run (its settings and seed)."""
+    return r["stage"], r["start"], r["lbd"], r["lr"], r["seed"], r["n_train"]
+
+
 def sharing_figures() -> dict:
     """docs/study.md's table and sentences on MPS, from the two re-made sub-grids of 2026-12-07 and the committed
     study file."""
@@ -142,9 +147,6 @@ def sharing_figures() -> dict:
 
     root = Path(__file__).resolve().parent.parent
     committed = json.loads((root / "jepa_lite/resources/study_nlrx.json").read_text(encoding="utf-8"))
-
-    def key(r):
-        return r["stage"], r["start"], r["lbd"], r["lr"], r["seed"], r["n_train"]
 
     old = {key(r): r for r in committed["runs"]}
     out, waves = {}, {}
@@ -252,9 +254,6 @@ def test_the_study_page_quotes_the_graphed_steps_as_the_files_hold_them():
     assert f"made the 32 runs in {sitting['seconds']:.1f} s, and a λ > 0 run took {fit:.1f} s to fit" in text
     assert f"{per_step:.1f} ms per step" in text and f"{per_step / graphed[0]:.1f} times as long as alone" in text
     committed = json.loads((root / "jepa_lite/resources/study_nlrx.json").read_text(encoding="utf-8"))
-
-    def key(r):
-        return r["stage"], r["start"], r["lbd"], r["lr"], r["seed"], r["n_train"]
 
     old_runs = {key(r): r for r in committed["runs"]}
     before = statistics.mean(old_runs[key(r)]["fit_seconds"] for r in jepa)

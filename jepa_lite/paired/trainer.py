@@ -37,7 +37,7 @@ from ..config import pick_device
 from ..data import clip_chars
 from ..distributed import all_reduce_gradients, check_batch, setup
 from ..errors import ConfigError, TrainingDiverged
-from ..fastpath import adamw, compiler_works
+from ..fastpath import adamw, check_compiler
 from ..graphs import StepGraphs
 from ..nano import lr_factor
 from ..precision import autocast, resolve_precision
@@ -87,6 +87,18 @@ from .stp import draw_span, span_masks, span_weight, tube_cosine
 # ---------------------------------------------------------------------------------------------
 # The trainer
 # ---------------------------------------------------------------------------------------------
+def measuring(method):
+    """A `PairedTrainer` method that measures (embeddings, generation): run eagerly under `compile`, which is
+    for training (a few calls a run; generation's growing cache would compile a graph per length)."""
+
+    @functools.wraps(method)
+    def eager(self, *args, **kwargs):
+        with torch.compiler.set_stance("force_eager") if self.config.compile else contextlib.nullcontext():
+            return method(self, *args, **kwargs)
+
+    return eager
+
+
 class PairedTrainer:
     """Fine-tunes a causal LM with γ·L_LM + λ·JEPA on (Text, Code) pairs; evaluates and keeps it.
 
@@ -107,8 +119,7 @@ class PairedTrainer:
         self.precision = resolve_precision(config.precision, self.device)
         # --compile: on the CPU torch.compile writes C++; one row per pair is compiled on the CPU only (untried on
         # a GPU, where --pack_length or --cuda_graphs do the work)
-        if config.compile and self.device.type == "cpu" and not compiler_works():
-            raise ConfigError("--compile on the CPU needs a working C++ compiler (torch.compile writes C++): none here")
+        check_compiler(config.compile, self.device)
         if config.compile and self.device.type != "cpu" and not config.pack_length:
             raise ConfigError(
                 "--compile without --pack_length is for the CPU; on a GPU use --pack_length N or --cuda_graphs"
@@ -154,7 +165,7 @@ class PairedTrainer:
             check_custom_mask(self)
         if config.compile and not config.pack_length:
             # one row per pair, padded per batch: the transformer compiled once for any batch and length
-            # (in place: the parameters' names stay); embeddings and generation run it eagerly (`eager`)
+            # (in place: the parameters' names stay); embeddings and generation run it eagerly (`measuring`)
             self.model.base_model.compile(dynamic=True)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.grad_scaler else None
         why = unsupported(config, self.device, self.dist.enabled, self.scaler is not None)
@@ -484,16 +495,9 @@ class PairedTrainer:
         with one index per tensor, cut to its own padded length: the same batch as `graphed.step_rows` on the
         pairs `idx`, without Python work per pair at every step."""
         if with_jepa not in self._all_rows:
-            c, n = self.config, range(len(self.train_pairs))
-            rows = step_rows(
-                [self.train_text[i] for i in n],
-                [self.train_code[i] for i in n],
-                self.ids,
-                with_jepa,
-                c.predictors,
-                c.lm_tokens,
-                code_back(c.code_position),
-            )
+            c = self.config
+            back = code_back(c.code_position)
+            rows = step_rows(self.train_text, self.train_code, self.ids, with_jepa, c.predictors, c.lm_tokens, back)
             self._all_rows[with_jepa] = rows, (rows.block > 0).sum(dim=1)
         rows, lengths = self._all_rows[with_jepa]
         at = torch.tensor(idx, dtype=torch.long)
@@ -693,12 +697,8 @@ class PairedTrainer:
         save_model_folder(self.model, self.tokenizer, path, meta)
 
     # -- measuring ------------------------------------------------------------------------------
-    def eager(self):
-        """Where the measuring runs: eagerly under `compile`, which is for training (a few calls a run;
-        generation's growing cache would compile a graph per length)."""
-        return torch.compiler.set_stance("force_eager") if self.config.compile else contextlib.nullcontext()
-
     @torch.no_grad()
+    @measuring
     def embed(self, pairs: Sequence[Pair], predictors: Optional[int] = None, batch_size: int = 256):
         """(Pred(Enc(Text)), Enc(Code)), each (N, D) float32 on the CPU, in eval mode.
 
@@ -711,23 +711,16 @@ class PairedTrainer:
         codes = encode(self.tokenizer, [p.code for p in pairs], cap)
         self.model.eval()
         xs, ys = [], []
-        with self.eager():
-            for s in range(0, len(pairs), batch_size):
-                for rows, out, back in (
-                    ([text_view(t, k, self.ids) for t in texts[s : s + batch_size]], xs, 0),
-                    (
-                        [code_view(t, self.ids) for t in codes[s : s + batch_size]],
-                        ys,
-                        code_back(self.config.code_position),
-                    ),
-                ):
-                    input_ids, mask = pad_rows(rows, self.ids["pad"])
-                    with self.autocast():
-                        out.append(
-                            last_hidden(self.model, input_ids.to(self.device), mask.to(self.device), back)[1]
-                            .float()
-                            .cpu()
-                        )
+        for s in range(0, len(pairs), batch_size):
+            for rows, out, back in (
+                ([text_view(t, k, self.ids) for t in texts[s : s + batch_size]], xs, 0),
+                ([code_view(t, self.ids) for t in codes[s : s + batch_size]], ys, code_back(self.config.code_position)),
+            ):
+                input_ids, mask = pad_rows(rows, self.ids["pad"])
+                with self.autocast():
+                    out.append(
+                        last_hidden(self.model, input_ids.to(self.device), mask.to(self.device), back)[1].float().cpu()
+                    )
         return torch.cat(xs), torch.cat(ys)
 
     def monitor_jepa(self) -> float:
@@ -736,6 +729,7 @@ class PairedTrainer:
         return float(jepa_distance(x, y, self.config.distance))
 
     @torch.no_grad()
+    @measuring
     def generate(self, texts: Sequence[str], batch_size: int = 128, max_new_tokens: Optional[int] = None) -> List[str]:
         """Greedy decoding of Code from `[BOS] Text [SEP]` for each text (left-padded batches)."""
         self.model.eval()
@@ -743,22 +737,21 @@ class PairedTrainer:
         prompts = [[self.ids["bos"], *t, self.ids["sep"]] for t in encode(self.tokenizer, texts, cap)]
         max_new = max_new_tokens or (max(len(c) for c in self.train_code) + 8)
         outputs: List[str] = []
-        with self.eager():
-            for s in range(0, len(prompts), batch_size):
-                input_ids, mask = pad_rows(prompts[s : s + batch_size], self.ids["pad"], side="left")
-                with self.autocast():
-                    out = self.model.generate(
-                        input_ids=input_ids.to(self.device),
-                        attention_mask=mask.to(self.device),
-                        max_new_tokens=max_new,
-                        do_sample=False,
-                        num_beams=1,
-                        eos_token_id=self.ids["eos"],
-                        pad_token_id=self.ids["pad"],
-                    )
-                for row in out[:, input_ids.shape[1] :].tolist():
-                    row = row[: row.index(self.ids["eos"])] if self.ids["eos"] in row else row
-                    outputs.append(self.tokenizer.decode(row))
+        for s in range(0, len(prompts), batch_size):
+            input_ids, mask = pad_rows(prompts[s : s + batch_size], self.ids["pad"], side="left")
+            with self.autocast():
+                out = self.model.generate(
+                    input_ids=input_ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    max_new_tokens=max_new,
+                    do_sample=False,
+                    num_beams=1,
+                    eos_token_id=self.ids["eos"],
+                    pad_token_id=self.ids["pad"],
+                )
+            for row in out[:, input_ids.shape[1] :].tolist():
+                row = row[: row.index(self.ids["eos"])] if self.ids["eos"] in row else row
+                outputs.append(self.tokenizer.decode(row))
         return outputs
 
     def evaluate(self, pairs: Optional[Sequence[Pair]] = None) -> Dict[str, float]:
