@@ -8,6 +8,7 @@ import pytest
 
 from jepa_lite.paired import nlrx_study as ns
 from jepa_lite.paired.nlrx_study import NlrxConfig, RunSpec
+from jepa_lite.paired.study import groups
 
 TINY = dict(lbds=(0.0, 1.0), lrs=(2e-3,), sweep_seeds=(0,), seeds=(0, 1), sizes=(), epochs=0.25)
 
@@ -55,6 +56,35 @@ def test_resume_runs_only_what_is_missing(tiny, tmp_path):
     other = dataclasses.replace(ns.config_of(s), epochs=0.5)
     with pytest.raises(ns.StudyError, match="another config"):
         ns.run_study(other, out, resume=True, log=lambda _: None)
+
+
+def test_runs_trained_together_are_the_runs_trained_alone(tiny, tmp_path):
+    """`together`: each worker trains a group of runs as one (batched.py); the same runs, the same results."""
+    c = dataclasses.replace(ns.config_of(tiny[1]), views="packed")  # what runs trained as one train
+    alone = ns.run_study(c, tmp_path / "alone.json", log=lambda _: None)
+    s = ns.run_study(c, tmp_path / "together.json", together=4, log=lambda _: None)
+    assert "together" not in alone["sittings"][-1] and all("runs_together" not in r for r in alone["runs"])
+    assert s["complete"] and len(s["runs"]) == 8 and s["sittings"][-1]["together"] == 4
+    mine = {ns.record_key(r, ns.config_of(s)): r for r in alone["runs"]}
+    for r in s["runs"]:
+        a = mine[ns.record_key(r, ns.config_of(s))]
+        # groups of ⌈4 runs of a stage / 1 worker⌉ capped at 4, one start each: two runs per group here
+        assert r["runs_together"] == 2 and r["fit_seconds"] <= r["seconds"]
+        assert r["exact_match"] == a["exact_match"] and r["history"]["step"] == a["history"]["step"]
+        for name in ("lm_loss", "jepa_monitor"):
+            assert r["history"][name] == pytest.approx(a["history"][name], rel=1e-4), name
+    assert s["best_lr"] == alone["best_lr"] and s["best_lambda"] == alone["best_lambda"]
+
+
+def test_groups_keep_runs_of_one_key_together_and_every_worker_busy():
+    specs = [RunSpec("lr", start, lbd, 1e-3, seed, 0) for start in ("scratch", "pretrained") for lbd in (0, 1)
+             for seed in range(5)]  # fmt: skip
+    key = ns.together_key
+    g = groups(specs, most=8, workers=4, key=key)  # ⌈20 / 4⌉ = 5 runs a group
+    assert [len(x) for x in g] == [5, 5, 5, 5] and all(len({key(s) for s in x}) == 1 for x in g)
+    assert [s for x in g for s in x] == specs  # nothing lost, nothing twice, in order
+    assert [len(x) for x in groups(specs, most=3, workers=2, key=key)] == [3, 3, 3, 1, 3, 3, 3, 1]
+    assert [len(x) for x in groups(specs, most=8, workers=32, key=key)] == [1] * 20
 
 
 def _r(stage="lr", start="scratch", lbd=0.0, lr=1e-3, seed=0, val=0.0, test=0.0, n_train=0):
@@ -122,8 +152,9 @@ def test_bad_command_lines_are_one_error_line(tmp_path, capsys):
     assert mine.read_text() == '{"my": "notes"}'
     assert ns.main(["--fast", "--out", str(tmp_path / "x.json"), "--workers", "0"]) == 2
     assert ns.main(["--fast", "--out", str(tmp_path / "no" / "x.json")]) == 2
+    assert ns.main(["--fast", "--out", str(tmp_path / "x.json"), "--together", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+    assert len(err) == 4 and all(line.startswith("error: ") for line in err)
 
 
 def test_the_study_page_quotes_the_files_own_counts_and_times():

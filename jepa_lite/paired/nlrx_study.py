@@ -76,6 +76,8 @@ from .study import (
 )
 
 RESULTS_FILE = RESOURCES_DIR / "study_nlrx.json"
+# on CUDA, the most runs a worker trains as one (`run_together`): a run's step is too small to fill a GPU
+TOGETHER = 8
 TUBE_RESULTS_FILE = RESOURCES_DIR / "study_tube.json"  # the same study with objective "stp" (notebook 07)
 TUBE_JEPA_RESULTS_FILE = RESOURCES_DIR / "study_tube_jepa.json"  # LLM-JEPA on the STP study's sizes
 # λ of the STP grid: the official runs use 0.02 (run_stp.sh); around it, and up to LLM-JEPA's range
@@ -314,17 +316,15 @@ def exact_match(trainer, pairs, batch_size: int) -> dict:
     return {"exact_match": correct / len(pairs), "correct": correct, "total": len(pairs)}
 
 
-def run_one(spec: RunSpec, c: NlrxConfig, paths: Dict[str, str]) -> dict:
-    """Train one run and measure it; returns its record (plain JSON values)."""
-    from . import PairedConfig, PairedTrainer
-    from .graphed import can_record
+def run_config(spec: RunSpec, c: NlrxConfig, paths: Dict[str, str]):
+    """The `PairedConfig` of one run of the study."""
+    from . import PairedConfig
     from .pairs import load_jsonl
 
-    begin = time.perf_counter()
     data = paths[f"train:{spec.n_train}"]
     n = len(load_jsonl(data))
     steps = c.steps_for(n if c.size_steps == "epochs" else len(load_jsonl(paths["train:0"])))
-    config = PairedConfig(
+    return PairedConfig(
         model=paths[f"model:{spec.start}"],
         data=data,
         test_data=paths["test"],
@@ -343,16 +343,53 @@ def run_one(spec: RunSpec, c: NlrxConfig, paths: Dict[str, str]) -> dict:
         compile=compiled(c.device),  # on the CPU where a C++ compiler works: the transformer compiled once
         progress=False,
     )
-    config.cuda_graphs = can_record(config)  # on a GPU each step is one launch where the run allows (graphed.py)
-    trainer = PairedTrainer(config, log=lambda s: None)
-    history = trainer.fit()
+
+
+def run_record(spec: RunSpec, c: NlrxConfig, paths: Dict[str, str], trainer, begin: float, fit_seconds: float) -> dict:
+    """Measure one trained run; its record (plain JSON values)."""
+    from .pairs import load_jsonl
+
     splits = {"train": trainer.train_pairs[: c.train_eval], "val": load_jsonl(paths["val"]), "test": trainer.test_pairs}
     score = functools.partial(exact_match, trainer, batch_size=c.generate_batch)
-    record, _, _ = measured(
-        trainer, history, spec, splits, score, begin, time.perf_counter() - begin, spec.seed == c.seeds[0]
-    )
-    record["n_train"] = n
+    record, _, _ = measured(trainer, trainer.history, spec, splits, score, begin, fit_seconds, spec.seed == c.seeds[0])
     return rounded(record)
+
+
+def run_one(spec: RunSpec, c: NlrxConfig, paths: Dict[str, str]) -> dict:
+    """Train one run and measure it; returns its record (plain JSON values)."""
+    from . import PairedTrainer
+    from .graphed import can_record
+
+    begin = time.perf_counter()
+    config = run_config(spec, c, paths)
+    config.cuda_graphs = can_record(config)  # on a GPU each step is one launch where the run allows (graphed.py)
+    trainer = PairedTrainer(config, log=lambda s: None)
+    trainer.fit()
+    return run_record(spec, c, paths, trainer, begin, time.perf_counter() - begin)
+
+
+def run_together(specs: Sequence[RunSpec], c: NlrxConfig, paths: Dict[str, str]) -> List[dict]:
+    """Train the runs `specs` (one start, one training set) as one (`batched.BatchedRuns`: their steps together,
+    one CUDA graph per step on a GPU), then measure each; their records, in order. A record's `fit_seconds` is
+    the group's (the K runs trained in that time together) and `runs_together` is K. One spec: `run_one`."""
+    from . import PairedTrainer
+    from .batched import BatchedRuns
+
+    if len(specs) == 1:
+        return [run_one(specs[0], c, paths)]
+    begin = time.perf_counter()
+    # one pass per batch, uncompiled (`batched.why_not_batched`): what a CPU run would otherwise change
+    configs = [dataclasses.replace(run_config(spec, c, paths), compile=False, length_groups=1) for spec in specs]
+    trainers = [PairedTrainer(config, log=lambda s: None) for config in configs]
+    BatchedRuns(trainers).fit()
+    fit_seconds = time.perf_counter() - begin
+    records = [run_record(spec, c, paths, t, begin, fit_seconds) for spec, t in zip(specs, trainers)]
+    return [{**record, "runs_together": len(specs)} for record in records]
+
+
+def together_key(spec: RunSpec) -> tuple:
+    """What the runs trained as one must share (`run_together`): the start and the training set."""
+    return spec.start, spec.n_train
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,10 +465,19 @@ def _write(study: dict, out: Path) -> None:
 
 
 def run_study(
-    c: NlrxConfig, out: Path, workers: int = 1, threads: int = 1, resume: bool = False, log=print, sharing: str = ""
+    c: NlrxConfig,
+    out: Path,
+    workers: int = 1,
+    threads: int = 1,
+    resume: bool = False,
+    log=print,
+    sharing: str = "",
+    together: Optional[int] = None,
 ) -> dict:
     """All three stages; writes `out` after every finished run ("complete": false until the end). The file's
-    "sittings" record each sitting's machine, workers, seconds and `sharing` (`study.shared_gpu`)."""
+    "sittings" record each sitting's machine, workers, seconds and `sharing` (`study.shared_gpu`). `together` > 1:
+    each worker trains up to that many runs as one (`run_together`, LLM-JEPA's packed views only; the sitting
+    records it); None: `TOGETHER` on CUDA, 1 elsewhere."""
     c.validate()
     study = {
         "kind": KIND,
@@ -452,7 +498,15 @@ def run_study(
         "sittings": [],
     }
     keys = (lambda r: record_key(r, c), lambda s: spec_key(s, c))
-    sitting = _Sitting(study, c, out, workers, threads, log, write=_write, line=_run_line, keys=keys, runner=run_one)
+    if together is None:
+        together = TOGETHER if c.device.startswith("cuda") else 1
+    if together < 1:
+        raise StudyError(f"--together must be ≥ 1; got {together}")
+    together = together if c.objective == "llm_jepa" and c.views == "packed" else 1
+    sitting = _Sitting(
+        study, c, out, workers, threads, log, write=_write, line=_run_line, keys=keys, runner=run_one,
+        together=(together, together_key, run_together) if together > 1 else None,
+    )  # fmt: skip
     if resume and out.exists():
         old = load(out)
         sitting.take_over(old, defaults={"objective": "llm_jepa", "size_steps": "epochs"})
@@ -462,6 +516,8 @@ def run_study(
         sitting_row["gpu_sharing"] = sharing
     if c.device.startswith("cuda"):  # each run's steps replayed as CUDA graphs where it allows (graphed.can_record)
         sitting_row["cuda_graphs"] = True
+    if together > 1:
+        sitting_row["together"] = together
     else:  # on the CPU each batch in a few passes, sorted by length, and the model compiled where it can be
         sitting_row.update(length_groups=length_groups(c.device), compile=compiled(c.device))
     study["sittings"].append({**sitting_row, "seconds": 0.0})
@@ -670,6 +726,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         metavar="FILE",
         help="instead of training: copy into --out the LM-only runs it lacks from another results file of the "
         "same settings (e.g. tube_jepa's from study_tube.json), then stop",
+    )
+    p.add_argument(
+        "--together",
+        type=int,
+        help=f"the most runs each worker trains as one, their steps together (default {TOGETHER} on CUDA, 1 on the "
+        "CPU; LLM-JEPA's packed views only)",
     )
     args = p.parse_args(argv)
     if args.out is None:

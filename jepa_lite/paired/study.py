@@ -371,34 +371,48 @@ def run_many(
     """Run `specs` in `workers` processes (spawned; `threads` torch threads each), in any order;
     returns their records in the order of `specs`. `on_result(record)` is called as each one ends.
     `runner(spec, c, paths) -> record` trains and measures one run (default `run_one`; a module-level
-    function, so that spawned workers can import it).
+    function, so that spawned workers can import it). A runner may take a group of specs (trained as one,
+    `groups`) and return their list of records: each is handed to `on_result`, and the list stands in
+    `specs`' order.
 
     If anything interrupts the loop (Ctrl-C, the SIGTERM that `main` turns into KeyboardInterrupt, a
     failed run), the workers are terminated at once: no run goes on computing after the command has
     stopped, and the runs already handed to `on_result` are all that is kept."""
     runner = runner or run_one
+
+    def handed(result):
+        for record in result if isinstance(result, list) else [result]:
+            if on_result:
+                on_result(record)
+        return result
+
     if workers <= 1:
         _worker_init(threads)
-        out = []
-        for s in specs:
-            out.append(runner(s, c, paths))
-            if on_result:
-                on_result(out[-1])
-        return out
+        return [handed(runner(s, c, paths)) for s in specs]
     import multiprocessing
 
     records: Dict[int, dict] = {}
     pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(threads,))
     try:
         for index, record in pool.imap_unordered(_run, [(i, s, c, paths, runner) for i, s in enumerate(specs)]):
-            records[index] = record
-            if on_result:
-                on_result(record)
+            records[index] = handed(record)
         pool.close()
         pool.join()
     finally:
         pool.terminate()  # a no-op after a clean close/join; stops the workers on any interruption
     return [records[i] for i in range(len(specs))]
+
+
+def groups(specs: Sequence, most: int, workers: int, key) -> List[tuple]:
+    """`specs` cut into groups of runs to train as one (`batched.BatchedRuns`): only runs of one `key(spec)` share
+    a group, each group holds at most `most` and as few as keep `workers` processes busy (⌈len(specs) / workers⌉
+    when that is fewer), and the groups go in the order of their first spec."""
+    size = max(1, min(most, math.ceil(len(specs) / max(1, workers))))
+    buckets: Dict[object, list] = {}
+    for i, spec in enumerate(specs):
+        buckets.setdefault(key(spec), []).append((i, spec))
+    cut = [bucket[j : j + size] for bucket in buckets.values() for j in range(0, len(bucket), size)]
+    return [tuple(spec for _, spec in group) for group in sorted(cut, key=lambda group: group[0][0])]
 
 
 MPS_CONTROL = "nvidia-cuda-mps-control"
@@ -537,19 +551,35 @@ class Sitting:
 
     `study` is the results dict, with no runs yet; `take_over(old)` moves in the runs of the results file that
     the same config wrote (--resume). Inside `with sitting.work(prepare, prefix) as run:`, `run(specs)` trains
-    the specs that the file did not hold when the work began, `order`ed, in parallel (`run_many`, `runner`),
-    and records each finished run (`finished`: added, timed, the file written with `write`, `line(record)`
-    logged). `close()` marks the study complete, writes it and returns it."""
+    the specs that the file did not hold when the work began, `order`ed, in parallel (`run_many`, `runner`; with
+    `together`, in groups of runs trained as one), and records each finished run (`finished`: added, timed, the
+    file written with `write`, `line(record)` logged). `close()` marks the study complete, writes it and returns it."""
 
     # the runs to do, in the order they go to the workers (a study may sort them: `nlrx_study`)
     order = staticmethod(list)
 
-    def __init__(self, study: dict, c, out: Path, workers: int, threads: int, log, *, write, line, keys, runner=None):
+    def __init__(
+        self,
+        study: dict,
+        c,
+        out: Path,
+        workers: int,
+        threads: int,
+        log,
+        *,
+        write,
+        line,
+        keys,
+        runner=None,
+        together=None,
+    ):
         self.study, self.c, self.out, self.workers, self.threads, self.log = study, c, out, workers, threads, log
         self.write, self.line = write, line
         # (record_key(record), spec_key(spec)): what identifies a run in the file and in the grid
         self.record_key, self.spec_key = keys
         self.runner = runner  # trains one run (None: `run_one`)
+        # (most runs per group, key of the runs that may share one, runner of a group): runs trained as one (`groups`)
+        self.together = together
         self.begin, self.before = time.perf_counter(), 0.0
 
     def take_over(self, old: dict, defaults: Optional[dict] = None) -> None:
@@ -574,7 +604,11 @@ class Sitting:
 
         def run(specs) -> None:
             todo = self.order([s for s in specs if self.spec_key(s) not in done])
-            run_many(todo, self.c, paths, self.workers, self.threads, self.finished, runner=self.runner)
+            runner = self.runner
+            if self.together and self.together[0] > 1:
+                most, key, runner = self.together
+                todo = groups(todo, most, self.workers, key)
+            run_many(todo, self.c, paths, self.workers, self.threads, self.finished, runner=runner)
 
         sweep_work_folders(prefix)
         with tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}_") as tmp:
@@ -881,8 +915,9 @@ def study_main(args, build, check, run) -> int:
     (the workers too), the finished runs kept in the file."""
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        if args.workers < 1 or args.threads < 1:
-            raise StudyError("--workers and --threads must be ≥ 1")
+        together = getattr(args, "together", None)  # nlrx_study's flag
+        if args.workers < 1 or args.threads < 1 or (together is not None and together < 1):
+            raise StudyError("--workers, --threads and --together must be ≥ 1")
         c = build(args)
         out = Path(args.out)
         check(out)
@@ -897,7 +932,8 @@ def study_main(args, build, check, run) -> int:
             remove_stale_temps(out.parent, out.name)
             with shared_gpu(args.share_gpu, c.device, args.workers) as sharing:  # before this process touches CUDA
                 check_device(c.device)
-                study = run(c, out, args.workers, args.threads, resume=args.resume, sharing=sharing)
+                extra = {"together": together} if together is not None else {}
+                study = run(c, out, args.workers, args.threads, resume=args.resume, sharing=sharing, **extra)
         finally:
             lock.release()
     except (StudyError, PretrainError) as e:
