@@ -126,20 +126,60 @@ def test_gpu_graphed_steps_train_like_the_eager_ones_resume_and_never_make_the_h
     torch.testing.assert_close(
         torch.tensor(resumed.fit()["step_lm_loss"]), torch.tensor(losses[0]), rtol=1e-3, atol=1e-4
     )
-    t, replayed = runs[1], 0
+    t = runs[1]
     t.config.steps = 60
-    for _ in range(30):
+
+    def recorded() -> bool:
         with_jepa = not t.jepa_dropped(t.step)
-        shape = tuple(t.step_rows(t.batch_indices(t.step), with_jepa).input_ids.shape)
-        if shape not in t.graphs[with_jepa].graphs:  # a new shape: run eagerly, then recorded (both may sync)
-            t.train_step()
+        return tuple(t.step_rows(t.batch_indices(t.step), with_jepa).input_ids.shape) in t.graphs[with_jepa].graphs
+
+    assert replays_without_waiting(t.train_step, recorded, 30) >= 10
+
+
+def replays_without_waiting(step, recorded, n: int) -> int:
+    """Take `n` steps; those whose shape has a recorded graph (`recorded()`) run under CUDA's sync debug mode
+    "error" (any host wait raises); the others, a new shape run eagerly and then recorded, may sync. Returns
+    how many steps were replayed."""
+    replayed = 0
+    for _ in range(n):
+        if not recorded():
+            step()
             continue
         torch.cuda.synchronize()
         torch.cuda.set_sync_debug_mode("error")
         try:
-            t.train_step()
+            step()
         finally:
             torch.cuda.set_sync_debug_mode("default")
         replayed += 1
     torch.cuda.synchronize()
-    assert replayed >= 10
+    return replayed
+
+
+def test_gpu_runs_trained_as_one_train_like_each_run_alone_and_never_make_the_host_wait():
+    """batched.py, fp32: K runs (λ, lr and seed differ; a λ = 0 run among them) trained as one, their steps
+    recorded as CUDA graphs, give each run's losses alone; a replayed step never makes the host wait."""
+    from jepa_lite.paired.batched import BatchedRuns
+
+    runs = [(1.0, 3e-3, 1), (0.0, 2e-3, 2), (0.3, 6e-3, 3)]
+
+    def make(lbd, lr, seed, steps=30):
+        config = PairedConfig(steps=steps, views="packed", precision="fp32", lbd=lbd, lr=lr, seed=seed, **SMALL)
+        return PairedTrainer(config, log=lambda s: None)
+
+    alone = [make(*r).fit() for r in runs]
+    together = [make(*r) for r in runs]
+    batched = BatchedRuns(together)
+    for a, b in zip(alone, batched.fit()):
+        torch.testing.assert_close(
+            torch.tensor(b["step_lm_loss"]), torch.tensor(a["step_lm_loss"]), rtol=1e-3, atol=1e-4
+        )
+        torch.testing.assert_close(
+            torch.tensor(b["jepa_monitor"]), torch.tensor(a["jepa_monitor"]), rtol=1e-3, atol=1e-4
+        )
+    assert batched.graphs.graphs  # steps were replayed from recorded graphs
+
+    def recorded() -> bool:
+        return tuple(batched.batch(batched.step).input_ids.shape) in batched.graphs.graphs
+
+    assert replays_without_waiting(batched.train_step, recorded, 20) >= 5
