@@ -258,8 +258,44 @@ def test_the_study_page_quotes_the_graphed_steps_as_the_files_hold_them():
     old_runs = {key(r): r for r in committed["runs"]}
     before = statistics.mean(old_runs[key(r)]["fit_seconds"] for r in jepa)
     assert f"fitted the same λ > 0 runs in {before:.1f} s on average" in text and before < 3 * fit  # not 3× faster
-    moved = [r["exact_match"]["test"] - old_runs[key(r)]["exact_match"]["test"] for r in runs]
+    assert moved_by(runs, old_runs, 32) in text
+
+
+def moved_by(runs, committed: dict, n: int) -> str:
+    """How the page words the mean move of the runs' test exact match from the committed runs, with its 95% t
+    interval (paired by run)."""
+    moved = [r["exact_match"]["test"] - committed[key(r)]["exact_match"]["test"] for r in runs]
+    assert len(moved) == n
     mean = statistics.mean(moved)
     half = stats.t.ppf(0.975, len(moved) - 1) * statistics.stdev(moved) / math.sqrt(len(moved))
-    assert f"moved by {mean:+.3f} on average from the committed runs (95% t interval {mean - half:+.3f} to " in text
-    assert f"{mean + half:+.3f}, 32 runs)" in text
+    return (
+        f"moved by {mean:+.3f} on average from the committed runs (95% t interval {mean - half:+.3f} to "
+        f"{mean + half:+.3f}, {n} runs)"
+    )
+
+
+def test_the_study_page_quotes_the_step_rows_timing_as_the_files_hold_them():
+    root = Path(__file__).resolve().parent.parent
+    page = (root / "docs" / "study.md").read_text(encoding="utf-8")
+    text = " ".join(page[page.index("Since then a step's rows") : page.index("## Semantic Tube")].split())
+    bench = root / "assets/bench/h100_2026-12-07"
+    log = (bench / "study_wave_rows_log.txt").read_text(encoding="utf-8")
+    eager, graphed = (
+        float(re.search(rf"new code, cuda_graphs {g}: ([\d.]+) ms/step wall", log)[1]) for g in ("False", "True")
+    )
+    before = float(re.search(r"cuda_graphs True: ([\d.]+) ms/step", (bench / "alone.txt").read_text())[1])
+    assert f"{eager:.2f} ms per step eager and {graphed:.2f} ms graphed, {before / graphed:.1f}× faster" in text
+    committed = {key(r): r for r in json.loads((root / "jepa_lite/resources/study_nlrx.json").read_text())["runs"]}
+    waves = {}
+    for code in ("new", "old"):
+        wave = json.loads((bench / f"study_wave_{code}_rows.json").read_text(encoding="utf-8"))
+        assert wave["sitting"]["workers"] == 16 and wave["sitting"]["gpu_sharing"] == "mps"
+        assert wave["sitting"].get("cuda_graphs", False) == (code == "new") and len(wave["runs"]) == 32
+        jepa = [r for r in wave["runs"] if r["lbd"] > 0]
+        waves[code] = wave["sitting"]["seconds"], statistics.mean(r["fit_seconds"] for r in jepa), wave["runs"]
+    (new, fit, runs), (old, fit_old, _) = waves["new"], waves["old"]
+    assert f"took {new:.1f} s with today's code and {old:.1f} s with the code before graphs" in text
+    per_step = 1000 * fit / runs[0]["steps"]
+    assert f"fitted in {fit:.1f} s against {fit_old:.1f} s, {per_step:.1f} ms per step, " in text
+    assert f"{per_step / graphed:.1f} times its step alone" in text
+    assert moved_by(runs, committed, 32) in text
