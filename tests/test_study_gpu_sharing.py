@@ -299,3 +299,27 @@ def test_the_study_page_quotes_the_step_rows_timing_as_the_files_hold_them():
     assert f"fitted in {fit:.1f} s against {fit_old:.1f} s, {per_step:.1f} ms per step, " in text
     assert f"{per_step / graphed:.1f} times its step alone" in text
     assert moved_by(runs, committed, 32) in text
+
+
+def test_the_study_page_quotes_runs_trained_as_one_as_the_files_hold_them():
+    root = Path(__file__).resolve().parent.parent
+    page = (root / "docs" / "study.md").read_text(encoding="utf-8")
+    text = " ".join(page[page.index("##### Runs trained as one") : page.index("## Semantic Tube")].split())
+    bench = root / "assets/bench/h100_2026-12-07"
+    steps = json.loads((bench / "batched_steps.json").read_text(encoding="utf-8"))
+    assert steps["device"] == "NVIDIA H100 80GB HBM3"
+    assert f"within {max(c['max_dw'] for c in steps['check']):.1e} of the runs alone" in text
+    alone = steps["alone_graphed_ms"][0]
+    assert f"took {alone:.2f} ms per step ({1000 / alone:.0f} run-steps per second)" in text
+    ms = {int(k): v[0] for k, v in steps["batched"].items()}
+    assert (
+        f"took {ms[1]:.2f} ms (K = 1), {ms[4]:.2f} ms (K = 4), {ms[8]:.2f} ms (K = 8: {8000 / ms[8]:.0f} run-steps/s)"
+        in text
+    )
+    assert f"{ms[16]:.2f} ms (K = 16: {16000 / ms[16]:.0f} run-steps/s)" in text and ms[4] > ms[8]
+    log = (bench / "batched_log.txt").read_text(encoding="utf-8")
+    assert "re-made 0 of 32" in log and "Command terminated by signal 9" in log
+    stopped = float(re.search(r"together wave: wall ([\d.]+) s", log)[1])
+    assert f"stopped it at {stopped:.0f} s" in text
+    wave = json.loads((bench / "study_wave_new_rows.json").read_text(encoding="utf-8"))
+    assert f"made the 32 runs in {wave['sitting']['seconds']:.1f} s" in text

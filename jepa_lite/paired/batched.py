@@ -1,4 +1,4 @@
-"""Several paired runs trained as one: `BatchedRuns`, how the notebook 06 study uses a GPU.
+"""Several paired runs trained as one: `BatchedRuns` (`nlrx_study --together N` trains each worker's runs so).
 
 A run of the NL-RX study trains a 1 M-parameter Llama on 32 pairs a step. Even recorded as one CUDA graph
 (graphed.py) such a step leaves an H100 nearly idle, and sixteen processes sharing it (MPS) each take ~3×

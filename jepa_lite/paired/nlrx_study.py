@@ -76,8 +76,6 @@ from .study import (
 )
 
 RESULTS_FILE = RESOURCES_DIR / "study_nlrx.json"
-# on CUDA, the most runs a worker trains as one (`run_together`): a run's step is too small to fill a GPU
-TOGETHER = 8
 TUBE_RESULTS_FILE = RESOURCES_DIR / "study_tube.json"  # the same study with objective "stp" (notebook 07)
 TUBE_JEPA_RESULTS_FILE = RESOURCES_DIR / "study_tube_jepa.json"  # LLM-JEPA on the STP study's sizes
 # λ of the STP grid: the official runs use 0.02 (run_stp.sh); around it, and up to LLM-JEPA's range
@@ -472,12 +470,12 @@ def run_study(
     resume: bool = False,
     log=print,
     sharing: str = "",
-    together: Optional[int] = None,
+    together: int = 1,
 ) -> dict:
     """All three stages; writes `out` after every finished run ("complete": false until the end). The file's
     "sittings" record each sitting's machine, workers, seconds and `sharing` (`study.shared_gpu`). `together` > 1:
     each worker trains up to that many runs as one (`run_together`, LLM-JEPA's packed views only; the sitting
-    records it); None: `TOGETHER` on CUDA, 1 elsewhere."""
+    records it). Not the default: on a GPU it is not yet measured faster than runs alone (docs/study.md)."""
     c.validate()
     study = {
         "kind": KIND,
@@ -498,8 +496,6 @@ def run_study(
         "sittings": [],
     }
     keys = (lambda r: record_key(r, c), lambda s: spec_key(s, c))
-    if together is None:
-        together = TOGETHER if c.device.startswith("cuda") else 1
     if together < 1:
         raise StudyError(f"--together must be ≥ 1; got {together}")
     together = together if c.objective == "llm_jepa" and c.views == "packed" else 1
@@ -730,8 +726,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument(
         "--together",
         type=int,
-        help=f"the most runs each worker trains as one, their steps together (default {TOGETHER} on CUDA, 1 on the "
-        "CPU; LLM-JEPA's packed views only)",
+        help="the most runs each worker trains as one, their steps together (default 1: each run alone; "
+        "LLM-JEPA's packed views only; see docs/study.md for what it is measured to do)",
     )
     args = p.parse_args(argv)
     if args.out is None:
