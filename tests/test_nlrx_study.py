@@ -65,6 +65,9 @@ def test_runs_trained_together_are_the_runs_trained_alone(tiny, tmp_path):
     s = ns.run_study(c, tmp_path / "together.json", together=4, log=lambda _: None)
     assert "together" not in alone["sittings"][-1] and all("runs_together" not in r for r in alone["runs"])
     assert s["complete"] and len(s["runs"]) == 8 and s["sittings"][-1]["together"] == 4
+    assert {k: s["sittings"][-1][k] for k in ("length_groups", "compile")} == {
+        k: alone["sittings"][-1][k] for k in ("length_groups", "compile")
+    }  # what a run alone would do on this CPU
     mine = {ns.record_key(r, ns.config_of(s)): r for r in alone["runs"]}
     for r in s["runs"]:
         a = mine[ns.record_key(r, ns.config_of(s))]

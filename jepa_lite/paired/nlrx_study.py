@@ -512,10 +512,10 @@ def run_study(
         sitting_row["gpu_sharing"] = sharing
     if c.device.startswith("cuda"):  # each run's steps replayed as CUDA graphs where it allows (graphed.can_record)
         sitting_row["cuda_graphs"] = True
-    if together > 1:
-        sitting_row["together"] = together
     else:  # on the CPU each batch in a few passes, sorted by length, and the model compiled where it can be
         sitting_row.update(length_groups=length_groups(c.device), compile=compiled(c.device))
+    if together > 1:  # (runs trained as one take each batch in one pass, uncompiled: `run_together`)
+        sitting_row["together"] = together
     study["sittings"].append({**sitting_row, "seconds": 0.0})
     with sitting.work(prepare, "jepa_lite_nlrx_") as run:
         run(sweep_stage(c))
