@@ -79,6 +79,13 @@ def test_runs_trained_together_are_the_runs_trained_alone(tiny, tmp_path):
     assert s["best_lr"] == alone["best_lr"] and s["best_lambda"] == alone["best_lambda"]
 
 
+def test_a_grid_that_cannot_train_runs_as_one_says_so_and_trains_them_alone(tiny, tmp_path):
+    lines = []
+    s = ns.run_study(ns.config_of(tiny[1]), tmp_path / "separate.json", together=4, log=lines.append)
+    assert lines[0] == "--together 4: this grid trains llm_jepa with separate views; its runs train alone"
+    assert "together" not in s["sittings"][-1] and all("runs_together" not in r for r in s["runs"])
+
+
 def test_groups_keep_runs_of_one_key_together_and_every_worker_busy():
     specs = [RunSpec("lr", start, lbd, 1e-3, seed, 0) for start in ("scratch", "pretrained") for lbd in (0, 1)
              for seed in range(5)]  # fmt: skip

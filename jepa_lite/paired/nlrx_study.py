@@ -498,7 +498,9 @@ def run_study(
     keys = (lambda r: record_key(r, c), lambda s: spec_key(s, c))
     if together < 1:
         raise StudyError(f"--together must be ≥ 1; got {together}")
-    together = together if c.objective == "llm_jepa" and c.views == "packed" else 1
+    if together > 1 and not (c.objective == "llm_jepa" and c.views == "packed"):
+        log(f"--together {together}: this grid trains {c.objective} with {c.views} views; its runs train alone")
+        together = 1
     sitting = _Sitting(
         study, c, out, workers, threads, log, write=_write, line=_run_line, keys=keys, runner=run_one,
         together=(together, together_key, run_together) if together > 1 else None,
