@@ -40,7 +40,7 @@ from torch.func import functional_call, stack_module_state
 
 from ..config import ConfigError
 from ..graphs import StepGraphs
-from .graphed import StepRows, pad_right
+from .graphed import StepRows
 from .rows import IGNORE, block_causal_mask, jepa_distance
 
 # what must be equal in the configs of runs trained as one (seed, λ and lr may differ)
@@ -55,7 +55,7 @@ def why_not_batched(configs: Sequence) -> str:
     """Why runs of these `PairedConfig`s cannot be trained as one ('' when they can)."""
     c = configs[0]
     for name in SHARED:
-        if hasattr(c, name) and any(getattr(o, name) != getattr(c, name) for o in configs):
+        if any(getattr(o, name) != getattr(c, name) for o in configs):
             return f"the runs differ in {name}"
     if c.objective != "llm_jepa" or c.views != "packed":
         return "it trains the packed views of LLM-JEPA (--views packed, --objective llm_jepa)"
@@ -137,19 +137,8 @@ class BatchedRuns:
     def batch(self, step: int) -> StepRows:
         """The K runs' batches of `step`, stacked: (K, B, L) rows, each run's padded to the longest run's."""
         rows = [t.step_rows(t.batch_indices(step), w) for t, w in zip(self.trainers, self.with_jepa)]
-        L = max(r.input_ids.shape[1] for r in rows)
-        pad = self.trainers[0].ids["pad"]
-        rows = [
-            StepRows(
-                pad_right(r.input_ids, L, pad),
-                pad_right(r.labels, L, IGNORE),
-                pad_right(r.position_ids, L, 0),
-                pad_right(r.block, L, 0),
-                r.x_index,
-                r.y_index,
-            )
-            for r in rows
-        ]
+        L, pad = max(r.input_ids.shape[1] for r in rows), self.trainers[0].ids["pad"]
+        rows = [r.padded(L, pad) for r in rows]
         return StepRows(*(torch.stack(ts) for ts in zip(*(r.tensors() for r in rows))))
 
     def _forward(self, params, buffers, input_ids, mask, positions):

@@ -66,6 +66,17 @@ class StepRows:
     def pinned(self) -> "StepRows":
         return StepRows(*(t.pin_memory() for t in self.tensors()))
 
+    def padded(self, length: int, pad_id: int) -> "StepRows":
+        """The rows padded on the right to `length` tokens: pad tokens, label IGNORE, position 0, block 0."""
+        return StepRows(
+            pad_right(self.input_ids, length, pad_id),
+            pad_right(self.labels, length, IGNORE),
+            pad_right(self.position_ids, length, 0),
+            pad_right(self.block, length, 0),
+            self.x_index,
+            self.y_index,
+        )
+
 
 def padded_length(n: int, multiple: int = LENGTH_MULTIPLE) -> int:
     """The smallest multiple of `multiple` that is ≥ n."""
@@ -101,15 +112,7 @@ def step_rows(
         label_ids = pad_rows(labels, IGNORE, "right")[0]
         positions = torch.where(block > 0, block.cumsum(dim=1) - 1, 0)  # 0 at the pads, as pad_right puts there
         x = y = torch.zeros(B, dtype=torch.long)
-    L = padded_length(input_ids.shape[1])
-    return StepRows(
-        pad_right(input_ids, L, ids["pad"]),
-        pad_right(label_ids, L, IGNORE),
-        pad_right(positions, L, 0),
-        pad_right(block, L, 0),
-        x,
-        y,
-    )
+    return StepRows(input_ids, label_ids, positions, block, x, y).padded(padded_length(input_ids.shape[1]), ids["pad"])
 
 
 def fixed_shape_losses(model, batch: StepRows, with_jepa: bool, distance: str = "cosine"):

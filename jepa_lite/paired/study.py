@@ -605,7 +605,7 @@ class Sitting:
         def run(specs) -> None:
             todo = self.order([s for s in specs if self.spec_key(s) not in done])
             runner = self.runner
-            if self.together and self.together[0] > 1:
+            if self.together:
                 most, key, runner = self.together
                 todo = groups(todo, most, self.workers, key)
             run_many(todo, self.c, paths, self.workers, self.threads, self.finished, runner=runner)
