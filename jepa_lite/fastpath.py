@@ -5,6 +5,7 @@ prove the two equal (tests/test_nano.py, tests/test_speed_paths.py, tests/test_c
 - `FastJEPA`: `model.JEPA` as the trainer runs it: the masked rows taken by an index listed on the host
   (no host sync), the fixed-shape loss of CUDA graphs (`FastJEPA.fixed_shape_loss`, with `pred_capacity`
   and `with_pred_capacity`; `PaddedStepBatches`), and the EMA momentum as a GPU tensor (`ema_update_tensor_m`).
+- `fixed_predictor_rows`: where the step takes that fixed-shape loss (CUDA graphs; the CPU in bf16).
 - `use_cuda_graphs`: whether each step is replayed as recorded CUDA graphs (`graphs.StepGraphs`), with
   the fixed-shape loss, the learning rate and the EMA momentum as GPU tensors and capturable AdamW.
 - `adamw`: the fused AdamW kernel (one pass over all parameters).
@@ -99,6 +100,22 @@ def ema_update_tensor_m(target, online, m: torch.Tensor) -> None:
         raise ValueError(f"target has {len(target)} tensors but online has {len(online)}")
     target = list(target)
     torch._foreach_lerp_(target, list(online), [1.0 - m] * len(target))
+
+
+def fixed_predictor_rows(device: torch.device, autocast_dtype, static_shapes: bool, distributed: bool) -> bool:
+    """Whether the step runs `FastJEPA.fixed_shape_loss`, its predictor on C rows fixed by the batch's shape
+    (`pred_capacity`), rather than on the N masked rows.
+
+    - With CUDA graphs (`static_shapes`): always; a recorded graph replays fixed shapes.
+    - On the CPU in bf16 (one process): also. oneDNN builds and keeps the kernels of every matrix-product shape
+      it meets (`length_multiple`), and N is new nearly every step, so the predictor's kernels were built again
+      step after step and kept in oneDNN's cache, whose resident memory grew for hundreds of steps. With C rows (a
+      function of the padded length) it levels off, and the step is no slower (docs/performance.md, "On the CPU").
+    - Otherwise (fp32 on the CPU, eager CUDA, DDP, whose wrapper must run `forward`): no, N rows.
+    """
+    if static_shapes:
+        return True
+    return device.type == "cpu" and autocast_dtype is not None and not distributed
 
 
 def pred_capacity(batch_size: int, length: int, mask_ratio: float) -> int:

@@ -69,6 +69,7 @@ from .fastpath import (
     adamw,
     attention_kernels,
     check_compiler,
+    fixed_predictor_rows,
     keep_freed_memory,
     length_multiple,
     pinned,
@@ -219,10 +220,15 @@ class Trainer:
         plan of its batches, a pure function of (seed, step)."""
         c = self.config
         self.graphs: Optional[StepGraphs] = None
+        # the predictor on C rows fixed by the batch's shape, not on the N masked ones (fastpath.fixed_predictor_rows)
+        self.fixed_pred = fixed_predictor_rows(self.device, self.autocast_dtype, self.static_shapes, self.dist.enabled)
         if self.static_shapes:
             self.forward = torch.compile(self.model.fixed_shape_loss, dynamic=True)
             self.ema_m = torch.tensor(c.ema_m, device=self.device)  # filled before every step
             self.graphs = StepGraphs(lambda batch: self._update(batch, self.ema_m), self.device)
+        elif self.fixed_pred:
+            loss = self.model.fixed_shape_loss
+            self.forward = torch.compile(loss, dynamic=True) if c.compile else loss
         else:
             model = wrap(self.model, self.dist, self.device)  # DistributedDataParallel under torchrun
             self.forward = torch.compile(model, dynamic=True) if c.compile else model
@@ -237,7 +243,7 @@ class Trainer:
             c.mean_span_len,
             c.group_by_length,
             self.pad_to_multiple_of,
-            fixed_pred_index=self.static_shapes,
+            fixed_pred_index=self.fixed_pred,
         )
 
     def token_cache_folder(self, texts) -> Optional[str]:
@@ -293,7 +299,7 @@ class Trainer:
         recorded as a CUDA graph. m: the EMA momentum, a number or (for graphs) a 0-dim device tensor."""
         with self._kernels(), self.guard.droppable(self.model.trainable_parameters()):
             with autocast(self.precision, self.device, weight_cache=False):  # no cache: the step may be a graph
-                loss = self.forward(batch) if self.static_shapes else self.forward(batch).loss
+                loss = self.forward(batch) if self.fixed_pred else self.forward(batch).loss
             self.optimizer.zero_grad(set_to_none=True)
             loss_for_grad = loss * self._step_weight if self.dist.enabled else loss  # weighted: distributed.py
             if self.scaler is None:

@@ -1,5 +1,7 @@
 """The fast paths compute what the readable ones do: same loss, same gradients, same masks (CPU, fp32)."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -125,13 +127,30 @@ def test_trainer_static_shape_step_trains_like_the_default_step():
     cfg = TrainConfig.smoke(progress=False, save_path=None, steps=30, log_every=10, device="cpu")
     default = Trainer(cfg, log=lambda s: None)
     static = Trainer(cfg, log=lambda s: None)
-    static.static_shapes, static.forward = True, static.model.fixed_shape_loss  # what compile wraps on CUDA
+    static.fixed_pred, static.forward = True, static.model.fixed_shape_loss  # what compile wraps on CUDA
     static.plan.fixed_pred_index = True  # pred_index padded to pred_capacity, as on CUDA
     a, b = default.fit()["step_loss"], static.fit()["step_loss"]
     assert len(a) == len(b) == 30 and a[-1] < a[0]
     assert torch.allclose(torch.tensor(a), torch.tensor(b), rtol=1e-4, atol=1e-5), (a, b)
     for p, q in zip(default.model.parameters(), static.model.parameters()):
         assert torch.allclose(p, q, rtol=1e-3, atol=1e-4)  # Adam turns last-bit differences into lr-sized steps
+
+
+def test_bf16_on_the_cpu_runs_the_predictor_on_rows_fixed_by_the_shape_and_trains_like_n_rows():
+    """In bf16 on the CPU the step takes `fixed_shape_loss` with `pred_index` padded to `pred_capacity` (oneDNN keeps
+    kernels per shape: N would bring new ones each step); in fp32 the N masked rows. Both train alike."""
+    cfg = TrainConfig.smoke(progress=False, save_path=None, steps=20, log_every=10, device="cpu", precision="bf16")
+    fixed, rows = Trainer(cfg, log=lambda s: None), Trainer(cfg, log=lambda s: None)
+    assert fixed.fixed_pred and fixed.plan.fixed_pred_index and not fixed.static_shapes
+    batch = fixed.plan[3]
+    assert batch.pred_index.numel() == pred_capacity(*batch.input_ids.shape, cfg.mask_ratio) > batch.pred_mask.sum()
+    rows.fixed_pred, rows.forward, rows.plan.fixed_pred_index = False, rows.model, False  # the N-row step
+    assert rows.plan[3].pred_index.numel() == rows.plan[3].pred_mask.sum()
+    a, b = fixed.fit()["step_loss"], rows.fit()["step_loss"]
+    assert len(a) == len(b) == 20 and a[-1] < a[0]
+    assert torch.allclose(torch.tensor(a), torch.tensor(b), rtol=2e-2, atol=1e-3), (a, b)
+    fp32 = Trainer(dataclasses.replace(cfg, precision="fp32"), log=lambda s: None)
+    assert not fp32.fixed_pred and not fp32.plan.fixed_pred_index
 
 
 def test_cuda_graphs_are_used_only_with_compile_on_cuda():
