@@ -67,14 +67,16 @@ def stop_at(step):
     return callback
 
 
-def test_resume_continues_exactly(tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])  # bf16 on the CPU: the fixed-shape predictor rows
+def test_resume_continues_exactly(tmp_path, precision):
     """Stopped at step 40 and resumed, the loss curve is identical to an uninterrupted run's."""
-    cfg = quiet(steps=80, save_every=0, save_path=str(tmp_path / "a.pt"))
+    cfg = quiet(steps=80, save_every=0, save_path=str(tmp_path / "a.pt"), precision=precision)
     _, full = fit(cfg)
     path = str(tmp_path / "b.pt")
-    first, _ = fit(quiet(steps=80, save_every=0, save_path=path), callbacks=[stop_at(40)])
+    first, _ = fit(quiet(steps=80, save_every=0, save_path=path, precision=precision), callbacks=[stop_at(40)])
     assert first.step == 40 and load_checkpoint(path)["step"] == 40
-    second = Trainer(quiet(steps=80, save_every=0, save_path=path), log=lambda s: None)
+    assert first.fixed_pred == (precision == "bf16")
+    second = Trainer(quiet(steps=80, save_every=0, save_path=path, precision=precision), log=lambda s: None)
     second.resume(path)
     resumed = second.fit()
     assert resumed["step_loss"] == full["step_loss"]  # exact, not approximate
