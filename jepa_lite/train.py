@@ -125,6 +125,7 @@ class Trainer:
         self._build_model(encoder, dim)
         self._build_optimizer()
         self._build_step()
+        self._build_plan()
         self.step = 0
         self.history: Dict[str, List[float]] = defaultdict(list)
         self.collapse_warned = False
@@ -206,6 +207,8 @@ class Trainer:
         self.autocast_dtype = self.precision.autocast_dtype  # None = plain fp32
         self.scaler = grad_scaler(self.precision, self.device)  # fp16 only: loss scaling (torch.amp.GradScaler)
         self.static_shapes = use_cuda_graphs(self.config, self.device, self.dist.enabled, self.scaler, self.log)
+        # the predictor on C rows fixed by the batch's shape, not on the N masked ones (fastpath.fixed_predictor_rows)
+        self.fixed_pred = fixed_predictor_rows(self.device, self.autocast_dtype, self.static_shapes, self.dist.enabled)
 
     def _build_optimizer(self) -> None:
         """AdamW, the LR schedule (the LR of step s is lr · lr_factor(s)) and the EMA momentum schedule."""
@@ -216,12 +219,9 @@ class Trainer:
         self.momentum = momentum_schedule(c.ema_schedule, c.ema_m, c.ema_m_final, c.steps)
 
     def _build_step(self) -> None:
-        """What a step calls (the model, DDP-wrapped or compiled, or recorded CUDA graphs) and the
-        plan of its batches, a pure function of (seed, step)."""
+        """What a step calls: the model (DDP-wrapped or compiled) or its fixed-shape loss, or recorded CUDA graphs."""
         c = self.config
         self.graphs: Optional[StepGraphs] = None
-        # the predictor on C rows fixed by the batch's shape, not on the N masked ones (fastpath.fixed_predictor_rows)
-        self.fixed_pred = fixed_predictor_rows(self.device, self.autocast_dtype, self.static_shapes, self.dist.enabled)
         if self.static_shapes:
             self.forward = torch.compile(self.model.fixed_shape_loss, dynamic=True)
             self.ema_m = torch.tensor(c.ema_m, device=self.device)  # filled before every step
@@ -234,17 +234,12 @@ class Trainer:
             self.forward = torch.compile(model, dynamic=True) if c.compile else model
         droppable = can_drop_steps(self.device, self.dist.enabled, compiled=c.compile or self.static_shapes)
         self.guard = StepGuard(lambda: self.stop_requested, enabled=droppable)  # a stop drops the step: stopping.py
-        self.pad_to_multiple_of = length_multiple(self.device, self.autocast_dtype)
-        self.plan = PaddedStepBatches(
-            self.corpus,
-            self.batch_size,
-            c.seed,
-            c.mask_ratio,
-            c.mean_span_len,
-            c.group_by_length,
-            self.pad_to_multiple_of,
-            fixed_pred_index=self.fixed_pred,
-        )
+
+    def _build_plan(self) -> None:
+        """The plan of the steps' batches, a pure function of (seed, step): lines, masks, padded lengths."""
+        c, self.pad_to_multiple_of = self.config, length_multiple(self.device, self.autocast_dtype)
+        masking = (c.seed, c.mask_ratio, c.mean_span_len, c.group_by_length, self.pad_to_multiple_of)
+        self.plan = PaddedStepBatches(self.corpus, self.batch_size, *masking, fixed_pred_index=self.fixed_pred)
 
     def token_cache_folder(self, texts) -> Optional[str]:
         """Where the token cache of this run's text lives (`data.TokenCache`), or None to tokenise into
