@@ -222,16 +222,12 @@ class Trainer:
         """What a step calls: the model (DDP-wrapped or compiled) or its fixed-shape loss, or recorded CUDA graphs."""
         c = self.config
         self.graphs: Optional[StepGraphs] = None
+        # the fixed-shape loss (CUDA graphs, bf16 on the CPU), else the model, DDP-wrapped under torchrun
+        step = self.model.fixed_shape_loss if self.fixed_pred else wrap(self.model, self.dist, self.device)
+        self.forward = torch.compile(step, dynamic=True) if c.compile else step  # CUDA graphs imply compile
         if self.static_shapes:
-            self.forward = torch.compile(self.model.fixed_shape_loss, dynamic=True)
             self.ema_m = torch.tensor(c.ema_m, device=self.device)  # filled before every step
             self.graphs = StepGraphs(lambda batch: self._update(batch, self.ema_m), self.device)
-        elif self.fixed_pred:
-            loss = self.model.fixed_shape_loss
-            self.forward = torch.compile(loss, dynamic=True) if c.compile else loss
-        else:
-            model = wrap(self.model, self.dist, self.device)  # DistributedDataParallel under torchrun
-            self.forward = torch.compile(model, dynamic=True) if c.compile else model
         droppable = can_drop_steps(self.device, self.dist.enabled, compiled=c.compile or self.static_shapes)
         self.guard = StepGuard(lambda: self.stop_requested, enabled=droppable)  # a stop drops the step: stopping.py
 
