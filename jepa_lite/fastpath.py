@@ -118,14 +118,29 @@ def fixed_predictor_rows(device: torch.device, autocast_dtype, static_shapes: bo
     return device.type == "cpu" and autocast_dtype is not None and not distributed
 
 
-def pred_capacity(batch_size: int, length: int, mask_ratio: float) -> int:
+def pred_capacity(batch_size: int, length: int, mask_ratio: float, length_step: int = 1) -> int:
     """The most positions `masking.mask_batch` can mask in a (batch_size, length) batch, plus slack.
 
     A row with n maskable tokens gets b = max(1, ⌊mask_ratio·n + U⌋) masked positions (its budget), U < 1,
     and n ≤ length, so b ≤ ⌈mask_ratio·length⌉ + 1 (the +1 also absorbs float rounding). A function of
-    the shape alone: the CUDA-graph path pads `pred_index` to this size (`with_pred_capacity`).
+    the shape alone: the CUDA-graph path pads `pred_index` to this size (`with_pred_capacity`). With
+    `length_step` > 1 the bound is taken at `length` rounded up to a multiple of it (`pred_length_step`):
+    a looser bound, shared by several lengths.
     """
-    return batch_size * (math.ceil(mask_ratio * length) + 1)
+    return batch_size * (math.ceil(mask_ratio * (-(-length // length_step) * length_step)) + 1)
+
+
+def pred_length_step(device: torch.device) -> int:
+    """`pred_capacity` rounds the padded length up to a multiple of this before it bounds the masked rows.
+
+    - CPU: 32, so that at max_length 128 the predictor meets 4 row counts instead of one per padded length.
+      oneDNN keeps the kernels of every bf16 matrix-product shape it meets, about a megabyte each
+      (`length_multiple`): MiniLM, batch 8, compiled bf16, 110 steps met 303 shapes before and 227 after,
+      and kept ~75 MB less resident memory (docs/performance.md, "On the CPU"). The extra filler rows cost
+      little: the predictor is a small part of the step.
+    - CUDA: 1. A recorded graph already has one shape per padded length, and filler rows are GPU time.
+    """
+    return 32 if device.type == "cpu" else 1
 
 
 def with_pred_capacity(batch: Batch, capacity: int) -> Batch:
@@ -144,17 +159,18 @@ def with_pred_capacity(batch: Batch, capacity: int) -> Batch:
 
 
 class PaddedStepBatches(StepBatches):
-    """`data.StepBatches`, with each batch's `pred_index` padded to `pred_capacity` while `fixed_pred_index`
-    is set (the CUDA-graph path: `Trainer` sets it where it records graphs)."""
+    """`data.StepBatches`, with each batch's `pred_index` padded to `pred_capacity` (at `length_step`) while
+    `fixed_pred_index` is set (`Trainer` sets it where the step runs `FastJEPA.fixed_shape_loss`)."""
 
-    def __init__(self, *args, fixed_pred_index: bool = False, **kwargs):
+    def __init__(self, *args, fixed_pred_index: bool = False, length_step: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fixed_pred_index = fixed_pred_index
+        self.fixed_pred_index, self.length_step = fixed_pred_index, length_step
 
     def __getitem__(self, step: int) -> Batch:
         batch = super().__getitem__(step)
         if self.fixed_pred_index:
-            batch = with_pred_capacity(batch, pred_capacity(*batch.input_ids.shape, self.mask_ratio))
+            capacity = pred_capacity(*batch.input_ids.shape, self.mask_ratio, self.length_step)
+            batch = with_pred_capacity(batch, capacity)
         return batch
 
 
@@ -201,16 +217,16 @@ def length_multiple(device: torch.device, autocast_dtype) -> int:
 
     - CUDA: 8, for tensor-core-friendly shapes; with CUDA graphs each length is also compiled,
       planned and recorded once, so at most 16 lengths at max_length 128 keeps that bounded.
-    - CPU in bf16: 4. The bf16 matrix products run on oneDNN, which JIT-compiles kernels for each
-      new shape it meets, and length-grouped batches bring a new length nearly every step
-      (MiniLM, batch 8: 305 ms per step on 20 new lengths, 198–207 ms on the same batches again).
-      In steps of 4 each length's kernels are built once and reused: +8% tokens/s over 120 fresh
-      steps, for 3.6% padded positions instead of 1.3% (README, "Performance").
+    - CPU in bf16: 8. The bf16 matrix products run on oneDNN, which JIT-compiles kernels for each
+      new shape it meets and keeps them (about a megabyte each), and length-grouped batches bring a new
+      length nearly every step (MiniLM, batch 8: 305 ms per step on 20 new lengths, 198–207 ms on the same
+      batches again). In steps of 8 each length's kernels are built once and reused, at most 16 lengths at
+      max_length 128: over 120 fresh steps +9% tokens/s against no rounding (+8% in steps of 4), for 6.8%
+      padded positions instead of 1.3%; and ~125 MB less resident memory than steps of 4 once every length
+      has been met (docs/performance.md, "On the CPU").
     - CPU in fp32: 1. Its matrix products have no per-shape cost here, so padding is pure loss.
     """
-    if device.type == "cuda":
-        return 8
-    return 4 if device.type == "cpu" and autocast_dtype is not None else 1
+    return 8 if device.type == "cuda" or (device.type == "cpu" and autocast_dtype is not None) else 1
 
 
 def attention_kernels(device: torch.device, static_shapes: bool):

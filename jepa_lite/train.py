@@ -73,6 +73,7 @@ from .fastpath import (
     keep_freed_memory,
     length_multiple,
     pinned,
+    pred_length_step,
     prefetched,
     use_cuda_graphs,
 )
@@ -235,7 +236,8 @@ class Trainer:
         """The plan of the steps' batches, a pure function of (seed, step): lines, masks, padded lengths."""
         c, self.pad_to_multiple_of = self.config, length_multiple(self.device, self.autocast_dtype)
         masking = (c.seed, c.mask_ratio, c.mean_span_len, c.group_by_length, self.pad_to_multiple_of)
-        self.plan = PaddedStepBatches(self.corpus, self.batch_size, *masking, fixed_pred_index=self.fixed_pred)
+        rows = {"fixed_pred_index": self.fixed_pred, "length_step": pred_length_step(self.device)}
+        self.plan = PaddedStepBatches(self.corpus, self.batch_size, *masking, **rows)
 
     def token_cache_folder(self, texts) -> Optional[str]:
         """Where the token cache of this run's text lives (`data.TokenCache`), or None to tokenise into

@@ -120,3 +120,62 @@ def test_the_cpu_targets_paragraph_quotes_the_profiles_and_the_fallback_run():
     assert abs(float(runs["True"]) / float(runs["False"]) - 1) < 0.02
     fixed = json.loads((FOLDER / "rss_steps.json").read_text(encoding="utf-8"))["runs"][3]
     assert (fixed["rows"], fixed["compile"]) == ("fixed", True) and abs(fixed["ms_per_step_140_240"] - 214) < 1
+
+
+SHAPES = ROOT / "assets" / "bench" / "cpu_shapes_2026-12-07"
+
+
+def minus(text: str) -> str:
+    """A signed number as the page writes it: a minus sign, not a hyphen."""
+    return text.replace("-", "−")
+
+
+def shapes_values() -> dict:
+    """The figures of the "Fewer shapes for oneDNN to keep" paragraph, from the files it names."""
+    data = json.loads((SHAPES / "shapes_rss.json").read_text(encoding="utf-8"))
+    variants = list(data["onednn_shapes"])
+    rss = {v: [r["rss_mb"]["110"] for r in data["runs"] if r["variant"] == v] for v in variants}
+    before = [bench_rows(SHAPES / f"before_{i}.txt") for i in (1, 2, 3)]
+    after = [bench_rows(SHAPES / f"after_{i}.txt") for i in (1, 2, 3)]
+    peaks = [(bench_peaks(SHAPES / f"before_{i}.txt"), bench_peaks(SHAPES / f"after_{i}.txt")) for i in (1, 2, 3)]
+    orig = [r["orig_ms"] for r in before + after]
+    values = {f"s{i}": data["onednn_shapes"][v] for i, v in enumerate(variants)}
+    values.update({f"r{i}": words(f"{x:,}" for x in rss[v]) for i, v in enumerate(variants)})
+    values.update(
+        b_ratio=words(r["ratio"] for r in before),
+        b_mem=words(r["mem"] for r in before),
+        a_ratio=words(r["ratio"] for r in after),
+        a_mem=words(r["mem"] for r in after),
+        d_ratio=words(minus(f"{float(a['ratio'][:-1]) - float(b['ratio'][:-1]):+.2f}") for a, b in zip(after, before)),
+        d_mb=words(minus(f"{fa - fb:+d}") for (_, fb), (_, fa) in peaks),
+        orig=f"{min(orig):.1f}–{max(orig):.1f}",
+        extra=f"{min(fa - oa for _, (oa, fa) in peaks)}–{max(fa - oa for _, (oa, fa) in peaks)}",
+    )
+    return values
+
+
+def test_the_fewer_shapes_paragraph_quotes_its_files():
+    values = shapes_values()
+    data = json.loads((SHAPES / "shapes_rss.json").read_text(encoding="utf-8"))
+    shapes = list(data["onednn_shapes"].values())
+    assert shapes == sorted(shapes, reverse=True)  # each step of the change removed shapes
+    page = " ".join((ROOT / "docs" / "performance.md").read_text(encoding="utf-8").split())
+    expected = (
+        "still met {s0} matrix-product shapes (`ONEDNN_VERBOSE`)"
+        " | {s0} → {s1} → {s2} shapes, resident memory after 110 steps {r0} → {r1} → {r2} MB."
+        " | before {b_ratio} the original loop's tokens/s (peak memory {b_mem} the original's); after {a_ratio}"
+        " ({a_mem}). Pair by pair, after minus before: {d_ratio} in the ratio, {d_mb} MB in peak memory."
+        " | took {orig} ms per step that day."
+        " | {extra} MB with fewer shapes"
+    ).format(**values)
+    for part in expected.split(" | "):
+        assert part in page, part
+    span = {}
+    for side in ("before", "after"):
+        rows = [bench_rows(SHAPES / f"{side}_{i}.txt") for i in (1, 2, 3)]
+        ratio, mem = [float(r["ratio"][:-1]) for r in rows], [float(r["mem"][:-1]) for r in rows]
+        span[side] = f"{min(ratio):.2f}–{max(ratio):.2f}× and {min(mem):.2f}–{max(mem):.2f}×"
+    assert (
+        f'With fewer shapes ("On the CPU" above): {span["after"]} the memory, on a day the same code before the '
+        f"change gave {span['before']}." in page
+    )

@@ -7,7 +7,7 @@ import torch
 
 from jepa_lite.data import collate
 from jepa_lite.encoders import TinyConfig, TinyEncoder
-from jepa_lite.fastpath import FastJEPA, pred_capacity, with_pred_capacity
+from jepa_lite.fastpath import FastJEPA, pred_capacity, pred_length_step, with_pred_capacity
 from jepa_lite.losses import get_loss, token_losses
 from jepa_lite.model import JEPA
 from jepa_lite.train import TrainConfig, Trainer
@@ -113,6 +113,9 @@ def test_pred_capacity_holds_every_mask_the_sampler_draws(tokenized, ratio):
         capacity = pred_capacity(*batch.input_ids.shape, ratio)
         assert batch.pred_index.numel() <= capacity
         assert with_pred_capacity(batch, capacity).pred_index.shape == (capacity,)
+        # the CPU's looser bound (length rounded up to 32) holds too, and is shared by the lengths under one step
+        B, L = batch.input_ids.shape
+        assert capacity <= pred_capacity(B, L, ratio, 32) == pred_capacity(B, -(-L // 32) * 32, ratio)
 
 
 def test_with_pred_capacity_refuses_an_index_that_does_not_fit(tokenized):
@@ -142,8 +145,11 @@ def test_bf16_on_the_cpu_runs_the_predictor_on_rows_fixed_by_the_shape_and_train
     cfg = TrainConfig.smoke(progress=False, save_path=None, steps=20, log_every=10, device="cpu", precision="bf16")
     fixed, rows = Trainer(cfg, log=lambda s: None), Trainer(cfg, log=lambda s: None)
     assert fixed.fixed_pred and fixed.plan.fixed_pred_index and not fixed.static_shapes
-    batch = fixed.plan[3]
-    assert batch.pred_index.numel() == pred_capacity(*batch.input_ids.shape, cfg.mask_ratio) > batch.pred_mask.sum()
+    capacities = {pred_capacity(*fixed.plan[s].input_ids.shape, cfg.mask_ratio, 32): fixed.plan[s] for s in range(20)}
+    assert fixed.plan.length_step == pred_length_step(fixed.device) == 32
+    for capacity, batch in capacities.items():  # at most max_length / 32 row counts
+        assert batch.pred_index.numel() == capacity > batch.pred_mask.sum()
+    assert len(capacities) <= -(-cfg.max_length // 32)
     rows.fixed_pred, rows.forward, rows.plan.fixed_pred_index = False, rows.model, False  # the N-row step
     assert rows.plan[3].pred_index.numel() == rows.plan[3].pred_mask.sum()
     a, b = fixed.fit()["step_loss"], rows.fit()["step_loss"]
@@ -243,14 +249,10 @@ def test_bench_warmup_meets_every_timed_length_as_often_as_needed():
     assert warm > 3  # 3 steps cannot have met the lengths of 40 others twice
     seen = Counter(padded(s) for s in range(warm))
     assert all(seen[padded(s)] >= 2 for s in range(warm, warm + 40))
-    trainer.static_shapes = False  # CPU in bf16 (lengths in steps of 4): each timed length met once
-    trainer.pad_to_multiple_of = 4
+    trainer.static_shapes = False  # CPU in bf16 (lengths in steps of 8): each timed length met once
     warm = warmup_covering(trainer, 3, 40)
-    seen = Counter(-(-int(trainer.corpus.lengths[trainer.batch_lines(s)].max()) // 4) * 4 for s in range(warm))
-    assert warm > 3 and all(
-        seen[-(-int(trainer.corpus.lengths[trainer.batch_lines(s)].max()) // 4) * 4] >= 1
-        for s in range(warm, warm + 40)
-    )
+    seen = Counter(padded(s) for s in range(warm))
+    assert warm > 3 and all(seen[padded(s)] >= 1 for s in range(warm, warm + 40))
     trainer.pad_to_multiple_of = 1
     assert warmup_covering(trainer, 3, 40) == 3  # fp32 on the CPU: no per-length cost, no extension
 
