@@ -179,3 +179,19 @@ def test_the_fewer_shapes_paragraph_quotes_its_files():
         f'With fewer shapes ("On the CPU" above): {span["after"]} the memory, on a day the same code before the '
         f"change gave {span['before']}." in page
     )
+
+
+def test_the_steps_of_16_sentence_quotes_its_files():
+    """Lengths in steps of 16 (a worktree of the code with `length_multiple` returning 16 on the CPU in bf16) against
+    the trainer's 8, in turns: less memory, every pair slower."""
+    eight = [bench_rows(SHAPES / f"steps8_{i}.txt") for i in (1, 2, 3)]
+    sixteen = [bench_rows(SHAPES / f"steps16_{i}.txt") for i in (1, 2, 3)]
+    diff = [float(b["ratio"][:-1]) - float(a["ratio"][:-1]) for a, b in zip(eight, sixteen)]
+    assert all(d < 0 for d in diff)  # "every pair slower"
+    page = " ".join((ROOT / "docs" / "performance.md").read_text(encoding="utf-8").split())
+    expected = (
+        f"peak memory {words(r['mem'] for r in sixteen)} the original's against {words(r['mem'] for r in eight)}, "
+        f"but {words(r['ratio'] for r in sixteen)} its tokens/s against {words(r['ratio'] for r in eight)}, every "
+        f"pair slower ({words(minus(f'{d:+.2f}') for d in diff)}): the trainer keeps 8."
+    )
+    assert expected in page, expected
