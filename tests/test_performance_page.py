@@ -30,6 +30,17 @@ def bench_peaks(path: Path) -> tuple:
     return tuple(int(x.replace(",", "")) for x in found)
 
 
+def page_text() -> str:
+    """docs/performance.md with its line breaks and runs of spaces as single spaces."""
+    return " ".join((ROOT / "docs" / "performance.md").read_text(encoding="utf-8").split())
+
+
+def span(rows) -> str:
+    """'a–b× and c–d×': the least and greatest tokens/s ratio and peak-memory ratio of bench outputs (`bench_rows`)."""
+    ratio, mem = [float(r["ratio"][:-1]) for r in rows], [float(r["mem"][:-1]) for r in rows]
+    return f"{min(ratio):.2f}–{max(ratio):.2f}× and {min(mem):.2f}–{max(mem):.2f}×"
+
+
 def flat_from(steps, rss, within=0.01) -> int:
     """The first step from which every later reading is within `within` of the last one."""
     last = rss[-1]
@@ -68,7 +79,7 @@ def test_the_cpu_predictor_rows_paragraph_quotes_its_files():
         "after_mem": words(r["mem"] for r in after),
         "orig_ms": f"{min(orig):.1f}–{max(orig):.1f}",
     }
-    page = " ".join((ROOT / "docs" / "performance.md").read_text(encoding="utf-8").split())
+    page = page_text()
     for key, value in values.items():
         print(key, value)
     expected = (
@@ -78,9 +89,7 @@ def test_the_cpu_predictor_rows_paragraph_quotes_its_files():
         f"{values['eager_fixed_ms']} ms eager and {values['comp_n_ms']} → {values['comp_fixed_ms']} ms compiled."
     )
     assert expected in page
-    ratio = [float(r["ratio"][:-1]) for r in after]
-    mem = [float(r["mem"][:-1]) for r in after]
-    assert f"{min(ratio):.2f}–{max(ratio):.2f}× and {min(mem):.2f}–{max(mem):.2f}× the memory, on a day" in page
+    assert f"{span(after)} the memory, on a day" in page
     extra = [bench_peaks(FOLDER / f"after_{i}.txt") for i in (1, 2, 3)]
     extra = [fast - orig for orig, fast in extra]
     assert f"beyond the original's ({min(extra)}–{max(extra)} MB in the three runs after)" in page
@@ -106,7 +115,7 @@ def test_the_cpu_targets_paragraph_quotes_the_profiles_and_the_fallback_run():
     kernel = "graph_2_cpp_fused__to_copy_add_arange_bitwise_and_embedding_expand"
     share, ms = kernel_row(FOLDER / "kernel_profile.txt", kernel)
     _, ms_no_dropout = kernel_row(FOLDER / "kernel_profile_no_dropout.txt", kernel)
-    page = " ".join((ROOT / "docs" / "performance.md").read_text(encoding="utf-8").split())
+    page = page_text()
     assert (
         f"takes {ms:.1f} ms per step, {share:.0f}% of the CPU time; the same kernel takes {ms_no_dropout:.1f} ms"
         in page
@@ -130,9 +139,9 @@ def minus(text: str) -> str:
     return text.replace("-", "−")
 
 
-def shapes_values() -> dict:
-    """The figures of the "Fewer shapes for oneDNN to keep" paragraph, from the files it names."""
-    data = json.loads((SHAPES / "shapes_rss.json").read_text(encoding="utf-8"))
+def shapes_values(data: dict) -> dict:
+    """The figures of the "Fewer shapes for oneDNN to keep" paragraph, from the files it names (`data`: the
+    contents of shapes_rss.json)."""
     variants = list(data["onednn_shapes"])
     rss = {v: [r["rss_mb"]["110"] for r in data["runs"] if r["variant"] == v] for v in variants}
     before = [bench_rows(SHAPES / f"before_{i}.txt") for i in (1, 2, 3)]
@@ -150,16 +159,18 @@ def shapes_values() -> dict:
         d_mb=words(minus(f"{fa - fb:+d}") for (_, fb), (_, fa) in peaks),
         orig=f"{min(orig):.1f}–{max(orig):.1f}",
         extra=f"{min(fa - oa for _, (oa, fa) in peaks)}–{max(fa - oa for _, (oa, fa) in peaks)}",
+        span_before=span(before),
+        span_after=span(after),
     )
     return values
 
 
 def test_the_fewer_shapes_paragraph_quotes_its_files():
-    values = shapes_values()
     data = json.loads((SHAPES / "shapes_rss.json").read_text(encoding="utf-8"))
+    values = shapes_values(data)
     shapes = list(data["onednn_shapes"].values())
     assert shapes == sorted(shapes, reverse=True)  # each step of the change removed shapes
-    page = " ".join((ROOT / "docs" / "performance.md").read_text(encoding="utf-8").split())
+    page = page_text()
     expected = (
         "still met {s0} matrix-product shapes (`ONEDNN_VERBOSE`)"
         " | {s0} → {s1} → {s2} shapes, resident memory after 110 steps {r0} → {r1} → {r2} MB."
@@ -170,14 +181,9 @@ def test_the_fewer_shapes_paragraph_quotes_its_files():
     ).format(**values)
     for part in expected.split(" | "):
         assert part in page, part
-    span = {}
-    for side in ("before", "after"):
-        rows = [bench_rows(SHAPES / f"{side}_{i}.txt") for i in (1, 2, 3)]
-        ratio, mem = [float(r["ratio"][:-1]) for r in rows], [float(r["mem"][:-1]) for r in rows]
-        span[side] = f"{min(ratio):.2f}–{max(ratio):.2f}× and {min(mem):.2f}–{max(mem):.2f}×"
     assert (
-        f'With fewer shapes ("On the CPU" above): {span["after"]} the memory, on a day the same code before the '
-        f"change gave {span['before']}." in page
+        f'With fewer shapes ("On the CPU" above): {values["span_after"]} the memory, on a day the same code before the '
+        f"change gave {values['span_before']}." in page
     )
 
 
@@ -188,7 +194,7 @@ def test_the_steps_of_16_sentence_quotes_its_files():
     sixteen = [bench_rows(SHAPES / f"steps16_{i}.txt") for i in (1, 2, 3)]
     diff = [float(b["ratio"][:-1]) - float(a["ratio"][:-1]) for a, b in zip(eight, sixteen)]
     assert all(d < 0 for d in diff)  # "every pair slower"
-    page = " ".join((ROOT / "docs" / "performance.md").read_text(encoding="utf-8").split())
+    page = page_text()
     expected = (
         f"peak memory {words(r['mem'] for r in sixteen)} the original's against {words(r['mem'] for r in eight)}, "
         f"but {words(r['ratio'] for r in sixteen)} its tokens/s against {words(r['ratio'] for r in eight)}, every "

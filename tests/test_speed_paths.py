@@ -145,7 +145,8 @@ def test_bf16_on_the_cpu_runs_the_predictor_on_rows_fixed_by_the_shape_and_train
     cfg = TrainConfig.smoke(progress=False, save_path=None, steps=20, log_every=10, device="cpu", precision="bf16")
     fixed, rows = Trainer(cfg, log=lambda s: None), Trainer(cfg, log=lambda s: None)
     assert fixed.fixed_pred and fixed.plan.fixed_pred_index and not fixed.static_shapes
-    capacities = {pred_capacity(*fixed.plan[s].input_ids.shape, cfg.mask_ratio, 32): fixed.plan[s] for s in range(20)}
+    batches = [fixed.plan[s] for s in range(20)]
+    capacities = {pred_capacity(*batch.input_ids.shape, cfg.mask_ratio, 32): batch for batch in batches}
     assert fixed.plan.length_step == pred_length_step(fixed.device) == 32
     for capacity, batch in capacities.items():  # at most max_length / 32 row counts
         assert batch.pred_index.numel() == capacity > batch.pred_mask.sum()
