@@ -9,7 +9,8 @@ prove the two equal (tests/test_nano.py, tests/test_speed_paths.py, tests/test_c
 - `use_cuda_graphs`: whether each step is replayed as recorded CUDA graphs (`graphs.StepGraphs`), with
   the fixed-shape loss, the learning rate and the EMA momentum as GPU tensors and capturable AdamW.
 - `adamw`: the fused AdamW kernel (one pass over all parameters).
-- `length_multiple`: padding batches to fewer distinct lengths.
+- `length_multiple`: padding batches to fewer distinct lengths; `SCORED_MULTIPLE` and `cpu_attention`: the
+  paired trainer's LM-head rows and attention on the CPU in bf16.
 - `attention_kernels`: which attention kernels CUDA runs.
 - `prefetched`: the next batch prepared by a second thread, from pinned memory (`pinned`), on a GPU.
 - `keep_freed_memory`: glibc keeps big freed blocks for the next step on the CPU.
@@ -227,6 +228,21 @@ def length_multiple(device: torch.device, autocast_dtype) -> int:
     - CPU in fp32: 1. Its matrix products have no per-shape cost here, so padding is pure loss.
     """
     return 8 if device.type == "cuda" or (device.type == "cpu" and autocast_dtype is not None) else 1
+
+
+# The paired trainer's LM head runs on the scored positions alone (`paired.rows.scored_at`), a count that changes
+# every step: on the CPU in bf16 it is rounded up to a multiple of this, for the reason above.
+SCORED_MULTIPLE = 64
+
+
+def cpu_attention(device: torch.device, autocast_dtype, implementation: str) -> str:
+    """The attention a Hugging Face model trains with, given the one it was loaded with: on the CPU in bf16,
+    "eager" (products and a softmax, which `torch.compile` fuses) in place of "sdpa", whose fused CPU
+    kernel is slow to differentiate in bf16 (docs/performance.md, "The paired trainer on a CPU in bf16");
+    elsewhere the model's own."""
+    if device.type == "cpu" and autocast_dtype is not None and implementation == "sdpa":
+        return "eager"
+    return implementation
 
 
 def attention_kernels(device: torch.device, static_shapes: bool):

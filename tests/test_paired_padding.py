@@ -14,10 +14,13 @@ from jepa_lite.errors import ConfigError
 from jepa_lite.paired import IGNORE, PairedConfig
 from jepa_lite.paired.graphed import unsupported
 from jepa_lite.paired.rows import (
+    attention_implementation,
     head_apart,
     head_loss_sum,
     lm_loss_sum,
     model_states,
+    pack_rows,
+    pad_rows,
     position_ids,
     run_model,
     scored_at,
@@ -174,3 +177,62 @@ def test_the_bench_counts_the_lm_head_only_where_it_runs():
     (f_whole, T), (f_scored, T_scored) = paired_flops(whole, idx, False), paired_flops(scored, idx, False)
     assert T == T_scored == sum(len(whole.train_text[i]) + len(whole.train_code[i]) + 3 for i in idx)
     assert f_whole - f_scored == 6 * V * d * (T - scored.scored_tokens(idx)) > 0
+
+
+def test_rows_and_scored_positions_rounded_up_to_multiples_add_nothing():
+    ids, mask = pad_rows([[1, 2, 3], [4]], 0, "left", multiple=4)
+    assert ids.tolist() == [[0, 1, 2, 3], [0, 0, 0, 4]] and mask.sum().item() == 4
+    ids, mask = pad_rows([[1, 2, 3, 4, 5], [6]], 0, "right", multiple=4)
+    assert ids.shape == (2, 8) and mask.sum().item() == 6 and ids[0, 5:].tolist() == [0, 0, 0]
+    packed = pack_rows([[[1, 2, 3], [4, 5]]], [[[IGNORE] * 3, [IGNORE] * 2]], 0, "right", multiple=8)
+    assert packed.input_ids.shape == (1, 8) and packed.block[0].tolist() == [1, 1, 1, 2, 2, 0, 0, 0]
+    labels = torch.tensor([[IGNORE, IGNORE, 5, 6, IGNORE], [IGNORE, 7, IGNORE, IGNORE, 8]])
+    at, targets = scored_at(labels, multiple=64)
+    assert len(at) == 64 and at[:4].tolist() == [1, 2, 5, 8] and targets[:4].tolist() == [5, 6, 7, 8]
+    assert (targets[4:] == IGNORE).all() and (at[4:] == 0).all()
+    t = small(steps=1)
+    states = torch.randn(2, 5, t.model.config.hidden_size, requires_grad=True)
+    exact = head_loss_sum(t.model, states, *scored_at(labels))
+    padded = head_loss_sum(t.model, states, at, targets)
+    torch.testing.assert_close(padded, exact, rtol=0, atol=0)
+    g_exact, g_padded = (torch.autograd.grad(loss, states)[0] for loss in (exact, padded))
+    torch.testing.assert_close(g_padded, g_exact, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        dict(views="packed"),
+        dict(views="packed", lbd=0.0, length_groups=3),
+        dict(views="separate"),
+        dict(objective="stp"),
+    ],
+)
+def test_rows_padded_to_a_multiple_train_as_rows_padded_to_the_longest(extra):
+    """What the CPU in bf16 does (`row_multiple` 8, `scored_multiple` 64), checked in fp32 against no rounding."""
+    plain, rounded = small(steps=4, **extra), small(steps=4, **extra)
+    rounded.row_multiple, rounded.scored_multiple = 8, 64
+    lengths = [plain._lm_rows(plain.batch_indices(s))[1].shape[1] for s in range(4)]
+    assert any(n % 8 for n in lengths)  # rounding really adds columns
+    assert all(rounded._lm_rows(rounded.batch_indices(s))[1].shape[1] % 8 == 0 for s in range(4))
+    for _ in range(4):
+        lm_1, jepa_1 = plain.train_step()
+        lm_r, jepa_r = rounded.train_step()
+        torch.testing.assert_close(lm_r, lm_1, rtol=1e-5, atol=1e-6)
+        assert (jepa_1 is None) == (jepa_r is None)
+        if jepa_1 is not None:
+            torch.testing.assert_close(jepa_r, jepa_1, rtol=1e-5, atol=1e-6)
+    for (name, p), q in zip(plain.model.named_parameters(), rounded.model.parameters()):
+        torch.testing.assert_close(q, p, rtol=1e-3, atol=1e-5, msg=name)
+
+
+def test_the_cpu_in_bf16_trains_with_eager_attention_and_rounded_shapes():
+    fp32, bf16 = small(steps=2, views="packed"), small(steps=2, views="packed", precision="bf16")
+    assert (attention_implementation(fp32.model), fp32.row_multiple, fp32.scored_multiple) == ("sdpa", 1, 1)
+    assert (attention_implementation(bf16.model), bf16.row_multiple, bf16.scored_multiple) == ("eager", 8, 64)
+    idx = bf16.batch_indices(0)
+    assert bf16._lm_rows(idx)[1].shape[1] % 8 == 0
+    lm_32, jepa_32 = fp32.train_step()
+    lm_16, jepa_16 = bf16.train_step()  # the same start (seed): the same losses, to bf16's precision
+    torch.testing.assert_close(lm_16, lm_32, rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(jepa_16, jepa_32, rtol=5e-2, atol=2e-2)

@@ -67,9 +67,12 @@ def code_back(code_position: str) -> int:
     return 1 if code_position == "last" else 0
 
 
-def pad_rows(rows: Sequence[List[int]], pad_id: int, side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows of different lengths → (ids (B, L), attention_mask (B, L)), padded on `side`."""
-    L = max(len(r) for r in rows)
+def pad_rows(
+    rows: Sequence[List[int]], pad_id: int, side: str = "right", multiple: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of different lengths → (ids (B, L), attention_mask (B, L)), padded on `side` to the longest
+    row's length rounded up to a multiple of `multiple` (fewer shapes: `fastpath.length_multiple`)."""
+    L = -(-max(len(r) for r in rows) // multiple) * multiple
     ids = torch.full((len(rows), L), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), L), dtype=torch.long)
     for i, r in enumerate(rows):
@@ -124,12 +127,16 @@ def model_states(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, p
     return out.last_hidden_state
 
 
-def scored_at(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def scored_at(labels: torch.Tensor, multiple: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Where the LM loss scores a prediction, for `head_loss_sum`: (index into the flattened (B·L)
     positions of each position t whose next label t + 1 is scored, those labels). Built on the host,
-    so the gather on the device waits for nothing."""
+    so the gather on the device waits for nothing. With `multiple` > 1 the count is rounded up to a
+    multiple of it with position 0 and label IGNORE, which add nothing to the sum (fewer shapes for the
+    LM head's products)."""
     b, t = (labels[:, 1:] != IGNORE).nonzero(as_tuple=True)
-    return b * labels.shape[1] + t, labels[b, t + 1]
+    at, targets = b * labels.shape[1] + t, labels[b, t + 1]
+    extra = -len(at) % multiple
+    return torch.cat([at, at.new_zeros(extra)]), torch.cat([targets, targets.new_full((extra,), IGNORE)])
 
 
 def head_apart(model) -> bool:
@@ -159,7 +166,7 @@ def head_loss_sum(model, states: torch.Tensor, at: torch.Tensor, targets: torch.
     `lm_loss_sum(head(states), labels)` for (at, targets) = `scored_at(labels)`, without the logits of
     the positions nothing is learned from (the Text before [SEP], the Code view's block, the padding)."""
     logits = model.get_output_embeddings()(states.flatten(0, 1)[at])  # (n scored, V)
-    return F.cross_entropy(logits.float(), targets, reduction="sum")
+    return F.cross_entropy(logits.float(), targets, ignore_index=IGNORE, reduction="sum")
 
 
 def lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -197,14 +204,18 @@ class Packed:
 
 
 def pack_rows(
-    rows: Sequence[Sequence[List[int]]], labels: Sequence[Sequence[List[int]]], pad_id: int, side: str = "right"
+    rows: Sequence[Sequence[List[int]]],
+    labels: Sequence[Sequence[List[int]]],
+    pad_id: int,
+    side: str = "right",
+    multiple: int = 1,
 ) -> Packed:
     """Rows made of blocks (row i = blocks rows[i][0], rows[i][1], …, the same number in every row),
-    with their labels → one padded Packed batch. Positions restart at 0 in each block."""
+    with their labels → one padded Packed batch (`pad_rows`' `multiple`). Positions restart at 0 in each block."""
     flat = [[t for block in r for t in block] for r in rows]
     flat_labels = [[t for block in r for t in block] for r in labels]
-    input_ids, mask = pad_rows(flat, pad_id, side)
-    label_ids, _ = pad_rows(flat_labels, IGNORE, side)
+    input_ids, mask = pad_rows(flat, pad_id, side, multiple)
+    label_ids, _ = pad_rows(flat_labels, IGNORE, side, multiple)
     B, L = input_ids.shape
     block = torch.zeros((B, L), dtype=torch.long)
     pos = torch.zeros((B, L), dtype=torch.long)

@@ -37,7 +37,7 @@ from ..config import pick_device
 from ..data import clip_chars
 from ..distributed import all_reduce_gradients, check_batch, setup
 from ..errors import ConfigError, TrainingDiverged
-from ..fastpath import adamw, check_compiler
+from ..fastpath import SCORED_MULTIPLE, adamw, check_compiler, cpu_attention, length_multiple
 from ..graphs import StepGraphs
 from ..nano import lr_factor
 from ..precision import autocast, resolve_precision
@@ -145,8 +145,16 @@ class PairedTrainer:
         codes = [clip_chars(p.code, config.max_length) for p in self.train_pairs + self.test_pairs]
         self.model, self.tokenizer = load_causal_lm(config.model, texts, codes, tiny)
         self.model.to(self.device)
+        dtype = self.precision.autocast_dtype
         if config.attention == "flex":
             self.model.set_attn_implementation("flex_attention")
+        elif cpu_attention(self.device, dtype, attention_implementation(self.model)) == "eager":
+            self.model.set_attn_implementation("eager")  # the CPU in bf16 (fastpath.cpu_attention)
+        # On the CPU in bf16 oneDNN builds kernels for each matrix shape it meets: rows are padded to a multiple
+        # of 8 (`fastpath.length_multiple`) and the LM head's scored positions to one of 64; elsewhere, none.
+        bf16_cpu = self.device.type == "cpu" and dtype is not None
+        self.row_multiple = length_multiple(self.device, dtype) if bf16_cpu else 1
+        self.scored_multiple = SCORED_MULTIPLE if bf16_cpu else 1
         self.ids = pair_token_ids(self.tokenizer)
         cap = config.max_length - config.predictors - 3  # room for [BOS], [SEP], [EOS] or the [PRED]s
         self.train_text = encode(self.tokenizer, [p.text for p in self.train_pairs], cap)
@@ -327,8 +335,8 @@ class PairedTrainer:
         labels (B, L)), padded on `side`, on the host."""
         c = self.config
         rows, labels = zip(*(lm_row(self.train_text[i], self.train_code[i], self.ids, c.lm_tokens) for i in idx))
-        input_ids, mask = pad_rows(rows, self.ids["pad"], side)
-        return rows, input_ids, mask, pad_rows(labels, IGNORE, side)[0]
+        input_ids, mask = pad_rows(rows, self.ids["pad"], side, self.row_multiple)
+        return rows, input_ids, mask, pad_rows(labels, IGNORE, side, self.row_multiple)[0]
 
     def lm_forward(self, idx, side: str = "right") -> torch.Tensor:
         """Σ next-token CE over the B LM rows `[BOS] Text [SEP] Code [EOS]` (one forward pass)."""
@@ -341,7 +349,7 @@ class PairedTrainer:
     def _scored_lm(self, states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Σ next-token CE from the body's states (B, L, D) and the host labels (B, L), the LM head applied
         only at the scored positions (`rows.head_loss_sum`)."""
-        at, targets = scored_at(labels)
+        at, targets = scored_at(labels, self.scored_multiple)
         return head_loss_sum(self.model, states, self._to(at), self._to(targets))
 
     def lm_in_rows_forward(self, idx) -> torch.Tensor:
@@ -374,8 +382,9 @@ class PairedTrainer:
         then the B Text views, then the B Code views, each group padded to its own longest row."""
         c, ids = self.config, self.ids
         lm = self.lm_forward(idx, side)
-        texts = pad_rows([text_view(self.train_text[i], c.predictors, ids) for i in idx], ids["pad"], side)
-        codes = pad_rows([code_view(self.train_code[i], ids) for i in idx], ids["pad"], side)
+        m = self.row_multiple
+        texts = pad_rows([text_view(self.train_text[i], c.predictors, ids) for i in idx], ids["pad"], side, m)
+        codes = pad_rows([code_view(self.train_code[i], ids) for i in idx], ids["pad"], side, m)
         _, x = self._hidden(*texts)  # (B, D) Pred(Enc(Text))
         _, y = self._hidden(*codes, back=code_back(c.code_position))  # (B, D) Enc(Code)
         return lm, x, y
@@ -393,7 +402,7 @@ class PairedTrainer:
                 for i in idx
             )
         )
-        packed = pack_rows(blocks, labels, self.ids["pad"], side)
+        packed = pack_rows(blocks, labels, self.ids["pad"], side, self.row_multiple)
         xi, yi = packed_enc_index(
             packed, [len(self.train_text[i]) for i in idx], c.predictors, code_back(c.code_position)
         )
