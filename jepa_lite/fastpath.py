@@ -238,7 +238,7 @@ SCORED_MULTIPLE = 64
 def cpu_attention(device: torch.device, autocast_dtype, implementation: str) -> str:
     """The attention a Hugging Face model trains with, given the one it was loaded with: on the CPU in bf16,
     "eager" (products and a softmax, which `torch.compile` fuses) in place of "sdpa", whose fused CPU
-    kernel is slow to differentiate in bf16 (docs/performance.md, "The paired trainer on a CPU in bf16");
+    kernel is slow to differentiate in bf16 (docs/study.md, "In bf16");
     elsewhere the model's own."""
     if device.type == "cpu" and autocast_dtype is not None and implementation == "sdpa":
         return "eager"

@@ -376,3 +376,26 @@ def test_baseline_from_fills_the_missing_lm_only_runs_and_refuses_other_settings
     other["config"]["epochs"] = 1.0
     with pytest.raises(ns.StudyError, match="trained differently: epochs differ"):
         ns.baseline_from(copy.deepcopy(jepa), other, "other.json")
+
+
+def test_precision_is_chosen_for_a_new_study_and_kept_by_a_resumed_one(tiny, tmp_path, capsys):
+    import argparse
+
+    from jepa_lite.paired.study import study_config
+
+    out, s, _ = tiny
+
+    def config(**given):
+        args = argparse.Namespace(out=str(out), resume=False, device=None, model_dir=None, precision=None)
+        vars(args).update(given)
+        fresh = lambda **over: NlrxConfig.fast(**over)  # noqa: E731
+        return study_config(args, ("device", "model_dir"), fresh, lambda path: ns.config_of(ns.load(path)))
+
+    assert config().precision == "fp32" and config(precision="bf16").precision == "bf16"
+    assert config(resume=True).precision == "fp32" == ns.config_of(s).precision  # the file's
+    with pytest.raises(ns.StudyError, match="was run in fp32, and a study keeps one precision"):
+        config(resume=True, precision="bf16")
+    before = out.read_text()
+    assert ns.main(["--out", str(out), "--resume", "--fast", "--precision", "bf16"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --precision bf16:") and out.read_text() == before

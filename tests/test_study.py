@@ -421,3 +421,45 @@ def test_the_study_page_quotes_the_compiled_cpu_timing_as_the_files_hold_it():
     )
     top = list(prof["top_self_cpu_ms_per_step"])
     assert top[0] == "aten::mm" and any("CompiledFxGraph" in k for k in top[1:3]) and any("attention" in k for k in top)
+
+
+def test_the_study_page_quotes_the_bf16_cpu_timing_and_seeds_as_the_files_hold_them():
+    import re
+
+    from jepa_lite.paired import nlrx_study
+
+    root = Path(__file__).resolve().parent.parent
+    page = re.sub(r"\s+", " ", (root / "docs" / "study.md").read_text(encoding="utf-8"))
+    page = page[page.index("### In bf16") :]
+    bench = root / "assets" / "bench" / "study_cpu_bf16_2026-12-08"
+    files = {
+        k: [json.loads((bench / f"{k}_{i}.json").read_text(encoding="utf-8")) for i in (0, 1)]
+        for k in ("before", "bf16")
+    }
+    assert [f["precision"] for k in ("before", "bf16") for f in files[k]] == ["fp32", "fp32", "bf16", "bf16"]
+    grids = {"kit": study.load_study(), "nlrx": nlrx_study.load(nlrx_study.RESULTS_FILE)}
+    ratios = {}
+    for name, grid in grids.items():
+        runs = {k: [r for f in fs for r in f["runs"][name]] for k, fs in files.items()}
+        assert [r["lbd"] for r in runs["before"]] == [r["lbd"] for r in runs["bf16"]] == [0.0, 1.0, 0.0, 1.0]
+        row, ratios[name] = estimate_row(name, grid, runs["before"], runs["bf16"])
+        assert row in page, row
+    assert ("Both studies' laptop time is halved" in page) == (min(ratios.values()) >= 2)
+    # eight seeds in bf16 against the committed (fp32, GPU) runs of the same settings, seed for seed
+    seeds = json.loads((bench / "seeds_bf16.json").read_text(encoding="utf-8"))["runs"]
+    committed = {
+        (r["lbd"], r["seed"]): r["exact_match"]["test"]
+        for r in grids["nlrx"]["runs"]
+        if r["stage"] == "lambda" and r["start"] == "pretrained" and r["lr"] == 0.002
+    }
+    mine = {(r["lbd"], r["seed"]): r["exact_match"]["test"] for r in seeds}
+    assert sorted(mine) == [(lbd, s) for lbd in (0.0, 0.01) for s in range(2, 10)]
+    for lbd in (0.0, 0.01):
+        t = stats.paired_t([mine[lbd, s] for s in range(2, 10)], [committed[lbd, s] for s in range(2, 10)])
+        assert (
+            f"{t['diff']:+.3f} at λ = {lbd:g} (95% paired t interval {t['ci_low']:+.3f} to {t['ci_high']:+.3f})" in page
+        )
+        assert t["ci_low"] < 0 < t["ci_high"] and max(-t["ci_low"], t["ci_high"]) < nlrx_study.MARGIN
+    for name, runs in (("bf16", mine), ("committed", committed)):
+        e = stats.paired_t([runs[0.01, s] for s in range(2, 10)], [runs[0.0, s] for s in range(2, 10)])
+        assert f"{name} {e['diff']:+.3f} ({e['ci_low']:+.3f} to {e['ci_high']:+.3f})" in page

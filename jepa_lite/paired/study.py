@@ -884,6 +884,12 @@ def study_parser(prog: str, description: str, default_out: Optional[Path]):
     p.add_argument("--fast", action="store_true", help="a tiny grid, for a quick check")
     p.add_argument("--resume", action="store_true", help="keep the runs already in --out and run only the missing ones")
     p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        help="the number format every run trains in (default fp32: the committed studies'); bf16 is faster on a CPU "
+        "with AMX (docs/study.md, 'On a laptop CPU'); a study keeps the one it started with",
+    )
+    p.add_argument(
         "--share_gpu",
         choices=("auto", "mps", "off"),
         default="auto",
@@ -895,13 +901,20 @@ def study_parser(prog: str, description: str, default_out: Optional[Path]):
 
 
 def study_config(args, names: Sequence[str], fresh, from_file):
-    """The config of a study command: `fresh(**given)`, the flags `names` that were given, or with --resume and an
-    existing --out the file's own config (`from_file(out)`) with this machine's device, the kit's model folder
-    unless given, and the other flags given; validated."""
-    over = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    """The config of a study command: `fresh(**given)`, the flags `names` and `--precision` that were given, or with
+    --resume and an existing --out the file's own config (`from_file(out)`) with this machine's device, the kit's
+    model folder unless given, and the other flags given (a --precision other than the file's is refused);
+    validated."""
+    over = {k: getattr(args, k) for k in (*names, "precision") if getattr(args, k, None) is not None}
     c = fresh(**over)
     if args.resume and Path(args.out).is_file():
-        c = dataclasses.replace(from_file(Path(args.out)), **{"model_dir": str(KIT_LM), **over})
+        saved = from_file(Path(args.out))
+        if over.get("precision", saved.precision) != saved.precision:
+            raise StudyError(
+                f"--precision {over['precision']}: {args.out} was run in {saved.precision}, and a study keeps one "
+                "precision; leave --precision out, or write the other to another --out"
+            )
+        c = dataclasses.replace(saved, **{"model_dir": str(KIT_LM), **over})
     c.validate()
     return c
 
