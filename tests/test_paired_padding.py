@@ -108,17 +108,21 @@ def test_length_groups_train_as_the_single_batch_does(extra):
     assert len(cut) == 3 and sorted(i for g in cut for i in g) == sorted(idx)
     longest = [max(len(groups.train_text[i]) + len(groups.train_code[i]) for i in g) for g in cut]
     assert longest[0] < longest[-1]  # sorted: the first group pads to less
-    start = [p.detach().clone() for p in one.model.parameters()]
-    for _ in range(4):
-        lm_1, jepa_1 = one.train_step()
-        lm_g, jepa_g = groups.train_step()
-        torch.testing.assert_close(lm_g, lm_1, rtol=1e-5, atol=1e-6)
-        assert (jepa_1 is None) == (jepa_g is None)
-        if jepa_1 is not None:
-            torch.testing.assert_close(jepa_g, jepa_1, rtol=1e-5, atol=1e-6)
-    for (name, p), q in zip(one.model.named_parameters(), groups.model.parameters()):
+    train_alike(one, groups, steps=4)
+
+
+def train_alike(a, b, steps: int) -> None:
+    """Train `a` and `b` side by side: each step's losses equal, and so the weights at the end, which moved."""
+    start = [p.detach().clone() for p in a.model.parameters()]
+    for _ in range(steps):
+        (lm_a, jepa_a), (lm_b, jepa_b) = a.train_step(), b.train_step()
+        torch.testing.assert_close(lm_b, lm_a, rtol=1e-5, atol=1e-6)
+        assert (jepa_a is None) == (jepa_b is None)
+        if jepa_a is not None:
+            torch.testing.assert_close(jepa_b, jepa_a, rtol=1e-5, atol=1e-6)
+    for (name, p), q in zip(a.model.named_parameters(), b.model.parameters()):
         torch.testing.assert_close(q, p, rtol=1e-3, atol=1e-5, msg=name)
-    assert sum(not torch.equal(p, p0) for p, p0 in zip(one.model.parameters(), start)) > len(start) // 2
+    assert sum(not torch.equal(p, p0) for p, p0 in zip(a.model.parameters(), start)) > len(start) // 2
 
 
 def test_length_groups_of_a_small_batch_are_never_empty():
@@ -215,15 +219,7 @@ def test_rows_padded_to_a_multiple_train_as_rows_padded_to_the_longest(extra):
     lengths = [plain._lm_rows(plain.batch_indices(s))[1].shape[1] for s in range(4)]
     assert any(n % 8 for n in lengths)  # rounding really adds columns
     assert all(rounded._lm_rows(rounded.batch_indices(s))[1].shape[1] % 8 == 0 for s in range(4))
-    for _ in range(4):
-        lm_1, jepa_1 = plain.train_step()
-        lm_r, jepa_r = rounded.train_step()
-        torch.testing.assert_close(lm_r, lm_1, rtol=1e-5, atol=1e-6)
-        assert (jepa_1 is None) == (jepa_r is None)
-        if jepa_1 is not None:
-            torch.testing.assert_close(jepa_r, jepa_1, rtol=1e-5, atol=1e-6)
-    for (name, p), q in zip(plain.model.named_parameters(), rounded.model.parameters()):
-        torch.testing.assert_close(q, p, rtol=1e-3, atol=1e-5, msg=name)
+    train_alike(plain, rounded, steps=4)
 
 
 def test_the_cpu_in_bf16_trains_with_eager_attention_and_rounded_shapes():
