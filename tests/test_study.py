@@ -445,6 +445,11 @@ def test_the_study_page_quotes_the_bf16_cpu_timing_and_seeds_as_the_files_hold_t
         row, ratios[name] = estimate_row(name, grid, runs["before"], runs["bf16"])
         assert row in page, row
     assert ("Both studies' laptop time is halved" in page) == (min(ratios.values()) >= 2)
+    nlrx_runs = [r for f in files["bf16"] for r in f["runs"]["nlrx"]]
+    scoring = [r["seconds"] - r["fit_seconds"] for r in nlrx_runs]
+    whole = [r["seconds"] for r in nlrx_runs]
+    assert f"{min(scoring):.0f}–{max(scoring):.0f} s of a {min(whole):.0f}–{max(whole):.0f} s NL-RX run" in page
+    assert f"smallest reported gain ({nlrx_study.MARGIN:.3f}, `nlrx_study.MARGIN`)" in page
     # eight seeds in bf16 against the committed (fp32, GPU) runs of the same settings, seed for seed
     seeds = json.loads((bench / "seeds_bf16.json").read_text(encoding="utf-8"))["runs"]
     committed = {
