@@ -303,6 +303,17 @@ def test_sigterm_stops_the_study_and_its_workers_at_once(tmp_path):
     assert json.loads(out.read_text()) == kept  # nothing written after the stop
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def study_page(section: str = "") -> str:
+    """docs/study.md with each run of whitespace one space, from the heading `section` on (the whole page without)."""
+    import re
+
+    page = re.sub(r"\s+", " ", (ROOT / "docs" / "study.md").read_text(encoding="utf-8"))
+    return page[page.index(section) :] if section else page
+
+
 ESTIMATE_ROWS = {"kit": "| kit's pairs, `study.json`", "nlrx": "| NL-RX-SYNTH, `study_nlrx.json`"}
 
 
@@ -320,13 +331,10 @@ def estimate_row(name: str, grid: dict, before: list, after: list) -> tuple:
 
 
 def test_the_study_page_quotes_the_cpu_estimates_the_timing_files_give():
-    import re
-    from pathlib import Path
 
     from jepa_lite.paired import nlrx_study
 
-    root = Path(__file__).resolve().parent.parent
-    page = re.sub(r"\s+", " ", (root / "docs" / "study.md").read_text(encoding="utf-8"))
+    root, page = ROOT, study_page()
     bench = root / "assets" / "bench" / "study_cpu_2026-12-07"
     before, after = (json.loads((bench / f"{k}.json").read_text()) for k in ("before", "after"))
     grids = {"kit": study.load_study(), "nlrx": nlrx_study.load(nlrx_study.RESULTS_FILE)}
@@ -353,12 +361,10 @@ def test_the_study_page_quotes_the_cpu_estimates_the_timing_files_give():
 
 
 def test_the_study_page_quotes_the_four_seed_check_of_the_cpu_path_as_the_files_hold_it():
-    import re
 
     from jepa_lite.paired import stats
 
-    root = Path(__file__).resolve().parent.parent
-    page = re.sub(r"\s+", " ", (root / "docs" / "study.md").read_text(encoding="utf-8"))
+    root, page = ROOT, study_page()
     bench = root / "assets" / "bench" / "study_cpu_2026-12-07"
     before, after = (json.loads((bench / f"seeds_{k}.json").read_text())["runs"] for k in ("before", "after"))
     assert [r["seed"] for r in before] == [r["seed"] for r in after] == [1, 2, 3, 4]  # paired by seed
@@ -378,13 +384,10 @@ def test_the_study_page_quotes_the_four_seed_check_of_the_cpu_path_as_the_files_
 
 
 def test_the_study_page_quotes_the_compiled_cpu_timing_as_the_files_hold_it():
-    import re
 
     from jepa_lite.paired import nlrx_study, stats
 
-    root = Path(__file__).resolve().parent.parent
-    page = re.sub(r"\s+", " ", (root / "docs" / "study.md").read_text(encoding="utf-8"))
-    page = page[page.index("### With the model compiled") :]
+    root, page = ROOT, study_page("### With the model compiled")
     bench = root / "assets" / "bench" / "study_cpu_compile_2026-12-07"
     before, after = (json.loads((bench / f"{k}.json").read_text(encoding="utf-8")) for k in ("before", "after"))
     assert before["code"] == "02b5bc3" and before["torch"] == after["torch"]
@@ -424,13 +427,10 @@ def test_the_study_page_quotes_the_compiled_cpu_timing_as_the_files_hold_it():
 
 
 def test_the_study_page_quotes_the_bf16_cpu_timing_and_seeds_as_the_files_hold_them():
-    import re
 
     from jepa_lite.paired import nlrx_study
 
-    root = Path(__file__).resolve().parent.parent
-    page = re.sub(r"\s+", " ", (root / "docs" / "study.md").read_text(encoding="utf-8"))
-    page = page[page.index("### In bf16") :]
+    root, page = ROOT, study_page("### In bf16")
     bench = root / "assets" / "bench" / "study_cpu_bf16_2026-12-08"
     files = {
         k: [json.loads((bench / f"{k}_{i}.json").read_text(encoding="utf-8")) for i in (0, 1)]

@@ -136,6 +136,8 @@ def scored_at(labels: torch.Tensor, multiple: int = 1) -> tuple[torch.Tensor, to
     b, t = (labels[:, 1:] != IGNORE).nonzero(as_tuple=True)
     at, targets = b * labels.shape[1] + t, labels[b, t + 1]
     extra = -len(at) % multiple
+    if not extra:
+        return at, targets
     return torch.cat([at, at.new_zeros(extra)]), torch.cat([targets, targets.new_full((extra,), IGNORE)])
 
 
